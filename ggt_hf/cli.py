@@ -1,0 +1,51 @@
+"""The ``ggt`` command line: a thin dispatcher over :mod:`ggt_hf.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ggt_hf import __version__
+from ggt_hf.commands import COMMANDS
+from ggt_hf.errors import GGTError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser (imports every command module; used for ``--help`` and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="ggt", description="Generative Ground Truth datasets for image restoration."
+    )
+    parser.add_argument("--version", action="version", version=f"ggt-hf {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=module.HELP, description=module.__doc__)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ggt`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args._run(args) or 0)
+    except GGTError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

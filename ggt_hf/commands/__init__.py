@@ -1,0 +1,14 @@
+"""``ggt`` sub-commands: one module each, imported only when its command runs.
+
+A command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``
+(the exit code). Register a new one by adding its name to :data:`COMMANDS`.
+"""
+
+COMMANDS: dict[str, str] = {
+    "demo": "ggt_hf.commands.demo",
+    "ingest": "ggt_hf.commands.ingest",
+    "pack": "ggt_hf.commands.pack",
+    "validate": "ggt_hf.commands.validate",
+    "card": "ggt_hf.commands.card",
+    "push": "ggt_hf.commands.push",
+}

@@ -1,0 +1,29 @@
+"""Regenerate README.md (dataset card), ggt_dataset.json and the sample grid of a packed folder
+from its shards, optionally changing the card's metadata."""
+
+from __future__ import annotations
+
+HELP = "regenerate the dataset card, manifest and preview of a packed folder"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("folder", help="packed dataset folder")
+    parser.add_argument("--pretty-name")
+    parser.add_argument("--license", help="dataset licence id for the card (e.g. cc-by-4.0)")
+    parser.add_argument("--repo-id", help="Hub repo id shown in the card's loading examples")
+    parser.add_argument("--description")
+
+
+def run(args) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ggt_hf.hub.card import finalize_folder, read_card_info
+
+    info = read_card_info(Path(args.folder), None)
+    changes = {
+        k: getattr(args, k) for k in ("pretty_name", "license", "repo_id", "description") if getattr(args, k)
+    }
+    finalize_folder(args.folder, replace(info, **changes))
+    print(f"{args.folder}: card, manifest and preview regenerated")
+    return 0

@@ -1,0 +1,43 @@
+"""Typed exceptions, one per failure family.
+
+Every error carries the ``item`` it is about (a path, an id, a row) and a human-readable
+``reason``. Per-item failures are recorded and the run goes on; only programming errors abort.
+"""
+
+from __future__ import annotations
+
+
+class GGTError(Exception):
+    """Base class of every ggt-hf error about an item."""
+
+    def __init__(self, item: object, reason: str) -> None:
+        self.item = str(item)
+        self.reason = reason
+        super().__init__(f"{self.item}: {reason}")
+
+
+class BadImageError(GGTError):
+    """A file that cannot be used as an image (corrupt, not an image, too small, a bomb, ...)."""
+
+
+class DuplicateError(GGTError):
+    """An item that duplicates (exactly or perceptually) one already accepted."""
+
+
+class PairingError(GGTError):
+    """An LQ/HQ pair that cannot be formed (missing partner, size mismatch, duplicate id)."""
+
+
+class LeakageError(GGTError):
+    """A test item that also appears (exactly or perceptually) in the train split."""
+
+
+class DatasetValidationError(GGTError):
+    """A packed dataset folder that does not match the GGT schema or its card."""
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package!r} is not installed; install it with: pip install 'ggt-hf[{extra}]'")

@@ -1,0 +1,1 @@
+"""The packed GGT dataset: schema, packing, dataset card, validation and Hub upload."""

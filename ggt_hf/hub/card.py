@@ -1,0 +1,281 @@
+"""Dataset card, manifest and preview grid of a packed folder, all derived from its shards.
+
+:func:`finalize_folder` is called after every pack: it scans ``data/`` (row counts come from the
+parquet footers, no image is decoded except the few in the preview grid) and rewrites
+``ggt_dataset.json``, ``assets/sample_grid.jpg`` and ``README.md``. The card is rendered by
+``huggingface_hub.DatasetCard.from_template`` from ``model_cards/dataset_card.md.j2``; its YAML
+holds a ``default`` config over all categories and one config per category, and ``dataset_info``
+written by ``datasets``' own ``DatasetInfosDict``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from datasets import DatasetInfo, SplitDict, SplitInfo
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCard, DatasetCardData
+from PIL import Image
+
+from ggt_hf import __version__
+from ggt_hf.constants import CATEGORIES, CATEGORY_TITLES, SCHEMA_VERSION, SPLITS, Col, HubLayout
+from ggt_hf.hub.schema import dataset_features
+from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+CARD_TEMPLATE = "dataset_card.md.j2"
+_SHARD_RE = re.compile(
+    r"data/(?P<category>[a-z_]+)/(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet"
+)
+
+CITATION = """@article{kong2026ggt100k,
+  title   = {GGT-100K: Generative Ground Truth for Generalizable Real-World Image Restoration},
+  author  = {Kong, Xiangtao and Zhao, Jixin and Sun, Lingchen and Wu, Rongyuan and Zhang, Lei},
+  journal = {arXiv preprint arXiv:2605.31039},
+  year    = {2026}
+}"""
+
+
+@dataclass
+class CardInfo:
+    """Dataset-level metadata for the card (kept in the manifest so repacks preserve it)."""
+
+    pretty_name: str = "GGT dataset"
+    license: str = "other"
+    description: str = (
+        "Paired low-quality (LQ) / high-quality (HQ) images for real-world image restoration, "
+        "in the GGT-100K format."
+    )
+    repo_id: str | None = None
+    tags: list[str] = field(default_factory=lambda: ["image-restoration", "generative-ground-truth", "ggt"])
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """One parquet shard of the folder."""
+
+    path: str
+    category: str
+    split: str
+    num_rows: int
+    num_bytes: int
+
+
+def list_shards(folder: str | Path) -> list[ShardInfo]:
+    """Shards under ``folder/data`` that follow the layout, sorted by path; rows from footers."""
+    folder = Path(folder)
+    shards = []
+    for path in sorted((folder / HubLayout.DATA_DIR).glob("*/*.parquet")):
+        rel = path.relative_to(folder).as_posix()
+        match = _SHARD_RE.fullmatch(rel)
+        if match is None:
+            continue
+        shards.append(
+            ShardInfo(
+                rel,
+                match["category"],
+                match["split"],
+                pq.ParquetFile(path).metadata.num_rows,
+                path.stat().st_size,
+            )
+        )
+    return shards
+
+
+def counts(shards: list[ShardInfo]) -> dict[str, dict[str, int]]:
+    """Rows per category and split (every category and split present as a key)."""
+    table = {c: dict.fromkeys(SPLITS, 0) for c in CATEGORIES}
+    for s in shards:
+        table[s.category][s.split] += s.num_rows
+    return table
+
+
+def size_category(n: int) -> str:
+    """The Hub's ``size_categories`` bucket for ``n`` rows."""
+    for bound, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
+        if n < bound:
+            return label
+    return "1M<n<10M"
+
+
+def config_entries(shards: list[ShardInfo]) -> list[dict[str, Any]]:
+    """YAML ``configs:``: ``default`` over all categories, then one per category with data."""
+    present = {(s.category, s.split) for s in shards}
+    default = [
+        {"split": split, "path": HubLayout.SHARD_GLOB.format(category="*", split=split)}
+        for split in SPLITS
+        if any(sp == split for _, sp in present)
+    ]
+    configs = [{"config_name": HubLayout.DEFAULT_CONFIG, "default": True, "data_files": default}]
+    for category in CATEGORIES:
+        files = [
+            {"split": split, "path": HubLayout.SHARD_GLOB.format(category=category, split=split)}
+            for split in SPLITS
+            if (category, split) in present
+        ]
+        if files:
+            configs.append({"config_name": category, "data_files": files})
+    return configs
+
+
+def _infos(shards: list[ShardInfo]) -> DatasetInfosDict:
+    def info(selected: list[ShardInfo]) -> DatasetInfo:
+        splits = SplitDict()
+        for split in SPLITS:
+            rows = [s for s in selected if s.split == split]
+            if rows:
+                splits.add(
+                    SplitInfo(
+                        split,
+                        num_bytes=sum(s.num_bytes for s in rows),
+                        num_examples=sum(s.num_rows for s in rows),
+                    )
+                )
+        return DatasetInfo(features=dataset_features(), splits=splits)
+
+    infos = DatasetInfosDict({HubLayout.DEFAULT_CONFIG: info(shards)})
+    for category in CATEGORIES:
+        selected = [s for s in shards if s.category == category]
+        if selected:
+            infos[category] = info(selected)
+    return infos
+
+
+def make_sample_grid(
+    folder: Path, shards: list[ShardInfo], per_category: int = 2, tile: int = 192
+) -> bytes | None:
+    """JPEG of LQ | HQ tiles, up to ``per_category`` rows per category (first rows of shards)."""
+    tiles: list[tuple[Image.Image, Image.Image]] = []
+    for category in CATEGORIES:
+        taken = 0
+        for shard in (s for s in shards if s.category == category):
+            pf = pq.ParquetFile(folder / shard.path)
+            rows = pf.read_row_group(0, columns=[Col.LQ, Col.HQ]).slice(0, per_category - taken).to_pylist()
+            for row in rows:
+                pair = [Image.open(io.BytesIO(row[k]["bytes"])).convert("RGB") for k in (Col.LQ, Col.HQ)]
+                tiles.append(tuple(im.resize((tile, tile), Image.Resampling.BICUBIC) for im in pair))  # type: ignore[arg-type]
+                taken += 1
+            if taken >= per_category:
+                break
+    if not tiles:
+        return None
+    cols = 2  # pairs per grid row
+    rows = (len(tiles) + cols - 1) // cols
+    grid = Image.new("RGB", (cols * 2 * tile + (cols - 1) * 8, rows * tile), (255, 255, 255))
+    for i, (lq, hq) in enumerate(tiles):
+        x, y = (i % cols) * (2 * tile + 8), (i // cols) * tile
+        grid.paste(lq, (x, y))
+        grid.paste(hq, (x + tile, y))
+    buf = io.BytesIO()
+    grid.save(buf, format="JPEG", quality=88)
+    return buf.getvalue()
+
+
+def read_card_info(folder: Path, given: CardInfo | None) -> CardInfo:
+    manifest = folder / HubLayout.MANIFEST
+    if given is None and manifest.exists():
+        stored = json.loads(manifest.read_text()).get("card")
+        if stored:  # ignore keys an older/newer ggt-hf wrote
+            return CardInfo(**{k: v for k, v in stored.items() if k in CardInfo.__dataclass_fields__})
+    return given or CardInfo()
+
+
+BACKEND_MEANINGS = {
+    "synthetic": "clean photo as HQ, LQ made by a recorded synthetic degradation (`ggt_hf.degrade`)",
+    "classical": "HQ from the offline classical baseline restorer (a baseline, not an MFM)",
+    "release": "imported from a published paired release",
+    None: "no provenance recorded",
+}
+
+
+def provenance_summary(folder: Path, shards: list[ShardInfo]) -> tuple[Counter, Counter]:
+    """Counts of ``provenance.backend`` and ``qc.verdict`` over all shards (small columns only)."""
+    backends: Counter = Counter()
+    verdicts: Counter = Counter()
+    for shard in shards:
+        table = pq.read_table(folder / shard.path, columns=[Col.PROVENANCE, Col.QC])
+        for prov, qc in zip(table[Col.PROVENANCE].to_pylist(), table[Col.QC].to_pylist(), strict=False):
+            backends[(prov or {}).get("backend")] += 1
+            if qc and qc.get("verdict"):
+                verdicts[qc["verdict"]] += 1
+    return backends, verdicts
+
+
+def render_card(
+    shards: list[ShardInfo],
+    info: CardInfo,
+    has_grid: bool,
+    backends: Counter | None = None,
+    verdicts: Counter | None = None,
+) -> str:
+    """The README.md text of a folder with these shards."""
+    backends = backends or Counter()
+    table = counts(shards)
+    total = sum(s.num_rows for s in shards)
+    card_data = DatasetCardData(
+        license=info.license,
+        pretty_name=info.pretty_name,
+        task_categories=["image-to-image"],
+        size_categories=[size_category(total)],
+        tags=list(info.tags),
+        configs=config_entries(shards),
+    )
+    _infos(shards).to_dataset_card_data(card_data)
+    template = resources.files("ggt_hf").joinpath("_templates", CARD_TEMPLATE).read_text(encoding="utf-8")
+    card = DatasetCard.from_template(
+        card_data,
+        template_str=template,
+        info=info,
+        counts=[(c, CATEGORY_TITLES[c], table[c]) for c in CATEGORIES if any(table[c].values())],
+        splits=[s for s in SPLITS if any(table[c][s] for c in CATEGORIES)],
+        total=total,
+        categories=[c for c in CATEGORIES if any(table[c].values())],
+        all_categories=list(CATEGORIES),
+        repo=info.repo_id or "path/to/dataset_folder",
+        backends=[
+            (b or "none", n, BACKEND_MEANINGS.get(b, "HQ target generated by this MFM backend"))
+            for b, n in sorted(backends.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        ],
+        verdicts=sorted((verdicts or Counter()).items()),
+        sample_grid=HubLayout.SAMPLE_GRID if has_grid else None,
+        schema_version=SCHEMA_VERSION,
+        ggt_version=__version__,
+        citation=CITATION,
+    )
+    return str(card)
+
+
+def finalize_folder(folder: str | Path, info: CardInfo | None = None) -> None:
+    """Rewrite manifest, preview grid and card of ``folder`` from its current shards."""
+    folder = Path(folder)
+    info = read_card_info(folder, info)
+    shards = list_shards(folder)
+    grid = make_sample_grid(folder, shards)
+    if grid is not None:
+        atomic_write_bytes(folder / HubLayout.SAMPLE_GRID, grid)
+    atomic_write_json(
+        folder / HubLayout.MANIFEST,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "ggt_hf_version": __version__,
+            "card": asdict(info),
+            "counts": counts(shards),
+            "shards": [asdict(s) for s in shards],
+        },
+    )
+    backends, verdicts = provenance_summary(folder, shards)
+    atomic_write_text(
+        folder / HubLayout.CARD, render_card(shards, info, grid is not None, backends, verdicts)
+    )

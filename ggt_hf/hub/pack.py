@@ -1,0 +1,362 @@
+"""Pack LQ/HQ pairs into a Hub-ready dataset folder of parquet shards.
+
+The folder is, file for file, what goes to the Hub (see :class:`ggt_hf.constants.HubLayout`)::
+
+    README.md                               dataset card (YAML configs + dataset_info)
+    ggt_dataset.json                        machine-readable manifest (schema version, shards, counts)
+    assets/sample_grid.jpg                  LQ | HQ preview per category
+    data/<category>/<split>-00000-of-0000N.parquet
+
+Design choices, and why:
+
+* **Bytes are never re-encoded.** PNG/JPEG/WebP files go into the ``datasets.Image`` columns as
+  their original bytes (``datasets``' own ``to_parquet`` re-encodes PIL images, lossily for JPEG);
+  other formats (TIFF, BMP, ...) are re-encoded once to lossless PNG, pixels unchanged. Files that
+  would need pixel changes (alpha, greyscale, EXIF rotation, ICC conversion) are refused with the
+  reason: normalising is ``ggt ingest``'s job. Every image is fully decoded once to prove it reads.
+* **Shards ≤ 500 MB** (``datasets``' and the Hub's default shard size) and **row groups ≤ 32 MB /
+  ≤ 100 rows** (≈10 pairs of 1024² PNGs): readers fetch whole row groups, so a small first row
+  group means the Hub viewer and ``streaming=True`` show the first rows after one short read.
+  Content-defined chunking is on so re-uploads of a changed dataset deduplicate on the Hub's Xet
+  storage.
+* **Deterministic**: rows are ordered by SHA-1 of their id (a stable pseudo-shuffle that mixes
+  sources) and split greedily into shards, so the same pairs always give the same files.
+* **Incremental and atomic**: a run rewrites only the (category, split) groups it has pairs for;
+  shards are written to a staging folder first and moved in when complete.
+* **Memory is bounded**: pairs are prepared with a bounded window and written row group by row
+  group, so peak memory does not grow with the number of pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from ggt_hf.constants import CATEGORIES, MAX_IMAGE_PIXELS, Col, HubLayout
+from ggt_hf.errors import BadImageError, GGTError, LeakageError, PairingError
+from ggt_hf.hashing import NearDuplicateIndex, phash
+from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards
+from ggt_hf.hub.pairs import Problem
+from ggt_hf.hub.schema import dataset_features, record_to_row
+from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_file_bytes
+from ggt_hf.io_utils import sha256_bytes
+from ggt_hf.parallel import bounded_map, progress_disabled
+from ggt_hf.records import PairRecord
+
+logger = logging.getLogger(__name__)
+
+#: Columns whose parquet statistics are worth writing (not the image bytes).
+_STAT_COLUMNS = [c for c in dataset_features() if c not in (Col.LQ, Col.HQ, Col.PROVENANCE, Col.QC)]
+
+
+@dataclass
+class PackConfig:
+    """Settings of ``ggt pack``."""
+
+    max_shard_bytes: int = 500 * 1024**2
+    row_group_bytes: int = 32 * 1024**2
+    max_row_group_rows: int = 100
+    near_duplicate_distance: int = 4
+    force: bool = False
+    strict: bool = False
+    workers: int = 2
+    max_pixels: int = MAX_IMAGE_PIXELS
+    card: CardInfo | None = None  # None keeps the card info stored in the folder
+
+
+@dataclass
+class ImageRef:
+    """Where the bytes of one stored image come from and the file name recorded with them."""
+
+    path: str
+    name: str
+    nbytes: int
+
+    def read(self) -> dict[str, object]:
+        return {"bytes": Path(self.path).read_bytes(), "path": self.name}
+
+
+@dataclass
+class PreparedPair:
+    """A pair checked and ready to write."""
+
+    record: PairRecord
+    lq: ImageRef
+    hq: ImageRef
+    width: int
+    height: int
+    lq_sha256: str
+    lq_phash: str
+
+    @property
+    def nbytes(self) -> int:
+        return self.lq.nbytes + self.hq.nbytes
+
+
+@dataclass
+class PackReport:
+    """What a pack run did: rows written per (category, split), problems, leaks, files."""
+
+    written: Counter = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+    leaks: list[Problem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        rows = sum(self.written.values())
+        text = f"pack: {rows} pairs in {len(self.files)} shard(s), {len(self.problems)} problem(s)"
+        if self.leaks:
+            text += f", {len(self.leaks)} train/test leak(s) kept (--force)"
+        return text
+
+
+def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int):
+    path = getattr(record, f"{side}_path")
+    data = read_file_bytes(path)
+    decoded = decode_image(data, path, max_pixels=max_pixels)
+    if decoded.stored_mode != "RGB" or decoded.warnings:
+        changes = "; ".join(decoded.warnings) or f"stored as {decoded.stored_mode}, not RGB"
+        raise BadImageError(
+            path, f"needs pixel changes ({changes}); pack never changes pixels, run `ggt ingest` first"
+        )
+    if decoded.format in PASSTHROUGH_FORMATS:
+        ext = {"JPEG": "jpg"}.get(decoded.format, decoded.format.lower())
+        ref = ImageRef(str(path), f"{record.id}.{ext}", len(data))
+    else:  # lossless re-encode of e.g. TIFF/BMP: the pixels stay identical
+        encoded = encode_image(decoded.image, "png")
+        tmp = staging / f"{record.id}.{side}.png"
+        tmp.write_bytes(encoded)
+        ref = ImageRef(str(tmp), f"{record.id}.png", len(encoded))
+    return ref, decoded, data
+
+
+def prepare_pair(record: PairRecord, staging: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> PreparedPair:
+    """Read, fully decode and check one pair. Raises a :class:`GGTError` naming the problem."""
+    lq, lq_img, lq_bytes = _prepare_side(record, "lq", staging, max_pixels)
+    hq, hq_img, _ = _prepare_side(record, "hq", staging, max_pixels)
+    if lq_img.image.size != hq_img.image.size:
+        (lw, lh), (hw, hh) = lq_img.image.size, hq_img.image.size
+        raise PairingError(record.id, f"size mismatch: LQ is {lw}×{lh} but HQ is {hw}×{hh}")
+    width, height = lq_img.image.size
+    return PreparedPair(record, lq, hq, width, height, sha256_bytes(lq_bytes), phash(lq_img.image))
+
+
+def _order_key(pair: PreparedPair) -> str:
+    return hashlib.sha1(pair.record.id.encode()).hexdigest()
+
+
+def plan_shards(pairs: list[PreparedPair], max_shard_bytes: int) -> list[list[PreparedPair]]:
+    """Split pairs (already ordered) greedily into shards of at most ``max_shard_bytes``."""
+    shards: list[list[PreparedPair]] = [[]]
+    size = 0
+    for pair in pairs:
+        if shards[-1] and size + pair.nbytes > max_shard_bytes:
+            shards.append([])
+            size = 0
+        shards[-1].append(pair)
+        size += pair.nbytes
+    return shards if shards[0] else []
+
+
+def write_shard(path: Path, pairs: list[PreparedPair], rows_per_group: int) -> None:
+    """Write one parquet shard, one row group at a time (bounded memory)."""
+    schema = dataset_features().arrow_schema
+    with pq.ParquetWriter(
+        path,
+        schema,
+        compression="snappy",
+        write_statistics=_STAT_COLUMNS,
+        use_content_defined_chunking=True,
+        write_page_index=True,
+    ) as writer:
+        it = iter(pairs)
+        while chunk := list(islice(it, rows_per_group)):
+            rows = [
+                record_to_row(
+                    p.record,
+                    p.lq.read(),
+                    p.hq.read(),
+                    width=p.width,
+                    height=p.height,
+                    lq_sha256=p.lq_sha256,
+                    lq_phash=p.lq_phash,
+                )
+                for p in chunk
+            ]
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=len(rows))
+
+
+def _existing_rows(out: Path, replaced: set[tuple[str, str]]) -> list[dict[str, str]]:
+    """id/split/hash of rows already in ``out`` that this run keeps."""
+    rows = []
+    for shard in list_shards(out):
+        if (shard.category, shard.split) in replaced:
+            continue
+        table = pq.read_table(out / shard.path, columns=[Col.ID, Col.LQ_SHA256, Col.LQ_PHASH])
+        for row in table.to_pylist():
+            rows.append({**row, "split": shard.split, "where": shard.path})
+    return rows
+
+
+def find_leaks(entries: list[dict[str, str]], max_distance: int) -> list[Problem]:
+    """Test rows whose LQ equals (SHA-256) or nearly equals (pHash) a train row's LQ."""
+    index = NearDuplicateIndex(max_distance)
+    train_sha = {}
+    for e in entries:
+        if e["split"] == "train":
+            index.add(e[Col.ID], e[Col.LQ_PHASH])
+            train_sha[e[Col.LQ_SHA256]] = e[Col.ID]
+    leaks = []
+    for e in entries:
+        if e["split"] != "test":
+            continue
+        if e[Col.LQ_SHA256] in train_sha:
+            leaks.append(Problem(e[Col.ID], f"test LQ identical to train pair {train_sha[e[Col.LQ_SHA256]]}"))
+        elif (hit := index.query(e[Col.LQ_PHASH])) is not None:
+            leaks.append(
+                Problem(e[Col.ID], f"test LQ near-duplicate of train pair {hit[0]} (pHash distance {hit[1]})")
+            )
+    return leaks
+
+
+def _prepare_all(
+    records: list[PairRecord], config: PackConfig, staging: Path, report: PackReport, progress: bool | None
+) -> list[PreparedPair]:
+    seen: dict[str, PairRecord] = {}
+    unique = []
+    for record in sorted(records, key=lambda r: (r.id, r.lq_path)):
+        if record.id in seen:
+            report.problems.append(
+                Problem(record.lq_path, f"duplicate id {record.id!r} (also {seen[record.id].lq_path})")
+            )
+        else:
+            seen[record.id] = record
+            unique.append(record)
+
+    def work(record: PairRecord) -> PreparedPair | GGTError:
+        try:
+            return prepare_pair(record, staging, config.max_pixels)
+        except GGTError as exc:
+            return exc
+
+    prepared = []
+    with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
+        results = bounded_map(pool, work, unique, window=4 * max(1, config.workers))
+        for result in tqdm(
+            results, total=len(unique), desc="pack: check", unit="pair", disable=progress_disabled(progress)
+        ):
+            if isinstance(result, GGTError):
+                report.problems.append(Problem(result.item, result.reason))
+            else:
+                prepared.append(result)
+    return prepared
+
+
+def pack(
+    records: list[PairRecord],
+    out: str | os.PathLike,
+    config: PackConfig | None = None,
+    *,
+    problems: list[Problem] | None = None,
+    progress: bool | None = None,
+) -> PackReport:
+    """Pack ``records`` into the dataset folder ``out`` (created or updated); see module docs.
+
+    Raises:
+        LeakageError: when a test LQ duplicates a train LQ and ``config.force`` is false.
+        PairingError: when ``config.strict`` and any item had a problem, or nothing is packable.
+    """
+    config = config or PackConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = PackReport(problems=list(problems or []))
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    try:
+        prepared = _prepare_all(records, config, staging, report, progress)
+        if config.strict and report.problems:
+            raise PairingError(
+                out,
+                f"{len(report.problems)} problem(s) and --strict: "
+                + "; ".join(map(str, report.problems[:5])),
+            )
+        if not prepared:
+            raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
+        groups = {(p.record.category, p.record.split) for p in prepared}
+        kept = _existing_rows(out, groups)
+        taken = {r[Col.ID]: r["where"] for r in kept}
+        clash = [p for p in prepared if p.record.id in taken]
+        for p in clash:
+            report.problems.append(Problem(p.record.id, f"id already used in {taken[p.record.id]}"))
+        prepared = [p for p in prepared if p.record.id not in taken]
+        entries = kept + [
+            {
+                Col.ID: p.record.id,
+                Col.LQ_SHA256: p.lq_sha256,
+                Col.LQ_PHASH: p.lq_phash,
+                "split": p.record.split,
+            }
+            for p in prepared
+        ]
+        report.leaks = find_leaks(entries, config.near_duplicate_distance)
+        if report.leaks and not config.force:
+            raise LeakageError(
+                out,
+                f"{len(report.leaks)} test pair(s) leak from train (use --force to pack anyway): "
+                + "; ".join(map(str, report.leaks[:5])),
+            )
+        _write_groups(prepared, out, staging, config, report, progress)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    finalize_folder(out, config.card)
+    return report
+
+
+def _write_groups(
+    prepared: list[PreparedPair],
+    out: Path,
+    staging: Path,
+    config: PackConfig,
+    report: PackReport,
+    progress: bool | None,
+) -> None:
+    by_group: dict[tuple[str, str], list[PreparedPair]] = {}
+    for p in sorted(prepared, key=_order_key):
+        by_group.setdefault((p.record.category, p.record.split), []).append(p)
+    new_dir = staging / "new"
+    planned = []
+    for (category, split), pairs in sorted(
+        by_group.items(), key=lambda kv: (CATEGORIES.index(kv[0][0]), kv[0][1])
+    ):
+        shards = plan_shards(pairs, config.max_shard_bytes)
+        mean = sum(p.nbytes for p in pairs) / len(pairs)
+        rows_per_group = int(max(1, min(config.max_row_group_rows, config.row_group_bytes // max(1, mean))))
+        for i, shard in enumerate(shards):
+            rel = HubLayout.SHARD.format(category=category, split=split, index=i, total=len(shards))
+            planned.append(((category, split), rel, shard, rows_per_group))
+    bar = tqdm(total=len(prepared), desc="pack: write", unit="pair", disable=progress_disabled(progress))
+    for _, rel, shard, rows_per_group in planned:
+        (new_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_shard(new_dir / rel, shard, rows_per_group)
+        bar.update(len(shard))
+    bar.close()
+    for group in by_group:  # swap in: drop the group's old shards, move the new ones
+        for old in list_shards(out):
+            if (old.category, old.split) == group:
+                (out / old.path).unlink()
+    for group, rel, shard, _ in planned:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(new_dir / rel, out / rel)
+        report.files.append(rel)
+        report.written[group] += len(shard)

@@ -1,0 +1,185 @@
+"""``ggt validate``: check a packed dataset folder before it goes to the Hub.
+
+Checks, each reported with its file (and row) rather than stopping at the first:
+
+* the card exists, its YAML parses, a ``default`` config exists, every config's ``data_files``
+  pattern matches at least one shard, and ``dataset_info`` counts equal the rows present;
+* every parquet file under ``data/`` follows the layout and has exactly the GGT schema;
+* every row: unique id, ``category``/``split`` agree with the shard's path, both images decode to
+  RGB at the recorded ``width`` × ``height``;
+* ``ggt_dataset.json`` exists and its counts agree with the shards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from huggingface_hub import DatasetCard
+from tqdm.auto import tqdm
+
+from ggt_hf.constants import CATEGORIES, Col, HubLayout
+from ggt_hf.errors import GGTError
+from ggt_hf.hub.card import counts, list_shards
+from ggt_hf.hub.pairs import Problem
+from ggt_hf.hub.schema import dataset_features
+from ggt_hf.images import decode_image
+from ggt_hf.parallel import bounded_map, progress_disabled
+
+
+def _check_card(folder: Path, shards_rows: dict[tuple[str, str], int]) -> Iterator[Problem]:
+    card_path = folder / HubLayout.CARD
+    if not card_path.exists():
+        yield Problem(HubLayout.CARD, "missing dataset card")
+        return
+    try:
+        data = DatasetCard.load(card_path).data.to_dict()
+    except Exception as exc:  # the card parser raises several types for bad YAML
+        yield Problem(HubLayout.CARD, f"card YAML does not parse: {exc}")
+        return
+    configs = data.get("configs") or []
+    names = [c.get("config_name") for c in configs]
+    if HubLayout.DEFAULT_CONFIG not in names:
+        yield Problem(HubLayout.CARD, "no 'default' config in the card's YAML")
+    for config in configs:
+        for entry in config.get("data_files") or []:
+            if not list(folder.glob(entry.get("path", ""))):
+                yield Problem(
+                    HubLayout.CARD,
+                    f"config {config.get('config_name')!r} split {entry.get('split')!r}: pattern {entry.get('path')!r} matches no file",
+                )
+    infos = data.get("dataset_info") or []
+    for info in infos if isinstance(infos, list) else [infos]:
+        name = info.get("config_name", HubLayout.DEFAULT_CONFIG)
+        for split in info.get("splits") or []:
+            actual = sum(
+                n
+                for (c, s), n in shards_rows.items()
+                if s == split["name"] and name in (c, HubLayout.DEFAULT_CONFIG)
+            )
+            if split.get("num_examples") != actual:
+                yield Problem(
+                    HubLayout.CARD,
+                    f"dataset_info {name}/{split['name']} says {split.get('num_examples')} rows, shards hold {actual}",
+                )
+
+
+def _check_schema(path: Path, rel: str) -> Iterator[Problem]:
+    expected = dataset_features()
+    schema = pq.read_schema(path)
+    if not schema.remove_metadata().equals(expected.arrow_schema.remove_metadata()):
+        yield Problem(rel, f"schema differs from GGT schema: columns {schema.names}")
+        return
+    meta = json.loads((schema.metadata or {}).get(b"huggingface", b"{}"))
+    if meta.get("info", {}).get("features") != expected.to_dict():
+        yield Problem(rel, "missing or wrong `huggingface` features metadata (Image/ClassLabel types)")
+
+
+def _check_row(row: dict[str, Any], where: str, category: str, split: str) -> list[Problem]:
+    problems = []
+    if row[Col.CATEGORY] != CATEGORIES.index(category):
+        problems.append(
+            Problem(where, f"category {row[Col.CATEGORY]} does not match shard folder {category!r}")
+        )
+    if row[Col.SPLIT] != split:
+        problems.append(Problem(where, f"split {row[Col.SPLIT]!r} does not match shard name {split!r}"))
+    for side in (Col.LQ, Col.HQ):
+        image = row[side] or {}
+        try:
+            if not image.get("bytes"):
+                raise GGTError(where, "no image bytes")
+            decoded = decode_image(image["bytes"], f"{where} {side}")
+        except GGTError as exc:
+            problems.append(Problem(where, f"{side}: {exc.reason}"))
+            continue
+        if decoded.stored_mode != "RGB":
+            problems.append(Problem(where, f"{side}: stored as {decoded.stored_mode}, expected RGB"))
+        if decoded.image.size != (row[Col.WIDTH], row[Col.HEIGHT]):
+            w, h = decoded.image.size
+            problems.append(
+                Problem(where, f"{side}: is {w}×{h} but width/height say {row[Col.WIDTH]}×{row[Col.HEIGHT]}")
+            )
+    return problems
+
+
+def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | None = None) -> list[Problem]:
+    """Every problem found in a packed dataset folder (empty list = valid)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [Problem(str(folder), "not a folder")]
+    problems: list[Problem] = []
+    shards = list_shards(folder)
+    known = {s.path for s in shards}
+    for path in sorted((folder / HubLayout.DATA_DIR).rglob("*.parquet")):
+        rel = path.relative_to(folder).as_posix()
+        if rel not in known:
+            problems.append(
+                Problem(rel, "parquet file outside the layout data/<category>/<split>-NNNNN-of-NNNNN.parquet")
+            )
+    if not shards:
+        problems.append(Problem(HubLayout.DATA_DIR, "no shards found"))
+    rows_per_group = {}
+    for s in shards:
+        rows_per_group[(s.category, s.split)] = rows_per_group.get((s.category, s.split), 0) + s.num_rows
+        if s.category not in CATEGORIES:
+            problems.append(Problem(s.path, f"unknown category folder {s.category!r}"))
+    problems += _check_card(folder, rows_per_group)
+    problems += _check_manifest(folder, shards)
+    seen: dict[str, str] = {}
+    total = sum(s.num_rows for s in shards)
+    bar = tqdm(total=total, desc="validate", unit="pair", disable=progress_disabled(progress))
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for shard in shards:
+            schema_problems = list(_check_schema(folder / shard.path, shard.path))
+            problems += schema_problems
+            if schema_problems or shard.category not in CATEGORIES:
+                bar.update(shard.num_rows)
+                continue
+            jobs = []
+            for index, row in enumerate(_iter_rows(folder / shard.path)):
+                where = f"{shard.path} row {index} (id {row[Col.ID]!r})"
+                if row[Col.ID] in seen:
+                    problems.append(Problem(where, f"duplicate id, also in {seen[row[Col.ID]]}"))
+                seen.setdefault(row[Col.ID], shard.path)
+                jobs.append((row, where, shard.category, shard.split))
+                if len(jobs) >= 16:
+                    problems += _run(pool, jobs, bar)
+                    jobs = []
+            problems += _run(pool, jobs, bar)
+    bar.close()
+    return problems
+
+
+def _run(pool: ThreadPoolExecutor, jobs: list, bar: tqdm) -> list[Problem]:
+    found = []
+    for result in bounded_map(pool, lambda job: _check_row(*job), jobs, window=len(jobs) or 1):
+        found += result
+        bar.update(1)
+    return found
+
+
+def _iter_rows(path: Path) -> Iterator[dict[str, Any]]:
+    pf = pq.ParquetFile(path)
+    for group in range(pf.num_row_groups):
+        yield from pf.read_row_group(group).to_pylist()
+
+
+def _check_manifest(folder: Path, shards: list) -> list[Problem]:
+    path = folder / HubLayout.MANIFEST
+    if not path.exists():
+        return [Problem(HubLayout.MANIFEST, "missing manifest")]
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        return [Problem(HubLayout.MANIFEST, f"not valid JSON: {exc.msg}")]
+    if manifest.get("counts") != counts(shards):
+        return [
+            Problem(
+                HubLayout.MANIFEST, "counts disagree with the shards (regenerate them with `ggt card FOLDER`)"
+            )
+        ]
+    return []

@@ -1,0 +1,354 @@
+"""Ingest: real photos in, clean square RGB images out, with a record per image.
+
+``ingest(src, out)`` walks ``src`` (a folder, a single file, or the rows of a CSV/JSONL manifest),
+decodes every image with :func:`ggt_hf.images.decode_image`, normalises it with a
+:class:`~ggt_hf.normalize.NormalizePolicy` (default: short side to 1024 with Lanczos, centre
+crop) and writes:
+
+* ``out/images/<category>/<id>.png`` — the normalised image (lossless),
+* ``out/ingested.jsonl`` — one record per image: id, category, source, licence, content hashes,
+  the exact :class:`~ggt_hf.normalize.Transform`, and every warning raised while decoding,
+* ``out/rejects.jsonl`` — one line (path, reason) per rejected file.
+
+Category comes from a manifest ``category`` column, else a first-level sub-folder named after a
+category (``src/rain/x.jpg``), else ``IngestConfig.category``. Re-running skips every source
+already recorded, never duplicates a reject line, and picks up new files: nothing done is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ggt_hf.constants import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, parse_category, try_parse_category
+from ggt_hf.errors import BadImageError, DuplicateError, GGTError
+from ggt_hf.hashing import NearDuplicateIndex, phash
+from ggt_hf.images import decode_image, encode_image, read_file_bytes
+from ggt_hf.io_utils import append_jsonl, atomic_write_bytes, read_jsonl, sha256_bytes
+from ggt_hf.normalize import NormalizePolicy
+from ggt_hf.parallel import bounded_map, progress_disabled
+from ggt_hf.tables import read_table, require_columns
+
+logger = logging.getLogger(__name__)
+
+RECORDS_FILE = "ingested.jsonl"
+REJECTS_FILE = "rejects.jsonl"
+IMAGES_DIR = "images"
+
+
+@dataclass
+class IngestConfig:
+    """Settings of one ingest run (CLI flags map one to one onto these fields)."""
+
+    policy: NormalizePolicy = field(default_factory=NormalizePolicy)
+    min_side: int = 256
+    max_aspect: float = 4.0
+    max_pixels: int = MAX_IMAGE_PIXELS
+    near_duplicate_distance: int | None = 4
+    output_format: str = "png"
+    category: str | None = None
+    source: str | None = None
+    license: str | None = None
+    workers: int = 2
+
+
+@dataclass
+class SourceItem:
+    """A file to ingest and the metadata known about it before decoding."""
+
+    path: Path
+    category: str | None = None
+    source: str | None = None
+    license: str | None = None
+    split: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    """Counts of one run; ``reasons`` counts rejects by their reason family."""
+
+    accepted: int = 0
+    skipped_done: int = 0
+    rejected: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    def __str__(self) -> str:
+        text = f"ingest: {self.accepted} new, {self.skipped_done} already done, {self.rejected} rejected"
+        if self.reasons:
+            text += " (" + ", ".join(f"{k}: {v}" for k, v in self.reasons.most_common()) + ")"
+        return text
+
+
+def make_id(stem: str, digest: str) -> str:
+    """Stable id: the file stem made URL/file safe plus 8 hex digits of its content hash."""
+    slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")[:48] or "img"
+    return f"{slug}-{digest[:8]}"
+
+
+def _path_text(path: str | os.PathLike) -> str:
+    """``str(path)`` safe to write as UTF-8 JSON.
+
+    On POSIX a file name may hold bytes that are not UTF-8 (e.g. Latin-1 ``café.jpg``); Python keeps
+    them as lone surrogates, which cannot be encoded, so writing such a path to a JSONL log used to
+    abort the whole run. Those bytes are written as ``\\xNN`` escapes instead (stable across runs).
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
+def _repair_torn_tail(path: Path) -> None:
+    """Make a JSONL log end on a line boundary again after a crash in the middle of an append.
+
+    :func:`~ggt_hf.io_utils.read_jsonl` skips a torn last line, but the next append would be glued
+    onto it, losing that record and leaving a corrupt line in the middle of the file (which a later
+    read rejects). A torn fragment is cut off; a complete last record missing only its newline gets
+    the newline.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if not data or data.endswith(b"\n"):
+        return
+    start = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[start:])
+        complete = True
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        complete = False
+    with open(path, "r+b") as fh:
+        if complete:
+            fh.seek(0, os.SEEK_END)
+            fh.write(b"\n")
+        else:
+            logger.warning(
+                "%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - start
+            )
+            fh.truncate(start)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        Path(os.path.abspath(path)).relative_to(os.path.abspath(folder))
+    except ValueError:
+        return False
+    return True
+
+
+def _iter_files(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                yield Path(dirpath) / name
+
+
+def discover_sources(
+    src: str | os.PathLike, config: IngestConfig, manifest: str | os.PathLike | None = None
+) -> list[SourceItem]:
+    """List what to ingest: the manifest's rows, or every image file under ``src``, sorted."""
+    src = Path(src)
+    if manifest is not None:
+        rows = read_table(manifest)
+        require_columns(manifest, rows, {"path"})
+        base = Path(manifest).parent if not src.is_dir() else src
+        return [
+            SourceItem(
+                path=(base / str(r["path"])) if not Path(str(r["path"])).is_absolute() else Path(r["path"]),
+                category=str(r["category"]) if r.get("category") else None,
+                source=r.get("source") or None,
+                license=r.get("license") or None,
+                split=r.get("split") or None,
+            )
+            for r in rows
+        ]
+    if src.is_file() or (src.is_symlink() and not src.exists()):
+        return [SourceItem(path=src)]
+    if not src.is_dir():
+        raise FileNotFoundError(f"ingest source {src} does not exist")
+    items = []
+    for path in _iter_files(src):
+        rel = path.relative_to(src)
+        folder_category = try_parse_category(rel.parts[0]) if len(rel.parts) > 1 else None
+        items.append(SourceItem(path=path, category=folder_category))
+    return items
+
+
+def _process(item: SourceItem, config: IngestConfig) -> dict[str, Any]:
+    """Decode, check and normalise one source (runs in a worker thread)."""
+    data = read_file_bytes(item.path)
+    digest = sha256_bytes(data)
+    decoded = decode_image(data, item.path, max_pixels=config.max_pixels)
+    w, h = decoded.image.size
+    if min(w, h) < config.min_side:
+        raise BadImageError(
+            item.path, f"too small: {w}×{h}, short side below the minimum of {config.min_side}"
+        )
+    if max(w, h) / min(w, h) > config.max_aspect:
+        raise BadImageError(item.path, f"extreme aspect ratio {w}×{h} (more than {config.max_aspect}:1)")
+    transform = config.policy.plan((w, h))
+    normalised = transform.apply(decoded.image)
+    return {
+        "digest": digest,
+        "phash": phash(normalised),
+        "encoded": encode_image(normalised, config.output_format),
+        "format": decoded.format,
+        "stored_size": list(decoded.stored_size),
+        "stored_mode": decoded.stored_mode,
+        "transform": transform.to_dict(),
+        "warnings": decoded.warnings,
+    }
+
+
+class _State:
+    """What earlier runs already did, loaded from the output folder."""
+
+    def __init__(self, out: Path, config: IngestConfig) -> None:
+        self.records = list(read_jsonl(out / RECORDS_FILE))
+        self.by_path = {r["source_path"]: r for r in self.records}
+        self.by_digest = {r["source_sha256"]: r for r in self.records}
+        self.rejected = {(r["path"], r["reason"]) for r in read_jsonl(out / REJECTS_FILE)}
+        distance = config.near_duplicate_distance
+        self.near = NearDuplicateIndex(distance) if distance is not None and distance >= 0 else None
+        if self.near is not None:
+            for r in self.records:
+                self.near.add(r["id"], r["phash"])
+
+    def check_duplicate(self, path: Path, result: dict[str, Any]) -> None:
+        other = self.by_digest.get(result["digest"])
+        if other is not None:
+            raise DuplicateError(path, f"exact duplicate of {other['id']} ({other['source_path']})")
+        if self.near is not None and (hit := self.near.query(result["phash"])) is not None:
+            raise DuplicateError(path, f"near duplicate of {hit[0]} (perceptual hash distance {hit[1]})")
+
+
+def _record(
+    item: SourceItem, result: dict[str, Any], category: str, config: IngestConfig, out: Path
+) -> dict[str, Any]:
+    image_id = make_id(item.path.stem, result["digest"])
+    rel = f"{IMAGES_DIR}/{category}/{image_id}.{config.output_format}"
+    atomic_write_bytes(out / rel, result["encoded"])
+    return {
+        "id": image_id,
+        "category": category,
+        "image": rel,
+        "source_path": _path_text(item.path),
+        "source": item.source or config.source or _path_text(item.path.parent.name),
+        "license": item.license or config.license,
+        "split": item.split,
+        "source_sha256": result["digest"],
+        "sha256": sha256_bytes(result["encoded"]),
+        "phash": result["phash"],
+        "format": result["format"],
+        "stored_size": result["stored_size"],
+        "stored_mode": result["stored_mode"],
+        "transform": result["transform"],
+        "warnings": result["warnings"],
+    }
+
+
+def _resolve_category(item: SourceItem, config: IngestConfig) -> str:
+    raw = item.category or config.category
+    if raw is None:
+        raise BadImageError(
+            item.path,
+            "no category: use a category sub-folder, a manifest 'category' column or --category",
+        )
+    try:
+        return parse_category(raw)
+    except ValueError as exc:
+        raise BadImageError(item.path, str(exc)) from None
+
+
+def ingest(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    config: IngestConfig | None = None,
+    *,
+    manifest: str | os.PathLike | None = None,
+    progress: bool | None = None,
+) -> IngestSummary:
+    """Ingest every image under ``src`` into ``out``; see the module docstring for the layout.
+
+    Per-file problems never stop the run: they are appended to ``rejects.jsonl`` and counted.
+    """
+    config = config or IngestConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for log in (RECORDS_FILE, REJECTS_FILE):
+        _repair_torn_tail(out / log)
+    state = _State(out, config)
+    summary = IngestSummary()
+    items = discover_sources(src, config, manifest)
+    if manifest is None and Path(src).is_dir() and _is_within(out, Path(src)):
+        # The output folder inside the source folder: never ingest our own outputs.
+        items = [item for item in items if not _is_within(item.path, out)]
+    todo = []
+    for item in items:
+        if _path_text(item.path) in state.by_path:
+            summary.skipped_done += 1
+        else:
+            todo.append(item)
+
+    def reject(item: SourceItem, error: GGTError) -> None:
+        summary.rejected += 1
+        summary.reasons[error.reason.split(":")[0].split(" (")[0]] += 1
+        key = (_path_text(item.path), error.reason)
+        if key not in state.rejected:
+            append_jsonl(
+                out / REJECTS_FILE, {"path": key[0], "reason": error.reason, "kind": type(error).__name__}
+            )
+            state.rejected.add(key)
+        logger.info("rejected %s", error)
+
+    def work(item: SourceItem) -> dict[str, Any] | GGTError:
+        try:
+            _resolve_category(item, config)
+            return _process(item, config)
+        except GGTError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
+        bar = tqdm(total=len(todo), desc="ingest", unit="img", disable=progress_disabled(progress))
+        # Results come back in source order, so duplicate decisions are deterministic.
+        results = bounded_map(pool, work, todo, window=4 * max(1, config.workers))
+        for item, result in zip(todo, results, strict=False):
+            bar.update(1)
+            try:
+                if isinstance(result, GGTError):
+                    raise result
+                state.check_duplicate(item.path, result)
+                record = _record(item, result, _resolve_category(item, config), config, out)
+            except GGTError as exc:
+                reject(item, exc)
+                continue
+            append_jsonl(out / RECORDS_FILE, record)
+            state.by_path[record["source_path"]] = record
+            state.by_digest[record["source_sha256"]] = record
+            if state.near is not None:
+                state.near.add(record["id"], record["phash"])
+            summary.accepted += 1
+        bar.close()
+    logger.info("%s", summary)
+    return summary
+
+
+def read_ingested(out: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of an ingest output folder, in ingest order."""
+    return list(read_jsonl(Path(out) / RECORDS_FILE))
