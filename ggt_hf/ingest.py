@@ -17,7 +17,6 @@ already recorded, never duplicates a reject line, and picks up new files: nothin
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -108,39 +107,6 @@ def _path_text(path: str | os.PathLike) -> str:
     except UnicodeEncodeError:
         text = os.fsencode(text).decode("utf-8", "backslashreplace")
     return text
-
-
-def _repair_torn_tail(path: Path) -> None:
-    """Make a JSONL log end on a line boundary again after a crash in the middle of an append.
-
-    :func:`~ggt_hf.io_utils.read_jsonl` skips a torn last line, but the next append would be glued
-    onto it, losing that record and leaving a corrupt line in the middle of the file (which a later
-    read rejects). A torn fragment is cut off; a complete last record missing only its newline gets
-    the newline.
-    """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return
-    if not data or data.endswith(b"\n"):
-        return
-    start = data.rfind(b"\n") + 1
-    try:
-        json.loads(data[start:])
-        complete = True
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        complete = False
-    with open(path, "r+b") as fh:
-        if complete:
-            fh.seek(0, os.SEEK_END)
-            fh.write(b"\n")
-        else:
-            logger.warning(
-                "%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - start
-            )
-            fh.truncate(start)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -291,8 +257,6 @@ def ingest(
     config = config or IngestConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for log in (RECORDS_FILE, REJECTS_FILE):
-        _repair_torn_tail(out / log)
     state = _State(out, config)
     summary = IngestSummary()
     items = discover_sources(src, config, manifest)

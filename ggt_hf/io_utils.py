@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -37,13 +40,60 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def repair_jsonl_tail(path: str | os.PathLike) -> None:
+    """Make a JSONL log end on a line boundary again after a crash in the middle of an append.
+
+    :func:`read_jsonl` skips a torn last line, but an append would be glued onto it, losing that
+    record and leaving a corrupt line in the middle of the file. A torn fragment is cut off; a
+    complete last record missing only its newline gets the newline.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if not data or data.endswith(b"\n"):
+        return
+    start = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[start:])
+        complete = True
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        complete = False
+    with open(path, "r+b") as fh:
+        if complete:
+            fh.seek(0, os.SEEK_END)
+            fh.write(b"\n")
+        else:
+            logger.warning(
+                "%s: dropping a torn last line (%d bytes) left by an interrupted write",
+                path,
+                len(data) - start,
+            )
+            fh.truncate(start)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return True
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
     """Append one JSON line and fsync, so a crash never loses an acknowledged record.
 
-    A line is written with a single ``write`` call; :func:`read_jsonl` ignores a torn last line.
+    A line is written with a single ``write`` call; a torn last line left by an earlier crash is
+    repaired first (:func:`repair_jsonl_tail`), and :func:`read_jsonl` ignores one when reading.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not _ends_with_newline(path):
+        repair_jsonl_tail(path)
     line = json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(line)
