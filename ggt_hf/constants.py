@@ -92,6 +92,15 @@ class HubLayout:
     DEFAULT_CONFIG: Final = "default"
 
 
+#: The five aspects of the paper's VLM judge (QC stage 2 and the VLM-R metric), in order.
+JUDGE_ASPECTS: Final[tuple[str, ...]] = (
+    "restoration_quality",
+    "object_consistency",
+    "geometry_alignment",
+    "content_reasonableness",
+    "color_consistency",
+)
+
 #: Hard cap on decoded pixels per image; above it a file is treated as a decompression bomb.
 MAX_IMAGE_PIXELS: Final = 64_000_000
 

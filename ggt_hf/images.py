@@ -239,14 +239,16 @@ def decode_image(
     except _DECODE_ERRORS as exc:
         raise BadImageError(item, f"truncated or corrupt image data: {exc or type(exc).__name__}") from None
     try:
-        oriented = ImageOps.exif_transpose(img)
+        # exif_transpose copies the image even when there is nothing to do: only call it when
+        # the orientation tag asks for a change (saves two full-image copies per decode).
+        orientation = img.getexif().get(0x0112, 1)
+        if orientation not in (None, 1):
+            oriented = ImageOps.exif_transpose(img)
+            if oriented.size != img.size or oriented.tobytes() != img.tobytes():
+                notes.append("EXIF orientation applied")
+            img = oriented
     except _DECODE_ERRORS as exc:
         notes.append(f"unreadable EXIF orientation ignored ({exc})")
-        oriented = img
-    if oriented is not img:
-        if oriented.size != img.size or oriented.tobytes() != img.tobytes():
-            notes.append("EXIF orientation applied")
-        img = oriented
     img = _to_rgb(_apply_icc(img, notes), notes)
     # The pixels are now upright sRGB: drop metadata (ICC, EXIF orientation, transparency) that
     # an encoder would otherwise copy and a viewer would apply a second time.

@@ -11,4 +11,8 @@ COMMANDS: dict[str, str] = {
     "validate": "ggt_hf.commands.validate",
     "card": "ggt_hf.commands.card",
     "push": "ggt_hf.commands.push",
+    "degrade": "ggt_hf.commands.degrade",
+    "metrics": "ggt_hf.commands.metrics",
+    "eval": "ggt_hf.commands.eval",
+    "bench-mfm": "ggt_hf.commands.bench_mfm",
 }

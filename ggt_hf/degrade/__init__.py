@@ -179,9 +179,7 @@ def replay(image: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
         raise ValueError(f"params are not a degrade() recipe: missing {', '.join(missing)}")
     deg = get_degradation(params["category"])
     if params["name"] != deg.name:
-        raise ValueError(
-            f"params name {params['name']!r} does not match {deg.name!r} of {deg.category!r}"
-        )
+        raise ValueError(f"params name {params['name']!r} does not match {deg.name!r} of {deg.category!r}")
     if params["version"] != PARAMS_VERSION:
         raise ValueError(f"params version {params['version']!r} != supported {PARAMS_VERSION}")
     if (params["height"], params["width"]) != image.shape[:2]:

@@ -208,9 +208,7 @@ def _resize_matrix(n_in: int, n_out: int, mode: str, ratio: float) -> sparse.csr
     return matrix.astype(np.float32)
 
 
-def resize(
-    img: np.ndarray, out_h: int, out_w: int, mode: str, scale: float | None = None
-) -> np.ndarray:
+def resize(img: np.ndarray, out_h: int, out_w: int, mode: str, scale: float | None = None) -> np.ndarray:
     """Resize like ``torch.nn.functional.interpolate`` (area / bilinear / bicubic, no antialias).
 
     ``scale`` mirrors ``interpolate(scale_factor=...)``: when given, source coordinates are

@@ -96,9 +96,7 @@ class LowLightDegradation:
         if params["cast"] is not None:
             lin = lin * np.asarray(params["cast"]["gains"], dtype=np.float32)
         variance = lin / np.float32(params["photons"]) + np.float32(params["read_noise"] ** 2)
-        noise = np.random.default_rng(params["noise_seed"]).standard_normal(
-            lin.shape, dtype=np.float32
-        )
+        noise = np.random.default_rng(params["noise_seed"]).standard_normal(lin.shape, dtype=np.float32)
         lin = np.clip(lin + noise * np.sqrt(variance), 0, 1)
         out = linear_to_srgb(lin) ** np.float32(params["gamma"])
         return to_uint8(out)
@@ -230,8 +228,7 @@ class OldPhotoDegradation:
                 "seed": draw_seed(rng),
             },
             "scratches": [
-                self._sample_scratch(rng, height, width, s)
-                for _ in range(draw_int(rng, *cfg.scratch_count))
+                self._sample_scratch(rng, height, width, s) for _ in range(draw_int(rng, *cfg.scratch_count))
             ],
             "dust": {
                 "count": round(draw_int(rng, *cfg.dust_count) * area),

@@ -121,9 +121,7 @@ def add_noise(img: np.ndarray, noise: dict[str, Any]) -> np.ndarray:
         shape = (h, w, 1) if noise["gray"] else (h, w, 3)
         delta = rng.standard_normal(shape, dtype=np.float32) * np.float32(noise["sigma"] / 255.0)
     elif noise["type"] == "poisson":
-        base = (
-            np.tensordot(img, _GRAY_WEIGHTS, axes=([2], [0]))[..., None] if noise["gray"] else img
-        )
+        base = np.tensordot(img, _GRAY_WEIGHTS, axes=([2], [0]))[..., None] if noise["gray"] else img
         levels = np.clip(np.rint(base * np.float32(255)), 0, 255).astype(np.uint8)
         distinct = int(np.count_nonzero(np.bincount(levels.ravel(), minlength=256)))
         vals = 2.0 ** math.ceil(math.log2(max(distinct, 1)))  # power of two: exact division

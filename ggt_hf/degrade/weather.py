@@ -44,9 +44,7 @@ def _density(density_ref: float, scale: float) -> float:
     return min(density_ref / max(scale, 1e-6) ** 2, _MAX_DENSITY)
 
 
-def _precipitation(
-    height: int, width: int, layers: list[dict[str, Any]], taper: bool
-) -> np.ndarray:
+def _precipitation(height: int, width: int, layers: list[dict[str, Any]], taper: bool) -> np.ndarray:
     """Screen-composite opacity of all streak / flake layers, (H, W) in [0, 1]."""
     transmit = np.ones((height, width), dtype=np.float32)
     for layer in layers:
@@ -176,9 +174,7 @@ class HazeDegradation:
     @staticmethod
     def depth_proxy(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         """Relative depth in ``[near_depth, 1]`` (1 = farthest) of a float image."""
-        rows = np.linspace(1.0, 0.0, x.shape[0], dtype=np.float32) ** np.float32(
-            params["vertical_gamma"]
-        )
+        rows = np.linspace(1.0, 0.0, x.shape[0], dtype=np.float32) ** np.float32(params["vertical_gamma"])
         lum = smooth_field(luminance(x), params["luminance_sigma"])
         lo, hi = float(lum.min()), float(lum.max())
         lum = (lum - np.float32(lo)) / np.float32(max(hi - lo, 1e-6))

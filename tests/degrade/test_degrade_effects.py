@@ -137,9 +137,7 @@ def test_general_draws_follow_published_ranges() -> None:
         "blur2": np.mean([d["stage2"]["kernel"] is not None for d in draws]),
         "sinc": np.mean([d["final"]["sinc"] is not None for d in draws]),
     }
-    assert share == pytest.approx(
-        {"gaussian": 0.5, "gray": 0.4, "blur2": 0.8, "sinc": 0.8}, abs=0.03
-    )
+    assert share == pytest.approx({"gaussian": 0.5, "gray": 0.4, "blur2": 0.8, "sinc": 0.8}, abs=0.03)
 
 
 # ------------------------------------------------------------------------------- building blocks
@@ -177,9 +175,7 @@ def test_resize_matches_torch_interpolate() -> None:
     bicubic = [-0.10546875, 0.19140625, 0.66796875, 1.296875, 1.703125, 2.33203125, 2.80859375]
     np.testing.assert_allclose(resize(ramp, 1, 8, "bicubic")[0, :7], bicubic, atol=1e-6)
     x = np.random.default_rng(0).random((8, 6, 3)).astype(np.float32)
-    np.testing.assert_allclose(
-        resize(x, 4, 3, "area"), x.reshape(4, 2, 3, 2, 3).mean((1, 3)), atol=1e-6
-    )
+    np.testing.assert_allclose(resize(x, 4, 3, "area"), x.reshape(4, 2, 3, 2, 3).mean((1, 3)), atol=1e-6)
     for mode in ("area", "bilinear", "bicubic"):
         np.testing.assert_array_equal(resize(x, 8, 6, mode), x)
         assert resize(x, 13, 5, mode).shape == (13, 5, 3)

@@ -1,0 +1,35 @@
+"""Shared by the benchmark scripts: the machine description and the RESULTS.md writer."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = (
+    "# Benchmark results\n\nAll figures measured on this machine by the command shown; ratios against "
+    "the named peer in the same run.\n"
+)
+
+
+def machine(packages: tuple[str, ...] = ()) -> str:
+    """nproc, RAM, CPU model, Python and the versions of ``packages``."""
+    ram = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1]) / 1024**2
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    versions = ", ".join(f"{p} {importlib.import_module(p).__version__}" for p in packages)
+    load = ", load average " + "/".join(f"{v:.1f}" for v in os.getloadavg())
+    return (
+        f"nproc {os.cpu_count()}, RAM {ram:.1f} GiB, CPU {cpu[1].strip() if cpu else 'unknown'}; "
+        f"python {platform.python_version()}" + (f", {versions}" if versions else "") + load
+    )
+
+
+def write_section(name: str, section: str) -> None:
+    """Replace (or append) the ``## name`` section of RESULTS.md."""
+    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
+    new = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else f"{text}\n{section}"
+    RESULTS.write_text(new.rstrip() + "\n")

@@ -1,0 +1,40 @@
+"""Metric weights: `ggt metrics list` shows every metric of the specs table and whether it is
+ready here (weights present or none needed); `ggt metrics fetch [names]` downloads the weights of
+learned metrics where the network allows (pyiqa's cache: ~/.cache/torch/hub/pyiqa)."""
+
+from __future__ import annotations
+
+HELP = "list metrics and their readiness, or fetch their weights"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("action", choices=("list", "fetch"))
+    parser.add_argument("names", nargs="*", help="metrics (default: all of the table / all learned ones)")
+    parser.add_argument("--device", default="cpu")
+
+
+def run(args) -> int:
+    from ggt_hf.metrics.engine import MetricEngine
+    from ggt_hf.metrics.specs import METRICS, get_spec
+    from ggt_hf.metrics.weights import weights_dirs
+
+    if args.action == "list":
+        specs = [get_spec(n) for n in args.names] or list(METRICS.values())
+    else:
+        specs = [get_spec(n) for n in args.names] or [s for s in METRICS.values() if s.needs_weights]
+    failures = 0
+    rows = ["| metric | pyiqa id | mode | better | group | status |", "|---|---|---|---|---|---|"]
+    for spec in specs:
+        if spec.pyiqa_id is None:
+            status = "needs a judge (VLM client), not weights"
+        else:
+            missing = MetricEngine([spec], device=args.device).drop_unavailable()
+            status = "ready" if not missing else f"missing: {missing[spec.name]}"
+            failures += bool(missing)
+        rows.append(
+            f"| {spec.name} | {spec.pyiqa_id or '-'} | {spec.mode} | {'lower' if spec.lower_better else 'higher'} "
+            f"| {spec.group or '-'} | {status} |"
+        )
+    print("\n".join(rows))
+    print("weights folders: " + ", ".join(f"{k}: {v}" for k, v in weights_dirs().items()))
+    return 1 if (args.action == "fetch" and failures) else 0

@@ -1,0 +1,1 @@
+"""Restorer evaluation, the MFM benchmark and their tables, composite scores and plots."""

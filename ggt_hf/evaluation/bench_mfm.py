@@ -1,0 +1,248 @@
+"""``ggt bench-mfm``: compare restoration systems the way GGT-100K's Table 1 does.
+
+A *system* is any callable ``restore(image, prompt) -> image`` under a name (an MFM backend with a
+prompt strategy, a restorer, or a baseline). For every system:
+
+* **fidelity**: clean images (DIV2K-Val style, user supplied) are degraded with
+  :func:`ggt_hf.degrade.degrade` (seeded, category chosen per image), restored, and scored with the
+  FR metrics against the clean image;
+* **perceptual**: real LQ images are restored and scored with the NR metrics;
+* **VLM-R**: a judge decides success on (real LQ, output);
+* optional **human preference** votes (CSV ``system_a,system_b,winner`` with winner one of the two
+  names, ``tie`` or ``both_bad``) give a win rate, reported beside the composite (as in the paper).
+
+The composite is :func:`ggt_hf.evaluation.composite.composite` over the systems. Outputs are
+cached under ``out/outputs/<system>/`` so an interrupted benchmark resumes, and the Table-1 table
+(Markdown, CSV, JSON) and plots (radar per system, bar chart of Avg.) are written to ``out``.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS
+from ggt_hf.degrade import degrade
+from ggt_hf.images import encode_image, load_image
+from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ggt_hf.metrics.specs import MetricSpec, paper_metrics
+from ggt_hf.parallel import progress_disabled
+from ggt_hf.synthetic_pairs import pair_seed
+
+logger = logging.getLogger(__name__)
+
+Restore = Callable[[Image.Image, str | None], Image.Image]
+
+#: Prompt strategies that need no VLM (adaptive ones come with the synthesis pipeline).
+FIXED_PROMPT = (
+    "Restore this photo to high quality: remove noise, blur, compression artifacts, rain, haze, snow "
+    "and low-light degradation, and recover natural detail and colour."
+)
+PROMPT_STRATEGIES: dict[str, str | None] = {
+    "none": None,
+    "fixed": FIXED_PROMPT,
+    "fixed-no-change": FIXED_PROMPT
+    + " Do not add, remove or move any object; keep the composition, geometry and colours unchanged.",
+}
+
+
+@dataclass
+class System:
+    """A named restoration system and the prompt it is given."""
+
+    name: str
+    restore: Restore
+    prompt: str | None = None
+
+
+def identity(image: Image.Image, prompt: str | None = None) -> Image.Image:
+    """The no-restoration floor: returns the input unchanged (a baseline, not a restorer)."""
+    return image.copy()
+
+
+BUILTIN_RESTORERS: dict[str, Restore] = {"identity": identity}
+
+
+def resolve_restorer(spec: str) -> Restore:
+    """A built-in name or ``package.module:function`` → the restore callable."""
+    if spec in BUILTIN_RESTORERS:
+        return BUILTIN_RESTORERS[spec]
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise ValueError(
+            f"restorer {spec!r}: use a built-in ({', '.join(BUILTIN_RESTORERS)}) or module:function"
+        )
+    fn = getattr(importlib.import_module(module_name), attr, None)
+    if not callable(fn):
+        raise ValueError(f"restorer {spec!r}: {module_name} has no callable {attr!r}")
+    return fn
+
+
+def _images(folder: str | os.PathLike | None) -> list[Path]:
+    if folder is None:
+        return []
+    paths = [p for p in sorted(Path(folder).rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    if not paths:
+        raise FileNotFoundError(f"no images in {folder}")
+    return paths
+
+
+@dataclass
+class BenchConfig:
+    """What to measure and where to write it."""
+
+    clean_dir: str | None = None
+    real_dir: str | None = None
+    out: str = "bench_mfm"
+    fidelity_metrics: list[MetricSpec] = field(default_factory=lambda: paper_metrics("FR"))
+    perceptual_metrics: list[MetricSpec] = field(default_factory=lambda: paper_metrics("NR"))
+    categories: tuple[str, ...] = CATEGORIES
+    max_side: int = 1024
+    seed: int = 0
+    votes: str | None = None
+    device: str | None = None
+
+
+def _restore_cached(system: System, key: str, lq: Image.Image, folder: Path) -> np.ndarray:
+    path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.png"
+    if path.exists():
+        return np.asarray(load_image(path).image)
+    out = system.restore(lq, system.prompt)
+    if not isinstance(out, Image.Image):
+        raise TypeError(f"system {system.name!r} returned {type(out).__name__}, expected a PIL image")
+    out = out.convert("RGB")
+    if out.size != lq.size:  # MFMs may change the size; metrics need the input geometry
+        logger.info("%s: output %s resized to input %s for %s", system.name, out.size, lq.size, key)
+        out = out.resize(lq.size, Image.Resampling.LANCZOS)
+    atomic_write_bytes(path, encode_image(out))
+    return np.asarray(out)
+
+
+def _load_small(path: Path, max_side: int) -> Image.Image:
+    img = load_image(path).image
+    img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return img
+
+
+def _mean_scores(engine, items) -> dict[str, float]:
+    totals: dict[str, list[float]] = {}
+    for _, scores in engine.score_pairs(items, progress=False):
+        for name, value in scores.items():
+            totals.setdefault(name, []).append(value)
+    return {k: float(np.mean(v)) for k, v in totals.items()}
+
+
+def run_bench(
+    systems: list[System], config: BenchConfig, *, judge=None, progress: bool | None = None
+) -> dict[str, Any]:
+    """Measure every system; returns ``{"raw": system → metric → value, "skipped": ..., ...}``."""
+    from ggt_hf.evaluation.vlm_r import vlm_success_rate
+    from ggt_hf.metrics.engine import MetricEngine, PairItem
+
+    out = Path(config.out)
+    clean, real = _images(config.clean_dir), _images(config.real_dir)
+    fid = MetricEngine(config.fidelity_metrics, device=config.device)
+    per = MetricEngine(config.perceptual_metrics, device=config.device)
+    skipped = {**fid.drop_unavailable(), **per.drop_unavailable()}
+    degraded = []  # (key, lq, clean) computed once, shared by all systems
+    for i, path in enumerate(clean):
+        img = _load_small(path, config.max_side)
+        category = config.categories[i % len(config.categories)]
+        lq = degrade(np.asarray(img), category, seed=pair_seed(config.seed, path.stem)).image
+        degraded.append((f"{path.stem}-{category}", Image.fromarray(lq), img))
+    reals = [(p.stem, _load_small(p, config.max_side)) for p in real]
+    raw: dict[str, dict[str, float]] = {}
+    bar = tqdm(
+        total=len(systems) * (len(degraded) + len(reals)),
+        desc="bench-mfm",
+        unit="img",
+        disable=progress_disabled(progress),
+    )
+    for system in systems:
+        folder = out / "outputs" / re.sub(r"[^A-Za-z0-9_.-]", "_", system.name)
+        scores: dict[str, float] = {}
+        fid_items, real_outputs = [], []
+        for key, lq, ref in degraded:
+            fid_items.append(
+                PairItem(key, _restore_cached(system, key, lq, folder / "fidelity"), np.asarray(ref))
+            )
+            bar.update(1)
+        for key, lq in reals:
+            real_outputs.append((key, lq, _restore_cached(system, key, lq, folder / "real")))
+            bar.update(1)
+        if fid_items and fid.specs:
+            scores.update(_mean_scores(fid, fid_items))
+        if real_outputs and per.specs:
+            scores.update(_mean_scores(per, [PairItem(k, o) for k, _, o in real_outputs]))
+        if real_outputs and judge is not None:
+            result = vlm_success_rate(judge, [(k, lq, Image.fromarray(o)) for k, lq, o in real_outputs])
+            scores["vlm_r"] = result.rate
+        raw[system.name] = scores
+    bar.close()
+    human = human_win_rates(config.votes, [s.name for s in systems]) if config.votes else {}
+    return {
+        "raw": raw,
+        "skipped": skipped,
+        "human_win_rate": human,
+        "n_fidelity": len(degraded),
+        "n_real": len(reals),
+    }
+
+
+def human_win_rates(votes_csv: str | os.PathLike, systems: list[str]) -> dict[str, float]:
+    """Win rate per system from pairwise votes (ties count half; both-bad counts for neither)."""
+    wins = dict.fromkeys(systems, 0.0)
+    games = dict.fromkeys(systems, 0)
+    with open(votes_csv, newline="", encoding="utf-8") as fh:
+        for number, row in enumerate(csv.DictReader(fh), start=2):
+            a, b, winner = row.get("system_a"), row.get("system_b"), (row.get("winner") or "").strip()
+            if a not in wins or b not in wins or winner not in {a, b, "tie", "both_bad"}:
+                raise ValueError(f"{votes_csv}:{number}: bad vote {row} (systems: {', '.join(systems)})")
+            games[a] += 1
+            games[b] += 1
+            if winner == "tie":
+                wins[a] += 0.5
+                wins[b] += 0.5
+            elif winner != "both_bad":
+                wins[winner] += 1
+    return {s: wins[s] / games[s] for s in systems if games[s]}
+
+
+def write_report(result: dict[str, Any], out: str | os.PathLike, *, plots: bool = True) -> dict[str, Path]:
+    """Composite, Table-1 Markdown/CSV/JSON and plots into ``out``; returns the written paths."""
+    from ggt_hf.evaluation.composite import composite
+    from ggt_hf.evaluation.tables import markdown_table, to_json, write_csv
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    comp = composite(result["raw"])
+    paths = {"markdown": out / "table1.md", "csv": out / "table1.csv", "json": out / "table1.json"}
+    text = markdown_table(comp, sort=True, title="MFM benchmark (GGT-100K Table 1 protocol)")
+    if result.get("human_win_rate"):
+        text += "\n\nHuman preference win rate: " + ", ".join(
+            f"{k}: {v:.1%}" for k, v in result["human_win_rate"].items()
+        )
+    if result.get("skipped"):
+        text += "\n\nSkipped metrics (weights missing): " + "; ".join(
+            f"{k}: {v}" for k, v in result["skipped"].items()
+        )
+    atomic_write_text(paths["markdown"], text + "\n")
+    write_csv(comp, paths["csv"])
+    atomic_write_json(paths["json"], {**to_json(comp), **{k: v for k, v in result.items() if k != "raw"}})
+    if plots:
+        from ggt_hf.evaluation.plots import avg_bar_chart, radar_chart
+
+        paths["radar"] = radar_chart(comp, out / "radar.png")
+        paths["bar"] = avg_bar_chart(comp, out / "avg.png")
+    return paths

@@ -1,0 +1,133 @@
+"""Creating pyiqa metrics with weight downloads made visible.
+
+pyiqa downloads learned-metric weights on first use (its own files into
+``~/.cache/torch/hub/pyiqa``, torchvision backbones into ``~/.cache/torch/hub/checkpoints``, timm
+backbones through the Hugging Face cache). Offline that fails deep inside a network stack with an
+error that names neither the metric nor the file. :func:`create_pyiqa_metric` records every
+download pyiqa attempts and turns a failure into one :class:`MissingWeightsError` naming the
+metric, the file, where it must be placed and where it comes from. With ``HF_HUB_OFFLINE=1`` (or
+``GGT_OFFLINE=1``) no download is even attempted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ggt_hf.errors import GGTError, MissingExtraError
+
+
+class MissingWeightsError(GGTError):
+    """A learned metric whose weights are not on disk and cannot be downloaded."""
+
+
+def offline() -> bool:
+    """True when the environment says not to touch the network."""
+    return any(
+        os.environ.get(v, "").lower() in {"1", "true", "yes"} for v in ("HF_HUB_OFFLINE", "GGT_OFFLINE")
+    )
+
+
+def import_pyiqa():
+    """Import pyiqa, or raise an error naming the extra that installs it."""
+    try:
+        import pyiqa
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingExtraError("pyiqa", "metrics") from exc
+    return pyiqa
+
+
+@dataclass
+class _Attempt:
+    url: str
+    dst: str
+
+
+class _OfflineDownload(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def _watch_downloads(attempts: list[_Attempt]) -> Iterator[None]:
+    """Record (and offline, refuse) every file download made by torch.hub / pyiqa."""
+    import torch.hub
+
+    import_pyiqa()
+    from pyiqa.utils import download_util
+
+    original = torch.hub.download_url_to_file
+    original_urlopen = urllib.request.urlopen
+
+    def download(url: str, dst: str, *args, **kwargs):
+        attempts.append(_Attempt(url, str(dst)))
+        if offline():
+            raise _OfflineDownload(url)
+        return original(url, dst, *args, **kwargs)
+
+    def urlopen(url, *args, **kwargs):  # some pyiqa archs (CLIP-based) download with urllib
+        target = getattr(url, "full_url", url)
+        attempts.append(_Attempt(str(target), ""))
+        if offline():
+            raise _OfflineDownload(str(target))
+        return original_urlopen(url, *args, **kwargs)
+
+    torch.hub.download_url_to_file = download
+    download_util.download_url_to_file = download
+    urllib.request.urlopen = urlopen
+    try:
+        yield
+    finally:
+        torch.hub.download_url_to_file = original
+        download_util.download_url_to_file = original
+        urllib.request.urlopen = original_urlopen
+
+
+def _missing_reason(attempt: _Attempt) -> str:
+    if not attempt.dst:
+        return (
+            f"needs a file from {attempt.url} that is not cached and could not be downloaded; run "
+            "`ggt metrics fetch` where the network is available"
+        )
+    folder = Path(attempt.dst).parent
+    return (
+        f"weights file {Path(attempt.dst).name!r} is not on disk and could not be downloaded; "
+        f"place it in {folder}/ (source: {attempt.url}) or run `ggt metrics fetch` where the network "
+        "is available"
+    )
+
+
+def create_pyiqa_metric(name: str, pyiqa_id: str, device: str, **options):
+    """``pyiqa.create_metric`` (``options`` override its metric options) with missing weights
+    reported as :class:`MissingWeightsError`."""
+    pyiqa = import_pyiqa()
+    attempts: list[_Attempt] = []
+    try:
+        # pyiqa prints download notices on stdout; keep stdout for our tables and results
+        with _watch_downloads(attempts), contextlib.redirect_stdout(sys.stderr):
+            return pyiqa.create_metric(pyiqa_id, device=device, **options)
+    except Exception as exc:
+        if attempts:
+            raise MissingWeightsError(name, _missing_reason(attempts[-1])) from exc
+        if type(exc).__name__ in {
+            "LocalEntryNotFoundError",
+            "OfflineModeIsEnabled",
+        } or "huggingface.co" in str(exc):
+            raise MissingWeightsError(
+                name,
+                f"backbone weights from the Hugging Face Hub are not in the local cache ({exc}); "
+                "run `ggt metrics fetch` where the network is available",
+            ) from exc
+        raise
+
+
+def weights_dirs() -> dict[str, str]:
+    """Where pyiqa and torch look for weights on this machine."""
+    import torch.hub
+
+    hub = torch.hub.get_dir()
+    return {"pyiqa": os.path.join(hub, "pyiqa"), "torchvision": os.path.join(hub, "checkpoints")}
