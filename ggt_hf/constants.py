@@ -80,16 +80,21 @@ class HubLayout:
     """File layout of a packed GGT dataset folder, which is file for file what goes to the Hub.
 
     Shards live under ``data/<category>/`` so that every category is its own ``load_dataset``
-    config (``configs:`` in the card can only select files, not filter rows).
+    config (``configs:`` in the card can only select files, not filter rows). Candidates that QC
+    rejected are kept as negatives (preference data) under ``negatives/<category>/``, the
+    ``negatives`` config; they never enter the default config.
     """
 
     DATA_DIR: Final = "data"
-    SHARD: Final = "data/{category}/{split}-{index:05d}-of-{total:05d}.parquet"
-    SHARD_GLOB: Final = "data/{category}/{split}-*.parquet"
+    NEGATIVES_DIR: Final = "negatives"
+    SUBSETS: Final = ("data", "negatives")
+    SHARD: Final = "{subset}/{category}/{split}-{index:05d}-of-{total:05d}.parquet"
+    SHARD_GLOB: Final = "{subset}/{category}/{split}-*.parquet"
     CARD: Final = "README.md"
     SAMPLE_GRID: Final = "assets/sample_grid.jpg"
     MANIFEST: Final = "ggt_dataset.json"
     DEFAULT_CONFIG: Final = "default"
+    NEGATIVES_CONFIG: Final = "negatives"
 
 
 #: The five aspects of the paper's VLM judge (QC stage 2 and the VLM-R metric), in order.

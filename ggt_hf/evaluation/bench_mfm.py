@@ -38,22 +38,18 @@ from ggt_hf.images import encode_image, load_image
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
 from ggt_hf.parallel import progress_disabled
+from ggt_hf.prompting import template
 from ggt_hf.synthetic_pairs import pair_seed
 
 logger = logging.getLogger(__name__)
 
 Restore = Callable[[Image.Image, str | None], Image.Image]
 
-#: Prompt strategies that need no VLM (adaptive ones come with the synthesis pipeline).
-FIXED_PROMPT = (
-    "Restore this photo to high quality: remove noise, blur, compression artifacts, rain, haze, snow "
-    "and low-light degradation, and recover natural detail and colour."
-)
+#: Prompt strategies that need no VLM, with their text (see :mod:`ggt_hf.prompting`).
 PROMPT_STRATEGIES: dict[str, str | None] = {
     "none": None,
-    "fixed": FIXED_PROMPT,
-    "fixed-no-change": FIXED_PROMPT
-    + " Do not add, remove or move any object; keep the composition, geometry and colours unchanged.",
+    "fixed": template("fixed"),
+    "fixed-no-change": template("fixed_no_change"),
 }
 
 

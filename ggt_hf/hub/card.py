@@ -14,6 +14,7 @@ import io
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -32,7 +33,7 @@ from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_
 
 CARD_TEMPLATE = "dataset_card.md.j2"
 _SHARD_RE = re.compile(
-    r"data/(?P<category>[a-z_]+)/(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet"
+    r"(?P<subset>data|negatives)/(?P<category>[a-z_]+)/(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet"
 )
 
 CITATION = """@article{kong2026ggt100k,
@@ -66,13 +67,19 @@ class ShardInfo:
     split: str
     num_rows: int
     num_bytes: int
+    subset: str = HubLayout.DATA_DIR
+
+    @property
+    def negative(self) -> bool:
+        return self.subset == HubLayout.NEGATIVES_DIR
 
 
 def list_shards(folder: str | Path) -> list[ShardInfo]:
-    """Shards under ``folder/data`` that follow the layout, sorted by path; rows from footers."""
+    """Shards under ``data/`` and ``negatives/`` that follow the layout, sorted by path."""
     folder = Path(folder)
     shards = []
-    for path in sorted((folder / HubLayout.DATA_DIR).glob("*/*.parquet")):
+    paths = [p for subset in HubLayout.SUBSETS for p in sorted((folder / subset).glob("*/*.parquet"))]
+    for path in paths:
         rel = path.relative_to(folder).as_posix()
         match = _SHARD_RE.fullmatch(rel)
         if match is None:
@@ -84,16 +91,18 @@ def list_shards(folder: str | Path) -> list[ShardInfo]:
                 match["split"],
                 pq.ParquetFile(path).metadata.num_rows,
                 path.stat().st_size,
+                match["subset"],
             )
         )
     return shards
 
 
-def counts(shards: list[ShardInfo]) -> dict[str, dict[str, int]]:
-    """Rows per category and split (every category and split present as a key)."""
+def counts(shards: list[ShardInfo], *, negatives: bool = False) -> dict[str, dict[str, int]]:
+    """Rows per category and split of the positive pairs (or of the negatives)."""
     table = {c: dict.fromkeys(SPLITS, 0) for c in CATEGORIES}
     for s in shards:
-        table[s.category][s.split] += s.num_rows
+        if s.negative == negatives and s.category in table:
+            table[s.category][s.split] += s.num_rows
     return table
 
 
@@ -110,23 +119,35 @@ def size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def config_entries(shards: list[ShardInfo]) -> list[dict[str, Any]]:
-    """YAML ``configs:``: ``default`` over all categories, then one per category with data."""
-    present = {(s.category, s.split) for s in shards}
-    default = [
-        {"split": split, "path": HubLayout.SHARD_GLOB.format(category="*", split=split)}
-        for split in SPLITS
-        if any(sp == split for _, sp in present)
-    ]
-    configs = [{"config_name": HubLayout.DEFAULT_CONFIG, "default": True, "data_files": default}]
+def _selections(shards: list[ShardInfo]) -> list[tuple[str, list[ShardInfo], Callable[[str], str]]]:
+    """(config name, its shards, split → path glob): the one place the card's configs are defined."""
+    data = [s for s in shards if not s.negative]
+    negatives = [s for s in shards if s.negative]
+
+    def glob(subset: str, category: str) -> Callable[[str], str]:
+        return lambda split: HubLayout.SHARD_GLOB.format(subset=subset, category=category, split=split)
+
+    out = [(HubLayout.DEFAULT_CONFIG, data, glob(HubLayout.DATA_DIR, "*"))]
     for category in CATEGORIES:
-        files = [
-            {"split": split, "path": HubLayout.SHARD_GLOB.format(category=category, split=split)}
-            for split in SPLITS
-            if (category, split) in present
-        ]
-        if files:
-            configs.append({"config_name": category, "data_files": files})
+        selected = [s for s in data if s.category == category]
+        if selected:
+            out.append((category, selected, glob(HubLayout.DATA_DIR, category)))
+    if negatives:
+        out.append((HubLayout.NEGATIVES_CONFIG, negatives, glob(HubLayout.NEGATIVES_DIR, "*")))
+    return out
+
+
+def config_entries(shards: list[ShardInfo]) -> list[dict[str, Any]]:
+    """YAML ``configs:``: ``default`` (all categories), one per category, then ``negatives``."""
+    configs = []
+    for name, selected, glob in _selections(shards):
+        files = [{"split": sp, "path": glob(sp)} for sp in SPLITS if any(s.split == sp for s in selected)]
+        head = (
+            {"config_name": name, "default": True}
+            if name == HubLayout.DEFAULT_CONFIG
+            else {"config_name": name}
+        )
+        configs.append({**head, "data_files": files})
     return configs
 
 
@@ -145,12 +166,7 @@ def _infos(shards: list[ShardInfo]) -> DatasetInfosDict:
                 )
         return DatasetInfo(features=dataset_features(), splits=splits)
 
-    infos = DatasetInfosDict({HubLayout.DEFAULT_CONFIG: info(shards)})
-    for category in CATEGORIES:
-        selected = [s for s in shards if s.category == category]
-        if selected:
-            infos[category] = info(selected)
-    return infos
+    return DatasetInfosDict({name: info(selected) for name, selected, _ in _selections(shards) if selected})
 
 
 def make_sample_grid(
@@ -160,7 +176,7 @@ def make_sample_grid(
     tiles: list[tuple[Image.Image, Image.Image]] = []
     for category in CATEGORIES:
         taken = 0
-        for shard in (s for s in shards if s.category == category):
+        for shard in (s for s in shards if s.category == category and not s.negative):
             pf = pq.ParquetFile(folder / shard.path)
             rows = pf.read_row_group(0, columns=[Col.LQ, Col.HQ]).slice(0, per_category - taken).to_pylist()
             for row in rows:
@@ -204,7 +220,7 @@ def provenance_summary(folder: Path, shards: list[ShardInfo]) -> tuple[Counter, 
     """Counts of ``provenance.backend`` and ``qc.verdict`` over all shards (small columns only)."""
     backends: Counter = Counter()
     verdicts: Counter = Counter()
-    for shard in shards:
+    for shard in (s for s in shards if not s.negative):
         table = pq.read_table(folder / shard.path, columns=[Col.PROVENANCE, Col.QC])
         for prov, qc in zip(table[Col.PROVENANCE].to_pylist(), table[Col.QC].to_pylist(), strict=False):
             backends[(prov or {}).get("backend")] += 1
@@ -223,7 +239,8 @@ def render_card(
     """The README.md text of a folder with these shards."""
     backends = backends or Counter()
     table = counts(shards)
-    total = sum(s.num_rows for s in shards)
+    total = sum(s.num_rows for s in shards if not s.negative)
+    negatives = sum(s.num_rows for s in shards if s.negative)
     card_data = DatasetCardData(
         license=info.license,
         pretty_name=info.pretty_name,
@@ -241,6 +258,7 @@ def render_card(
         counts=[(c, CATEGORY_TITLES[c], table[c]) for c in CATEGORIES if any(table[c].values())],
         splits=[s for s in SPLITS if any(table[c][s] for c in CATEGORIES)],
         total=total,
+        negatives=negatives,
         categories=[c for c in CATEGORIES if any(table[c].values())],
         all_categories=list(CATEGORIES),
         repo=info.repo_id or "path/to/dataset_folder",
@@ -272,6 +290,7 @@ def finalize_folder(folder: str | Path, info: CardInfo | None = None) -> None:
             "ggt_hf_version": __version__,
             "card": asdict(info),
             "counts": counts(shards),
+            "negative_counts": counts(shards, negatives=True),
             "shards": [asdict(s) for s in shards],
         },
     )

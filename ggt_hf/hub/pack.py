@@ -198,11 +198,11 @@ def write_shard(path: Path, pairs: list[PreparedPair], rows_per_group: int) -> N
             writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=len(rows))
 
 
-def _existing_rows(out: Path, replaced: set[tuple[str, str]]) -> list[dict[str, str]]:
-    """id/split/hash of rows already in ``out`` that this run keeps."""
+def _existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> list[dict[str, str]]:
+    """id/split/hash of rows of ``subset`` already in ``out`` that this run keeps."""
     rows = []
     for shard in list_shards(out):
-        if (shard.category, shard.split) in replaced:
+        if shard.subset != subset or (shard.category, shard.split) in replaced:
             continue
         table = pq.read_table(out / shard.path, columns=[Col.ID, Col.LQ_SHA256, Col.LQ_PHASH])
         for row in table.to_pylist():
@@ -271,8 +271,11 @@ def pack(
     *,
     problems: list[Problem] | None = None,
     progress: bool | None = None,
+    subset: str = HubLayout.DATA_DIR,
 ) -> PackReport:
     """Pack ``records`` into the dataset folder ``out`` (created or updated); see module docs.
+
+    ``subset="negatives"`` writes QC-rejected candidates to the ``negatives`` config instead.
 
     Raises:
         LeakageError: when a test LQ duplicates a train LQ and ``config.force`` is false.
@@ -294,7 +297,7 @@ def pack(
         if not prepared:
             raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
         groups = {(p.record.category, p.record.split) for p in prepared}
-        kept = _existing_rows(out, groups)
+        kept = _existing_rows(out, groups, subset)
         taken = {r[Col.ID]: r["where"] for r in kept}
         clash = [p for p in prepared if p.record.id in taken]
         for p in clash:
@@ -309,14 +312,19 @@ def pack(
             }
             for p in prepared
         ]
-        report.leaks = find_leaks(entries, config.near_duplicate_distance)
+        # leakage matters for the pairs people train and test on; negatives are extra data
+        report.leaks = (
+            find_leaks(entries, config.near_duplicate_distance) if subset == HubLayout.DATA_DIR else []
+        )
         if report.leaks and not config.force:
             raise LeakageError(
                 out,
                 f"{len(report.leaks)} test pair(s) leak from train (use --force to pack anyway): "
                 + "; ".join(map(str, report.leaks[:5])),
             )
-        _write_groups(prepared, out, staging, config, report, progress)
+        if subset not in HubLayout.SUBSETS:
+            raise ValueError(f"subset must be one of {HubLayout.SUBSETS}, got {subset!r}")
+        _write_groups(prepared, out, staging, config, report, progress, subset)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     finalize_folder(out, config.card)
@@ -330,6 +338,7 @@ def _write_groups(
     config: PackConfig,
     report: PackReport,
     progress: bool | None,
+    subset: str,
 ) -> None:
     by_group: dict[tuple[str, str], list[PreparedPair]] = {}
     for p in sorted(prepared, key=_order_key):
@@ -343,7 +352,9 @@ def _write_groups(
         mean = sum(p.nbytes for p in pairs) / len(pairs)
         rows_per_group = int(max(1, min(config.max_row_group_rows, config.row_group_bytes // max(1, mean))))
         for i, shard in enumerate(shards):
-            rel = HubLayout.SHARD.format(category=category, split=split, index=i, total=len(shards))
+            rel = HubLayout.SHARD.format(
+                subset=subset, category=category, split=split, index=i, total=len(shards)
+            )
             planned.append(((category, split), rel, shard, rows_per_group))
     bar = tqdm(total=len(prepared), desc="pack: write", unit="pair", disable=progress_disabled(progress))
     for _, rel, shard, rows_per_group in planned:
@@ -353,7 +364,7 @@ def _write_groups(
     bar.close()
     for group in by_group:  # swap in: drop the group's old shards, move the new ones
         for old in list_shards(out):
-            if (old.category, old.split) == group:
+            if old.subset == subset and (old.category, old.split) == group:
                 (out / old.path).unlink()
     for group, rel, shard, _ in planned:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 #: Local files never sent (staging folders, OS junk, caches).
 IGNORE_PATTERNS = [".*", "**/.*", "**/__pycache__/**", "*.tmp"]
 #: Remote files removed when absent locally (stale shards of an earlier pack).
-DELETE_PATTERNS = [f"{HubLayout.DATA_DIR}/**"]
+DELETE_PATTERNS = [f"{subset}/**" for subset in HubLayout.SUBSETS]
 
 
 class PushError(GGTError):

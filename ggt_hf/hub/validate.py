@@ -31,7 +31,14 @@ from ggt_hf.images import decode_image
 from ggt_hf.parallel import bounded_map, progress_disabled
 
 
-def _check_card(folder: Path, shards_rows: dict[tuple[str, str], int]) -> Iterator[Problem]:
+def _in_config(config: str, subset: str, category: str) -> bool:
+    """Whether shards of (subset, category) belong to the card config ``config``."""
+    if config == HubLayout.NEGATIVES_CONFIG:
+        return subset == HubLayout.NEGATIVES_DIR
+    return subset == HubLayout.DATA_DIR and config in (HubLayout.DEFAULT_CONFIG, category)
+
+
+def _check_card(folder: Path, shards_rows: dict[tuple[str, str, str], int]) -> Iterator[Problem]:
     card_path = folder / HubLayout.CARD
     if not card_path.exists():
         yield Problem(HubLayout.CARD, "missing dataset card")
@@ -57,9 +64,7 @@ def _check_card(folder: Path, shards_rows: dict[tuple[str, str], int]) -> Iterat
         name = info.get("config_name", HubLayout.DEFAULT_CONFIG)
         for split in info.get("splits") or []:
             actual = sum(
-                n
-                for (c, s), n in shards_rows.items()
-                if s == split["name"] and name in (c, HubLayout.DEFAULT_CONFIG)
+                n for (sub, c, s), n in shards_rows.items() if s == split["name"] and _in_config(name, sub, c)
             )
             if split.get("num_examples") != actual:
                 yield Problem(
@@ -114,7 +119,7 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
     problems: list[Problem] = []
     shards = list_shards(folder)
     known = {s.path for s in shards}
-    for path in sorted((folder / HubLayout.DATA_DIR).rglob("*.parquet")):
+    for path in sorted(p for subset in HubLayout.SUBSETS for p in (folder / subset).rglob("*.parquet")):
         rel = path.relative_to(folder).as_posix()
         if rel not in known:
             problems.append(
@@ -124,12 +129,13 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
         problems.append(Problem(HubLayout.DATA_DIR, "no shards found"))
     rows_per_group = {}
     for s in shards:
-        rows_per_group[(s.category, s.split)] = rows_per_group.get((s.category, s.split), 0) + s.num_rows
+        key = (s.subset, s.category, s.split)
+        rows_per_group[key] = rows_per_group.get(key, 0) + s.num_rows
         if s.category not in CATEGORIES:
             problems.append(Problem(s.path, f"unknown category folder {s.category!r}"))
     problems += _check_card(folder, rows_per_group)
     problems += _check_manifest(folder, shards)
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
     total = sum(s.num_rows for s in shards)
     bar = tqdm(total=total, desc="validate", unit="pair", disable=progress_disabled(progress))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -142,9 +148,10 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
             jobs = []
             for index, row in enumerate(_iter_rows(folder / shard.path)):
                 where = f"{shard.path} row {index} (id {row[Col.ID]!r})"
-                if row[Col.ID] in seen:
-                    problems.append(Problem(where, f"duplicate id, also in {seen[row[Col.ID]]}"))
-                seen.setdefault(row[Col.ID], shard.path)
+                key = (shard.subset, row[Col.ID])
+                if key in seen:
+                    problems.append(Problem(where, f"duplicate id, also in {seen[key]}"))
+                seen.setdefault(key, shard.path)
                 jobs.append((row, where, shard.category, shard.split))
                 if len(jobs) >= 16:
                     problems += _run(pool, jobs, bar)
@@ -176,7 +183,9 @@ def _check_manifest(folder: Path, shards: list) -> list[Problem]:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         return [Problem(HubLayout.MANIFEST, f"not valid JSON: {exc.msg}")]
-    if manifest.get("counts") != counts(shards):
+    if manifest.get("counts") != counts(shards) or manifest.get("negative_counts") != counts(
+        shards, negatives=True
+    ):
         return [
             Problem(
                 HubLayout.MANIFEST, "counts disagree with the shards (regenerate them with `ggt card FOLDER`)"

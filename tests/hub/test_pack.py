@@ -224,3 +224,25 @@ def test_release_templates_and_tiff_reencoded_losslessly(tmp_path, photos):
     assert np.array_equal(np.asarray(old["lq"]), arrays[("a2", "lq")])  # TIFF → PNG, same pixels
     raw = pq.read_table(tmp_path / "ds" / "data/old_photo/train-00000-of-00001.parquet").to_pylist()[0]
     assert raw["lq"]["path"] == "a2.png" and Image.open(io.BytesIO(raw["lq"]["bytes"])).format == "PNG"
+
+
+def test_negatives_config_is_separate(tmp_path, make_pairs_dir):
+    from ggt_hf.hub.validate import validate_folder
+
+    good = make_pairs_dir(n=6, name="good")
+    bad = make_pairs_dir(n=3, name="bad", offset=20)
+    out = tmp_path / "ds"
+    _pack_dir(good, out)
+    records, _ = pairs_from_dir(bad, split="train")
+    for r in records:
+        r.qc = QCResult(verdict="rejected", attempts=3, checks=[QCCheck("auto", "shift", False, 31.0, "shifted")])
+    report = pack(records, out, PackConfig(), subset="negatives", progress=False)
+    assert all(f.startswith("negatives/") for f in report.files)
+    assert load_dataset(str(out))["train"].num_rows == 6  # default config: positives only
+    negatives = load_dataset(str(out), "negatives")["train"]
+    assert negatives.num_rows == 3 and {row["verdict"] for row in negatives["qc"]} == {"rejected"}
+    assert validate_folder(out, progress=False) == []
+    card = (out / "README.md").read_text()
+    assert "config_name: negatives" in card and "Plus 3 rejected candidates" in card
+    _pack_dir(good, out)  # repacking positives leaves the negatives alone
+    assert load_dataset(str(out), "negatives")["train"].num_rows == 3

@@ -1,0 +1,126 @@
+"""QC stage 2: generate, check, and regenerate with a corrective prompt — up to 3 attempts.
+
+Each attempt restores the LQ with the current prompt, then runs every check:
+
+* stage 1 metric filter (:mod:`ggt_hf.qc.metric_filter`), when configured;
+* automatic geometry and colour checks (:mod:`ggt_hf.qc.geometry`: shift, scale, rotation,
+  global colour shift) — beyond the paper, because MFMs often move or crop the scene;
+* the judge (a VLM client or any :class:`~ggt_hf.evaluation.vlm_r.Judge`) over the five aspects.
+
+The first attempt that passes everything is accepted. A rejection turns the judge's feedback and
+the failed checks' reasons into the next prompt (:func:`ggt_hf.prompting.corrective_prompt`).
+Every attempt is returned, so rejected candidates become negatives and every verdict keeps its
+reason. A safety refusal stops the item (re-asking would be refused again); a backend failure
+that survived the retry wrapper counts as a failed attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from ggt_hf.backends.base import BackendError, BackendRefused, ImageBackend, RestoreRequest
+from ggt_hf.constants import JUDGE_ASPECTS
+from ggt_hf.prompting import corrective_prompt
+from ggt_hf.records import QCCheck
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class QCConfig:
+    """What stage 2 runs; ``None`` switches a part off."""
+
+    metric_filter: Any = None  # MetricFilter instance (built once, reused across items)
+    geometry: Any = "default"  # GeometryTolerances, "default", or None to skip
+    max_attempts: int = 3
+
+
+@dataclass
+class Attempt:
+    """One generation and its checks."""
+
+    attempt: int
+    prompt: str
+    seed: int | None
+    image: Image.Image | None = None
+    checks: list[QCCheck] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    feedback: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.image is not None and self.error is None and all(c.passed for c in self.checks)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why it was rejected (empty when accepted)."""
+        if self.error:
+            return [self.error]
+        return [f"{c.stage}/{c.name}: {c.reason}" for c in self.checks if not c.passed]
+
+
+def run_checks(
+    lq: Image.Image, hq: Image.Image, prompt: str, judge, config: QCConfig
+) -> tuple[list[QCCheck], str | None]:
+    """All stage-1/auto/judge checks of one candidate and the judge's feedback."""
+    checks: list[QCCheck] = []
+    if config.metric_filter is not None:
+        checks += config.metric_filter.check(lq, hq)[1]
+    if config.geometry is not None:
+        from ggt_hf.qc.geometry import check_geometry
+
+        checks += check_geometry(lq, hq, None if config.geometry == "default" else config.geometry)
+    feedback = None
+    if judge is not None:
+        verdict = judge.judge(lq, hq, prompt=prompt)
+        feedback = verdict.feedback
+        for aspect in JUDGE_ASPECTS:
+            checks.append(
+                QCCheck("judge", aspect, bool(verdict.aspects[aspect]), None, verdict.reasons.get(aspect))
+            )
+    return checks, feedback
+
+
+def generate_with_qc(
+    item_id: str,
+    lq: Image.Image,
+    prompt: str,
+    backend: ImageBackend,
+    judge,
+    config: QCConfig,
+    *,
+    seed: int | None = None,
+) -> list[Attempt]:
+    """Attempts for one item, stopping at the first accepted one (see module docstring)."""
+    attempts: list[Attempt] = []
+    current = prompt
+    for n in range(1, max(1, config.max_attempts) + 1):
+        attempt_seed = None if seed is None else seed + n - 1
+        attempt = Attempt(n, current, attempt_seed)
+        attempts.append(attempt)
+        try:
+            result = backend.restore(RestoreRequest(lq, current or None, attempt_seed, item_id))
+        except BackendRefused as exc:
+            attempt.error = f"refused: {exc.reason}"
+            if exc.safety:
+                break
+            continue
+        except BackendError as exc:
+            attempt.error = f"failed: {exc.reason}"
+            continue
+        attempt.image, attempt.metadata = result.image, dict(result.metadata)
+        attempt.metadata["usage"] = dict(vars(result.usage))
+        attempt.metadata["model_id"] = result.model_id
+        attempt.checks, attempt.feedback = run_checks(lq, result.image, current, judge, config)
+        if attempt.accepted:
+            break
+        hints = [attempt.feedback] if attempt.feedback else []
+        hints += [r for r in attempt.reasons if r.startswith(("auto/", "metric/"))]
+        current = corrective_prompt(prompt, "; ".join(hints) or None)
+        logger.info("%s: attempt %d rejected: %s", item_id, n, "; ".join(attempt.reasons))
+    return attempts

@@ -1,0 +1,28 @@
+"""Prompt strategies and corrective prompts."""
+
+from __future__ import annotations
+
+import pytest
+
+from ggt_hf.prompting import corrective_prompt, make_strategy, template
+
+
+def test_fixed_strategies(photos):
+    fixed = make_strategy("fixed").prompt(photos[0]).prompt
+    no_change = make_strategy("fixed-no-change").prompt(photos[0]).prompt
+    assert fixed == template("fixed") and no_change.startswith(fixed)
+    assert "Do not add, remove or move any object" in no_change
+    assert make_strategy("none").prompt(photos[0]).prompt == ""
+
+
+def test_unknown_strategy():
+    with pytest.raises(ValueError, match="unknown prompt strategy 'adaptive'"):
+        make_strategy("adaptive")
+    with pytest.raises(ValueError, match="unknown VLM client 'nope'"):
+        make_strategy("adaptive:nope")
+
+
+def test_corrective_prompt():
+    assert corrective_prompt("Restore it.", None) == "Restore it."
+    text = corrective_prompt("Restore it.", "fix geometry alignment: shift 12px")
+    assert text.startswith("Restore it.") and "fix geometry alignment: shift 12px" in text
