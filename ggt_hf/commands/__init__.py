@@ -15,4 +15,5 @@ COMMANDS: dict[str, str] = {
     "metrics": "ggt_hf.commands.metrics",
     "eval": "ggt_hf.commands.eval",
     "bench-mfm": "ggt_hf.commands.bench_mfm",
+    "build": "ggt_hf.commands.build",
 }

@@ -7,9 +7,16 @@ import threading
 import time
 
 import pytest
-from PIL import Image, ImageFilter
+from PIL import ImageFilter
 
-from ggt_hf.backends.base import BackendRefused, BackendTransient, BadOutputError, RestoreRequest, RestoreResult, Usage
+from ggt_hf.backends.base import (
+    BackendRefused,
+    BackendTransient,
+    BadOutputError,
+    RestoreRequest,
+    RestoreResult,
+    Usage,
+)
 from ggt_hf.backends.wrappers import (
     AccountingBackend,
     CachedBackend,
@@ -73,7 +80,13 @@ def lq(photos):
 
 def test_retry_backoff_honours_retry_after_and_gives_up(lq):
     slept = []
-    inner = Flaky([BackendTransient("x", "429", retry_after=2.0), BackendTransient("x", "503"), BadOutputError("x", "garbage")])
+    inner = Flaky(
+        [
+            BackendTransient("x", "429", retry_after=2.0),
+            BackendTransient("x", "503"),
+            BadOutputError("x", "garbage"),
+        ]
+    )
     backend = RetryingBackend(inner, attempts=5, base_delay=1.0, seed=0, sleep=slept.append)
     backend.restore(RestoreRequest(lq, item_id="x"))
     assert inner.calls == 4 and slept[0] == 2.0

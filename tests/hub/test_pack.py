@@ -235,7 +235,9 @@ def test_negatives_config_is_separate(tmp_path, make_pairs_dir):
     _pack_dir(good, out)
     records, _ = pairs_from_dir(bad, split="train")
     for r in records:
-        r.qc = QCResult(verdict="rejected", attempts=3, checks=[QCCheck("auto", "shift", False, 31.0, "shifted")])
+        r.qc = QCResult(
+            verdict="rejected", attempts=3, checks=[QCCheck("auto", "shift", False, 31.0, "shifted")]
+        )
     report = pack(records, out, PackConfig(), subset="negatives", progress=False)
     assert all(f.startswith("negatives/") for f in report.files)
     assert load_dataset(str(out))["train"].num_rows == 6  # default config: positives only
