@@ -1,0 +1,30 @@
+"""Build GGT data from your own photos: ingest → prompt → generate (any MFM backend) → QC
+(metric filter, geometry/colour checks, judge with corrective re-prompting) → review → pack.
+Crash-safe: kill it at any moment and re-run the same command to continue; no completed backend
+call is paid twice. Override config fields with key=value (e.g. backend.name=classical)."""
+
+from __future__ import annotations
+
+HELP = "build GGT pairs from real photos with an MFM and three-stage QC"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("config", help="build config YAML (see dataset_builder/configs/)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of config fields")
+    parser.add_argument("--stage", default="all", choices=("all", "ingest", "generate", "pack"))
+    parser.add_argument("--executor", default="local", choices=("local", "ray"))
+    parser.add_argument("--rank", type=int, default=0, help="this worker's index (Slurm array task id)")
+    parser.add_argument("--world-size", type=int, default=1, help="number of workers splitting the items")
+
+
+def run(args) -> int:
+    from ggt_hf.pipeline.build import build
+    from ggt_hf.pipeline.config import BuildConfig
+
+    config = BuildConfig.from_yaml(args.config, args.overrides)
+    result = build(
+        config, stage=args.stage, executor=args.executor, rank=args.rank, world_size=args.world_size
+    )
+    print(result.markdown())
+    print(f"run folder: {config.output}")
+    return 0

@@ -1,0 +1,133 @@
+"""The build configuration: one YAML file in ``dataset_builder/configs/`` per dataset build.
+
+Example (``dataset_builder/configs/demo.yaml``)::
+
+    name: my-ggt
+    output: runs/my-ggt
+    sources:
+      - {path: photos/, license: cc0-1.0, split: train}      # category from sub-folders
+      - {path: extra.csv, manifest: true}                    # CSV/JSONL manifest
+    backend: {name: gemini, model_id: gemini-3-pro-image-preview, rate: 2, concurrency: 8}
+    prompt: adaptive:gemini
+    vlm: {name: gemini}
+    qc: {metric_thresholds: {musiq: 2.0}, judge: gemini, max_attempts: 3, human_review: true}
+
+Every field maps onto a dataclass below; CLI flags override fields with ``key=value`` (dotted
+keys for nested ones, e.g. ``backend.name=classical``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class SourceConfig:
+    """A folder (or manifest) of real LQ photos."""
+
+    path: str
+    manifest: bool = False
+    category: str | None = None
+    source: str | None = None
+    license: str | None = None
+    split: str = "train"
+
+
+@dataclass
+class BackendConfig:
+    """The MFM (or baseline) that generates HQ candidates, and its call discipline."""
+
+    name: str = "classical"
+    model_id: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    retries: int = 5
+    rate: float | None = None
+    concurrency: int = 4
+    cache: bool = True
+
+
+@dataclass
+class VLMConfig:
+    """The VLM client used for adaptive prompts and judging."""
+
+    name: str = "heuristic"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class QCSettings:
+    """The three QC stages."""
+
+    metric_thresholds: dict[str, float] = field(default_factory=lambda: {"piqe": 0.0})
+    metric_require: str = "all"
+    geometry: bool = True
+    judge: str | None = "vlm"  # "vlm" = the configured VLM client, None = no judge
+    max_attempts: int = 3
+    human_review: bool = False
+
+
+@dataclass
+class BuildConfig:
+    """A whole build: sources → prompt → generate → QC → review → pack."""
+
+    name: str = "ggt-build"
+    output: str = "runs/ggt-build"
+    sources: list[SourceConfig] = field(default_factory=list)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    prompt: str = "adaptive:heuristic"
+    vlm: VLMConfig = field(default_factory=VLMConfig)
+    qc: QCSettings = field(default_factory=QCSettings)
+    seed: int = 0
+    image_size: int = 1024
+    min_side: int = 256
+    workers: int = 4
+    pretty_name: str | None = None
+    license: str = "other"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BuildConfig:
+        """Build from a plain dict, rejecting unknown keys with their name."""
+        return _from_dict(cls, data, "config")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> BuildConfig:
+        """Load a YAML config; ``overrides`` are ``key=value`` strings (YAML values)."""
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        for item in overrides or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"override {item!r} must look like key=value")
+            target = data
+            *parents, leaf = key.split(".")
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[leaf] = yaml.safe_load(value)
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _from_dict(cls, data: dict[str, Any], where: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+    kwargs = {}
+    for name, value in data.items():
+        default = known[name].default_factory() if callable(known[name].default_factory) else None
+        if name == "sources":
+            kwargs[name] = [
+                _from_dict(SourceConfig, v, f"{where}.sources[{i}]") for i, v in enumerate(value or [])
+            ]
+        elif is_dataclass(default):
+            kwargs[name] = _from_dict(type(default), value or {}, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
