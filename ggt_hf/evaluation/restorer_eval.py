@@ -140,16 +140,7 @@ class EvalResult:
             "split": self.split,
             "complete": self.problems.ok and not self.skipped_metrics,
             "counts": dict(counts),
-            "metrics": [
-                {
-                    "name": s.name,
-                    "title": s.title,
-                    "mode": s.mode,
-                    "lower_better": s.lower_better,
-                    "group": s.group,
-                }
-                for s in self.specs
-            ],
+            "metrics": [s.to_dict() for s in self.specs],
             "skipped_metrics": self.skipped_metrics,
             "overall": self.overall,
             "per_category": self.per_category,

@@ -178,16 +178,7 @@ def to_json(result: CompositeResult) -> dict[str, Any]:
     return {
         "systems": list(result.systems),
         "ranking": result.ranking(),
-        "metrics": [
-            {
-                "name": s.name,
-                "title": s.title,
-                "mode": s.mode,
-                "lower_better": s.lower_better,
-                "group": s.group,
-            }
-            for s in result.specs
-        ],
+        "metrics": [s.to_dict() for s in result.specs],
         "groups": result.present_groups,
         "raw": {s: dict(row) for s, row in result.raw.items()},
         "normalised": {s: dict(row) for s, row in result.normalised.items()},

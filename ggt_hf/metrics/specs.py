@@ -38,6 +38,16 @@ class MetricSpec:
     def higher_better(self) -> bool:
         return not self.lower_better
 
+    def to_dict(self) -> dict[str, object]:
+        """The spec as written into results files (what readers need to sort and group)."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "mode": self.mode,
+            "lower_better": self.lower_better,
+            "group": self.group,
+        }
+
     @property
     def arrow(self) -> str:
         """↑ or ↓, as in the paper's tables."""
