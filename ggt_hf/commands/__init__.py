@@ -16,4 +16,5 @@ COMMANDS: dict[str, str] = {
     "eval": "ggt_hf.commands.eval",
     "bench-mfm": "ggt_hf.commands.bench_mfm",
     "build": "ggt_hf.commands.build",
+    "review": "ggt_hf.commands.review",
 }
