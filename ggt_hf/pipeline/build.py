@@ -116,12 +116,18 @@ class Context:
         kwargs = dict(c.backend.options)
         if c.backend.model_id:
             kwargs["model_id"] = c.backend.model_id
+        backend = create_backend(c.backend.name, **kwargs)
+        if c.backend.faults:
+            from ggt_hf.backends.wrappers import FaultInjectingBackend, FaultPlan
+
+            backend = FaultInjectingBackend(backend, FaultPlan(**c.backend.faults))
         self.backend = wrap(
-            create_backend(c.backend.name, **kwargs),
+            backend,
             cache_dir=self.run / "cache" if c.backend.cache else None,
             attempts=c.backend.retries,
             rate=c.backend.rate,
             concurrency=c.backend.concurrency,
+            base_delay=c.backend.base_delay,
         )
         self.vlm = create_vlm(c.vlm.name, **c.vlm.options)
         if c.prompt.startswith("adaptive:") and c.prompt.partition(":")[2] == c.vlm.name:
@@ -169,7 +175,9 @@ def process_item(item_id: str, ctx: Context) -> str:
         record.update(prompt=result.prompt, analysis=result.analysis, state="prompted")
         atomic_write_json(path, record)
     seed = int(hashlib.sha256(f"{ctx.config.seed}:{item_id}".encode()).hexdigest()[:8], 16)
-    attempts = generate_with_qc(item_id, lq, record["prompt"], ctx.backend, ctx.judge, ctx.qc, seed=seed)
+    attempts = generate_with_qc(
+        item_id, lq, record["prompt"], ctx.backend, ctx.judge, ctx.qc, seed=seed, category=record["category"]
+    )
     record["attempts"] = [_attempt_record(a, item_id, ctx.run) for a in attempts]
     final = next((a.attempt for a in attempts if a.accepted), None)
     generated = any(a.image is not None for a in attempts)

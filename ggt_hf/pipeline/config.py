@@ -48,6 +48,8 @@ class BackendConfig:
     rate: float | None = None
     concurrency: int = 4
     cache: bool = True
+    base_delay: float = 1.0
+    faults: dict[str, Any] | None = None  # FaultPlan fields: inject failures (tests, drills)
 
 
 @dataclass

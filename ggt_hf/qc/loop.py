@@ -65,16 +65,20 @@ class Attempt:
 
 
 def run_checks(
-    lq: Image.Image, hq: Image.Image, prompt: str, judge, config: QCConfig
+    lq: Image.Image, hq: Image.Image, prompt: str, judge, config: QCConfig, category: str | None = None
 ) -> tuple[list[QCCheck], str | None]:
-    """All stage-1/auto/judge checks of one candidate and the judge's feedback."""
+    """All stage-1/auto/judge checks of one candidate and the judge's feedback (geometry and colour
+    tolerances per ``category``: :meth:`GeometryTolerances.for_category`)."""
     checks: list[QCCheck] = []
     if config.metric_filter is not None:
         checks += config.metric_filter.check(lq, hq)[1]
     if config.geometry is not None:
-        from ggt_hf.qc.geometry import check_geometry
+        from ggt_hf.qc.geometry import GeometryTolerances, check_geometry
 
-        checks += check_geometry(lq, hq, None if config.geometry == "default" else config.geometry)
+        tolerances = (
+            GeometryTolerances.for_category(category) if config.geometry == "default" else config.geometry
+        )
+        checks += check_geometry(lq, hq, tolerances)
     feedback = None
     if judge is not None:
         verdict = judge.judge(lq, hq, prompt=prompt)
@@ -95,6 +99,7 @@ def generate_with_qc(
     config: QCConfig,
     *,
     seed: int | None = None,
+    category: str | None = None,
 ) -> list[Attempt]:
     """Attempts for one item, stopping at the first accepted one (see module docstring)."""
     attempts: list[Attempt] = []
@@ -116,7 +121,7 @@ def generate_with_qc(
         attempt.image, attempt.metadata = result.image, dict(result.metadata)
         attempt.metadata["usage"] = dict(vars(result.usage))
         attempt.metadata["model_id"] = result.model_id
-        attempt.checks, attempt.feedback = run_checks(lq, result.image, current, judge, config)
+        attempt.checks, attempt.feedback = run_checks(lq, result.image, current, judge, config, category)
         if attempt.accepted:
             break
         hints = [attempt.feedback] if attempt.feedback else []
