@@ -1,39 +1,58 @@
 """``ggt demo``: every stage that exists, offline, end to end on the photos shipped in the package.
 
-Stages: ingest the bundled photos → make pairs (clean photo as HQ, a labelled synthetic
-degradation of it as LQ) → pack → validate. Each stage skips work already done, so re-running on
-the same folder resumes; pack is deterministic, so a resumed run ends with the same dataset.
+1. **ingest** the bundled clean photos (``ingest/``);
+2. make **LQ photos** from them with recorded synthetic degradations, one category each
+   (``pairs/``: clean photo = HQ, degradation = LQ — the paper's baseline-style data);
+3. **GGT build** on those LQ photos (``build/``): adaptive prompts from the offline heuristic
+   analyser → HQ candidates from the ``classical`` baseline restorer (a baseline, not an MFM) →
+   QC (PIQE filter, geometry/colour checks, heuristic judge, corrective re-prompting) → **pack**;
+4. **validate** the packed dataset (``build/dataset/``).
+
+Each stage skips work already done, so re-running on the same folder resumes — killed at any
+moment and re-run, it ends with exactly the dataset an uninterrupted run produces.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ggt_hf.hub.card import CardInfo
-from ggt_hf.hub.pack import PackConfig, PackReport, pack
 from ggt_hf.hub.pairs import Problem
-from ggt_hf.hub.validate import validate_folder
 from ggt_hf.ingest import IngestConfig, IngestSummary, ingest, read_ingested
+from ggt_hf.io_utils import atomic_write_text
+from ggt_hf.pipeline.build import BuildReport, build
+from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.synthetic_pairs import synthesize_pairs
 
 logger = logging.getLogger(__name__)
-
-DEMO_CARD = CardInfo(
-    pretty_name="ggt-hf demo dataset",
-    license="cc0-1.0",
-    description=(
-        "A tiny dataset made by `ggt demo` from public-domain / CC0 photos bundled with scikit-image: "
-        "clean photos as HQ and seeded, recorded synthetic degradations as LQ, one category each."
-    ),
-)
 
 
 def sample_dir() -> Path:
     """Folder of the bundled sample photos (with ``manifest.csv`` and ``LICENSE.md``)."""
     return Path(str(resources.files("ggt_hf") / "sample_data"))
+
+
+def demo_config(out: Path, manifest: Path, seed: int = 0) -> BuildConfig:
+    """The offline build the demo runs (same shape as dataset_builder/configs/offline_classical.yaml)."""
+    return BuildConfig.from_dict(
+        {
+            "name": "ggt-hf-demo",
+            "output": str(out / "build"),
+            "sources": [{"path": str(manifest), "manifest": True}],
+            "backend": {"name": "classical", "concurrency": 2},
+            "prompt": "adaptive:heuristic",
+            "vlm": {"name": "heuristic"},
+            "qc": {"metric_thresholds": {"piqe": -10.0}, "geometry": True, "judge": "vlm", "max_attempts": 3},
+            "seed": seed,
+            "workers": 2,
+            "pretty_name": "ggt-hf demo dataset",
+            "license": "cc0-1.0",
+        }
+    )
 
 
 @dataclass
@@ -43,26 +62,39 @@ class DemoResult:
     out: Path
     ingest: IngestSummary
     pairs: int
-    pack: PackReport
+    build: BuildReport
     problems: list[Problem] = field(default_factory=list)
 
     @property
     def dataset(self) -> Path:
-        return self.out / "dataset"
+        return self.out / "build" / "dataset"
+
+
+def _lq_manifest(records, path: Path) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["path", "category", "split", "source", "license"])
+    for r in records:
+        writer.writerow([r.lq_path, r.category, r.split, r.source or "", r.license or ""])
+    atomic_write_text(path, buf.getvalue())
+    return path
 
 
 def run_demo(out: str | Path, *, seed: int = 0, progress: bool | None = None) -> DemoResult:
-    """Run the demo into ``out`` (``ingest/``, ``pairs/``, ``dataset/``) and validate the result."""
+    """Run the demo into ``out`` and validate the result (see the module docstring)."""
+    from ggt_hf.hub.validate import validate_folder
+
     out = Path(out)
     samples = sample_dir()
     summary = ingest(
         samples,
         out / "ingest",
-        IngestConfig(license="see sample_data/LICENSE.md"),
+        IngestConfig(license="cc0-1.0"),
         manifest=samples / "manifest.csv",
         progress=progress,
     )
-    records = synthesize_pairs(read_ingested(out / "ingest"), out / "ingest", out / "pairs", seed=seed)
-    report = pack(records, out / "dataset", PackConfig(card=DEMO_CARD), progress=progress)
-    problems = validate_folder(out / "dataset", progress=progress)
-    return DemoResult(out=out, ingest=summary, pairs=len(records), pack=report, problems=problems)
+    pairs = synthesize_pairs(read_ingested(out / "ingest"), out / "ingest", out / "pairs", seed=seed)
+    manifest = _lq_manifest(pairs, out / "pairs" / "lq_manifest.csv")
+    report = build(demo_config(out, manifest, seed), progress=progress)
+    problems = validate_folder(out / "build" / "dataset", progress=progress)
+    return DemoResult(out=out, ingest=summary, pairs=len(pairs), build=report, problems=problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -14,7 +15,6 @@ import pytest
 from datasets import load_dataset
 from PIL import Image
 
-from ggt_hf.constants import CATEGORIES
 from ggt_hf.degrade import replay
 
 GGT = [sys.executable, "-m", "ggt_hf.cli"] if not shutil.which("ggt") else ["ggt"]
@@ -32,60 +32,84 @@ def demo_out(tmp_path_factory) -> tuple[Path, str]:
     return out, proc.stdout
 
 
-def test_demo_builds_a_loadable_dataset(demo_out):
+def test_demo_builds_a_loadable_ggt_dataset(demo_out):
     out, stdout = demo_out
     assert "ingest: 6 new, 0 already done, 0 rejected" in stdout
-    assert "validate: OK" in stdout
-    assert f'load_dataset("{(out / "dataset").resolve()}")' in stdout
-    ds = load_dataset(str(out / "dataset"))
-    assert ds["train"].num_rows == 5 and ds["test"].num_rows == 1
-    assert sorted(ds["train"].features["category"].int2str(ds["train"]["category"])) == sorted(
-        c for c in CATEGORIES if c != "haze"
-    )
-    row = ds["test"][0]
-    assert row["lq"].size == row["hq"].size == (1024, 1024)
-    assert row["provenance"]["backend"] == "synthetic" and row["license"] == "cc0-1.0"
+    assert "## Build report" in stdout and "validate: OK" in stdout
+    dataset = out / "build" / "dataset"
+    assert f'load_dataset("{dataset.resolve()}")' in stdout
+    ds = load_dataset(str(dataset))
+    rows = [r for split in ds.values() for r in split]
+    records = [json.loads(p.read_text()) for p in sorted((out / "build" / "items").glob("*.json"))]
+    accepted = [r for r in records if r["state"] == "accepted"]
+    assert len(records) == 6 and len(rows) == len(accepted) >= 1
+    for row in rows:
+        assert row["lq"].size == row["hq"].size == (1024, 1024)
+        assert row["provenance"]["backend"] == "classical"
+        assert row["provenance"]["prompt_strategy"] == "adaptive:heuristic"
+        assert row["qc"]["verdict"] == "accepted" and row["prompt"]
+        assert {c["stage"] for c in row["qc"]["checks"]} == {"metric", "auto", "judge"}
+    rejected = [r for r in records if r["state"] == "rejected"]
+    if rejected:  # rejected candidates are kept as negatives
+        negatives = load_dataset(str(dataset), "negatives")["train"]
+        assert {row["qc"]["verdict"] for row in negatives} == {"rejected"}
 
 
-def test_demo_lq_is_a_replayable_labelled_degradation(demo_out):
+def test_demo_lq_photos_are_replayable_labelled_degradations(demo_out):
     out, _ = demo_out
-    for row in load_dataset(str(out / "dataset"), split="train"):
-        params = json.loads(row["provenance"]["degradation"])
-        category = CATEGORIES[row["category"]]
-        assert params["category"] == category
-        hq = np.asarray(row["hq"])
-        assert np.array_equal(replay(hq, params), np.asarray(row["lq"])), row["id"]
+    for line in (out / "pairs" / "pairs.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        params = record["provenance"]["degradation"]
+        assert params["category"] == record["category"]
+        hq = np.asarray(Image.open(record["hq_path"]).convert("RGB"))
+        lq = np.asarray(Image.open(record["lq_path"]).convert("RGB"))
+        assert np.array_equal(replay(hq, params), lq), record["id"]
 
 
 def test_demo_rerun_resumes_without_changes(demo_out):
     out, _ = demo_out
-    before = _files(out / "dataset")
+    before = _files(out / "build" / "dataset")
     proc = subprocess.run([*GGT, "demo", str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "ingest: 0 new, 6 already done, 0 rejected" in proc.stdout
-    assert _files(out / "dataset") == before
+    assert _files(out / "build" / "dataset") == before
 
 
-def test_demo_killed_midway_then_rerun_equals_uninterrupted(demo_out, tmp_path):
+def _count_lines(path: Path) -> int:
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+def _count_done_items(folder: Path) -> int:
+    done = 0
+    for path in folder.glob("*.json"):
+        with contextlib.suppress(ValueError, KeyError):  # a record being written right now
+            done += json.loads(path.read_text())["state"] in ("accepted", "rejected", "failed")
+    return done
+
+
+@pytest.mark.parametrize("stage", ["ingest", "build"])
+def test_demo_killed_midway_then_rerun_equals_uninterrupted(demo_out, tmp_path, stage):
     reference, _ = demo_out
     out = tmp_path / "killed"
     proc = subprocess.Popen([*GGT, "demo", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    records = out / "ingest" / "ingested.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if records.exists() and records.read_text().count("\n") >= 2:
-            break
+    if stage == "ingest":
+        progress = lambda: _count_lines(out / "ingest" / "ingested.jsonl")  # noqa: E731
+    else:
+        progress = lambda: _count_done_items(out / "build" / "items")  # noqa: E731
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and progress() < 2:
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    done = records.read_text().count("\n") if records.exists() else 0
-    assert done < 6, "demo finished ingest before it could be killed; the test proves nothing"
+    assert progress() < 6, (
+        f"demo finished the {stage} stage before it could be killed; the test proves nothing"
+    )
     rerun = subprocess.run([*GGT, "demo", str(out)], capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{6 - done} new, {done} already done" in rerun.stdout
-    assert _files(out / "dataset") == _files(reference / "dataset")
-    lines = [json.loads(x) for x in records.read_text().splitlines()]
+    assert _files(out / "build" / "dataset") == _files(reference / "build" / "dataset")
+    lines = [json.loads(x) for x in (out / "ingest" / "ingested.jsonl").read_text().splitlines()]
     assert len(lines) == len({r["id"] for r in lines}) == 6
+    assert len(list((out / "build" / "items").glob("*.json"))) == 6
 
 
 def test_sample_photos_are_real_and_licensed():

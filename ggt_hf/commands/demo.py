@@ -1,4 +1,5 @@
-"""Run every stage offline on the photos bundled with ggt-hf: ingest → synthetic pairs → pack →
+"""Run every stage offline on the photos bundled with ggt-hf: ingest → synthetic LQ photos →
+GGT build (adaptive heuristic prompts, classical baseline restorer, three-stage QC) → pack →
 validate. Re-running on the same OUT resumes."""
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ def run(args) -> int:
 
     result = run_demo(args.out, seed=args.seed)
     print(result.ingest)
-    print(f"pairs: {result.pairs} (clean photo = HQ, synthetic degradation = LQ)")
-    print(result.pack)
+    print(f"LQ photos: {result.pairs} (recorded synthetic degradations of the clean photos)")
+    print(result.build.markdown())
     if print_problems(result.problems, "validate: problems"):
         return 1
     print(f"validate: OK ({result.dataset})")

@@ -288,54 +288,75 @@ def report(run: Path) -> BuildReport:
     return out
 
 
+def _pair(
+    config: BuildConfig,
+    run: Path,
+    rec: dict[str, Any],
+    attempt: dict[str, Any],
+    pair_id: str,
+    verdict: str,
+    checks,
+):
+    from ggt_hf.records import PairRecord, Provenance, QCResult
+
+    return PairRecord(
+        id=pair_id,
+        category=rec["category"],
+        split=rec["split"],
+        lq_path=str(run / rec["lq_path"]),
+        hq_path=str(run / attempt["image"]),
+        source=rec.get("source"),
+        license=rec.get("license"),
+        prompt=attempt["prompt"],
+        provenance=Provenance(
+            backend=config.backend.name,
+            model_id=attempt["metadata"].get("model_id") or config.backend.model_id,
+            prompt_strategy=config.prompt,
+            seed=attempt["seed"],
+            attempt=attempt["attempt"],
+            lq_transform=rec.get("lq_transform"),
+            extra={"analysis": rec.get("analysis"), "item_id": rec["id"]},
+        ),
+        qc=QCResult(verdict, len(rec["attempts"]), checks),
+    )
+
+
 def pack_run(config: BuildConfig, run: Path, progress: bool | None = None):
-    """Pack accepted items (human-approved when review is on) into ``run/dataset``."""
+    """Pack accepted items (human-approved when review is on) into ``run/dataset``, and every
+    rejected candidate into its ``negatives`` config (id ``<item>-a<attempt>``)."""
     from ggt_hf.hub.card import CardInfo
     from ggt_hf.hub.pack import PackConfig, pack
     from ggt_hf.qc.review import ReviewQueue
-    from ggt_hf.records import PairRecord, Provenance, QCCheck, QCResult
+    from ggt_hf.records import QCCheck
 
     decisions = ReviewQueue(run).decisions()
-    records = []
+    positives, negatives = [], []
     for item_id in item_ids(run):
         rec = json.loads((run / ITEMS_DIR / f"{item_id}.json").read_text())
-        if rec["state"] != "accepted":
-            continue
         human = decisions.get(item_id)
-        if config.qc.human_review and (human is None or human["decision"] != "accept"):
-            continue
-        final = rec["attempts"][rec["final_attempt"] - 1]
-        checks = [QCCheck(**c) for a in rec["attempts"] for c in a["checks"]]
-        if human:
-            checks.append(
-                QCCheck("human", "review", human["decision"] == "accept", None, human.get("reason"))
-            )
-        records.append(
-            PairRecord(
-                id=item_id,
-                category=rec["category"],
-                split=rec["split"],
-                lq_path=str(run / rec["lq_path"]),
-                hq_path=str(run / final["image"]),
-                source=rec.get("source"),
-                license=rec.get("license"),
-                prompt=final["prompt"],
-                provenance=Provenance(
-                    backend=config.backend.name,
-                    model_id=final["metadata"].get("model_id") or config.backend.model_id,
-                    prompt_strategy=config.prompt,
-                    seed=final["seed"],
-                    attempt=final["attempt"],
-                    lq_transform=rec.get("lq_transform"),
-                    extra={"analysis": rec.get("analysis")},
-                ),
-                qc=QCResult("accepted", len(rec["attempts"]), checks),
-            )
-        )
-    if not records:
+        human_ok = not config.qc.human_review or (human is not None and human["decision"] == "accept")
+        for attempt in rec.get("attempts", []):
+            if not attempt["image"]:
+                continue
+            checks = [QCCheck(**c) for c in attempt["checks"]]
+            final = rec["state"] == "accepted" and attempt["attempt"] == rec["final_attempt"]
+            if final and human:
+                checks.append(
+                    QCCheck("human", "review", human["decision"] == "accept", None, human.get("reason"))
+                )
+            if final and human_ok:
+                positives.append(_pair(config, run, rec, attempt, item_id, "accepted", checks))
+            elif not final or (human and human["decision"] == "reject"):
+                negatives.append(
+                    _pair(config, run, rec, attempt, f"{item_id}-a{attempt['attempt']}", "rejected", checks)
+                )
+    if not positives:
         return None
     card = CardInfo(pretty_name=config.pretty_name or config.name, license=config.license)
-    return pack(records, run / "dataset", PackConfig(card=card), progress=progress)
+    report = pack(positives, run / "dataset", PackConfig(card=card), progress=progress)
+    if negatives:
+        pack(negatives, run / "dataset", PackConfig(card=card), progress=progress, subset="negatives")
+    return report
 
 
 def build(
