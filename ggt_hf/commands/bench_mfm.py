@@ -1,8 +1,9 @@
 """Benchmark restoration systems with the GGT-100K Table 1 protocol: fidelity metrics on
 synthetically degraded clean images, NR metrics and VLM-R on real LQ images, optional human votes,
 and the paper's composite (per-metric min-max across systems, group means, Avg.). A system is
-BACKEND[@STRATEGY][=NAME]: BACKEND is a built-in (identity) or module:function taking
-(image, prompt) and returning an image; STRATEGY is none, fixed or fixed-no-change."""
+BACKEND[@STRATEGY][=NAME]: BACKEND is a built-in (identity), a registered backend (classical,
+gemini, openai, hf-inference, ...) or module:function taking (image, prompt) and returning an
+image; STRATEGY is none, fixed, fixed-no-change or adaptive:<vlm> (e.g. adaptive:heuristic)."""
 
 from __future__ import annotations
 
@@ -30,15 +31,19 @@ def add_arguments(parser) -> None:
 
 def parse_system(text: str):
     from ggt_hf.evaluation.bench_mfm import PROMPT_STRATEGIES, System, resolve_restorer
+    from ggt_hf.prompting import make_strategy
 
     body, _, name = text.partition("=")
     backend, _, strategy = body.partition("@")
     strategy = strategy or "none"
+    label = name or (backend if strategy == "none" else f"{backend}@{strategy}")
+    if strategy.startswith("adaptive:"):
+        return System(label, resolve_restorer(backend), make_strategy(strategy))
     if strategy not in PROMPT_STRATEGIES:
         raise ValueError(
-            f"system {text!r}: unknown prompt strategy {strategy!r} ({', '.join(PROMPT_STRATEGIES)})"
+            f"system {text!r}: unknown prompt strategy {strategy!r} "
+            f"({', '.join(PROMPT_STRATEGIES)}, adaptive:<vlm>)"
         )
-    label = name or (backend if strategy == "none" else f"{backend}@{strategy}")
     return System(label, resolve_restorer(backend), PROMPT_STRATEGIES[strategy])
 
 

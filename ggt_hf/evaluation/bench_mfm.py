@@ -59,7 +59,7 @@ class System:
 
     name: str
     restore: Restore
-    prompt: str | None = None
+    prompt: Any = None  # fixed text, None, or a ggt_hf.prompting.PromptStrategy (adaptive)
 
 
 def identity(image: Image.Image, prompt: str | None = None) -> Image.Image:
@@ -70,14 +70,28 @@ def identity(image: Image.Image, prompt: str | None = None) -> Image.Image:
 BUILTIN_RESTORERS: dict[str, Restore] = {"identity": identity}
 
 
+def backend_restorer(name: str, **kwargs) -> Restore:
+    """A registered image backend (:mod:`ggt_hf.backends`) as a ``restore(image, prompt)`` callable."""
+    from ggt_hf.backends import RestoreRequest, create_backend
+
+    backend = create_backend(name, **kwargs)
+    return lambda image, prompt=None: backend.restore(RestoreRequest(image, prompt or None)).image
+
+
 def resolve_restorer(spec: str) -> Restore:
-    """A built-in name or ``package.module:function`` → the restore callable."""
+    """A built-in name, a registered backend (``classical``, ``gemini``, ...) or
+    ``package.module:function`` → the restore callable."""
+    from ggt_hf.backends import available_backends
+
     if spec in BUILTIN_RESTORERS:
         return BUILTIN_RESTORERS[spec]
+    if spec in available_backends():
+        return backend_restorer(spec)
     module_name, _, attr = spec.partition(":")
     if not attr:
         raise ValueError(
-            f"restorer {spec!r}: use a built-in ({', '.join(BUILTIN_RESTORERS)}) or module:function"
+            f"restorer {spec!r}: use a built-in ({', '.join(BUILTIN_RESTORERS)}), a backend "
+            f"({', '.join(available_backends())}) or module:function"
         )
     fn = getattr(importlib.import_module(module_name), attr, None)
     if not callable(fn):
@@ -114,7 +128,10 @@ def _restore_cached(system: System, key: str, lq: Image.Image, folder: Path) -> 
     path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.png"
     if path.exists():
         return np.asarray(load_image(path).image)
-    out = system.restore(lq, system.prompt)
+    prompt = system.prompt
+    if prompt is not None and not isinstance(prompt, str):  # a PromptStrategy: per-image prompt
+        prompt = prompt.prompt(lq, item_id=key).prompt
+    out = system.restore(lq, prompt)
     if not isinstance(out, Image.Image):
         raise TypeError(f"system {system.name!r} returned {type(out).__name__}, expected a PIL image")
     out = out.convert("RGB")

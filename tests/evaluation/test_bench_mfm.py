@@ -89,6 +89,8 @@ def test_cli(tmp_path, photos, capsys, monkeypatch):
             "identity",
             "--system",
             "ggt_hf.evaluation.bench_mfm:identity@fixed=same",
+            "--system",
+            "classical@adaptive:heuristic",
             "--clean",
             str(clean),
             "--real",
@@ -104,4 +106,4 @@ def test_cli(tmp_path, photos, capsys, monkeypatch):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "identity" in out and "same" in out
+    assert "identity" in out and "same" in out and "classical@adaptive:heuristic" in out
