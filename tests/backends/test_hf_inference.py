@@ -25,6 +25,13 @@ from ggt_hf.backends.hf_inference import HFInferenceBackend
 MODEL = "Qwen/Qwen-Image-Edit"
 
 
+@pytest.fixture(autouse=True)
+def hub_online(monkeypatch):
+    """CI sets HF_HUB_OFFLINE=1 so nothing reaches the real Hub; these tests only talk to the local
+    fake server on 127.0.0.1, so let huggingface_hub send requests (read at request time)."""
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+
+
 def pixels(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
