@@ -167,10 +167,15 @@ class ValidatingBackend(_Wrapper):
 
 
 class AccountingBackend(_Wrapper):
-    """Sum the usage of every successful call (thread-safe)."""
+    """Sum the usage of every successful call (thread-safe).
 
-    def __init__(self, inner: ImageBackend) -> None:
+    ``cost_per_call`` (USD) prices calls whose backend reports no cost of its own (most APIs
+    return token/image counts, not prices); it is written into each result's usage.
+    """
+
+    def __init__(self, inner: ImageBackend, cost_per_call: float = 0.0) -> None:
         super().__init__(inner)
+        self.cost_per_call = cost_per_call
         self.usage = Usage()
         self.failures = 0
         self._lock = threading.Lock()
@@ -182,8 +187,12 @@ class AccountingBackend(_Wrapper):
             with self._lock:
                 self.failures += 1
             raise
+        if not result.usage.calls:
+            result.usage.calls = 1
+        if not result.usage.cost_usd and self.cost_per_call:
+            result.usage.cost_usd = self.cost_per_call * result.usage.calls
         with self._lock:
-            self.usage = self.usage + (result.usage if result.usage.calls else Usage(calls=1) + result.usage)
+            self.usage = self.usage + result.usage
         return result
 
 
@@ -237,6 +246,7 @@ def wrap(
     rate: float | None = None,
     concurrency: int | None = None,
     base_delay: float = 1.0,
+    cost_per_call: float = 0.0,
 ) -> AccountingBackend | CachedBackend:
     """Stack the standard wrappers (see module docstring); returns the outermost."""
     inner: ImageBackend = ValidatingBackend(backend)
@@ -244,7 +254,7 @@ def wrap(
         inner = ConcurrencyLimitedBackend(inner, concurrency)
     if rate:
         inner = RateLimitedBackend(inner, rate)
-    inner = AccountingBackend(RetryingBackend(inner, attempts=attempts, base_delay=base_delay))
+    inner = AccountingBackend(RetryingBackend(inner, attempts=attempts, base_delay=base_delay), cost_per_call)
     return CachedBackend(inner, cache_dir) if cache_dir else inner
 
 

@@ -128,6 +128,7 @@ class Context:
             rate=c.backend.rate,
             concurrency=c.backend.concurrency,
             base_delay=c.backend.base_delay,
+            cost_per_call=c.backend.cost_per_call,
         )
         self.vlm = create_vlm(c.vlm.name, **c.vlm.options)
         if c.prompt.startswith("adaptive:") and c.prompt.partition(":")[2] == c.vlm.name:

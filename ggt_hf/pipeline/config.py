@@ -49,6 +49,7 @@ class BackendConfig:
     concurrency: int = 4
     cache: bool = True
     base_delay: float = 1.0
+    cost_per_call: float = 0.0  # USD per paid call, for the cost report (0 = unknown)
     faults: dict[str, Any] | None = None  # FaultPlan fields: inject failures (tests, drills)
 
 

@@ -70,8 +70,9 @@ def _records(run: Path) -> list[dict]:
 
 def test_build_end_to_end(photo_dir, tmp_path):
     run = tmp_path / "run"
-    report = build(make_config(photo_dir, run), progress=False)
+    report = build(make_config(photo_dir, run, backend__cost_per_call=0.04), progress=False)
     records = _records(run)
+    assert report.calls >= 8 and report.cost_usd == pytest.approx(0.04 * report.calls)
     assert len(records) == 8
     assert {r["state"] for r in records} <= {"accepted", "rejected", "failed"}
     accepted = [r for r in records if r["state"] == "accepted"]
@@ -138,6 +139,7 @@ def test_faults_are_retried_or_recorded(photo_dir, tmp_path):
         "garbage": 0.1,
         "wrong_size": 0.1,
         "safety": 0.05,
+        "shifted": 0.1,
         "seed": 1,
     }
     build(make_config(photo_dir, run, backend__faults=faults, backend__retries=6), progress=False)
