@@ -34,6 +34,19 @@ def resolve_device(device: str | None = None) -> str:
     return "cpu"
 
 
+def resolve_dtype(dtype=None, device: str = "cpu"):
+    """A torch dtype from ``None`` (bfloat16 on CUDA, float32 elsewhere), a name or a dtype."""
+    torch = _torch()
+    if dtype is None:
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if isinstance(dtype, str):
+        resolved = getattr(torch, dtype.removeprefix("torch."), None)
+        if not isinstance(resolved, torch.dtype):
+            raise ValueError(f"unknown torch dtype {dtype!r}")
+        return resolved
+    return dtype
+
+
 def to_tensor(images: Sequence[np.ndarray | Image.Image], device: str = "cpu"):
     """Stack equally sized RGB images into a float32 ``(N, 3, H, W)`` tensor in [0, 1]."""
     torch = _torch()

@@ -297,3 +297,14 @@ def default_restore_prompt(prompt: str | None) -> str:
     from ggt_hf.prompting import template
 
     return template("fixed")
+
+
+def judge_content(prompt: str | None, lq_part: Any, out_part: Any) -> list[Any]:
+    """Chat content of a judge request: instruction, then the degraded input and the output."""
+    return [
+        {"type": "text", "text": judge_instruction(prompt)},
+        {"type": "text", "text": "Degraded input:"},
+        lq_part,
+        {"type": "text", "text": "Restored output:"},
+        out_part,
+    ]

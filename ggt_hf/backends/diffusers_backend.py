@@ -44,6 +44,7 @@ from ggt_hf.backends.base import (
     Usage,
 )
 from ggt_hf.errors import MissingExtraError
+from ggt_hf.tensors import resolve_device, resolve_dtype
 
 #: Adapter name used for the optional LoRA.
 LORA_ADAPTER = "ggt_lora"
@@ -169,14 +170,7 @@ class DiffusersBackend:
     # ------------------------------------------------------------------ loading
 
     def _resolve_dtype(self, torch: Any, device: str) -> Any:
-        if self.dtype is None:
-            return torch.bfloat16 if device.startswith("cuda") else torch.float32
-        if isinstance(self.dtype, str):
-            dtype = getattr(torch, self.dtype.removeprefix("torch."), None)
-            if not isinstance(dtype, torch.dtype):
-                raise ValueError(f"unknown torch dtype {self.dtype!r}")
-            return dtype
-        return self.dtype
+        return resolve_dtype(self.dtype, device)
 
     def _resolve_device(self) -> str:
         if self.device:
@@ -185,7 +179,6 @@ class DiffusersBackend:
             dev = getattr(self._pipe, "_execution_device", None) or getattr(self._pipe, "device", None)
             if dev is not None:
                 return str(dev)
-        from ggt_hf.tensors import resolve_device
 
         return resolve_device(None)
 

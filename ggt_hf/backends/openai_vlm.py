@@ -112,12 +112,6 @@ class OpenAIVLM:
     def judge(
         self, lq: Image.Image, out: Image.Image, *, prompt: str | None = None, item_id: str = "<item>"
     ) -> Verdict:
-        content = [
-            {"type": "text", "text": h.judge_instruction(prompt)},
-            {"type": "text", "text": "Degraded input:"},
-            self._image(lq),
-            {"type": "text", "text": "Restored output:"},
-            self._image(out),
-        ]
+        content = h.judge_content(prompt, self._image(lq), self._image(out))
         text, _ = self._ask(item_id, content)
         return h.parse_verdict_json(text, item_id, "OpenAI chat")

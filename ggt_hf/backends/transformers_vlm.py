@@ -38,6 +38,7 @@ from ggt_hf.backends import _http_errors as h
 from ggt_hf.backends.base import BackendRefused, BackendTransient, PromptResult, Usage
 from ggt_hf.errors import MissingExtraError
 from ggt_hf.evaluation.vlm_r import Verdict
+from ggt_hf.tensors import resolve_device, resolve_dtype
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 
@@ -140,21 +141,13 @@ class TransformersVLM:
     # ----------------------------------------------------------------- loading
 
     def _resolve_dtype(self, torch: Any, device: str) -> Any:
-        if self.dtype is None:
-            return torch.bfloat16 if device.startswith("cuda") else torch.float32
-        if isinstance(self.dtype, str):
-            dtype = getattr(torch, self.dtype.removeprefix("torch."), None)
-            if not isinstance(dtype, torch.dtype):
-                raise ValueError(f"unknown torch dtype {self.dtype!r}")
-            return dtype
-        return self.dtype
+        return resolve_dtype(self.dtype, device)
 
     def _resolve_device(self) -> str:
         if self.device:
             return self.device
         if self._model is not None and getattr(self._model, "device", None) is not None:
             return str(self._model.device)
-        from ggt_hf.tensors import resolve_device
 
         return resolve_device(None)
 
@@ -251,12 +244,6 @@ class TransformersVLM:
     def judge(
         self, lq: Image.Image, out: Image.Image, *, prompt: str | None = None, item_id: str = "<item>"
     ) -> Verdict:
-        content = [
-            {"type": "text", "text": h.judge_instruction(prompt)},
-            {"type": "text", "text": "Degraded input:"},
-            self._image(lq),
-            {"type": "text", "text": "Restored output:"},
-            self._image(out),
-        ]
+        content = h.judge_content(prompt, self._image(lq), self._image(out))
         text, _ = self._generate(item_id, content)
         return h.parse_verdict_json(extract_json_text(text), item_id, self._source)
