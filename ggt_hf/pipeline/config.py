@@ -18,11 +18,11 @@ keys for nested ones, e.g. ``backend.name=classical``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ggt_hf.yaml_config import from_dict, load_yaml
 
 
 @dataclass
@@ -94,43 +94,12 @@ class BuildConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BuildConfig:
         """Build from a plain dict, rejecting unknown keys with their name."""
-        return _from_dict(cls, data, "config")
+        return from_dict(cls, data, "config")
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> BuildConfig:
         """Load a YAML config; ``overrides`` are ``key=value`` strings (YAML values)."""
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        for item in overrides or []:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"override {item!r} must look like key=value")
-            target = data
-            *parents, leaf = key.split(".")
-            for part in parents:
-                target = target.setdefault(part, {})
-            target[leaf] = yaml.safe_load(value)
-        return cls.from_dict(data)
+        return cls.from_dict(load_yaml(path, overrides))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _from_dict(cls, data: dict[str, Any], where: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(data) - set(known)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
-    kwargs = {}
-    for name, value in data.items():
-        default = known[name].default_factory() if callable(known[name].default_factory) else None
-        if name == "sources":
-            kwargs[name] = [
-                _from_dict(SourceConfig, v, f"{where}.sources[{i}]") for i, v in enumerate(value or [])
-            ]
-        elif is_dataclass(default):
-            kwargs[name] = _from_dict(type(default), value or {}, f"{where}.{name}")
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)

@@ -1,0 +1,169 @@
+"""The shared training loop on a toy task: steps, accumulation, checkpoints, exact resume, EMA."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ggt_hf.training.core import CoreConfig, build_optimizer, checkpoint_dirs, run_training
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class ToyTask:
+    """A conv net learning a fixed colour transform; records every micro-batch loss."""
+
+    def __init__(self, crash_at_micro: int | None = None) -> None:
+        self.losses: list[float] = []
+        self.crash_at_micro = crash_at_micro
+        self.saved: Path | None = None
+
+    def setup(self, accelerator) -> None:
+        torch.manual_seed(0)
+        self.model = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Dropout(0.2), torch.nn.Conv2d(8, 3, 1)
+        )
+
+    def trainable_parameters(self):
+        return list(self.model.parameters())
+
+    def modules_to_prepare(self):
+        return [self.model]
+
+    def on_prepared(self, modules) -> None:
+        self.wrapped = modules[0]
+
+    def training_step(self, batch, accelerator):
+        if self.crash_at_micro is not None and len(self.losses) == self.crash_at_micro:
+            raise Crash("simulated crash")
+        x = batch.to(accelerator.device)
+        loss = (self.wrapped(x) - x.flip(1) * 0.5).pow(2).mean()
+        self.losses.append(float(loss.detach()))
+        return loss, {"extra": 1.0}
+
+    def validate(self, accelerator, step, ema_module):
+        return {"psnr": float(step)}
+
+    def save_pretrained(self, out_dir, accelerator, ema_module) -> None:
+        model = ema_module.module if ema_module is not None else accelerator.unwrap_model(self.wrapped)
+        torch.save(model.state_dict(), out_dir / "weights.pt")
+        self.saved = out_dir
+
+    def model_card(self, out_dir, results) -> str:
+        return f"# toy\n\n{json.dumps(results)}\n"
+
+
+def loader_factory(start: int):
+    """Micro-batch k is a function of k only, so restarting at ``start`` continues the stream."""
+
+    def stream():
+        k = start
+        while True:
+            g = torch.Generator().manual_seed(1000 + k)
+            yield torch.rand(2, 3, 8, 8, generator=g)
+            k += 1
+
+    return stream()
+
+
+def _core(tmp_path: Path, **kw) -> CoreConfig:
+    base = dict(
+        output_dir=str(tmp_path / "run"),
+        max_steps=6,
+        learning_rate=1e-2,
+        checkpointing_steps=3,
+        logging_steps=2,
+        log_with=None,
+        warmup_steps=1,
+    )
+    base.update(kw)
+    return CoreConfig(**base)
+
+
+def test_run_writes_checkpoints_final_folder_and_card(tmp_path):
+    task = ToyTask()
+    final = run_training(
+        _core(tmp_path, log_with="tensorboard"), task, loader_factory, run_config={"a": {"b": 1}}
+    )
+    assert final == tmp_path / "run" / "final"
+    assert (final / "weights.pt").exists()
+    assert json.loads((final / "eval_results.json").read_text()) == {"step": 6, "psnr": 6.0}
+    assert "# toy" in (final / "README.md").read_text()
+    assert [p.name for p in checkpoint_dirs(tmp_path / "run")] == ["checkpoint-3", "checkpoint-6"]
+    assert list((tmp_path / "run" / "logs").rglob("events.out.tfevents*")), "tensorboard events missing"
+    assert json.loads((tmp_path / "run" / "run_config.json").read_text()) == {"a": {"b": 1}}
+    assert len(task.losses) == 6
+    assert task.losses[-1] < task.losses[0]
+
+
+def test_resume_after_a_crash_reproduces_the_uninterrupted_loss_curve(tmp_path):
+    straight = ToyTask()
+    run_training(_core(tmp_path / "a"), straight, loader_factory)
+
+    crashed = ToyTask(crash_at_micro=4)  # dies during step 5, after checkpoint-3
+    with pytest.raises(Crash):
+        run_training(_core(tmp_path / "b"), crashed, loader_factory)
+    assert [p.name for p in checkpoint_dirs(tmp_path / "b" / "run")] == ["checkpoint-3"]
+
+    resumed = ToyTask()
+    run_training(_core(tmp_path / "b", resume_from_checkpoint="latest"), resumed, loader_factory)
+    assert len(resumed.losses) == 3
+    # dropout masks, data and optimizer/scheduler state all continue exactly
+    assert resumed.losses == straight.losses[3:]
+    a = torch.load(tmp_path / "a" / "run" / "final" / "weights.pt")
+    b = torch.load(tmp_path / "b" / "run" / "final" / "weights.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_latest_without_checkpoints_starts_fresh(tmp_path):
+    task = ToyTask()
+    run_training(_core(tmp_path, max_steps=2, resume_from_checkpoint="latest"), task, loader_factory)
+    assert len(task.losses) == 2
+
+
+def test_gradient_accumulation_counts_optimizer_steps(tmp_path):
+    task = ToyTask()
+    run_training(_core(tmp_path, max_steps=3, gradient_accumulation_steps=2), task, loader_factory)
+    assert len(task.losses) == 6
+
+
+def test_ema_weights_are_what_gets_saved(tmp_path):
+    task = ToyTask()
+    run_training(_core(tmp_path, max_steps=4, ema_decay=0.5), task, loader_factory)
+    saved = torch.load(task.saved / "weights.pt")
+    live = task.model.state_dict()
+    assert set(saved) == set(live)
+    assert any(not torch.equal(saved[k], live[k]) for k in live), "EMA should lag the live weights"
+
+
+@pytest.mark.parametrize(
+    ("name", "kw", "expected"),
+    [
+        ("cosine_with_min_lr", {"min_lr": 1e-7, "warmup_steps": 0}, 1e-7),
+        ("multistep", {"lr_milestones": [2, 4], "lr_gamma": 0.5}, 0.25),
+        ("constant", {}, 1.0),
+    ],
+)
+def test_schedules_end_where_the_recipe_says(name, kw, expected):
+    core = CoreConfig(learning_rate=1.0, max_steps=6, lr_scheduler=name, **kw)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer, scheduler = build_optimizer(core, [param])
+    for _ in range(6):
+        optimizer.step()
+        scheduler.step()
+    assert scheduler.get_last_lr()[0] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_non_finite_loss_stops_with_the_step(tmp_path):
+    class NaNTask(ToyTask):
+        def training_step(self, batch, accelerator):
+            loss, logs = super().training_step(batch, accelerator)
+            return loss * float("nan"), logs
+
+    with pytest.raises(FloatingPointError, match="step 1"):
+        run_training(_core(tmp_path), NaNTask(), loader_factory)
