@@ -96,7 +96,11 @@ class TrainTask(Protocol):
         """Write the final artifact (weights + config) into ``out_dir`` (main process only)."""
 
     def model_card(self, out_dir: Path, results: dict[str, float]) -> str:
-        """The rendered model card (README.md) for ``out_dir``."""
+        """The rendered model card (README.md) for ``out_dir``.
+
+        A task may also define ``on_train_end(accelerator)``, called on every process after the last
+        step (e.g. to write per-rank data statistics).
+        """
 
 
 class LoopState:
@@ -292,6 +296,8 @@ def run_training(
         if core.validation_steps and state.step % core.validation_steps == 0 and state.step < core.max_steps:
             _log_metrics(accelerator, _prefixed(task.validate(accelerator, state.step, ema)), state.step)
     bar.close()
+    if hasattr(task, "on_train_end"):
+        task.on_train_end(accelerator)
     return _finish(core, task, accelerator, ema, state.step)
 
 

@@ -167,3 +167,43 @@ def test_non_finite_loss_stops_with_the_step(tmp_path):
 
     with pytest.raises(FloatingPointError, match="step 1"):
         run_training(_core(tmp_path), NaNTask(), loader_factory)
+
+
+class RecordingApi:
+    """Stands in for HfApi: records the calls a push makes (no network)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def create_repo(self, repo_id, **kw):
+        self.calls.append(("create_repo", {"repo_id": repo_id, **kw}))
+
+    def upload_folder(self, **kw):
+        self.calls.append(("upload_folder", kw))
+        return "https://huggingface.co/u/m/commit/abc"
+
+
+def test_push_model_folder_uploads_the_final_folder_with_the_env_token(tmp_path, monkeypatch):
+    from ggt_hf.training.core import push_model_folder
+
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
+    api = RecordingApi()
+    url = push_model_folder(tmp_path, "u/m", private=True, api=api)
+    assert url.endswith("abc")
+    (name1, create), (name2, upload) = api.calls
+    assert (name1, name2) == ("create_repo", "upload_folder")
+    assert create["repo_type"] == "model" and create["private"] is True
+    assert upload["folder_path"] == tmp_path and upload["repo_id"] == "u/m"
+    assert upload["token"] == "hf_secret_value"
+
+
+def test_push_model_folder_refuses_without_token_or_repo(tmp_path, monkeypatch):
+    from ggt_hf.hub.push import PushError
+    from ggt_hf.training.core import push_model_folder
+
+    with pytest.raises(ValueError, match="hub_model_id"):
+        push_model_folder(tmp_path, None, api=RecordingApi())
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("ggt_hf.hub.push.get_token", lambda: None)
+    with pytest.raises(PushError, match="HF_TOKEN"):
+        push_model_folder(tmp_path, "u/m", api=RecordingApi())
