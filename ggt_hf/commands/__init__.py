@@ -17,4 +17,7 @@ COMMANDS: dict[str, str] = {
     "bench-mfm": "ggt_hf.commands.bench_mfm",
     "build": "ggt_hf.commands.build",
     "review": "ggt_hf.commands.review",
+    "restore": "ggt_hf.commands.restore",
+    "convert": "ggt_hf.commands.convert",
+    "leaderboard": "ggt_hf.commands.leaderboard",
 }

@@ -64,6 +64,9 @@ class Restorer(
     card: ClassVar[RestorerCard]
     #: H and W fed to ``forward`` must be multiples of this; :meth:`restore` pads to it.
     size_multiple: int = 1
+    #: auxiliary training loss of the last ``forward`` (e.g. MoCE-IR's expert load balancing), a scalar
+    #: tensor to add to the objective, or None; trainers read it after each forward.
+    aux_loss: torch.Tensor | None = None
 
     def __init__(self, config: Any = None) -> None:
         super().__init__()

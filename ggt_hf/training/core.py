@@ -56,6 +56,9 @@ class CoreConfig:
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = None
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)
+    #: DDP: needed when some parameters get no gradient in a step (MoCE-IR's unrouted experts,
+    #: PromptIR's unused official convs)
+    ddp_find_unused_parameters: bool = False
     ema_decay: float | None = None
     checkpointing_steps: int = 500
     checkpoints_total_limit: int | None = 3
@@ -183,7 +186,7 @@ def build_optimizer(core: CoreConfig, params: list[torch.nn.Parameter]):
 def make_accelerator(core: CoreConfig):
     """The ``Accelerator`` for a run (accumulation, precision, trackers, project folder)."""
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration
+    from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 
     project = ProjectConfiguration(
         project_dir=core.output_dir, logging_dir=str(Path(core.output_dir) / "logs")
@@ -193,6 +196,9 @@ def make_accelerator(core: CoreConfig):
         mixed_precision=core.mixed_precision,
         log_with=core.log_with or None,
         project_config=project,
+        kwargs_handlers=[
+            DistributedDataParallelKwargs(find_unused_parameters=core.ddp_find_unused_parameters)
+        ],
     )
 
 

@@ -55,6 +55,8 @@ class LossConfig:
     weight: float = 1.0
     perceptual: str | None = None  # e.g. "lpips"
     perceptual_weight: float = 0.0
+    #: weight of an architecture's auxiliary loss (``model.aux_loss``; MoCE-IR's official: 0.01)
+    aux_weight: float = 1.0
 
 
 class RestorationLoss(torch.nn.Module):

@@ -1,0 +1,52 @@
+"""Convert an official release checkpoint (.pth) of a registry restorer into a Hub-ready folder
+(model.safetensors + config.json + README.md) that ``ggt restore --model`` and ``load_restorer``
+read. The .pth is read with ``torch.load(weights_only=True)``; pass only files you chose. Select the
+official variant with ``--set`` (e.g. ``--set width=64 --set enc_blk_nums=[1,1,1,28]``)."""
+
+from __future__ import annotations
+
+import json
+
+HELP = "convert an official restorer checkpoint (.pth) to safetensors + config.json"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", required=True, help="registry name (nafnet, swinir, mprnet, ...)")
+    parser.add_argument("--checkpoint", required=True, help="the official .pth file")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="config override (VALUE parsed as JSON, else a string); repeatable",
+    )
+    parser.add_argument("--key", help="top-level key holding the weights (default: the model's layout)")
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["width=64", "upsampler="]`` → ``{"width": 64, "upsampler": ""}``."""
+    overrides = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--set expects FIELD=VALUE, got {item!r}")
+        try:
+            overrides[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[name.strip()] = raw
+    return overrides
+
+
+def run(args) -> int:
+    from ggt_hf.restorers.convert import convert_checkpoint
+
+    out = convert_checkpoint(
+        args.model,
+        args.checkpoint,
+        args.out,
+        config_overrides=parse_overrides(args.set),
+        state_dict_key=args.key,
+    )
+    print(f"converted {args.checkpoint} → {out} (load with: ggt restore --model {out} IN OUT)")
+    return 0

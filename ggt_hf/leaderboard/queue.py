@@ -1,0 +1,230 @@
+"""The submission queue: submit (validated, rate-limited) → PENDING → RUNNING → FINISHED | FAILED.
+
+* :func:`submit_predictions` checks a zip (:func:`~ggt_hf.leaderboard.submission.check_zip`),
+  extracts only its accepted members into the request folder, and queues the request.
+* :func:`submit_model` checks a restorer repo (:func:`~ggt_hf.leaderboard.submission.check_model_repo`)
+  and queues it.
+* :class:`Worker` claims requests atomically (:meth:`LeaderboardStore.claim_next`), so several
+  workers can run on one store; a predictions request is scored as is, a model request is first run
+  over the split's LQ images with tiled inference (``ggt_hf.restorers.tiling.restore_image``), then
+  scored with :func:`ggt_hf.evaluation.restorer_eval.evaluate`. The result JSON goes to the results
+  store and the request becomes FINISHED; any exception makes it FAILED with the reason recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm.auto import tqdm
+
+from ggt_hf.constants import Col
+from ggt_hf.leaderboard.store import LeaderboardStore, Request
+from ggt_hf.leaderboard.submission import (
+    InvalidSubmissionError,
+    SubmissionLimits,
+    check_model_repo,
+    check_zip,
+    extract_predictions,
+)
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+    from ggt_hf.leaderboard.ratelimit import RateLimit
+    from ggt_hf.metrics.specs import MetricSpec
+
+logger = logging.getLogger(__name__)
+
+PREDICTIONS_FOLDER = "predictions"
+
+
+def submit_predictions(
+    store: LeaderboardStore,
+    zip_path: str | os.PathLike,
+    *,
+    model: str,
+    user: str,
+    expected: dict[str, tuple[int, int]],
+    limits: SubmissionLimits | None = None,
+    rate_limit: RateLimit | None = None,
+    model_repo: str | None = None,
+) -> Request:
+    """Validate a predictions zip against ``expected`` (id → size) and queue it.
+
+    Raises:
+        InvalidSubmissionError: every problem of the zip (``.problems``), nothing queued.
+        RateLimitError: the user has no submissions left, nothing queued.
+    """
+    check = check_zip(zip_path, expected, limits)
+    check.raise_if_invalid(Path(zip_path).name)
+    if rate_limit is not None:  # cheap early refusal; add_request re-checks under the lock
+        from ggt_hf.leaderboard.ratelimit import check_rate_limit
+
+        check_rate_limit(store.requests(), user, rate_limit)
+    request = Request.new("predictions", model, user, model_repo=model_repo)
+    folder = store.request_dir(request.request_id) / PREDICTIONS_FOLDER
+    # extracted and published before the request file exists, so a worker never sees a PENDING
+    # request without its predictions; removed again locally when the locked re-check refuses it
+    extract_predictions(zip_path, folder, check)
+    store.publish(folder)
+    try:
+        store.add_request(request, rate_limit=rate_limit)
+    except BaseException:
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        raise
+    return request
+
+
+def submit_model(
+    store: LeaderboardStore,
+    repo: str,
+    *,
+    user: str,
+    model: str | None = None,
+    rate_limit: RateLimit | None = None,
+    api: HfApi | None = None,
+) -> Request:
+    """Check a restorer repo (Hub id or local folder) and queue it.
+
+    Raises like :func:`submit_predictions`.
+    """
+    check_model_repo(repo, api=api)
+    request = Request.new("model", model or repo, user, model_repo=repo)
+    return store.add_request(request, rate_limit=rate_limit)
+
+
+class Worker:
+    """Processes queued requests of ``store`` against ``dataset``'s ``split``.
+
+    Args:
+        store: the leaderboard store.
+        dataset: packed dataset folder or Hub id the submissions are scored on.
+        metrics: metric specs (default: the paper's, skipping those whose weights are missing).
+        device: torch device for restorers and metrics (default: auto).
+        tile, overlap: tiled inference of model submissions.
+        name: worker id recorded in claimed requests (default: host + pid + random).
+        stale_hours: before claiming, requeue requests RUNNING for longer than this (a worker that
+            died mid-run); ``None`` never requeues.
+    """
+
+    def __init__(
+        self,
+        store: LeaderboardStore,
+        dataset: str,
+        *,
+        split: str = "test",
+        metrics: Sequence[MetricSpec] | None = None,
+        device: str | None = None,
+        tile: int = 512,
+        overlap: int = 32,
+        name: str | None = None,
+        progress: bool | None = None,
+        stale_hours: float | None = None,
+    ) -> None:
+        self.store = store
+        self.stale_hours = stale_hours
+        self.dataset = dataset
+        self.split = split
+        self.metrics = list(metrics) if metrics is not None else None
+        self.device = device
+        self.tile = tile
+        self.overlap = overlap
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.progress = progress
+
+    def process(self, request: Request) -> Request:
+        """Run one claimed (RUNNING) request to FINISHED or FAILED; never raises for its failures."""
+        logger.info(
+            "worker %s: running %s (%s %s)", self.name, request.request_id, request.kind, request.model
+        )
+        try:
+            if request.kind == "predictions":
+                result = self._score(self.store.request_dir(request.request_id) / PREDICTIONS_FOLDER, request)
+            elif request.kind == "model":
+                with tempfile.TemporaryDirectory(prefix="ggt-lb-") as tmp:
+                    self._predict(request, Path(tmp))
+                    result = self._score(Path(tmp), request)
+            else:
+                raise InvalidSubmissionError(request.request_id, f"unknown request kind {request.kind!r}")
+        except Exception as exc:  # recorded in the request file: the queue goes on
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            logger.warning("request %s failed: %s", request.request_id, reason)
+            return self.store.fail(request.request_id, reason)
+        meta = {
+            "request_id": request.request_id,
+            "model": request.model,
+            "model_type": request.kind,
+            "model_repo": request.model_repo,
+            "user": request.user,
+            "submitted_at": request.submitted_at,
+        }
+        result_file = self.store.add_result(result, meta)
+        return self.store.finish(request.request_id, result_file)
+
+    def _predict(self, request: Request, out: Path) -> None:
+        """Restore every LQ image of the split with the submitted restorer into ``out/<id>.png``."""
+        from ggt_hf.evaluation.restorer_eval import load_reference
+        from ggt_hf.images import decode_image, encode_image
+        from ggt_hf.restorers import load_restorer
+        from ggt_hf.restorers.tiling import restore_image
+
+        repo = request.model_repo or request.model
+        check_model_repo(repo)  # re-checked: the repo may have changed since submission
+        model = load_restorer(repo, device=self.device)
+        ds = load_reference(self.dataset, self.split)
+        for row in tqdm(ds, desc=f"restoring ({request.model})", disable=self.progress is False):
+            lq = decode_image(row[Col.LQ]["bytes"], row[Col.ID]).image
+            restored = restore_image(model, lq, tile=self.tile, overlap=self.overlap, device=self.device)
+            (out / f"{row[Col.ID]}.png").write_bytes(encode_image(restored, "png"))
+
+    def _score(self, pred_dir: Path, request: Request) -> dict:
+        from ggt_hf.evaluation.restorer_eval import evaluate
+
+        result = evaluate(
+            pred_dir,
+            self.dataset,
+            split=self.split,
+            metrics=self.metrics,
+            model=request.model,
+            device=self.device,
+            progress=self.progress,
+        )
+        return result.to_json()
+
+    def run_once(self) -> list[Request]:
+        """Process every PENDING request (including ones queued meanwhile); returns them, final."""
+        if self.stale_hours is not None:
+            for request in self.store.requeue_stale(self.stale_hours):
+                logger.warning("request %s: %s", request.request_id, request.reason)
+        done = []
+        while (request := self.store.claim_next(self.name)) is not None:
+            done.append(self.process(request))
+        return done
+
+    def run_forever(
+        self,
+        poll_seconds: float = 30.0,
+        max_polls: int | None = None,
+        report: Callable[[Request], None] | None = None,
+    ) -> None:
+        """Pull, process what is pending, sleep ``poll_seconds``, repeat (``max_polls`` bounds it);
+        ``report`` is called with each finished or failed request."""
+        polls = 0
+        while max_polls is None or polls < max_polls:
+            self.store.pull()
+            for request in self.run_once():
+                logger.info("request %s: %s", request.request_id, request.status)
+                if report is not None:
+                    report(request)
+            polls += 1
+            if max_polls is None or polls < max_polls:
+                time.sleep(poll_seconds)

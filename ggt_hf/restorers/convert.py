@@ -1,0 +1,245 @@
+"""Convert an official release checkpoint (``.pth``) into a Hub-native restorer folder.
+
+Each official repository wraps its weights differently (BasicSR-style ``{"params": sd}``, MPRNet's
+``{"state_dict": sd}`` saved from ``nn.DataParallel`` with ``module.`` prefixes, ...). How a file of
+one architecture maps onto our parameter names is one :class:`CheckpointLayout` entry in
+:data:`OFFICIAL_CHECKPOINTS`, keyed by the registry name; adding an architecture means adding one
+entry here (no per-model branches anywhere else):
+
+>>> OFFICIAL_CHECKPOINTS["nafnet"].state_dict_keys
+('params', 'params_ema')
+
+:func:`convert_checkpoint` unwraps, strips prefixes, applies renames, loads the result *strictly* into
+the registry model (a mismatch raises :class:`CheckpointMismatchError` naming the keys) and writes it
+with ``save_pretrained`` (``model.safetensors`` + ``config.json``).
+
+.. note:: The ``.pth`` file is read with ``torch.load(..., weights_only=True)``: only tensors and
+   plain containers are unpickled, never arbitrary objects. It should still be a file *you* chose
+   (e.g. downloaded from the official release page); repos on the Hub are only ever read as
+   safetensors (see :mod:`ggt_hf.restorers.base`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ggt_hf.errors import GGTError
+
+logger = logging.getLogger(__name__)
+
+
+class CheckpointMismatchError(GGTError):
+    """An official checkpoint whose keys or shapes do not fit the model it is converted into."""
+
+
+@dataclass(frozen=True)
+class CheckpointLayout:
+    """How an official checkpoint file of one architecture maps onto our ``state_dict``.
+
+    Attributes:
+        source: where the official weights are published (shown in errors and model cards).
+        state_dict_keys: top-level keys that may hold the state dict, tried in order (the first
+            present wins); a file without any of them is taken to be the state dict itself.
+        strip_prefixes: key prefixes removed when present (``module.`` from ``nn.DataParallel``).
+        renames: ``(regex, replacement)`` pairs applied in order with :func:`re.sub` to every key,
+            for releases whose names differ from ours.
+        drop_keys: regexes of keys to discard (e.g. buffers an older release stored).
+    """
+
+    source: str
+    state_dict_keys: tuple[str, ...] = ("params", "params_ema", "state_dict", "model")
+    strip_prefixes: tuple[str, ...] = ("module.",)
+    renames: tuple[tuple[str, str], ...] = ()
+    drop_keys: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for model cards: which key holds the weights and what is rewritten."""
+        parts = [f"state dict under {' or '.join(repr(k) for k in self.state_dict_keys)}"]
+        if self.strip_prefixes:
+            parts.append(f"prefixes {', '.join(repr(p) for p in self.strip_prefixes)} stripped")
+        if self.renames:
+            parts.append(f"{len(self.renames)} rename rule(s)")
+        return f"{self.source}: " + "; ".join(parts)
+
+
+#: registry name → how its official checkpoints are laid out. Extend with one entry per model.
+OFFICIAL_CHECKPOINTS: dict[str, CheckpointLayout] = {
+    # BasicSR-style: torch.save({"params": net.state_dict()}) (EMA models also "params_ema").
+    "nafnet": CheckpointLayout(
+        source="megvii-research/NAFNet (e.g. NAFNet-SIDD-width32.pth)",
+        state_dict_keys=("params", "params_ema"),
+    ),
+    # KAIR: main_test_swinir.py loads "params_ema" for real-SR models and "params" otherwise; the
+    # denoising / JPEG models we default to use "params".
+    "swinir": CheckpointLayout(
+        source="JingyunLiang/SwinIR releases (e.g. 005_colorDN_DFWB_s128w8_SwinIR-M_noise15.pth)",
+        state_dict_keys=("params", "params_ema"),
+    ),
+    # MPRNet: torch.save({"epoch": ..., "state_dict": model.state_dict(), "optimizer": ...}), saved
+    # from nn.DataParallel so keys may start with "module." (utils.load_checkpoint strips it).
+    "mprnet": CheckpointLayout(
+        source="swz30/MPRNet (model_deraining.pth / model_deblurring.pth)",
+        state_dict_keys=("state_dict",),
+    ),
+    # BasicSR: {"params": sd}; the test options load "params" (no EMA in the released files).
+    "restormer": CheckpointLayout(
+        source="swz30/Restormer releases (e.g. deraining.pth, motion_deblurring.pth)",
+        state_dict_keys=("params", "params_ema"),
+    ),
+    # BasicSR fork: {"params": sd} (options/test/*.yml load the default "params").
+    "x_restormer": CheckpointLayout(
+        source="Andrew0613/X-Restormer releases (e.g. derain_155k.pth)",
+        state_dict_keys=("params", "params_ema"),
+    ),
+    # PyTorch Lightning .ckpt: {"state_dict": {"net.<name>": ...}, "optimizer_states": ...}; the
+    # LightningModule holds the model as ``self.net``.
+    "promptir": CheckpointLayout(
+        source="va1shn9v/PromptIR release (model.ckpt)",
+        state_dict_keys=("state_dict",),
+        strip_prefixes=("net.", "module."),
+        drop_keys=(r"^loss_fn\.",),  # the LightningModule's loss, should it ever hold state
+    ),
+    # PyTorch Lightning .ckpt (src/train.py PLTrainModel.net), like PromptIR which it builds on.
+    "moce_ir": CheckpointLayout(
+        source="eduardzamfir/MoCE-IR release (last.ckpt)",
+        state_dict_keys=("state_dict",),
+        strip_prefixes=("net.", "module."),
+        drop_keys=(r"^(loss_fn|aux_fn)\.",),  # the LightningModule's L1 / FFT losses
+    ),
+}
+
+
+def checkpoint_layout(name: str) -> CheckpointLayout:
+    """The :class:`CheckpointLayout` registered for restorer ``name`` (case and ``-`` ignored)."""
+    key = name.strip().lower().replace("-", "_")
+    if key not in OFFICIAL_CHECKPOINTS:
+        raise CheckpointMismatchError(
+            name,
+            f"no official checkpoint layout registered; known: {', '.join(sorted(OFFICIAL_CHECKPOINTS))}",
+        )
+    return OFFICIAL_CHECKPOINTS[key]
+
+
+def _is_state_dict(obj: Any) -> bool:
+    import torch
+
+    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def unwrap_state_dict(
+    raw: Mapping[str, Any], layout: CheckpointLayout, state_dict_key: str | None = None, item: object = ""
+) -> dict[str, Any]:
+    """The state dict inside an official checkpoint object, with prefixes stripped and renames applied.
+
+    ``state_dict_key`` overrides the layout's search order (e.g. ``"params_ema"``).
+    """
+    keys = (state_dict_key,) if state_dict_key else layout.state_dict_keys
+    found = next((k for k in keys if isinstance(raw, Mapping) and k in raw), None)
+    if found is not None:
+        state = raw[found]
+    elif state_dict_key is None and _is_state_dict(raw):
+        state = raw
+    else:
+        top = sorted(raw)[:10] if isinstance(raw, Mapping) else type(raw).__name__
+        raise CheckpointMismatchError(
+            item, f"none of the keys {list(keys)} found in the checkpoint (top level: {top})"
+        )
+    if not _is_state_dict(state):
+        raise CheckpointMismatchError(item, f"checkpoint entry {found!r} is not a state dict of tensors")
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        for prefix in layout.strip_prefixes:
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        for pattern, replacement in layout.renames:
+            key = re.sub(pattern, replacement, key)
+        if any(re.search(pattern, key) for pattern in layout.drop_keys):
+            continue
+        out[key] = value
+    logger.debug("unwrapped %d tensors from %s (entry %r)", len(out), item, found)
+    return out
+
+
+def load_state_dict_strict(model, state: Mapping[str, Any], item: object = "") -> None:
+    """``model.load_state_dict(state, strict=True)`` with an error that names every bad key."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(
+        f"{k} (checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)})"
+        for k in set(own) & set(state)
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    )
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
+        if keys:
+            shown = ", ".join(keys[:8]) + (f", ... (+{len(keys) - 8})" if len(keys) > 8 else "")
+            problems.append(f"{len(keys)} {label} key(s): {shown}")
+    if problems:
+        raise CheckpointMismatchError(
+            item,
+            "checkpoint does not match the model config (check config_overrides): " + "; ".join(problems),
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def load_official_checkpoint(
+    name: str,
+    checkpoint_path: str | Path,
+    config_overrides: Mapping[str, Any] | None = None,
+    state_dict_key: str | None = None,
+):
+    """A registry model of architecture ``name`` with the weights of an official ``.pth`` file.
+
+    ``config_overrides`` selects the official variant (e.g. ``{"width": 64}`` for NAFNet-width64).
+    The file is read with ``torch.load(weights_only=True)``; pass only files you trust the origin of.
+    """
+    import torch
+
+    from ggt_hf.restorers import build_restorer
+
+    path = Path(checkpoint_path)
+    if not path.is_file():
+        raise CheckpointMismatchError(path, "checkpoint file not found")
+    layout = checkpoint_layout(name)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise CheckpointMismatchError(path, f"not a weights-only torch checkpoint ({exc})") from exc
+    state = unwrap_state_dict(raw, layout, state_dict_key=state_dict_key, item=path)
+    model = build_restorer(name, **dict(config_overrides or {}))
+    load_state_dict_strict(model, state, item=path)
+    return model.eval()
+
+
+def convert_checkpoint(
+    name: str,
+    checkpoint_path: str | Path,
+    out_dir: str | Path,
+    config_overrides: Mapping[str, Any] | None = None,
+    state_dict_key: str | None = None,
+) -> Path:
+    """Convert an official checkpoint of restorer ``name`` into a ``save_pretrained`` folder.
+
+    Args:
+        name: registry name (``nafnet``, ``swinir``, ``mprnet``, ...).
+        checkpoint_path: the official ``.pth``, a local file you chose; it is read with
+            ``torch.load(weights_only=True)`` so no code is executed.
+        out_dir: folder to write ``model.safetensors`` + ``config.json`` (+ README.md) into.
+        config_overrides: fields of the model config that select the official variant.
+        state_dict_key: force the top-level key (default: the layout's search order).
+
+    Returns:
+        ``out_dir`` as a :class:`~pathlib.Path`, loadable with ``load_restorer(out_dir)``.
+    """
+    model = load_official_checkpoint(name, checkpoint_path, config_overrides, state_dict_key)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    logger.info("converted %s (%s, %d parameters) to %s", checkpoint_path, name, model.num_parameters(), out)
+    return out

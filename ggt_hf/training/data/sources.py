@@ -1,0 +1,233 @@
+"""Pair sources: a :class:`SourceSpec` resolved into a random-access collection of decoded pairs.
+
+Kinds (``SourceSpec.kind``; ``auto`` picks the first that fits):
+
+* ``packed`` — a ``ggt pack`` folder (has ``data/**.parquet``) or a Hub dataset repo id, read with
+  ``datasets.load_dataset(path, name=config, split=split)``. Image columns are cast to
+  ``Image(decode=False)`` so rows carry the stored bytes and decoding happens once, here, through
+  :func:`ggt_hf.images.decode_image` (the library's one decode policy).
+* ``pairs`` — a folder with ``lq/`` and ``hq/`` (flat, or one level of category sub-folders),
+  matched by :func:`ggt_hf.hub.pairs.match_templates` like ``ggt pack`` does.
+* ``clean`` — any other folder: every image in it (recursively) is an HQ; the LQ is synthesised with
+  :func:`ggt_hf.degrade.degrade` for category ``SourceSpec.degrade``, from a per-sample seed.
+
+``open_source(spec)[i]`` gives the full decoded :class:`PairSample`. The loader uses the lower-level
+:meth:`PairSource.read` (a clean source then returns ``lq=None`` so the LQ can be synthesised from
+the crop only, which is what BasicSR's on-the-fly Real-ESRGAN pipeline does too) and
+:meth:`PairSource.synthesize`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col, HubLayout, parse_category, try_parse_category
+from ggt_hf.errors import BadImageError
+from ggt_hf.hub.pairs import match_templates
+from ggt_hf.images import decode_image, load_image
+from ggt_hf.training.data.config import PairSample, SourceSpec
+
+logger = logging.getLogger(__name__)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+def resolve_kind(spec: SourceSpec) -> str:
+    """``spec.kind``, or for ``auto``: packed / pairs / clean as described in the module docs."""
+    if spec.kind != "auto":
+        return spec.kind
+    path = Path(spec.path)
+    if path.is_dir():
+        if any((path / HubLayout.DATA_DIR).glob("**/*.parquet")):
+            return "packed"
+        if (path / "lq").is_dir() and (path / "hq").is_dir():
+            return "pairs"
+        return "clean"
+    if _HUB_ID.match(spec.path):
+        return "packed"
+    raise FileNotFoundError(f"{spec.path}: not a folder and not a Hub dataset id (owner/name)")
+
+
+def decode_rgb(data: bytes, item: str) -> np.ndarray:
+    """Encoded bytes → ``uint8`` HWC RGB through the library's decode policy (raises BadImageError)."""
+    return np.asarray(decode_image(data, item).image)
+
+
+class PairSource:
+    """Random access to the pairs of one spec: ``len(src)``, ``src[i]`` → :class:`PairSample`.
+
+    Attributes:
+        spec: what was opened. label: ``"ggt"`` or ``"baseline"`` (the samples' ``source``).
+        key: a stable string naming this source's content (used by the decoded cache).
+        synthetic: true when LQs are synthesised (``kind=clean``).
+    """
+
+    synthetic = False
+
+    def __init__(self, spec: SourceSpec, label: str, key: str) -> None:
+        self.spec, self.label, self.key = spec, label, key
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def read(self, i: int) -> PairSample:
+        """Decode item ``i`` (``lq`` is ``None`` for a synthetic source). Raises a GGTError on a bad item."""
+        raise NotImplementedError
+
+    def item_id(self, i: int) -> str:
+        """The id of item ``i`` without decoding it."""
+        raise NotImplementedError
+
+    def synthesize(self, hq: np.ndarray, seed: int) -> np.ndarray:
+        """The synthetic LQ of ``hq`` (only for synthetic sources)."""
+        raise TypeError(f"{self.spec.path}: not a synthetic source")
+
+    def __getitem__(self, i: int) -> PairSample:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"{self.spec.path}: index {i} out of range for {len(self)} pairs")
+        sample = self.read(i % len(self))
+        if sample.lq is None:
+            sample = replace(sample, lq=self.synthesize(sample.hq, seed=i % len(self)))
+        return sample
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec.path!r}, {len(self)} pairs, {self.label})"
+
+
+class PackedSource(PairSource):
+    """A packed folder or Hub dataset through ``datasets`` (bytes in, decoded here)."""
+
+    def __init__(self, spec: SourceSpec, label: str) -> None:
+        from datasets import Image as ImageFeature
+        from datasets import load_dataset
+
+        path = str(Path(spec.path).resolve()) if Path(spec.path).is_dir() else spec.path
+        ds = load_dataset(path, name=spec.config, split=spec.split)
+        for column in (Col.LQ, Col.HQ):
+            ds = ds.cast_column(column, ImageFeature(decode=False))
+        self.ds = ds
+        self._ids: list[str] = list(ds[Col.ID])
+        self._categories = ds.features[Col.CATEGORY].names if Col.CATEGORY in ds.features else None
+        super().__init__(spec, label, f"packed:{path}:{spec.config}:{spec.split}:{len(ds)}")
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def item_id(self, i: int) -> str:
+        return self._ids[i]
+
+    def read(self, i: int) -> PairSample:
+        row = self.ds[i]
+        item = row[Col.ID]
+        lq, hq = (decode_rgb(row[c]["bytes"], f"{item} ({c})") for c in (Col.LQ, Col.HQ))
+        category = row.get(Col.CATEGORY)
+        if self._categories is not None and category is not None:
+            category = self._categories[category]
+        return PairSample(item, lq, hq, category, row.get(Col.PROMPT), self.label)
+
+
+class PairFolderSource(PairSource):
+    """``lq/`` + ``hq/`` folders, flat or with category sub-folders (unknown folder names → ``None``)."""
+
+    def __init__(self, spec: SourceSpec, label: str) -> None:
+        root = Path(spec.path)
+        self.items: list[tuple[str, str | None, Path, Path]] = []
+        for lq_t, hq_t in (
+            ("lq/{id}.{ext}", "hq/{id}.{ext}"),
+            ("lq/{category}/{id}.{ext}", "hq/{category}/{id}.{ext}"),
+        ):
+            matches, problems = match_templates(root, lq_t, hq_t)
+            for problem in problems:
+                logger.warning("%s: skipped %s", spec.path, problem)
+            for fields, lq, hq in matches:
+                category = fields.get("category")
+                self.items.append((fields["id"], try_parse_category(category) if category else None, lq, hq))
+        if not self.items:
+            raise FileNotFoundError(f"{spec.path}: no LQ/HQ pairs found under lq/ and hq/")
+        super().__init__(spec, label, f"pairs:{root.resolve()}:{len(self.items)}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def item_id(self, i: int) -> str:
+        return self.items[i][0]
+
+    def read(self, i: int) -> PairSample:
+        item, category, lq, hq = self.items[i]
+        return PairSample(
+            item,
+            np.asarray(load_image(lq).image),
+            np.asarray(load_image(hq).image),
+            category,
+            None,
+            self.label,
+        )
+
+
+class CleanSource(PairSource):
+    """A folder of clean images; LQ synthesised by ``ggt_hf.degrade`` for ``spec.degrade``."""
+
+    synthetic = True
+
+    def __init__(self, spec: SourceSpec, label: str) -> None:
+        if not spec.degrade:
+            raise ValueError(
+                f"{spec.path}: a clean-image source needs `degrade` (one of {', '.join(CATEGORIES)})"
+            )
+        self.category = parse_category(spec.degrade)
+        root = Path(spec.path)
+        self.files = sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        )
+        if not self.files:
+            raise FileNotFoundError(f"{spec.path}: no images found")
+        self.ids = [p.relative_to(root).with_suffix("").as_posix() for p in self.files]
+        super().__init__(spec, label, f"clean:{root.resolve()}:{len(self.files)}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def item_id(self, i: int) -> str:
+        return self.ids[i]
+
+    def read(self, i: int) -> PairSample:
+        hq = np.asarray(load_image(self.files[i]).image)
+        return PairSample(self.ids[i], None, hq, self.category, None, self.label)  # type: ignore[arg-type]
+
+    def synthesize(self, hq: np.ndarray, seed: int) -> np.ndarray:
+        from ggt_hf.degrade import degrade
+
+        if min(hq.shape[:2]) < 16:
+            raise BadImageError(self.spec.path, f"image {hq.shape[1]}×{hq.shape[0]} too small to degrade")
+        return degrade(np.ascontiguousarray(hq), self.category, seed=seed).image
+
+
+_KINDS = {"packed": PackedSource, "pairs": PairFolderSource, "clean": CleanSource}
+
+
+def open_source(spec: SourceSpec, label: str = "ggt") -> PairSource:
+    """Open ``spec`` for random access (``label`` is the samples' ``source``: "ggt" or "baseline").
+
+    Raises:
+        ValueError: for ``spec.streaming`` (see :mod:`ggt_hf.training.data.streaming`)
+            or a clean source without ``degrade``.
+        FileNotFoundError: when the path is neither a usable folder nor a Hub id.
+    """
+    if spec.streaming:
+        raise ValueError(
+            f"{spec.path}: streaming sources have no random access; read them with make_train_loader"
+        )
+    kind = resolve_kind(spec)
+    if kind != "packed" and not os.path.isdir(spec.path):
+        raise FileNotFoundError(f"{spec.path}: folder not found")
+    source = _KINDS[kind](spec, label)
+    logger.info("opened %r", source)
+    return source

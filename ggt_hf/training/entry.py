@@ -1,0 +1,53 @@
+"""What the short ``training/*.py`` entry scripts share: recipe + ``key=value`` overrides on the
+command line, and the restorer run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+def parse_recipe_args(argv: list[str] | None, description: str) -> tuple[Path, list[str]]:
+    """``--config RECIPE.yaml`` plus overrides given as ``section.key=value`` (or ``--section.key=value``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", required=True, type=Path, help="recipe YAML (training/recipes/...)")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_steps=10")
+    args, unknown = parser.parse_known_args(argv)
+    extra = [u for u in unknown if "=" in u]
+    bad = [u for u in unknown if "=" not in u]
+    if bad:
+        parser.error(f"unrecognised arguments: {' '.join(bad)} (overrides look like section.key=value)")
+    return args.config, [*args.overrides, *extra]
+
+
+def train_restorer_main(argv: list[str] | None = None) -> int:
+    """``accelerate launch training/train_restorer.py --config ... [overrides]``."""
+    from ggt_hf.training.core import run_training
+    from ggt_hf.training.data import make_train_loader
+    from ggt_hf.training.restorer_task import RestorerRecipe, RestorerTask
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config, overrides = parse_recipe_args(
+        argv, "Train a ggt-hf restorer on GGT pairs (1:1 mixing by default)."
+    )
+    recipe = RestorerRecipe.from_yaml(config, overrides)
+    from ggt_hf.training.core import make_accelerator
+
+    accelerator = make_accelerator(recipe.train)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    data = recipe.data
+
+    def loader_factory(micro_done: int):
+        return make_train_loader(data, rank=rank, world_size=world, start_sample=micro_done * data.batch_size)
+
+    final = run_training(
+        recipe.train,
+        RestorerTask(recipe),
+        loader_factory,
+        run_config=recipe.to_dict(),
+        accelerator=accelerator,
+    )
+    if accelerator.is_main_process:
+        print(f"final model: {final}")
+    return 0

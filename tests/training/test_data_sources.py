@@ -1,0 +1,80 @@
+"""Pair sources over real photos: pair folders, packed folders and clean images with on-the-fly LQ."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ggt_hf.constants import CATEGORIES
+from ggt_hf.errors import PairingError
+from ggt_hf.images import load_image
+from ggt_hf.training.data import PairSample, SourceSpec, open_source
+from ggt_hf.training.data.augment import check_pair
+from ggt_hf.training.data.sources import resolve_kind
+
+
+def test_auto_kind_resolution(training_pairs_dir, packed_pairs, clean_images_dir, tmp_path):
+    assert resolve_kind(SourceSpec(str(training_pairs_dir))) == "pairs"
+    assert resolve_kind(SourceSpec(str(packed_pairs))) == "packed"
+    assert resolve_kind(SourceSpec(str(clean_images_dir))) == "clean"
+    assert resolve_kind(SourceSpec("GGT-100K/GGT-100K")) == "packed"  # a Hub id (not opened here)
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        resolve_kind(SourceSpec(str(tmp_path / "missing")))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        SourceSpec("x", kind="zip")
+
+
+def test_pair_folder_source_matches_files(make_pairs_dir):
+    root = make_pairs_dir(n=6, size=64)
+    src = open_source(SourceSpec(str(root)), label="baseline")
+    assert len(src) == 6
+    sample = src[0]
+    assert isinstance(sample, PairSample) and sample.source == "baseline"
+    path = next((root / "hq").glob(f"*/{sample.id}.png"))
+    assert sample.category == path.parent.name
+    np.testing.assert_array_equal(sample.hq, np.asarray(load_image(path).image))
+    assert sample.lq.shape == sample.hq.shape == (64, 64, 3) and sample.lq.dtype == np.uint8
+    assert not np.array_equal(sample.lq, sample.hq)
+
+
+def test_flat_pair_folder_has_no_category(make_pairs_dir):
+    src = open_source(SourceSpec(str(make_pairs_dir(n=3, nested=False))))
+    assert len(src) == 3 and {src[i].category for i in range(3)} == {None}
+
+
+def test_packed_source_equals_the_pair_files(packed_pairs, training_pairs_dir):
+    src = open_source(SourceSpec(str(packed_pairs)))
+    assert len(src) == 12
+    by_id = {src.item_id(i): i for i in range(len(src))}
+    for item in ("t00", "t05", "t07"):
+        sample = src[by_id[item]]
+        category = CATEGORIES[int(item[1:]) % len(CATEGORIES)]
+        assert sample.category == category
+        for side in ("lq", "hq"):
+            expected = np.asarray(load_image(training_pairs_dir / side / category / f"{item}.png").image)
+            np.testing.assert_array_equal(getattr(sample, side), expected)
+    rain = open_source(SourceSpec(str(packed_pairs), config="rain"))
+    assert {rain[i].category for i in range(len(rain))} == {"rain"} and len(rain) == 2
+
+
+def test_clean_source_degrades_on_the_fly_seeded(clean_images_dir):
+    with pytest.raises(ValueError, match="needs `degrade`"):
+        open_source(SourceSpec(str(clean_images_dir)))
+    src = open_source(SourceSpec(str(clean_images_dir), degrade="haze"), label="baseline")
+    assert len(src) == 6
+    a, b = src[1], src[1]
+    assert a.category == "haze" and a.source == "baseline"
+    np.testing.assert_array_equal(a.lq, b.lq)  # seeded per sample
+    assert a.lq.shape == a.hq.shape and np.abs(a.lq.astype(int) - a.hq).mean() > 2  # really degraded
+    other = src.synthesize(a.hq, seed=999)
+    assert not np.array_equal(other, a.lq)
+
+
+def test_streaming_spec_has_no_random_access(packed_pairs):
+    with pytest.raises(ValueError, match="no random access"):
+        open_source(SourceSpec(str(packed_pairs), streaming=True))
+
+
+def test_size_mismatch_names_the_item():
+    with pytest.raises(PairingError, match=r"pair42.*LQ is 8×6 but HQ is 8×8"):
+        check_pair("pair42", np.zeros((6, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8))
