@@ -19,5 +19,6 @@ COMMANDS: dict[str, str] = {
     "review": "ggt_hf.commands.review",
     "restore": "ggt_hf.commands.restore",
     "convert": "ggt_hf.commands.convert",
+    "space": "ggt_hf.commands.space",
     "leaderboard": "ggt_hf.commands.leaderboard",
 }

@@ -1,0 +1,143 @@
+"""The Space: one ``gr.Blocks`` with the Restore, Leaderboard, Submit and Arena tabs (and Review,
+when a build run folder is configured), every action a named API endpoint for ``gradio_client``.
+
+>>> from ggt_hf.space import SpaceConfig, build_app, launch_space
+>>> app = launch_space(SpaceConfig.from_env(), prevent_thread_lock=True)   # doctest: +SKIP
+>>> app.local_url                                                          # doctest: +SKIP
+
+Named endpoints: ``/restore``, ``/restorers`` (Restore); ``/leaderboard`` (Leaderboard);
+``/submit_predictions``, ``/submit_model``, ``/request_status`` (Submit); ``/arena_pair``, ``/vote``,
+``/arena_ranking`` (Arena, when configured); ``/current``, ``/accept``, ``/reject``, ``/skip``
+(Review, when configured). See each tab module for the arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ggt_hf.errors import MissingExtraError
+from ggt_hf.space.config import SpaceConfig
+
+try:
+    import gradio as gr
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingExtraError("gradio", "space") from exc
+
+from ggt_hf.space.arena_tab import ArenaService, build_arena_tab
+from ggt_hf.space.leaderboard_tab import build_leaderboard_tab
+from ggt_hf.space.restoration import RestoreService
+from ggt_hf.space.restore_tab import build_restore_tab
+from ggt_hf.space.submit_tab import SubmissionService, build_submit_tab
+
+logger = logging.getLogger(__name__)
+
+TITLE = "GGT: Generative Ground Truth for image restoration"
+
+_HEADER = (
+    f"# {TITLE}\n"
+    "Restore a photo, compare restorers on the GGT test split, submit yours, and vote in the blind "
+    "preference arena. Code and dataset builder: [ggt-hf](https://github.com/ggt-hf/ggt-hf)."
+)
+
+#: Upload limit handed to ``launch`` (Gradio refuses larger files before any of our code runs).
+MAX_FILE_SIZE = "200mb"
+
+
+def open_space_store(config: SpaceConfig) -> Any:
+    """The leaderboard store of ``config`` (local folder, mirrored to Hub repos when configured)."""
+    from ggt_hf.leaderboard import open_store
+
+    return open_store(config.store, requests_repo=config.requests_repo, results_repo=config.results_repo)
+
+
+def _arena_service(store: Any, config: SpaceConfig) -> tuple[ArenaService | None, str]:
+    if not config.arena:
+        return (
+            None,
+            "Set `GGT_SPACE_ARENA` (or `ggt space --arena`) to a folder of `<system>/<id>.png` outputs.",
+        )
+    try:
+        return ArenaService(store, config.arena, config.arena_lq_dir or ""), ""
+    except (OSError, ValueError) as exc:
+        logger.warning("arena disabled: %s", exc)
+        return None, f"The arena folder could not be read: {exc}"
+
+
+def build_app(config: SpaceConfig | None = None, *, store: Any = None) -> gr.Blocks:
+    """The Space's Blocks for ``config`` (default: from the environment); ``store`` overrides the
+    configured leaderboard store (tests, benchmarks)."""
+    config = config or SpaceConfig.from_env()
+    if store is None:
+        store = open_space_store(config)
+        try:
+            store.pull()  # a Hub-mirrored store starts from the repos' current content
+        except Exception as exc:  # serve what is cached; the Refresh button retries
+            logger.warning("could not pull the leaderboard store: %s", exc)
+    restore_service = RestoreService(config)
+    submissions = SubmissionService(store, config)
+    arena, arena_reason = _arena_service(store, config)
+    if config.warm_up:
+        restore_service.warm_up()
+
+    loads: list[dict[str, Any]] = []
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as app:
+        gr.Markdown(_HEADER)
+        with gr.Tabs():
+            with gr.Tab("Restore", id="restore"):
+                build_restore_tab(restore_service)
+            with gr.Tab("Leaderboard", id="leaderboard"):
+                loads.append(build_leaderboard_tab(store))
+            with gr.Tab("Submit", id="submit"):
+                build_submit_tab(submissions)
+            with gr.Tab("Arena", id="arena"):
+                event = build_arena_tab(arena, arena_reason)
+                if event is not None:
+                    loads.append(event)
+            if config.run_dir:
+                with gr.Tab("Review", id="review"):
+                    _mount_review(config.run_dir)
+        for event in loads:
+            app.load(**{**event, "api_visibility": "private"})
+    app.ggt_services = {"restore": restore_service, "submissions": submissions, "arena": arena}
+    return app
+
+
+def _mount_review(run_dir: str) -> None:
+    """The QC review app of ``run_dir`` rendered inside the current tab (its own endpoints too)."""
+    from ggt_hf.qc.review_app import build_review_app
+
+    build_review_app(run_dir).render()
+
+
+def launch_space(
+    config: SpaceConfig | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    store: Any = None,
+    prevent_thread_lock: bool = False,
+    **launch_kwargs: Any,
+) -> gr.Blocks:
+    """Build and serve the Space: ``host``/``port``, else ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT``,
+    else 127.0.0.1 and the first free port from 7860. Blocks until Ctrl+C unless
+    ``prevent_thread_lock``; returns the running app (``local_url``; ``close()`` stops it)."""
+    from ggt_hf.qc.review_app import resolve_address
+
+    config = config or SpaceConfig.from_env()
+    app = build_app(config, store=store)
+    host, port = resolve_address(host, port)
+    allowed = [str(Path(p).resolve()) for p in (config.run_dir, config.arena) if p]
+    allowed += list(launch_kwargs.pop("allowed_paths", None) or [])
+    launch_kwargs.setdefault("max_file_size", MAX_FILE_SIZE)
+    app.queue(default_concurrency_limit=2)
+    app.launch(
+        server_name=host, server_port=port, prevent_thread_lock=True, allowed_paths=allowed, **launch_kwargs
+    )
+    if not prevent_thread_lock:
+        try:
+            app.block_thread()
+        finally:
+            app.close()
+    return app

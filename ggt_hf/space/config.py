@@ -1,0 +1,142 @@
+"""What the Space serves, from environment variables (a deployed Space) or ``ggt space`` flags.
+
+Every field has an offline default, so ``python spaces/app.py`` with nothing configured serves the
+Restore tab on the bundled sample photos with the ``classical`` baseline, an (empty) local
+leaderboard and the Submit forms; the Arena and Review tabs appear when their folders are set.
+
+Environment variables (flags of ``ggt space`` override them):
+
+============================  =====================================================================
+``GGT_SPACE_STORE``           leaderboard store root (local folder; default ``~/.cache/ggt-hf/space``)
+``GGT_SPACE_REQUESTS_REPO``   Hub dataset repo mirroring the requests (Open LLM Leaderboard pattern)
+``GGT_SPACE_RESULTS_REPO``    Hub dataset repo mirroring the results
+``GGT_SPACE_DATASET``         packed GGT dataset (folder or Hub id) whose test split submissions match
+``GGT_SPACE_MODELS``          restorer weights, ``label=repo_or_folder`` comma-separated
+``GGT_SPACE_PIPELINES``       diffusers pipelines, ``model_id`` or ``model_id+lora_repo``, comma-separated
+``GGT_SPACE_ARENA``           arena folder: ``<system>/<id>.png`` outputs (LQ in ``GGT_SPACE_ARENA_LQ``,
+                              default ``<arena>/lq``)
+``GGT_SPACE_RUN_DIR``         build run folder: mounts the QC review app as a tab
+``GGT_SPACE_METRICS``         NR metrics for the restore deltas (default: the paper's NR metrics + PIQE)
+``GGT_SPACE_MAX_SIDE``        longer uploads are resized to this side (default 2048)
+``GGT_SPACE_TILE``            tile size for registry restorers (default 512; 0 = no tiling)
+``GGT_SPACE_RATE_LIMIT``      submissions per user per 24 h (default 5)
+============================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ggt_hf.metrics.specs import METRICS
+
+#: NR metrics tried for the restore deltas by default: the paper's (learned, need weights) + PIQE.
+DEFAULT_DELTA_METRICS: tuple[str, ...] = (
+    *(s.name for s in METRICS.values() if s.mode == "NR" and s.group is not None),
+    "piqe",
+)
+
+_ENV_PREFIX = "GGT_SPACE_"
+
+
+def _split_list(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def parse_models(entries: list[str] | str | None) -> dict[str, str]:
+    """``["label=repo_or_folder", ...]`` (or the comma-separated string) → ``{label: source}``.
+
+    A bare entry is its own label (``user/nafnet-ggt`` → ``{"user/nafnet-ggt": "user/nafnet-ggt"}``).
+    """
+    items = _split_list(entries) if isinstance(entries, str) else list(entries or [])
+    out: dict[str, str] = {}
+    for item in items:
+        label, sep, source = item.partition("=")
+        label, source = label.strip(), source.strip()
+        if not sep:
+            source = label
+        if not label or not source:
+            raise ValueError(f"restorer weights entry {item!r}: expected label=repo_or_folder")
+        out[label] = source
+    return out
+
+
+@dataclass
+class SpaceConfig:
+    """Everything :func:`ggt_hf.space.app.build_app` needs (see the module docstring)."""
+
+    store: str = field(default_factory=lambda: str(Path.home() / ".cache" / "ggt-hf" / "space"))
+    requests_repo: str | None = None
+    results_repo: str | None = None
+    dataset: str | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    pipelines: list[str] = field(default_factory=list)
+    arena: str | None = None
+    arena_lq: str | None = None
+    run_dir: str | None = None
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_DELTA_METRICS))
+    max_side: int = 2048
+    tile: int = 512
+    tile_overlap: int = 32
+    rate_limit: int = 5
+    examples: list[str] = field(default_factory=list)
+    device: str | None = None
+    #: Build the metric engine in a background thread at start (so the first restore is not slow).
+    warm_up: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_side < 64:
+            raise ValueError(f"max_side must be ≥ 64, got {self.max_side}")
+        if self.tile and self.tile <= 2 * self.tile_overlap:
+            raise ValueError(f"tile ({self.tile}) must exceed twice the overlap ({self.tile_overlap})")
+        if self.rate_limit < 1:
+            raise ValueError(f"rate_limit must be ≥ 1, got {self.rate_limit}")
+        if not self.examples:
+            from ggt_hf.demo import sample_dir
+
+            folder = sample_dir()
+            self.examples = sorted(str(p) for p in folder.iterdir() if p.suffix in {".png", ".jpg"})
+
+    @property
+    def arena_lq_dir(self) -> str | None:
+        """Folder of the arena's LQ images (``arena_lq``, else ``<arena>/lq``)."""
+        if not self.arena:
+            return None
+        return self.arena_lq or str(Path(self.arena) / "lq")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SpaceConfig:
+        """The config from ``GGT_SPACE_*`` variables; ``overrides`` that are not ``None`` win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(_ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(values.get("models"), (str, list)):
+            values["models"] = parse_models(values["models"])
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> SpaceConfig:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+
+def _convert(name: str, raw: str) -> Any:
+    if name in {"max_side", "tile", "tile_overlap", "rate_limit"}:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+    if name == "warm_up":
+        return raw.strip().lower() in {"1", "true", "yes"}
+    if name == "models":
+        return parse_models(raw)
+    if name in {"pipelines", "metrics", "examples"}:
+        return _split_list(raw)
+    return raw

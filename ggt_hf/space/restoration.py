@@ -1,0 +1,304 @@
+"""The Restore tab's engine, without Gradio: which restorers are offered, running one, NR deltas.
+
+Restorer choices (:meth:`RestoreService.choices`), first the default:
+
+* ``classical`` — the offline baseline (:class:`~ggt_hf.backends.classical.ClassicalBackend`, not an
+  MFM): runs the steps its degradation analysis calls for. ``classical:<category>`` also forces the
+  category's steps through the backend's prompt words (:data:`CATEGORY_PROMPTS`).
+* ``model:<label>`` — a registry restorer whose weights are configured (``SpaceConfig.models``:
+  Hub repo or ``save_pretrained`` folder; safetensors only), run tiled by
+  :func:`ggt_hf.restorers.tiling.restore_image` when the image exceeds ``SpaceConfig.tile``.
+* ``gemini`` / ``openai`` / ``hf-inference`` — API backends, offered only when their key is set.
+* ``diffusers:<model_id>[+<lora>]`` — local diffusers pipelines (with a LoRA) when configured.
+
+Uploads longer than ``SpaceConfig.max_side`` are resized (LANCZOS) before restoring, with a notice.
+The NR metric deltas use the configured NR metrics that can be created on this machine (the paper's
+learned NR metrics need downloaded weights; offline only the weight-free PIQE remains) and say which
+were skipped and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ggt_hf.constants import CATEGORIES
+from ggt_hf.errors import BadImageError, GGTError
+from ggt_hf.images import load_image
+from ggt_hf.space.config import SpaceConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RESTORER = "classical"
+
+#: Prompt given to the classical baseline for ``classical:<category>``: words that force the
+#: category's steps (see ``ggt_hf.backends.classical.PROMPT_WORDS``); ``general`` forces nothing.
+CATEGORY_PROMPTS: dict[str, str] = {
+    "general": "",
+    "rain": "remove the rain streaks",
+    "haze": "remove the haze",
+    "snow": "remove the snow",
+    "low_light": "fix the low-light under-exposure and the noise",
+    "old_photo": "restore the faded old photo and its scratches",
+}
+
+#: API backends and the environment variables that enable them (any one of them).
+API_BACKEND_KEYS: dict[str, tuple[str, ...]] = {
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "openai": ("OPENAI_API_KEY",),
+    "hf-inference": ("HF_TOKEN",),
+}
+
+#: Column headers of the metric deltas table.
+DELTA_HEADERS = ["metric", "better", "input", "output", "delta", "improved"]
+
+
+class RestoreError(GGTError):
+    """A restore request that cannot be served (unknown restorer, backend failure, ...)."""
+
+
+@dataclass
+class RestoreOutcome:
+    """One restoration: both images (same size), what happened, and the metric deltas."""
+
+    restorer: str
+    input: Image.Image
+    output: Image.Image
+    notices: list[str] = field(default_factory=list)
+    deltas: list[list[Any]] = field(default_factory=list)
+    metrics_note: str = ""
+    seconds: float = 0.0
+
+
+def api_backends_with_keys(environ: dict[str, str] | None = None) -> list[str]:
+    """API backends whose key is present in the environment."""
+    env = os.environ if environ is None else environ
+    return [name for name, keys in API_BACKEND_KEYS.items() if any(env.get(k) for k in keys)]
+
+
+class RestoreService:
+    """Serves restorations for the Space; loaded models and the metric engine are cached."""
+
+    def __init__(self, config: SpaceConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._models: dict[str, Any] = {}
+        self._backends: dict[str, Any] = {}
+        self._engine: Any = None
+        self._skipped: dict[str, str] = {}
+        self._interim: tuple[Any, list[str]] | None = None
+        self._engine_lock = threading.Lock()
+        self.output_dir = Path(tempfile.mkdtemp(prefix="ggt-space-"))
+
+    # -- choices ---------------------------------------------------------------------------------
+
+    def choices(self) -> list[str]:
+        """Every restorer this Space can run now, the default (``classical``) first."""
+        out = [DEFAULT_RESTORER, *(f"classical:{c}" for c in CATEGORIES)]
+        out += [f"model:{label}" for label in self.config.models]
+        out += api_backends_with_keys()
+        out += [f"diffusers:{spec}" for spec in self.config.pipelines]
+        return out
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def restore(self, path: str | os.PathLike, choice: str | None = None) -> RestoreOutcome:
+        """Decode ``path`` safely, resize if too large, restore it with ``choice``, score both.
+
+        Raises:
+            BadImageError: the file is not a usable image (the reason says why).
+            RestoreError: unknown restorer or a backend/model failure.
+        """
+        choice = (choice or DEFAULT_RESTORER).strip()
+        if choice not in self.choices():
+            raise RestoreError(choice, f"unknown restorer; available here: {', '.join(self.choices())}")
+        start = time.perf_counter()
+        decoded = load_image(path)
+        image, notices = decoded.image, list(decoded.warnings)
+        image = self._fit(image, notices)
+        try:
+            output = self._run(choice, image, notices)
+        except GGTError:
+            raise
+        except Exception as exc:  # a backend/model failure: report it, keep serving
+            logger.exception("restorer %s failed", choice)
+            raise RestoreError(choice, f"restoration failed: {type(exc).__name__}: {exc}") from exc
+        if output.size == image.size and output.convert("RGB").tobytes() == image.tobytes():
+            notices.append(f"{choice} left the photo unchanged (it found nothing to fix).")
+        if output.size != image.size:
+            notices.append(f"output {output.size[0]}×{output.size[1]} resized back to the input size")
+            output = output.resize(image.size, Image.Resampling.LANCZOS)
+        deltas, note = self.deltas(image, output)
+        return RestoreOutcome(
+            choice, image, output.convert("RGB"), notices, deltas, note, time.perf_counter() - start
+        )
+
+    def _fit(self, image: Image.Image, notices: list[str]) -> Image.Image:
+        w, h = image.size
+        limit = self.config.max_side
+        if max(w, h) <= limit:
+            return image
+        scale = limit / max(w, h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        notices.append(
+            f"Large upload: resized from {w}×{h} to {size[0]}×{size[1]} (longest side limit {limit} px)."
+        )
+        return image.resize(size, Image.Resampling.LANCZOS)
+
+    def _run(self, choice: str, image: Image.Image, notices: list[str]) -> Image.Image:
+        from ggt_hf.backends import RestoreRequest
+
+        kind, _, arg = choice.partition(":")
+        if kind == "classical":
+            backend = self._backend("classical")
+            return backend.restore(RestoreRequest(image, prompt=CATEGORY_PROMPTS.get(arg, ""))).image
+        if kind == "model":
+            return self._run_model(arg, image, notices)
+        if kind == "diffusers":
+            model_id, _, lora = arg.partition("+")
+            backend = self._backend(choice, model_id=model_id, lora=lora or None)
+        else:
+            backend = self._backend(kind)
+        from ggt_hf.prompting import template
+
+        return backend.restore(RestoreRequest(image, prompt=template("fixed"), item_id="upload")).image
+
+    def _backend(self, key: str, **kwargs: Any) -> Any:
+        from ggt_hf.backends import create_backend
+
+        with self._lock:
+            if key not in self._backends:
+                name = "diffusers" if key.startswith("diffusers:") else key
+                self._backends[key] = create_backend(name, **kwargs)
+            return self._backends[key]
+
+    def _run_model(self, label: str, image: Image.Image, notices: list[str]) -> Image.Image:
+        from ggt_hf.restorers import load_restorer
+        from ggt_hf.restorers.tiling import restore_image
+
+        with self._lock:
+            if label not in self._models:
+                self._models[label] = load_restorer(self.config.models[label], device=self.config.device)
+            model = self._models[label]
+        tile = self.config.tile or None
+        if tile and max(image.size) > tile:
+            notices.append(
+                f"Processed in {tile}×{tile} tiles with {self.config.tile_overlap} px overlap "
+                f"({image.size[0]}×{image.size[1]} is larger than one tile)."
+            )
+        out = restore_image(model, image, tile=tile, overlap=self.config.tile_overlap)
+        return out if isinstance(out, Image.Image) else Image.fromarray(np.asarray(out))
+
+    # -- metrics ---------------------------------------------------------------------------------
+
+    def _configured_nr(self) -> tuple[list[Any], dict[str, str]]:
+        from ggt_hf.metrics.specs import get_spec
+
+        specs = [get_spec(m) for m in self.config.metrics]
+        not_nr = {s.name: "not a no-reference metric" for s in specs if s.mode != "NR"}
+        return [s for s in specs if s.mode == "NR"], not_nr
+
+    def metric_engine(self, wait: bool = True) -> tuple[Any, dict[str, str]]:
+        """The NR metric engine over the configured metrics that exist here, and the skipped ones
+        with their reasons (built once; learned metrics without weights are dropped). With
+        ``wait=False`` and the engine still being built (warm-up), ``(None, {})``."""
+        if not self._engine_lock.acquire(blocking=wait):
+            return None, {}
+        try:
+            if self._engine is None:
+                from ggt_hf.metrics.engine import MetricEngine
+
+                specs, not_nr = self._configured_nr()
+                engine = MetricEngine(specs, device=self.config.device)
+                self._skipped = {**not_nr, **engine.drop_unavailable()}
+                self._engine = engine
+            return self._engine, self._skipped
+        finally:
+            self._engine_lock.release()
+
+    def _interim_engine(self) -> tuple[Any, list[str]]:
+        """The weight-free configured NR metrics (quick to create), used while the full engine is
+        still being built, and the names of the learned ones that are pending."""
+        with self._lock:
+            if self._interim is None:
+                from ggt_hf.metrics.engine import MetricEngine
+
+                specs, _ = self._configured_nr()
+                free = [s for s in specs if not s.needs_weights]
+                self._interim = (
+                    MetricEngine(free, device=self.config.device),
+                    [s.name for s in specs if s.needs_weights],
+                )
+            return self._interim
+
+    def deltas(self, before: Image.Image, after: Image.Image) -> tuple[list[list[Any]], str]:
+        """Rows of :data:`DELTA_HEADERS` (NR scores of input and output) and a note naming the
+        metrics that were not computed. Never waits for the warm-up: until the learned metrics are
+        ready, only the weight-free ones are computed (and the note says so)."""
+        from ggt_hf.tensors import to_tensor
+
+        engine, skipped = self.metric_engine(wait=False)
+        pending: list[str] = []
+        if engine is None:
+            engine, pending = self._interim_engine()
+        rows: list[list[Any]] = []
+        if engine.specs:
+            batch = to_tensor([np.asarray(before), np.asarray(after)], device=engine.device)
+            scores = engine.score_batch(batch)
+            for spec in engine.specs:
+                a, b = scores[spec.name]
+                delta = b - a
+                improved = delta < 0 if spec.lower_better else delta > 0
+                rows.append([spec.title, spec.arrow, round(a, 4), round(b, 4), round(delta, 4), improved])
+        notes = []
+        if pending:
+            notes.append(f"Still loading: {', '.join(pending)} (learned metrics; shown once ready).")
+        if skipped:
+            names = ", ".join(sorted(skipped))
+            notes.append(f"Not computed here: {names} (weights not available on this machine, or not NR).")
+        if not rows:
+            notes.insert(0, "No NR metric could be computed.")
+        return rows, " ".join(notes)
+
+    def warm_up(self) -> threading.Thread:
+        """Build the metric engine in a daemon thread; returns the thread."""
+        thread = threading.Thread(target=self._safe_warm_up, name="ggt-space-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _safe_warm_up(self) -> None:
+        try:
+            self.metric_engine()
+        except Exception:  # reported again, with its reason, on the first restore
+            logger.exception("metric engine warm-up failed")
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def save_png(self, image: Image.Image, stem: str) -> str:
+        """Write ``image`` losslessly as a PNG in the service's output folder; its path."""
+        path = self.output_dir / f"{stem}-{uuid.uuid4().hex[:12]}.png"
+        image.save(path, format="PNG", compress_level=1)
+        return str(path)
+
+
+__all__ = [
+    "API_BACKEND_KEYS",
+    "CATEGORY_PROMPTS",
+    "DEFAULT_RESTORER",
+    "DELTA_HEADERS",
+    "BadImageError",
+    "RestoreError",
+    "RestoreOutcome",
+    "RestoreService",
+    "api_backends_with_keys",
+]
