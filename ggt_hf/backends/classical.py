@@ -77,6 +77,17 @@ PROMPT_WORDS: dict[str, tuple[str, ...]] = {
     "sharpen": (r"blur\w*", r"sharpen\w*", r"out[- ]of[- ]focus", r"defocus\w*"),
 }
 
+#: Prompt given to the classical baseline for ``classical:<category>``: words that force the
+#: category's steps (see the step words above); ``general`` forces nothing.
+CATEGORY_PROMPTS: dict[str, str] = {
+    "general": "",
+    "rain": "remove the rain streaks",
+    "haze": "remove the haze",
+    "snow": "remove the snow",
+    "low_light": "fix the low-light under-exposure and the noise",
+    "old_photo": "restore the faded old photo and its scratches",
+}
+
 #: A prompt naming more steps than this is generic and forces none.
 MAX_FORCED = 3
 

@@ -78,13 +78,14 @@ def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Ex
 
 def classical_restorer(spec: str) -> RestoreFn:
     """The offline classical baseline; ``classical:<category>`` forces that category's steps by
-    passing the category's title as the prompt (the backend's prompt words match it)."""
+    passing its :data:`~ggt_hf.backends.classical.CATEGORY_PROMPTS` entry as the prompt."""
     from ggt_hf.backends import create_backend
     from ggt_hf.backends.base import RestoreRequest
-    from ggt_hf.constants import CATEGORY_TITLES, parse_category
+    from ggt_hf.backends.classical import CATEGORY_PROMPTS
+    from ggt_hf.constants import parse_category
 
     _, _, category = spec.partition(":")
-    prompt = CATEGORY_TITLES[parse_category(category)] if category else None
+    prompt = CATEGORY_PROMPTS[parse_category(category)] if category else None
     backend = create_backend("classical")
     return lambda image: backend.restore(RestoreRequest(image, prompt=prompt)).image
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ggt_hf.backends.classical import CATEGORY_PROMPTS
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.errors import BadImageError, GGTError
 from ggt_hf.images import load_image
@@ -41,16 +42,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_RESTORER = "classical"
 
-#: Prompt given to the classical baseline for ``classical:<category>``: words that force the
-#: category's steps (see ``ggt_hf.backends.classical.PROMPT_WORDS``); ``general`` forces nothing.
-CATEGORY_PROMPTS: dict[str, str] = {
-    "general": "",
-    "rain": "remove the rain streaks",
-    "haze": "remove the haze",
-    "snow": "remove the snow",
-    "low_light": "fix the low-light under-exposure and the noise",
-    "old_photo": "restore the faded old photo and its scratches",
-}
 
 #: API backends and the environment variables that enable them (any one of them).
 API_BACKEND_KEYS: dict[str, tuple[str, ...]] = {
