@@ -20,6 +20,12 @@ the same hardware), and width/height = the input size scaled down so its longest
 FLUX). The output is resized back to the input size; ``metadata["pipeline_size"]`` keeps the size
 the pipeline actually produced.
 
+Fine-tuned generative restorers: ``lora=`` loads a LoRA repo / folder (e.g. the ``final/`` folder of
+``training/train_edit_lora.py``) with ``pipe.load_lora_weights``; ``controlnet=`` loads a
+``FluxControlNetModel`` (e.g. from ``training/train_controlnet_flux.py``) with the base model into
+a ``FluxControlNetPipeline`` (unless ``pipeline_class`` says otherwise), and the LQ image is then
+passed as the pipeline's ``control_image`` (scaled by ``controlnet_scale``).
+
 Errors: CUDA / MPS out of memory → :class:`BackendTransient`; a ``ValueError`` raised by the
 pipeline (bad input) or weights that cannot be loaded → :class:`BackendRefused`; the pipeline's
 safety checker flagging the output (``nsfw_content_detected``) → ``BackendRefused(safety=True)``;
@@ -113,6 +119,9 @@ class DiffusersBackend:
             Kontext); default 4.0 / 2.5.
         negative_prompt: the negative prompt of Qwen's true CFG (``" "`` as in the model card).
         max_side: longest side the pipeline is asked to produce.
+        controlnet: a ControlNet repository / folder (``FluxControlNetModel``); the LQ image becomes
+            the ``control_image``.
+        controlnet_scale: ``controlnet_conditioning_scale`` of every call.
         local_files_only: load from the local cache only (never download).
         call_kwargs: extra keyword arguments passed to every pipeline call.
     """
@@ -129,6 +138,8 @@ class DiffusersBackend:
         lora_weight_name: str | None = None,
         lora_scale: float = 1.0,
         fuse_lora: bool = True,
+        controlnet: str | None = None,
+        controlnet_scale: float = 1.0,
         device: str | None = None,
         dtype: Any = None,
         num_inference_steps: int = 50,
@@ -148,6 +159,8 @@ class DiffusersBackend:
         self.lora_weight_name = lora_weight_name
         self.lora_scale = float(lora_scale)
         self.fuse_lora = fuse_lora
+        self.controlnet = controlnet
+        self.controlnet_scale = float(controlnet_scale)
         self.device = device
         self.dtype = dtype
         self.num_inference_steps = int(num_inference_steps)
@@ -164,7 +177,7 @@ class DiffusersBackend:
     def __repr__(self) -> str:
         return (
             f"DiffusersBackend(model_id={self.model_id!r}, steps={self.num_inference_steps}, "
-            f"lora={self.lora!r}, device={self.device!r})"
+            f"lora={self.lora!r}, controlnet={self.controlnet!r}, device={self.device!r})"
         )
 
     # ------------------------------------------------------------------ loading
@@ -184,6 +197,8 @@ class DiffusersBackend:
 
     def _pipeline_cls(self, diffusers: Any) -> Any:
         cls = self.pipeline_class
+        if cls is None and self.controlnet:
+            return diffusers.FluxControlNetPipeline
         if cls is None:
             return diffusers.DiffusionPipeline
         if isinstance(cls, str):
@@ -205,9 +220,14 @@ class DiffusersBackend:
             device = self._resolve_device()
             dtype = self._resolve_dtype(torch, device)
             cls = self._pipeline_cls(diffusers)
+            extra: dict[str, Any] = {}
             try:
+                if self.controlnet:
+                    extra["controlnet"] = diffusers.FluxControlNetModel.from_pretrained(
+                        self.controlnet, torch_dtype=dtype, local_files_only=self.local_files_only
+                    )
                 pipe = cls.from_pretrained(
-                    self.model_id, torch_dtype=dtype, local_files_only=self.local_files_only
+                    self.model_id, torch_dtype=dtype, local_files_only=self.local_files_only, **extra
                 )
             except (OSError, ValueError) as exc:
                 raise BackendRefused(self.model_id, f"cannot load pipeline: {exc}") from exc
@@ -254,6 +274,16 @@ class DiffusersBackend:
             return {"guidance_scale": self.guidance if self.guidance is not None else DEFAULT_GUIDANCE_SCALE}
         return {}
 
+    def _image_kwargs(self, pipe: Any, image: Image.Image) -> dict[str, Any]:
+        """``image=`` for edit pipelines; ``control_image=`` (+ scale) for ControlNet pipelines."""
+        try:
+            params = set(inspect.signature(pipe.__call__).parameters)
+        except (TypeError, ValueError):  # pragma: no cover - exotic callables
+            params = set()
+        if "control_image" in params and "image" not in params:
+            return {"control_image": image, "controlnet_conditioning_scale": self.controlnet_scale}
+        return {"image": image}
+
     def _multiple(self, pipe: Any) -> int:
         factor = getattr(pipe, "vae_scale_factor", None)
         return int(factor) * 2 if isinstance(factor, int | float) and factor > 0 else 16
@@ -271,7 +301,7 @@ class DiffusersBackend:
             device = self._resolve_device()
             width, height = pipeline_size(in_w, in_h, self._multiple(pipe), self.max_side)
             kwargs: dict[str, Any] = {
-                "image": image,
+                **self._image_kwargs(pipe, image),
                 "prompt": prompt,
                 "num_inference_steps": self.num_inference_steps,
                 "width": width,
@@ -300,6 +330,7 @@ class DiffusersBackend:
             "seed": request.seed,
             "lora": self.lora,
             "lora_scale": self.lora_scale if self.lora else None,
+            "controlnet": self.controlnet,
             "pipeline": type(pipe).__name__,
             "pipeline_size": list(produced),
             "requested_size": [width, height],
