@@ -26,8 +26,15 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="registry name, save_pretrained folder, Hub repo id, or classical[:category] (offline baseline)",
+        help="registry name, save_pretrained folder, Hub repo id, classical[:category] (offline baseline), "
+        "or diffusers:<base model>[+<LoRA repo>] (a generative restorer; see --controlnet)",
     )
+    parser.add_argument(
+        "--controlnet", help="diffusers: a FLUX ControlNet repo/folder (the LQ is the control)"
+    )
+    parser.add_argument("--prompt", help="diffusers: the restoration prompt (default: the GGT fixed prompt)")
+    parser.add_argument("--steps", type=int, default=28, help="diffusers: inference steps")
+    parser.add_argument("--seed", type=int, default=0, help="diffusers: generator seed")
     parser.add_argument("input", help="an image file or a folder (searched recursively)")
     parser.add_argument("output", help="output folder (or a .png path when the input is one file)")
     parser.add_argument("--tile", type=int, default=512, help="tile side in pixels; 0 = whole image at once")
@@ -90,6 +97,26 @@ def classical_restorer(spec: str) -> RestoreFn:
     return lambda image: backend.restore(RestoreRequest(image, prompt=prompt)).image
 
 
+def diffusers_restorer(spec: str, args) -> RestoreFn:
+    """A generative restorer: ``diffusers:<base>[+<lora>]`` with an optional ``--controlnet``, run by
+    the synthesis pipeline's diffusers backend (the same code the Space and ``ggt build`` use)."""
+    from ggt_hf.backends import create_backend
+    from ggt_hf.backends.base import RestoreRequest
+    from ggt_hf.prompting import template
+
+    model_id, _, lora = spec.removeprefix("diffusers:").partition("+")
+    backend = create_backend(
+        "diffusers",
+        model_id=model_id,
+        lora=lora or None,
+        controlnet=args.controlnet,
+        device=args.device,
+        num_inference_steps=args.steps,
+    )
+    prompt = args.prompt or template("fixed")
+    return lambda image: backend.restore(RestoreRequest(image, prompt=prompt, seed=args.seed)).image
+
+
 def model_restorer(
     spec: str, tile: int | None, overlap: int, device: str | None, dtype: str | None
 ) -> RestoreFn:
@@ -147,6 +174,8 @@ def run(args) -> int:
     pairs, problems = plan_outputs(src, dst)
     if args.model == "classical" or args.model.startswith("classical:"):
         restore = classical_restorer(args.model)
+    elif args.model.startswith("diffusers:"):
+        restore = diffusers_restorer(args.model, args)
     else:
         restore = model_restorer(args.model, args.tile or None, args.overlap, args.device, args.dtype)
     restored, skipped, failed = restore_files(pairs, restore, overwrite=args.overwrite)
