@@ -1,47 +1,16 @@
 """Model cards of generative restorers (LoRA / ControlNet repos) through ``huggingface_hub.ModelCard``.
 
-The template lives here rather than in ``model_cards/`` because its only variable part — how to load
-the artifact into its pipeline — is per *artifact kind* (LoRA vs ControlNet), given by the task, not
-per model; everything else is data (``ModelCardData`` front matter + a settings table).
+The template is ``model_cards/generative_card.md.j2``; its only variable part — how to load the
+artifact into its pipeline — is per *artifact kind* (LoRA vs ControlNet), given by the task, not per
+model; everything else is data (``ModelCardData`` front matter + a settings table).
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
-CARD_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ model_id }}
-
-A **generative restorer**: {{ kind }} for `{{ base_model }}` ({{ pipeline }}) fine-tuned with
-ggt-hf on Generative-Ground-Truth pairs — the low-quality photo is the conditioning image, the GGT
-high-quality image the target.
-
-## Use
-
-```python
-{{ usage }}
-```
-
-or through ggt-hf's `diffusers` backend (synthesis pipeline, Space, restorations scored with
-`ggt eval`): `DiffusersBackend("{{ base_model }}", {{ backend_args }})`.
-
-## Training
-
-| setting | value |
-|---|---|
-{% for key, value in training %}| {{ key }} | {{ value }} |
-{% endfor %}
-
-## Validation (step {{ step }})
-
-{% if results %}| metric | value |
-|---|---|
-{% for key, value in results %}| {{ key }} | {{ "%.4f"|format(value) }} |
-{% endfor %}{% else %}No validation scores were computed.{% endif %}
-"""
+CARD_TEMPLATE = "generative_card.md.j2"
 
 
 def render_generative_card(
@@ -51,6 +20,7 @@ def render_generative_card(
     kind: str,
     usage: str,
     backend_args: str,
+    restore_model: str,
     extra: list[tuple[str, Any]] | None = None,
 ) -> str:
     """The README.md of a trained LoRA / ControlNet folder."""
@@ -91,13 +61,16 @@ def render_generative_card(
         training.append(("mixing (batches)", f"GGT:baseline = {data.ratio:g}:1"))
     card = ModelCard.from_template(
         card_data,
-        template_str=CARD_TEMPLATE,
+        template_str=resources.files("ggt_hf")
+        .joinpath("_templates", CARD_TEMPLATE)
+        .read_text(encoding="utf-8"),
         model_id=model_id,
         kind=kind,
         base_model=model.pretrained,
         pipeline=FAMILIES[model.family],
         usage=usage,
         backend_args=backend_args,
+        restore_model=restore_model,
         training=training,
         results=sorted(results.items()),
         step=train.max_steps,

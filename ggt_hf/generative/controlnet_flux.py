@@ -136,5 +136,6 @@ class ControlNetFluxTask(GenerativeTask):
             kind="ControlNet",
             usage=usage,
             backend_args=f'controlnet="{repo}"',
+            restore_model=f"diffusers:{model.pretrained} --controlnet {repo}",
             extra=[("ControlNet blocks", f"{spec.num_layers} double + {spec.num_single_layers} single")],
         )

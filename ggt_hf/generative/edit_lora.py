@@ -149,6 +149,7 @@ class EditLoraTask(GenerativeTask):
             kind="LoRA adapter",
             usage=usage,
             backend_args=f'lora="{repo}"',
+            restore_model=f"diffusers:{model.pretrained}+{repo}",
             extra=[
                 ("LoRA", f"rank {spec.rank}, alpha {spec.alpha}, targets {', '.join(spec.target_modules)}")
             ],
