@@ -1,10 +1,9 @@
 """``DiffusersBackend`` on a tiny, randomly initialised ``QwenImageEditPipeline`` built offline.
 
-The components follow diffusers' own ``tests/pipelines/qwenimage/test_qwenimage_edit.py``
-(``get_dummy_components``), except that nothing comes from the Hub: the tokenizer is a byte-level
-BPE trained here on a few sentences plus Qwen's special tokens, and the VAE downsamples ×8 with 8
-base channels (the edit pipeline always encodes the condition image at ~1024², which a ×4 VAE
-makes ~10× slower). One pipeline call on CPU takes ~2–3 s. Error paths use stub pipelines.
+The pipeline is the one the generative trainer's tests use
+(:func:`ggt_hf.generative.components.build_tiny_qwen_edit`: diffusers' ``get_dummy_components``
+shapes, tokenizer built offline with ``tokenizers``), saved and loaded back with
+``from_pretrained``. Error paths use stub pipelines.
 """
 
 from __future__ import annotations
@@ -26,131 +25,18 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
-SPECIAL = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
-SENTENCES = [
-    "Describe the key features of the input image (color, shape, size, texture, objects, background),",
-    "then explain how the user's text instruction should alter or modify the image.",
-    "Restore this photo to high quality: remove noise, blur, compression artifacts, rain, haze and snow.",
-    "system user assistant",
-]
-
-
-def _tiny_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import Qwen2TokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=SPECIAL,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(SENTENCES, trainer)
-    return Qwen2TokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None
-    )
-
-
-def build_tiny_qwen_edit_pipeline():
-    """A randomly initialised ``QwenImageEditPipeline`` (a few k parameters), fully offline."""
-    from diffusers import (
-        AutoencoderKLQwenImage,
-        FlowMatchEulerDiscreteScheduler,
-        QwenImageEditPipeline,
-        QwenImageTransformer2DModel,
-    )
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2VLImageProcessor,
-        Qwen2VLProcessor,
-    )
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
-
-    tokenizer = _tiny_tokenizer()
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL}
-    torch.manual_seed(0)
-    transformer = QwenImageTransformer2DModel(
-        patch_size=2,
-        in_channels=16,
-        out_channels=4,
-        num_layers=2,
-        attention_head_dim=16,
-        num_attention_heads=3,
-        joint_attention_dim=16,
-        guidance_embeds=False,
-        axes_dims_rope=(8, 4, 4),
-    )
-    z_dim = 4
-    vae = AutoencoderKLQwenImage(
-        base_dim=8,
-        z_dim=z_dim,
-        dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-        latents_mean=[0.0] * z_dim,
-        latents_std=[1.0] * z_dim,
-    )
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 2,
-            "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
-            "rope_theta": 1000000.0,
-            "vocab_size": len(tokenizer),
-            "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_heads": 2,
-            "out_hidden_size": 16,
-        },
-        hidden_size=16,
-        vocab_size=len(tokenizer),
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-    )
-    text_encoder = Qwen2_5_VLForConditionalGeneration(config).eval()
-    processor = Qwen2VLProcessor(
-        image_processor=Qwen2VLImageProcessor(),
-        tokenizer=tokenizer,
-        video_processor=Qwen2VLVideoProcessor(),
-    )
-    pipe = QwenImageEditPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(),
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        processor=processor,
-        transformer=transformer,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
 
 @pytest.fixture(scope="module")
-def tiny_pipe():
-    return build_tiny_qwen_edit_pipeline()
+def tiny_pipe(tmp_path_factory):
+    """The library's tiny offline pipeline (``ggt_hf.generative.components``), loaded back."""
+    from diffusers import QwenImageEditPipeline
+
+    from ggt_hf.generative.components import build_tiny_qwen_edit
+
+    folder = build_tiny_qwen_edit(tmp_path_factory.mktemp("tiny") / "qwen_edit")
+    pipe = QwenImageEditPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 @pytest.fixture(scope="module")
