@@ -13,12 +13,29 @@ def parse_recipe_args(argv: list[str] | None, description: str) -> tuple[Path, l
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", required=True, type=Path, help="recipe YAML (training/recipes/...)")
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_steps=10")
+    parser.add_argument(
+        "--push_to_hub", action="store_true", help="upload the final folder (train.push_to_hub)"
+    )
+    parser.add_argument(
+        "--hub_model_id", help="model repo to push to, e.g. you/nafnet-ggt (train.hub_model_id)"
+    )
+    parser.add_argument(
+        "--resume_from_checkpoint", help='"latest" or a checkpoint folder (train.resume_from_checkpoint)'
+    )
+    parser.add_argument("--output_dir", help="run folder (train.output_dir)")
     args, unknown = parser.parse_known_args(argv)
+    flags = [
+        f"train.{name}={value}"
+        for name in ("hub_model_id", "resume_from_checkpoint", "output_dir")
+        if (value := getattr(args, name)) is not None
+    ]
+    if args.push_to_hub:
+        flags.append("train.push_to_hub=true")
     extra = [u for u in unknown if "=" in u]
     bad = [u for u in unknown if "=" not in u]
     if bad:
         parser.error(f"unrecognised arguments: {' '.join(bad)} (overrides look like section.key=value)")
-    return args.config, [*args.overrides, *extra]
+    return args.config, [*args.overrides, *extra, *flags]
 
 
 def train_restorer_main(argv: list[str] | None = None) -> int:

@@ -207,3 +207,31 @@ def test_push_model_folder_refuses_without_token_or_repo(tmp_path, monkeypatch):
     monkeypatch.setattr("ggt_hf.hub.push.get_token", lambda: None)
     with pytest.raises(PushError, match="HF_TOKEN"):
         push_model_folder(tmp_path, "u/m", api=RecordingApi())
+
+
+def test_entry_flags_become_train_overrides(tmp_path):
+    from ggt_hf.training.entry import parse_recipe_args
+
+    config, overrides = parse_recipe_args(
+        [
+            "--config",
+            "r.yaml",
+            "data.ratio=3",
+            "--push_to_hub",
+            "--hub_model_id",
+            "me/m",
+            "--train.max_steps=5",
+            "--resume_from_checkpoint=latest",
+        ],
+        "test",
+    )
+    assert str(config) == "r.yaml"
+    assert overrides == [
+        "data.ratio=3",
+        "--train.max_steps=5",
+        "train.hub_model_id=me/m",
+        "train.resume_from_checkpoint=latest",
+        "train.push_to_hub=true",
+    ]
+    with pytest.raises(SystemExit):
+        parse_recipe_args(["--config", "r.yaml", "--bogus"], "test")
