@@ -153,3 +153,12 @@ def test_map_style_dataset_is_a_pure_function(mixed_cfg):
     for s in (7, 0, 123):
         x, y = a[s], b[s]
         assert x["id"] == y["id"] and torch.equal(x["lq"], y["lq"]) and x["lq"].shape == (3, 32, 32)
+
+
+def test_config_from_a_recipe_mapping(packed_pairs):
+    from ggt_hf.yaml_config import from_dict
+
+    cfg = from_dict(DataConfig, {"ggt": [{"path": str(packed_pairs), "weight": 2}], "ratio": 1.0})
+    assert isinstance(cfg.ggt[0], SourceSpec) and cfg.ggt[0].weight == 2 and cfg.baseline == []
+    with pytest.raises(ValueError, match="weight must be > 0"):
+        DataConfig(ggt=[{"path": "x", "weight": 0}])

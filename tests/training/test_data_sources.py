@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,30 @@ def test_streaming_spec_has_no_random_access(packed_pairs):
 def test_size_mismatch_names_the_item():
     with pytest.raises(PairingError, match=r"pair42.*LQ is 8×6 but HQ is 8×8"):
         check_pair("pair42", np.zeros((6, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8))
+
+
+def test_decode_rgb_is_pixel_identical_to_the_policy(photos, training_pairs_dir):
+    from PIL import Image
+
+    from ggt_hf.errors import BadImageError
+    from ggt_hf.images import decode_image, encode_image
+    from ggt_hf.training.data.sources import _plain_rgb8_png, decode_rgb
+
+    files = sorted(training_pairs_dir.rglob("*.png"))[:4]
+    for data in [p.read_bytes() for p in files] + [encode_image(photos[1], "png", compress_level=1)]:
+        assert _plain_rgb8_png(data)
+        np.testing.assert_array_equal(decode_rgb(data, "x"), np.asarray(decode_image(data).image))
+    rgba = photos[0].convert("RGBA")
+    rgba.putpixel((0, 0), (10, 20, 30, 0))
+    buf = io.BytesIO()
+    rgba.save(buf, format="PNG")
+    assert not _plain_rgb8_png(buf.getvalue())  # alpha: the policy composites onto white
+    np.testing.assert_array_equal(
+        decode_rgb(buf.getvalue(), "a"), np.asarray(decode_image(buf.getvalue()).image)
+    )
+    with_icc = io.BytesIO()
+    Image.fromarray(np.asarray(photos[0])).save(with_icc, format="PNG", icc_profile=b"not a profile")
+    assert not _plain_rgb8_png(with_icc.getvalue())
+    truncated = files[0].read_bytes()[:5000]
+    with pytest.raises(BadImageError, match=r"bad\.png"):
+        decode_rgb(truncated, "bad.png")

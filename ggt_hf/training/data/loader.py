@@ -60,7 +60,8 @@ class TrainPairs(Dataset):
 
     Attributes:
         sources: ``{"ggt": [...], "baseline": [...]}`` opened :class:`PairSource` s.
-        skipped: ids of bad items this instance met (``"<id>: <reason>"``); per process/worker.
+        skipped: recent bad items this instance met (``"<id>: <reason>"``); per process/worker. Each
+            batch names its own in ``batch["skipped"]``; :class:`~.mixing.MixCounter` totals them.
     """
 
     def __init__(
@@ -158,6 +159,7 @@ class TrainPairs(Dataset):
 
     def batch(self, start: int, size: int) -> dict[str, Any]:
         """Local samples ``start .. start+size-1`` collated (the loader's batch format)."""
+        del self.skipped[:-100]  # a long run with many bad items keeps only the recent ones here
         before = len(self.skipped)
         samples = [self.sample(s) for s in range(start, start + size)]
         return {
