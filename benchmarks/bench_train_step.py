@@ -118,7 +118,10 @@ def main() -> None:
         "| feed | s/step |\n|---|---:|\n"
         f"| synthetic tensors in memory (peer) | {results['synthetic']:.3f} |\n"
         f"| packed 1024² PNG pairs via make_train_loader | {results['real']:.3f} |\n\n"
-        f"Data overhead: **{overhead * 100:+.1f}%** (target ≤ +10%).\n"
+        f"Data overhead: **{overhead * 100:+.1f}%** (target ≤ +10%).\n\n"
+        "A CPU step is long; on a GPU the step is far shorter and 1 crop per decode may not keep up\n"
+        "(see bench_loader): raise `data.crops_per_decode`, use `data.cache_dir` or more `num_workers`,\n"
+        "and re-run this script there unchanged.\n"
     )
     write_section("bench_train_step: data overhead of a training step", section)
     print(section)

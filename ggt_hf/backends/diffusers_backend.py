@@ -99,6 +99,27 @@ def pipeline_size(width: int, height: int, multiple: int, max_side: int) -> tupl
     return fit(width), fit(height)
 
 
+def parse_pipeline_spec(spec: str) -> dict[str, str | None]:
+    """``<model_id>[+<lora>][+controlnet=<repo>]`` (an optional ``diffusers:`` prefix) → the
+    ``model_id`` / ``lora`` / ``controlnet`` arguments of :class:`DiffusersBackend`. One syntax for
+    ``ggt restore --model diffusers:...``, the Space's pipelines and build configs."""
+    model_id, *extras = spec.removeprefix("diffusers:").split("+")
+    out: dict[str, str | None] = {"model_id": model_id, "lora": None, "controlnet": None}
+    for extra in extras:
+        key, sep, value = extra.partition("=")
+        if sep and key in ("lora", "controlnet"):
+            out[key] = value
+        elif not sep:
+            out["lora"] = extra
+        else:
+            raise ValueError(
+                f"pipeline spec {spec!r}: unknown part {extra!r} (use +<lora> or +controlnet=<repo>)"
+            )
+    if not model_id:
+        raise ValueError(f"pipeline spec {spec!r} names no base model")
+    return out
+
+
 class DiffusersBackend:
     """A diffusers image-editing pipeline as an :class:`~ggt_hf.backends.base.ImageBackend`.
 

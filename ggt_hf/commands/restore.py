@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
         "--model",
         required=True,
         help="registry name, save_pretrained folder, Hub repo id, classical[:category] (offline baseline), "
-        "or diffusers:<base model>[+<LoRA repo>] (a generative restorer; see --controlnet)",
+        "or diffusers:<base model>[+<LoRA repo>][+controlnet=<repo>] (a generative restorer)",
     )
     parser.add_argument(
         "--controlnet", help="diffusers: a FLUX ControlNet repo/folder (the LQ is the control)"
@@ -102,17 +102,12 @@ def diffusers_restorer(spec: str, args) -> RestoreFn:
     the synthesis pipeline's diffusers backend (the same code the Space and ``ggt build`` use)."""
     from ggt_hf.backends import create_backend
     from ggt_hf.backends.base import RestoreRequest
+    from ggt_hf.backends.diffusers_backend import parse_pipeline_spec
     from ggt_hf.prompting import template
 
-    model_id, _, lora = spec.removeprefix("diffusers:").partition("+")
-    backend = create_backend(
-        "diffusers",
-        model_id=model_id,
-        lora=lora or None,
-        controlnet=args.controlnet,
-        device=args.device,
-        num_inference_steps=args.steps,
-    )
+    parts = parse_pipeline_spec(spec)
+    parts["controlnet"] = args.controlnet or parts["controlnet"]
+    backend = create_backend("diffusers", **parts, device=args.device, num_inference_steps=args.steps)
     prompt = args.prompt or template("fixed")
     return lambda image: backend.restore(RestoreRequest(image, prompt=prompt, seed=args.seed)).image
 

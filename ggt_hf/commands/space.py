@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
         "--pipeline",
         dest="pipelines",
         action="append",
-        help="diffusers pipeline offered in the Restore tab, model_id[+lora_repo] (repeatable)",
+        help="diffusers pipeline offered in the Restore tab, model_id[+lora_repo][+controlnet=repo] (repeatable)",
     )
     parser.add_argument("--arena", help="arena folder of <system>/<id>.png outputs")
     parser.add_argument("--arena-lq", help="folder of the arena's LQ images (default: <arena>/lq)")

@@ -12,7 +12,7 @@ Environment variables (flags of ``ggt space`` override them):
 ``GGT_SPACE_RESULTS_REPO``    Hub dataset repo mirroring the results
 ``GGT_SPACE_DATASET``         packed GGT dataset (folder or Hub id) whose test split submissions match
 ``GGT_SPACE_MODELS``          restorer weights, ``label=repo_or_folder`` comma-separated
-``GGT_SPACE_PIPELINES``       diffusers pipelines, ``model_id`` or ``model_id+lora_repo``, comma-separated
+``GGT_SPACE_PIPELINES``       diffusers pipelines, ``model_id[+lora_repo][+controlnet=repo]``, comma-separated
 ``GGT_SPACE_ARENA``           arena folder: ``<system>/<id>.png`` outputs (LQ in ``GGT_SPACE_ARENA_LQ``,
                               default ``<arena>/lq``)
 ``GGT_SPACE_RUN_DIR``         build run folder: mounts the QC review app as a tab

@@ -9,7 +9,8 @@ Restorer choices (:meth:`RestoreService.choices`), first the default:
   Hub repo or ``save_pretrained`` folder; safetensors only), run tiled by
   :func:`ggt_hf.restorers.tiling.restore_image` when the image exceeds ``SpaceConfig.tile``.
 * ``gemini`` / ``openai`` / ``hf-inference`` — API backends, offered only when their key is set.
-* ``diffusers:<model_id>[+<lora>]`` — local diffusers pipelines (with a LoRA) when configured.
+* ``diffusers:<model_id>[+<lora>][+controlnet=<repo>]`` — local diffusers pipelines (with a LoRA or
+  a ControlNet) when configured.
 
 Uploads longer than ``SpaceConfig.max_side`` are resized (LANCZOS) before restoring, with a notice.
 The NR metric deltas use the configured NR metrics that can be created on this machine (the paper's
@@ -156,8 +157,9 @@ class RestoreService:
         if kind == "model":
             return self._run_model(arg, image, notices)
         if kind == "diffusers":
-            model_id, _, lora = arg.partition("+")
-            backend = self._backend(choice, model_id=model_id, lora=lora or None)
+            from ggt_hf.backends.diffusers_backend import parse_pipeline_spec
+
+            backend = self._backend(choice, **parse_pipeline_spec(arg))
         else:
             backend = self._backend(kind)
         from ggt_hf.prompting import template

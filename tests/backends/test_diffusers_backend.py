@@ -287,3 +287,27 @@ def test_missing_diffusers_names_the_extra(monkeypatch):
     backend = DiffusersBackend("some/repo", device="cpu")
     with pytest.raises(MissingExtraError, match=r"ggt-hf\[generate\]"):
         backend.restore(_req())
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("Qwen/Qwen-Image-Edit", ("Qwen/Qwen-Image-Edit", None, None)),
+        ("diffusers:Qwen/Qwen-Image-Edit+me/lora", ("Qwen/Qwen-Image-Edit", "me/lora", None)),
+        ("diffusers:b/flux+controlnet=me/cn", ("b/flux", None, "me/cn")),
+        ("b/flux+lora=me/l+controlnet=me/cn", ("b/flux", "me/l", "me/cn")),
+    ],
+)
+def test_pipeline_spec_syntax(spec, expected):
+    from ggt_hf.backends.diffusers_backend import parse_pipeline_spec
+
+    parts = parse_pipeline_spec(spec)
+    assert (parts["model_id"], parts["lora"], parts["controlnet"]) == expected
+
+
+@pytest.mark.parametrize("spec", ["diffusers:", "b/flux+vae=x", "+me/lora"])
+def test_pipeline_spec_errors_name_the_spec(spec):
+    from ggt_hf.backends.diffusers_backend import parse_pipeline_spec
+
+    with pytest.raises(ValueError, match="pipeline spec"):
+        parse_pipeline_spec(spec)
