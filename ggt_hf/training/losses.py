@@ -8,7 +8,8 @@
 
 A perceptual term (``perceptual: lpips`` with a weight) uses ``pyiqa.create_metric(..., as_loss=True)``
 so it is the metric the evaluation reports; it needs that metric's weights (offline: see
-``ggt metrics fetch``).
+``ggt metrics fetch``). pyiqa returns the raw score in loss mode, so a higher-is-better metric
+(e.g. ``ssim``) enters as ``1 - score``.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class RestorationLoss(torch.nn.Module):
         if self.perceptual is not None:
             self.perceptual.to(pred.device)
             perc = self.perceptual(pred.clamp(0, 1), target).mean()
+            if not self.perceptual.lower_better:  # pyiqa returns the raw score even as a loss
+                perc = 1.0 - perc
             total = total + self.config.perceptual_weight * perc
             parts[f"loss_{self.config.perceptual}"] = float(perc.detach())
         return total, parts

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
 from ggt_hf.training.core import CoreConfig, build_optimizer, checkpoint_dirs, run_training
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """accelerate keeps one process-wide state; each run here starts from a clean one (as a real,
+    one-run-per-process launch does), so a later run's mixed precision is really applied."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 class Crash(RuntimeError):
@@ -28,6 +40,8 @@ class ToyTask:
         self.model = torch.nn.Sequential(
             torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Dropout(0.2), torch.nn.Conv2d(8, 3, 1)
         )
+        self.inner_dtypes: set[torch.dtype] = set()
+        self.model[0].register_forward_hook(lambda _m, _i, out: self.inner_dtypes.add(out.dtype))
 
     def trainable_parameters(self):
         return list(self.model.parameters())
@@ -235,3 +249,13 @@ def test_entry_flags_become_train_overrides(tmp_path):
     ]
     with pytest.raises(SystemExit):
         parse_recipe_args(["--config", "r.yaml", "--bogus"], "test")
+
+
+def test_bf16_mixed_precision_and_clipping_run_on_any_device(tmp_path):
+    task = ToyTask()
+    run_training(
+        _core(tmp_path, max_steps=4, mixed_precision="bf16", max_grad_norm=0.5), task, loader_factory
+    )
+    assert len(task.losses) == 4 and all(map(math.isfinite, task.losses))
+    # accelerate's autocast ran the convolutions in bf16 (and cast the outputs back to fp32)
+    assert task.inner_dtypes == {torch.bfloat16}
