@@ -14,6 +14,16 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of files written here: what ``open()`` would give (0o666 minus the umask), not mkstemp's 0o600.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
     path = Path(path)
@@ -22,6 +32,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            os.fchmod(fh.fileno(), FILE_MODE)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -473,3 +473,17 @@ def test_workers_do_not_change_results(tmp_path: Path) -> None:
         )
     assert results[0] == results[1]
     assert os.path.basename(results[0][1][0][0]) == "b.jpg"
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
+    """Outputs are readable like any file written with open() (mkstemp alone would give 0o600)."""
+    import os
+    import stat
+
+    from ggt_hf.io_utils import FILE_MODE, atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode)
+    with open(tmp_path / "b.txt", "w") as fh:
+        fh.write("x")
+    assert mode == FILE_MODE == stat.S_IMODE(os.stat(tmp_path / "b.txt").st_mode)
