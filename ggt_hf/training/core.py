@@ -235,6 +235,8 @@ def run_training(
     from tqdm.auto import tqdm
 
     accelerator = accelerator or make_accelerator(core)
+    if core.push_to_hub and accelerator.is_main_process:
+        _check_push(core)  # fail before hours of training, not after
     set_seed(core.seed)
     out = Path(core.output_dir)
     if accelerator.is_main_process:
@@ -333,6 +335,14 @@ def _finish(core: CoreConfig, task: TrainTask, accelerator, ema, step: int) -> P
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
+
+
+def _check_push(core: CoreConfig) -> None:
+    from ggt_hf.hub.push import resolve_token
+
+    if not core.hub_model_id:
+        raise ValueError("push_to_hub needs hub_model_id (e.g. your-name/nafnet-ggt)")
+    resolve_token()
 
 
 def push_model_folder(folder: Path, repo_id: str | None, *, private: bool = False, api=None) -> str:

@@ -259,3 +259,16 @@ def test_bf16_mixed_precision_and_clipping_run_on_any_device(tmp_path):
     assert len(task.losses) == 4 and all(map(math.isfinite, task.losses))
     # accelerate's autocast ran the convolutions in bf16 (and cast the outputs back to fp32)
     assert task.inner_dtypes == {torch.bfloat16}
+
+
+def test_push_without_token_fails_before_training(tmp_path, monkeypatch):
+    from ggt_hf.hub.push import PushError
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("ggt_hf.hub.push.get_token", lambda: None)
+    task = ToyTask()
+    with pytest.raises(PushError, match="HF_TOKEN"):
+        run_training(_core(tmp_path, push_to_hub=True, hub_model_id="u/m"), task, loader_factory)
+    assert task.losses == []
+    with pytest.raises(ValueError, match="hub_model_id"):
+        run_training(_core(tmp_path, push_to_hub=True), task, loader_factory)
