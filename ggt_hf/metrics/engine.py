@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,6 +58,24 @@ def load_rgb(image: ImageLike, item: object = "<image>") -> np.ndarray:
         return np.asarray(image.convert("RGB"))
     data = image if isinstance(image, bytes) else read_file_bytes(Path(image))
     return np.asarray(decode_image(data, item).image)
+
+
+def _serialised(model: Any, full_reference: bool) -> Callable[[Any, Any], Any]:
+    """A pyiqa metric callable that threads share safely.
+
+    pyiqa networks may keep per-call state on the module: PIQE's ``forward`` stores
+    ``self.results = piqe(x)`` and returns ``self.results[0]``, so two threads scoring at once can
+    get each other's scores (seen in ``ggt build``: one item's QC reported another item's PIQE).
+    One lock per metric instance serialises its calls; the scoring itself still uses torch's
+    intra-op threads.
+    """
+    lock = threading.Lock()
+
+    def score(pred, ref):
+        with lock:
+            return model(pred, ref) if full_reference else model(pred)
+
+    return score
 
 
 class MetricEngine:
@@ -107,10 +126,7 @@ class MetricEngine:
         else:
             options = {"test_y_channel": y} if self.y_channel is not None and pid in _Y_OPTION_IDS else {}
             model = create_pyiqa_metric(spec.name, pid, self.device, **options)
-            if spec.mode == "FR":
-                fn = lambda pred, ref, _m=model: _m(pred, ref)  # noqa: E731
-            else:
-                fn = lambda pred, ref, _m=model: _m(pred)  # noqa: E731
+            fn = _serialised(model, spec.mode == "FR")
         self._fns[spec.name] = fn
         return fn
 

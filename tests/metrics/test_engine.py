@@ -121,3 +121,22 @@ def test_batches_never_mix_sizes(pairs):
     assert seen == [(1, 3, 192, 192), (1, 3, 96, 96), (1, 3, 192, 192)]
     assert scores["a"] == scores["c"]
     assert torch.get_num_threads() >= 1
+
+
+def test_one_engine_shared_by_threads_gives_each_caller_its_own_scores(photos):
+    """pyiqa's PIQE keeps its last result on the module; without the engine's per-metric lock,
+    threads sharing one engine (as ``ggt build``'s QC workers do) got each other's scores
+    (18 of 400 calls here before the fix)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [to_tensor([p.convert("RGB").resize((64, 64))]) for p in photos[:4]]
+    engine = MetricEngine(["piqe"], device="cpu")
+    alone = [engine.score_batch(x)["piqe"][0] for x in images]
+    assert len(set(alone)) == 4, "the test needs distinct scores to detect a mix-up"
+
+    def score(i: int) -> tuple[int, float]:
+        return i % 4, engine.score_batch(images[i % 4])["piqe"][0]
+
+    with ThreadPoolExecutor(8) as pool:
+        wrong = [(k, v) for k, v in pool.map(score, range(400)) if abs(v - alone[k]) > 1e-4]
+    assert wrong == []
