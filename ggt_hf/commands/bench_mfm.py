@@ -1,9 +1,10 @@
 """Benchmark restoration systems with the GGT-100K Table 1 protocol: fidelity metrics on
-synthetically degraded clean images, NR metrics and VLM-R on real LQ images, optional human votes,
-and the paper's composite (per-metric min-max across systems, group means, Avg.). A system is
-BACKEND[@STRATEGY][=NAME]: BACKEND is a built-in (identity), a registered backend (classical,
-gemini, openai, hf-inference, ...) or module:function taking (image, prompt) and returning an
-image; STRATEGY is none, fixed, fixed-no-change or adaptive:<vlm> (e.g. adaptive:heuristic)."""
+synthetically degraded clean images (--clean), NR metrics and VLM-R on real LQ images (--real),
+human preference (--human: best-of-N study shares; --votes: pairwise win rates), and the paper's
+composite (per-metric min-max across systems, group means, Avg.). Either --clean or --real alone
+gives the groups it can. A system is RESTORER[@STRATEGY][=NAME] (grammar: ggt_hf.restorer_spec),
+e.g. gemini:gemini-3.1-flash-image-preview@adaptive:gemini=NanoBanana2; every system and the judge
+are checked (names, API keys) before any image is read."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ HELP = "compare restoration systems (MFMs, restorers) with the paper's composite
 
 def add_arguments(parser) -> None:
     parser.add_argument(
-        "--system", action="append", required=True, help="BACKEND[@STRATEGY][=NAME]; repeatable"
+        "--system",
+        action="append",
+        required=True,
+        help="RESTORER[@STRATEGY][=NAME]: RESTORER as `ggt restore --model` (identity, classical, "
+        "BACKEND[:MODEL_ID], module:function, ...), STRATEGY none|fixed|fixed-no-change|"
+        "adaptive:VLM[:MODEL_ID]; repeatable",
     )
     parser.add_argument("--clean", help="folder of clean images for the fidelity metrics")
     parser.add_argument("--real", help="folder of real LQ images for NR metrics and VLM-R")
@@ -21,39 +27,54 @@ def add_arguments(parser) -> None:
         "--fidelity-metrics", help="default: psnr,ssim,lpips,dists (unavailable ones skipped)"
     )
     parser.add_argument("--perceptual-metrics", help="default: niqe,musiq,maniqa,topiq_nr,afine_nr")
-    parser.add_argument("--judge", choices=("none", "heuristic"), default="heuristic")
-    parser.add_argument("--votes", help="CSV of human votes: system_a,system_b,winner")
+    parser.add_argument(
+        "--judge",
+        default="heuristic",
+        help="VLM-R judge: none or VLM[:MODEL_ID] (heuristic, gemini[:id], openai[:id], transformers:PATH_OR_REPO)",
+    )
+    parser.add_argument("--votes", help="CSV of pairwise human votes: system_a,system_b,winner")
+    parser.add_argument(
+        "--human", help="best-of-N study shares (`ggt leaderboard votes --share --out`): the Human column"
+    )
     parser.add_argument("--max-side", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device")
     parser.add_argument("--no-plots", action="store_true")
 
 
-def parse_system(text: str):
-    from ggt_hf.evaluation.bench_mfm import PROMPT_STRATEGIES, System, resolve_restorer
-    from ggt_hf.prompting import make_strategy
+def build_system(spec, device: str | None = None):
+    """A :class:`~ggt_hf.evaluation.bench_mfm.System` from a parsed system spec."""
+    from ggt_hf.evaluation.bench_mfm import PROMPT_STRATEGIES, System
+    from ggt_hf.prompting import PromptStrategy
+    from ggt_hf.restorer_spec import RestorerOptions, build_restorer
 
-    body, _, name = text.partition("=")
-    backend, _, strategy = body.partition("@")
-    strategy = strategy or "none"
-    label = name or (backend if strategy == "none" else f"{backend}@{strategy}")
-    if strategy.startswith("adaptive:"):
-        return System(label, resolve_restorer(backend), make_strategy(strategy))
-    if strategy not in PROMPT_STRATEGIES:
-        raise ValueError(
-            f"system {text!r}: unknown prompt strategy {strategy!r} "
-            f"({', '.join(PROMPT_STRATEGIES)}, adaptive:<vlm>)"
-        )
-    return System(label, resolve_restorer(backend), PROMPT_STRATEGIES[strategy])
+    restore = build_restorer(spec.restorer, RestorerOptions(device=device))
+    if spec.strategy_vlm is not None:
+        return System(spec.name, restore, PromptStrategy("adaptive", vlm=spec.strategy_vlm.build()))
+    return System(spec.name, restore, PROMPT_STRATEGIES[spec.strategy])
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from ggt_hf.evaluation.bench_mfm import BenchConfig, run_bench, write_report
     from ggt_hf.metrics.specs import paper_metrics, parse_metric_list
+    from ggt_hf.restorer_spec import parse_judge, parse_system
 
     if not (args.clean or args.real):
         raise ValueError("give --clean (fidelity) and/or --real (perceptual, VLM-R) images")
-    systems = [parse_system(s) for s in args.system]
+    for flag, folder in (("--clean", args.clean), ("--real", args.real), ("--human", args.human)):
+        if folder and not Path(folder).exists():
+            raise FileNotFoundError(f"{flag} {folder}: no such file or folder")
+    specs = [parse_system(s) for s in args.system]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two systems share a name ({', '.join(names)}); name them with =NAME")
+    judge_spec = parse_judge(args.judge if args.real else "none")
+    for spec in specs:  # every key before any work
+        spec.check()
+    judge_spec.check()
+    systems = [build_system(s, args.device) for s in specs]
     config = BenchConfig(
         clean_dir=args.clean,
         real_dir=args.real,
@@ -63,14 +84,10 @@ def run(args) -> int:
         max_side=args.max_side,
         seed=args.seed,
         votes=args.votes,
+        human=args.human,
         device=args.device,
     )
-    judge = None
-    if args.judge == "heuristic":
-        from ggt_hf.evaluation.heuristic_judge import HeuristicJudge
-
-        judge = HeuristicJudge()
-    result = run_bench(systems, config, judge=judge)
+    result = run_bench(systems, config, judge=judge_spec.build())
     paths = write_report(result, args.out, plots=not args.no_plots)
     print(paths["markdown"].read_text())
     print("written: " + ", ".join(str(p) for p in paths.values()))

@@ -43,6 +43,12 @@ def add_arguments(parser) -> None:
     _store_args(votes)
     votes.add_argument("--bootstrap", type=int, default=200)
     votes.add_argument("--seed", type=int, default=0)
+    votes.add_argument(
+        "--share",
+        action="store_true",
+        help="the best-of-N study instead: each system's share of picks with bootstrap intervals",
+    )
+    votes.add_argument("--out", help="--share: also write the shares as JSON (bench-mfm --human reads it)")
 
 
 def _open(args):
@@ -102,10 +108,33 @@ def run(args) -> int:
         if args.csv:
             frame.to_csv(args.csv, index=False)
         return 0
+    if args.share:
+        return _shares(store, args)
     from ggt_hf.leaderboard.votes import bradley_terry
 
     ranking = bradley_terry(store.votes_store().votes(), bootstrap=args.bootstrap, seed=args.seed)
     print("no votes yet" if ranking.empty else ranking.to_string(index=False, float_format="%.1f"))
+    return 0
+
+
+def _shares(store, args) -> int:
+    from ggt_hf.io_utils import atomic_write_json
+    from ggt_hf.leaderboard.study import StudyStore, shares_json, vote_shares
+
+    votes = store.votes_store(StudyStore).votes()
+    if not votes:
+        print("no study votes yet")
+        return 1
+    frame = vote_shares(votes, bootstrap=args.bootstrap, seed=args.seed)
+    shown = frame.copy()
+    for column in ("Share", "CI low", "CI high"):
+        shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}%")
+    print(shown.to_string(index=False))
+    none = sum(v.choice == "none" for v in votes)
+    print(f"{len(votes)} round(s), {none} with no acceptable output")
+    if args.out:
+        atomic_write_json(args.out, shares_json(frame, votes))
+        print(f"shares: {args.out}")
     return 0
 
 

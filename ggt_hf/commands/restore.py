@@ -26,7 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="registry name, save_pretrained folder, Hub repo id, classical[:category] (offline baseline), "
+        help="a restorer name (grammar in ggt_hf.restorer_spec): registry name, save_pretrained folder, "
+        "Hub repo id, classical[:category] (offline baseline), BACKEND[:MODEL_ID] (gemini, openai, ...), "
         "or diffusers:<base model>[+<LoRA repo>][+controlnet=<repo>] (a generative restorer)",
     )
     parser.add_argument(
@@ -83,49 +84,6 @@ def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Ex
     return [(s, o) for o, s in pairs.items()], problems
 
 
-def classical_restorer(spec: str) -> RestoreFn:
-    """The offline classical baseline; ``classical:<category>`` forces that category's steps by
-    passing its :data:`~ggt_hf.backends.classical.CATEGORY_PROMPTS` entry as the prompt."""
-    from ggt_hf.backends import create_backend
-    from ggt_hf.backends.base import RestoreRequest
-    from ggt_hf.backends.classical import CATEGORY_PROMPTS
-    from ggt_hf.constants import parse_category
-
-    _, _, category = spec.partition(":")
-    prompt = CATEGORY_PROMPTS[parse_category(category)] if category else None
-    backend = create_backend("classical")
-    return lambda image: backend.restore(RestoreRequest(image, prompt=prompt)).image
-
-
-def diffusers_restorer(spec: str, args) -> RestoreFn:
-    """A generative restorer: ``diffusers:<base>[+<lora>]`` with an optional ``--controlnet``, run by
-    the synthesis pipeline's diffusers backend (the same code the Space and ``ggt build`` use)."""
-    from ggt_hf.backends import create_backend
-    from ggt_hf.backends.base import RestoreRequest
-    from ggt_hf.backends.diffusers_backend import parse_pipeline_spec
-    from ggt_hf.prompting import template
-
-    parts = parse_pipeline_spec(spec)
-    parts["controlnet"] = args.controlnet or parts["controlnet"]
-    backend = create_backend("diffusers", **parts, device=args.device, num_inference_steps=args.steps)
-    prompt = args.prompt or template("fixed")
-    return lambda image: backend.restore(RestoreRequest(image, prompt=prompt, seed=args.seed)).image
-
-
-def model_restorer(
-    spec: str, tile: int | None, overlap: int, device: str | None, dtype: str | None
-) -> RestoreFn:
-    """A registry restorer (Hub repo, local folder or registry name) run by tiled inference."""
-    from ggt_hf.restorers import RESTORERS, load_restorer
-    from ggt_hf.restorers.tiling import restore_image
-
-    model = load_restorer(spec, device=device)
-    if spec.strip().lower().replace("-", "_") in RESTORERS and not Path(spec).is_dir():
-        logger.warning("%s: registry name without weights, the model is randomly initialised", spec)
-    logger.info("restorer %s: %s, %d parameters", spec, type(model).__name__, model.num_parameters())
-    return lambda image: restore_image(model, image, tile=tile, overlap=overlap, device=device, dtype=dtype)
-
-
 def restore_files(
     pairs: list[tuple[Path, Path]], restore: RestoreFn, overwrite: bool = False
 ) -> tuple[int, int, list[Exception]]:
@@ -164,15 +122,24 @@ def restore_files(
 
 def run(args) -> int:
     from ggt_hf.commands._common import print_problems, write_problems
+    from ggt_hf.prompting import template
+    from ggt_hf.restorer_spec import RestorerOptions, build_restorer, parse_restorer
 
     src, dst = Path(args.input), Path(args.output)
     pairs, problems = plan_outputs(src, dst)
-    if args.model == "classical" or args.model.startswith("classical:"):
-        restore = classical_restorer(args.model)
-    elif args.model.startswith("diffusers:"):
-        restore = diffusers_restorer(args.model, args)
-    else:
-        restore = model_restorer(args.model, args.tile or None, args.overlap, args.device, args.dtype)
+    restore = build_restorer(
+        parse_restorer(args.model),
+        RestorerOptions(
+            device=args.device,
+            tile=args.tile or None,
+            overlap=args.overlap,
+            dtype=args.dtype,
+            steps=args.steps,
+            seed=args.seed,
+            default_prompt=args.prompt or template("fixed"),
+            backend_kwargs={"controlnet": args.controlnet} if args.controlnet else {},
+        ),
+    )
     restored, skipped, failed = restore_files(pairs, restore, overwrite=args.overwrite)
     problems += failed
     print(f"restored {restored}, skipped {skipped} existing, failed {len(problems)} → {dst}")

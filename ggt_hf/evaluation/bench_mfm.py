@@ -19,11 +19,9 @@ cached under ``out/outputs/<system>/`` so an interrupted benchmark resumes, and 
 from __future__ import annotations
 
 import csv
-import importlib
 import logging
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,11 +37,10 @@ from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
 from ggt_hf.parallel import progress_disabled
 from ggt_hf.prompting import template
+from ggt_hf.restorer_spec import Restore
 from ggt_hf.synthetic_pairs import pair_seed
 
 logger = logging.getLogger(__name__)
-
-Restore = Callable[[Image.Image, str | None], Image.Image]
 
 #: Prompt strategies that need no VLM, with their text (see :mod:`ggt_hf.prompting`).
 PROMPT_STRATEGIES: dict[str, str | None] = {
@@ -60,43 +57,6 @@ class System:
     name: str
     restore: Restore
     prompt: Any = None  # fixed text, None, or a ggt_hf.prompting.PromptStrategy (adaptive)
-
-
-def identity(image: Image.Image, prompt: str | None = None) -> Image.Image:
-    """The no-restoration floor: returns the input unchanged (a baseline, not a restorer)."""
-    return image.copy()
-
-
-BUILTIN_RESTORERS: dict[str, Restore] = {"identity": identity}
-
-
-def backend_restorer(name: str, **kwargs) -> Restore:
-    """A registered image backend (:mod:`ggt_hf.backends`) as a ``restore(image, prompt)`` callable."""
-    from ggt_hf.backends import RestoreRequest, create_backend
-
-    backend = create_backend(name, **kwargs)
-    return lambda image, prompt=None: backend.restore(RestoreRequest(image, prompt or None)).image
-
-
-def resolve_restorer(spec: str) -> Restore:
-    """A built-in name, a registered backend (``classical``, ``gemini``, ...) or
-    ``package.module:function`` → the restore callable."""
-    from ggt_hf.backends import available_backends
-
-    if spec in BUILTIN_RESTORERS:
-        return BUILTIN_RESTORERS[spec]
-    if spec in available_backends():
-        return backend_restorer(spec)
-    module_name, _, attr = spec.partition(":")
-    if not attr:
-        raise ValueError(
-            f"restorer {spec!r}: use a built-in ({', '.join(BUILTIN_RESTORERS)}), a backend "
-            f"({', '.join(available_backends())}) or module:function"
-        )
-    fn = getattr(importlib.import_module(module_name), attr, None)
-    if not callable(fn):
-        raise ValueError(f"restorer {spec!r}: {module_name} has no callable {attr!r}")
-    return fn
 
 
 def _images(folder: str | os.PathLike | None) -> list[Path]:
@@ -121,6 +81,7 @@ class BenchConfig:
     max_side: int = 1024
     seed: int = 0
     votes: str | None = None
+    human: str | None = None  # best-of-N study shares (ggt leaderboard votes --share --out)
     device: str | None = None
 
 
@@ -165,8 +126,12 @@ def run_bench(
 
     out = Path(config.out)
     clean, real = _images(config.clean_dir), _images(config.real_dir)
-    fid = MetricEngine(config.fidelity_metrics, device=config.device)
-    per = MetricEngine(config.perceptual_metrics, device=config.device)
+    names = [s.name for s in systems]
+    human = human_win_rates(config.votes, names) if config.votes else {}
+    share = _human_share(config.human, names) if config.human else {}
+    # only the groups the given images can measure: --real alone has no fidelity, --clean alone no NR
+    fid = MetricEngine(config.fidelity_metrics if clean else [], device=config.device)
+    per = MetricEngine(config.perceptual_metrics if real else [], device=config.device)
     skipped = {**fid.drop_unavailable(), **per.drop_unavailable()}
     degraded = []  # (key, lq, clean) computed once, shared by all systems
     for i, path in enumerate(clean):
@@ -203,14 +168,30 @@ def run_bench(
             scores["vlm_r"] = result.rate
         raw[system.name] = scores
     bar.close()
-    human = human_win_rates(config.votes, [s.name for s in systems]) if config.votes else {}
     return {
         "raw": raw,
         "skipped": skipped,
         "human_win_rate": human,
+        "human_share": share,
         "n_fidelity": len(degraded),
         "n_real": len(reals),
     }
+
+
+def _human_share(path: str | os.PathLike, systems: list[str]) -> dict[str, float]:
+    """The study shares of ``systems`` (names as in the study's output folders)."""
+    from ggt_hf.leaderboard.study import read_shares
+
+    shares = read_shares(path)
+    unknown = sorted(set(shares) - set(systems))
+    if unknown:
+        logger.warning("%s: shares of systems not benchmarked ignored: %s", path, ", ".join(unknown))
+    if not set(shares) & set(systems):
+        raise ValueError(
+            f"{path}: no benchmarked system has a share (study systems: {', '.join(sorted(shares))}; "
+            f"benchmarked: {', '.join(systems)}); name the systems like the study's folders with =NAME"
+        )
+    return {s: shares[s] for s in systems if s in shares}
 
 
 def human_win_rates(votes_csv: str | os.PathLike, systems: list[str]) -> dict[str, float]:
@@ -241,7 +222,9 @@ def write_report(result: dict[str, Any], out: str | os.PathLike, *, plots: bool 
     out.mkdir(parents=True, exist_ok=True)
     comp = composite(result["raw"])
     paths = {"markdown": out / "table1.md", "csv": out / "table1.csv", "json": out / "table1.json"}
-    text = markdown_table(comp, sort=True, title="MFM benchmark (GGT-100K Table 1 protocol)")
+    share = result.get("human_share") or {}
+    extra = {"Human": {k: f"{v:.1%}" for k, v in share.items()}} if share else None
+    text = markdown_table(comp, sort=True, title="MFM benchmark (GGT-100K Table 1 protocol)", extra=extra)
     if result.get("human_win_rate"):
         text += "\n\nHuman preference win rate: " + ", ".join(
             f"{k}: {v:.1%}" for k, v in result["human_win_rate"].items()

@@ -58,6 +58,7 @@ def markdown_table(
     digits: int = 4,
     title: str | None = None,
     sort: bool = False,
+    extra: Mapping[str, Mapping[str, str]] | None = None,
 ) -> str:
     """The Table-1 Markdown: one row per system, metric columns, group scores and ``Avg.``.
 
@@ -68,6 +69,7 @@ def markdown_table(
         digits: decimals of every number.
         title: optional heading above the table.
         sort: rows in ranking order (best Avg first) instead of the input order.
+        extra: more columns after ``Avg.`` (title → system → text, ``-`` when absent), e.g. Human.
 
     Group columns appear only for groups with a score for some system. The best value of every
     column is bold, the direction coming from the metric's spec (groups and Avg: higher is better).
@@ -75,7 +77,9 @@ def markdown_table(
     specs = _specs(result.metrics if metrics is None else metrics)
     groups = result.present_groups
     systems = result.ranking() if sort else list(result.systems)
+    extra = dict(extra or {})
     header = ["System", *(f"{s.title}{s.arrow}" for s in specs), *(GROUP_TITLES[g] for g in groups), "Avg."]
+    header += [f"{title}↑" for title in extra]
 
     columns: list[tuple[list[float | None], bool]] = []  # (values in row order, lower_better)
     for spec in specs:
@@ -90,6 +94,9 @@ def markdown_table(
         for row, value in zip(rows, values, strict=True):
             text = _fmt(value, digits)
             row.append(f"**{text}**" if value is not None and value == best else text)
+    for column in extra.values():
+        for row, system in zip(rows, systems, strict=True):
+            row.append(column.get(system, "-"))
     return _render(header, rows, title)
 
 

@@ -284,11 +284,11 @@ class LeaderboardStore:
         return out
 
     # -- votes ------------------------------------------------------------------------------------
-    def votes_store(self) -> VoteStore:
-        """The arena votes store of this leaderboard."""
+    def votes_store(self, kind: type[VoteStore] | None = None) -> VoteStore:
+        """The arena votes store of this leaderboard (``kind``: e.g. the study-vote store)."""
         from ggt_hf.leaderboard.votes import VoteStore
 
-        return VoteStore(self.votes_dir, on_write=self.publish)
+        return (kind or VoteStore)(self.votes_dir, on_write=self.publish)
 
 
 class HubLeaderboardStore(LeaderboardStore):
@@ -361,7 +361,7 @@ class HubLeaderboardStore(LeaderboardStore):
                 commit_message=f"Update {in_repo}",
             )
 
-    def votes_store(self) -> VoteStore:
+    def votes_store(self, kind: type[VoteStore] | None = None) -> VoteStore:
         """A votes store whose shard is pushed by the store's commit scheduler (started on first use)."""
         from huggingface_hub import CommitScheduler
 
@@ -374,10 +374,10 @@ class HubLeaderboardStore(LeaderboardStore):
                 folder_path=self.votes_dir,
                 path_in_repo="votes",
                 every=self.votes_every_minutes,
-                allow_patterns=["votes-*.jsonl"],
+                allow_patterns=["votes-*.jsonl", "study-*.jsonl"],
                 hf_api=self.api,
             )
-        return VoteStore(self.votes_dir, lock=self._scheduler.lock)
+        return (kind or VoteStore)(self.votes_dir, lock=self._scheduler.lock)
 
     def flush_votes(self) -> None:
         """Push the votes written so far now (blocks until the commit is done)."""

@@ -95,6 +95,10 @@ class Vote:
 class VoteStore:
     """Append-only votes in ``folder`` (see the module docstring)."""
 
+    #: Shard file prefix and record type (a subclass stores another kind of vote beside these).
+    PREFIX = "votes"
+    RECORD: Any = Vote
+
     def __init__(
         self,
         folder: str | os.PathLike,
@@ -105,7 +109,7 @@ class VoteStore:
         ``CommitScheduler.lock``) replaces the in-process lock so an uploader never reads a half line."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.shard = self.folder / f"votes-{uuid.uuid4().hex[:12]}.jsonl"
+        self.shard = self.folder / f"{self.PREFIX}-{uuid.uuid4().hex[:12]}.jsonl"
         self._lock = FileLock(self.folder / f".{self.shard.name}.lock")
         self._thread_lock = lock or threading.Lock()
         self._on_write = on_write
@@ -118,13 +122,13 @@ class VoteStore:
                 self._on_write(self.shard)
         return vote
 
-    def votes(self) -> list[Vote]:
+    def votes(self) -> list:
         """Every vote of every shard, in time order; malformed records are skipped with a warning."""
         out = []
-        for path in sorted(self.folder.glob("votes-*.jsonl")):
+        for path in sorted(self.folder.glob(f"{self.PREFIX}-*.jsonl")):
             for record in read_jsonl(path):
                 try:
-                    out.append(Vote.from_json(record))
+                    out.append(self.RECORD.from_json(record))
                 except (TypeError, GGTError) as exc:
                     logger.warning("%s: skipping malformed vote %r (%s)", path, record, exc)
         return sorted(out, key=lambda v: v.time)

@@ -12,12 +12,12 @@ from ggt_hf.evaluation.bench_mfm import (
     BenchConfig,
     System,
     human_win_rates,
-    identity,
     run_bench,
     write_report,
 )
 from ggt_hf.evaluation.heuristic_judge import HeuristicJudge
 from ggt_hf.metrics.specs import parse_metric_list
+from ggt_hf.restorer_spec import identity
 
 
 def _median(image: Image.Image, prompt: str | None) -> Image.Image:
@@ -88,7 +88,7 @@ def test_cli(tmp_path, photos, capsys, monkeypatch):
             "--system",
             "identity",
             "--system",
-            "ggt_hf.evaluation.bench_mfm:identity@fixed=same",
+            "ggt_hf.restorer_spec:identity@fixed=same",
             "--system",
             "classical@adaptive:heuristic",
             "--clean",

@@ -1,0 +1,329 @@
+"""One grammar for naming a restorer, a judge and a benchmarked system.
+
+``ggt restore --model``, the Space's restorer choices and ``ggt bench-mfm --system`` all parse
+restorer names here, so a name means the same thing everywhere and a bad one fails the same way,
+before any image is read.
+
+Restorer (``RESTORER``)::
+
+    identity                                  the input unchanged (a floor, not a restorer)
+    classical[:CATEGORY]                      the offline classical baseline; CATEGORY (rain, haze,
+                                              snow, low_light, old_photo, general) forces its steps
+    diffusers:BASE[+LORA][+controlnet=REPO]   a local diffusers pipeline (generative restorer)
+    model:LABEL                               a restorer configured under LABEL (the Space's models)
+    BACKEND[:MODEL_ID]                        a registered image backend (gemini, openai,
+                                              hf-inference, ...) with an optional model id
+    package.module:function                   a Python callable restore(image, prompt) -> image
+    NAME_OR_PATH                              a restorer registry name (random weights), a
+                                              save_pretrained folder or a Hub repo id
+
+Judge (``--judge``): ``none`` or ``VLM[:MODEL_ID]`` with ``VLM`` a registered VLM client (gemini,
+openai, transformers, heuristic); for ``transformers`` the model id is a Hub repo or local folder.
+
+System (``bench-mfm --system``): ``RESTORER[@STRATEGY][=NAME]`` with ``STRATEGY`` one of ``none``,
+``fixed``, ``fixed-no-change``, ``adaptive:VLM[:MODEL_ID]``.
+
+API backends need their key in the environment (:data:`API_KEYS`); :meth:`RestorerSpec.check` and
+:meth:`JudgeSpec.check` fail naming the variable, before anything is loaded or called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+#: ``restore(image, prompt) -> image``: every restorer, whatever its kind.
+Restore = Callable[..., Image.Image]
+
+#: Environment variables holding each API's key (any one of them is enough), first one preferred.
+API_KEYS: dict[str, tuple[str, ...]] = {
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "openai": ("OPENAI_API_KEY",),
+    "hf-inference": ("HF_TOKEN",),
+}
+
+#: Prompt strategies that need no VLM.
+FIXED_STRATEGIES = ("none", "fixed", "fixed-no-change")
+
+
+class MissingKeyError(ValueError):
+    """An API restorer or judge was named but its key is not in the environment."""
+
+
+def require_key(backend: str, what: str, environ: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`MissingKeyError` naming the variable when ``backend`` needs a key that is unset."""
+    names = API_KEYS.get(backend)
+    env = os.environ if environ is None else environ
+    if names and not any(env.get(n) for n in names):
+        alt = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
+        raise MissingKeyError(f"{what}: set {names[0]}{alt} in the environment; it is not set")
+
+
+def _registered_backends() -> list[str]:
+    from ggt_hf.backends import available_backends
+
+    return available_backends()
+
+
+def _registered_vlms() -> list[str]:
+    from ggt_hf.backends import available_vlms
+
+    return available_vlms()
+
+
+@dataclass(frozen=True)
+class RestorerSpec:
+    """A parsed restorer name (see the module docstring for the grammar).
+
+    ``kind`` is one of ``identity``, ``classical``, ``diffusers``, ``model``, ``backend``,
+    ``callable``, ``restorer``; ``name`` the backend / registry name, path or module; ``arg`` the
+    part after the first ``:`` (category, pipeline spec, label, model id or function name).
+    """
+
+    text: str
+    kind: str
+    name: str
+    arg: str | None = None
+
+    @property
+    def category(self) -> str | None:
+        """The forced category of ``classical:<category>``."""
+        return self.arg if self.kind == "classical" else None
+
+    @property
+    def model_id(self) -> str | None:
+        """The model id of ``BACKEND:MODEL_ID`` (``None``: the backend's default)."""
+        return self.arg if self.kind == "backend" else None
+
+    def check(self, environ: Mapping[str, str] | None = None) -> None:
+        """Fail now (naming the variable) when this restorer needs an API key that is unset."""
+        if self.kind == "backend":
+            require_key(self.name, f"restorer {self.text!r}", environ)
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`ggt_hf.backends.create_backend` for backend kinds."""
+        if self.kind == "diffusers":
+            from ggt_hf.backends.diffusers_backend import parse_pipeline_spec
+
+            return dict(parse_pipeline_spec(self.arg or ""))
+        return {"model_id": self.arg} if self.kind == "backend" and self.arg else {}
+
+
+def parse_restorer(text: str) -> RestorerSpec:
+    """Parse a restorer name; raises :class:`ValueError` naming it and the reason."""
+    from ggt_hf.constants import CATEGORIES, parse_category
+
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("empty restorer name")
+    head, sep, arg = text.partition(":")
+    if text == "identity":
+        return RestorerSpec(text, "identity", "identity")
+    if head == "classical":
+        if sep and not arg:
+            raise ValueError(f"restorer {text!r}: give a category after 'classical:'")
+        try:
+            category = parse_category(arg) if arg else None
+        except ValueError:
+            raise ValueError(
+                f"restorer {text!r}: unknown category {arg!r} (one of {', '.join(CATEGORIES)})"
+            ) from None
+        return RestorerSpec(text, "classical", "classical", category)
+    if head == "diffusers":
+        if not arg:
+            raise ValueError(f"restorer {text!r}: give a base model after 'diffusers:'")
+        from ggt_hf.backends.diffusers_backend import parse_pipeline_spec
+
+        parse_pipeline_spec(arg)  # validates the +lora / +controlnet= parts
+        return RestorerSpec(text, "diffusers", "diffusers", arg)
+    if head == "model":
+        if not arg:
+            raise ValueError(f"restorer {text!r}: give a configured model label after 'model:'")
+        return RestorerSpec(text, "model", "model", arg)
+    if head in _registered_backends():
+        if sep and not arg:
+            raise ValueError(f"restorer {text!r}: give a model id after '{head}:' or drop the ':'")
+        return RestorerSpec(text, "backend", head, arg or None)
+    if sep and "/" not in head and not Path(text).exists():
+        if not arg.isidentifier():
+            raise ValueError(f"restorer {text!r}: {arg!r} is not a Python function name")
+        return RestorerSpec(text, "callable", head, arg)
+    return RestorerSpec(text, "restorer", text)
+
+
+@dataclass
+class RestorerOptions:
+    """How restorers are run: device, tiling, diffusers steps/seed, the default prompt."""
+
+    device: str | None = None
+    tile: int | None = 512
+    overlap: int = 32
+    dtype: str | None = None
+    steps: int | None = None
+    seed: int = 0
+    default_prompt: str | None = None  # given to prompt-taking backends when the caller has none
+    models: dict[str, str] = field(default_factory=dict)  # model:LABEL → Hub repo or folder
+    backend_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def identity(image: Image.Image, prompt: str | None = None) -> Image.Image:
+    """The no-restoration floor: the input unchanged."""
+    return image.copy()
+
+
+def build_restorer(spec: RestorerSpec | str, options: RestorerOptions | None = None) -> Restore:
+    """The ``restore(image, prompt=None) -> image`` callable for ``spec`` (keys checked first)."""
+    spec = parse_restorer(spec) if isinstance(spec, str) else spec
+    options = options or RestorerOptions()
+    spec.check()
+    if spec.kind == "identity":
+        return identity
+    if spec.kind == "callable":
+        fn = getattr(importlib.import_module(spec.name), spec.arg or "", None)
+        if not callable(fn):
+            raise ValueError(f"restorer {spec.text!r}: {spec.name} has no callable {spec.arg!r}")
+        return fn
+    if spec.kind in ("model", "restorer"):
+        return _model_restorer(spec, options)
+    return _backend_restorer(spec, options)
+
+
+def _backend_restorer(spec: RestorerSpec, options: RestorerOptions) -> Restore:
+    from ggt_hf.backends import RestoreRequest, create_backend
+
+    kwargs = {**spec.backend_kwargs(), **options.backend_kwargs}
+    if spec.kind == "diffusers":
+        kwargs.setdefault("device", options.device)
+        if options.steps:
+            kwargs.setdefault("num_inference_steps", options.steps)
+    backend = create_backend(spec.name, **kwargs)
+    if spec.kind == "classical":
+        from ggt_hf.backends.classical import CATEGORY_PROMPTS
+
+        forced = CATEGORY_PROMPTS[spec.category] if spec.category else None
+        return lambda image, prompt=None: backend.restore(RestoreRequest(image, forced or prompt)).image
+
+    def restore(image: Image.Image, prompt: str | None = None) -> Image.Image:
+        request = RestoreRequest(image, prompt or options.default_prompt or None, seed=options.seed)
+        return backend.restore(request).image
+
+    return restore
+
+
+def _model_restorer(spec: RestorerSpec, options: RestorerOptions) -> Restore:
+    import logging
+
+    from ggt_hf.restorers import RESTORERS, load_restorer
+    from ggt_hf.restorers.tiling import restore_image
+
+    if spec.kind == "model":
+        if spec.arg not in options.models:
+            known = ", ".join(options.models) or "none configured"
+            raise ValueError(f"restorer {spec.text!r}: no model labelled {spec.arg!r} ({known})")
+        target = options.models[spec.arg]
+    else:
+        target = spec.text
+    model = load_restorer(target, device=options.device)
+    if target.strip().lower().replace("-", "_") in RESTORERS and not Path(target).is_dir():
+        logging.getLogger(__name__).warning(
+            "%s: registry name without weights, the model is randomly initialised", target
+        )
+    tile = options.tile or None
+
+    def restore(image: Image.Image, prompt: str | None = None) -> Image.Image:
+        return restore_image(
+            model, image, tile=tile, overlap=options.overlap, device=options.device, dtype=options.dtype
+        )
+
+    return restore
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """A parsed ``--judge``: ``none`` or ``VLM[:MODEL_ID]``."""
+
+    text: str
+    vlm: str | None
+    model_id: str | None = None
+
+    def check(self, environ: Mapping[str, str] | None = None) -> None:
+        """Fail now (naming the variable) when the judge's API key is unset."""
+        if self.vlm:
+            require_key(self.vlm, f"judge {self.text!r}", environ)
+
+    def build(self):
+        """The VLM client (it has ``judge(lq, out)``), or ``None`` for ``none``."""
+        if self.vlm is None:
+            return None
+        self.check()
+        from ggt_hf.backends import create_vlm
+
+        return create_vlm(self.vlm, **({"model_id": self.model_id} if self.model_id else {}))
+
+
+def parse_judge(text: str | None) -> JudgeSpec:
+    """Parse ``none`` / ``VLM[:MODEL_ID]``; raises :class:`ValueError` for an unknown VLM."""
+    text = (text or "none").strip()
+    if text == "none":
+        return JudgeSpec(text, None)
+    vlm, sep, model_id = text.partition(":")
+    if vlm not in _registered_vlms():
+        raise ValueError(f"judge {text!r}: unknown VLM {vlm!r}; one of none, {', '.join(_registered_vlms())}")
+    if sep and not model_id:
+        raise ValueError(f"judge {text!r}: give a model id after '{vlm}:' or drop the ':'")
+    if vlm == "transformers" and not model_id:
+        raise ValueError(f"judge {text!r}: name the model, e.g. transformers:Qwen/Qwen2.5-VL-7B-Instruct")
+    return JudgeSpec(text, vlm, model_id or None)
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """A parsed ``bench-mfm`` system: ``RESTORER[@STRATEGY][=NAME]``."""
+
+    text: str
+    name: str
+    restorer: RestorerSpec
+    strategy: str = "none"
+    strategy_vlm: JudgeSpec | None = None  # the prompt-writing VLM of adaptive strategies
+
+    def check(self, environ: Mapping[str, str] | None = None) -> None:
+        """Every key the system needs, checked before any work."""
+        self.restorer.check(environ)
+        if self.strategy_vlm is not None:
+            self.strategy_vlm.check(environ)
+
+
+def _split_name(text: str) -> tuple[str, str | None]:
+    """``body=NAME`` → (body, NAME); a ``+controlnet=REPO`` part is not a name."""
+    body, sep, name = text.rpartition("=")
+    if not sep or body.endswith("+controlnet") or "@" in name or "+" in name:
+        return text, None
+    if not name:
+        raise ValueError(f"system {text!r}: empty name after '='")
+    return body, name
+
+
+def parse_system(text: str) -> SystemSpec:
+    """Parse ``RESTORER[@STRATEGY][=NAME]`` (see the module docstring)."""
+    body, name = _split_name(text.strip())
+    restorer_text, _, strategy = body.partition("@")
+    restorer = parse_restorer(restorer_text)
+    strategy = strategy or "none"
+    vlm = None
+    if strategy.startswith("adaptive:"):
+        vlm = parse_judge(strategy.removeprefix("adaptive:"))
+        if vlm.vlm is None:
+            raise ValueError(f"system {text!r}: adaptive needs a VLM, e.g. adaptive:gemini")
+    elif strategy not in FIXED_STRATEGIES:
+        raise ValueError(
+            f"system {text!r}: unknown prompt strategy {strategy!r} "
+            f"(one of {', '.join(FIXED_STRATEGIES)}, adaptive:VLM[:MODEL_ID])"
+        )
+    label = name or (restorer_text if strategy == "none" else f"{restorer_text}@{strategy}")
+    return SystemSpec(text, label, restorer, strategy, vlm)
