@@ -28,6 +28,7 @@ from typing import Any
 from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col
 from ggt_hf.errors import GGTError
+from ggt_hf.evaluation.references import Reference, open_reference
 from ggt_hf.images import probe_image, read_file_bytes
 from ggt_hf.io_utils import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 RESULTS_FORMAT = "ggt-eval-results"
 RESULTS_VERSION = 1
+#: Row name of the LQ inputs' own scores in tables of sets without ground truth.
+LQ_ROW = "input (LQ)"
 
 
 @dataclass
@@ -61,20 +64,26 @@ class SubmissionProblems:
 
 
 def scan_predictions(pred_dir: str | os.PathLike) -> tuple[dict[str, Path], dict[str, list[str]], list[str]]:
-    """Map id → prediction file; also duplicates (id → files) and non-image files."""
+    """Map id → prediction file; also duplicates (id → files) and non-image files.
+
+    The folder is searched recursively, so ``ggt restore``'s mirrored category sub-folders
+    (``restored/rain/x.png``) are read as they are; ids are file stems, and one id in two sub-folders
+    is a duplicate. Hidden entries are skipped.
+    """
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise FileNotFoundError(f"predictions folder {pred_dir} does not exist")
     found: dict[str, list[Path]] = defaultdict(list)
     others = []
-    for path in sorted(pred_dir.iterdir()):
-        if path.name.startswith("."):
+    for path in sorted(pred_dir.rglob("*")):
+        rel = path.relative_to(pred_dir)
+        if any(part.startswith(".") for part in rel.parts) or path.is_dir():
             continue
-        if path.suffix.lower() in IMAGE_EXTENSIONS and (path.is_file() or path.is_symlink()):
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
             found[path.stem].append(path)
         else:
-            others.append(path.name)
-    dups = {k: [p.name for p in v] for k, v in found.items() if len(v) > 1}
+            others.append(rel.as_posix())
+    dups = {k: [p.relative_to(pred_dir).as_posix() for p in v] for k, v in found.items() if len(v) > 1}
     return {k: v[0] for k, v in found.items() if len(v) == 1}, dups, others
 
 
@@ -102,11 +111,15 @@ class EvalResult:
     problems: SubmissionProblems
     options: dict[str, Any]
     skipped_metrics: dict[str, str] = field(default_factory=dict)
+    ground_truth: bool = True
+    #: without ground truth: the NR scores of the LQ inputs themselves (the reference row), by id
+    lq_per_image: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def _mean(self, ids: list[str]) -> dict[str, float]:
+    def _mean(self, ids: list[str], per_image: dict[str, dict[str, Any]] | None = None) -> dict[str, float]:
+        per_image = self.per_image if per_image is None else per_image
         out = {}
         for spec in self.specs:
-            values = [self.per_image[i][spec.name] for i in ids if spec.name in self.per_image[i]]
+            values = [per_image[i][spec.name] for i in ids if spec.name in per_image[i]]
             values = [v for v in values if v is not None and math.isfinite(v)]
             if values:
                 out[spec.name] = sum(values) / len(values)
@@ -123,9 +136,17 @@ class EvalResult:
     def overall(self) -> dict[str, float]:
         return self._mean(list(self.per_image))
 
+    @property
+    def lq_overall(self) -> dict[str, float]:
+        """Mean NR scores of the LQ inputs (empty when the set has ground truth)."""
+        return self._mean(list(self.lq_per_image), self.lq_per_image)
+
     def table_rows(self) -> dict[str, dict[str, float]]:
-        """Rows of the Table-2-shaped table: categories then ``overall``."""
-        return {**self.per_category, "overall": self.overall}
+        """Rows of the Table-2-shaped table: categories, ``overall``, and the LQ input row if any."""
+        rows = {**self.per_category, "overall": self.overall}
+        if self.lq_per_image:
+            rows[LQ_ROW] = self.lq_overall
+        return rows
 
     def to_json(self) -> dict[str, Any]:
         counts = defaultdict(int)
@@ -152,6 +173,20 @@ class EvalResult:
                 "invalid": self.problems.invalid,
             },
             "options": self.options,
+            "ground_truth": self.ground_truth,
+            **({"lq_reference": self._lq_json()} if self.lq_per_image else {}),
+        }
+
+    def _lq_json(self) -> dict[str, Any]:
+        groups: dict[str, list[str]] = defaultdict(list)
+        for image_id, row in self.lq_per_image.items():
+            groups[row["category"]].append(image_id)
+        return {
+            "overall": self.lq_overall,
+            "per_category": {
+                c: self._mean(groups[c], self.lq_per_image) for c in CATEGORIES if groups.get(c)
+            },
+            "per_image": self.lq_per_image,
         }
 
     def markdown(self) -> str:
@@ -168,22 +203,21 @@ class EvalResult:
         lines = [",".join(["category", "n", *names])]
         counts = self.to_json()["counts"]
         for name, row in self.table_rows().items():
-            n = sum(counts.values()) if name == "overall" else counts.get(name, 0)
+            n = sum(counts.values()) if name == "overall" else counts.get(name, len(self.lq_per_image))
             lines.append(",".join([name, str(n), *(f"{row[m]:.6g}" if m in row else "" for m in names)]))
         atomic_write_text(csv_path, "\n".join(lines) + "\n")
 
 
 def check_submission(
-    ds, preds: dict[str, Path], dups: dict[str, list[str]], others: list[str]
+    ref: Reference, preds: dict[str, Path], dups: dict[str, list[str]], others: list[str]
 ) -> tuple[SubmissionProblems, list[int]]:
-    """Compare predictions with the split; returns the problems and the row indices to score."""
+    """Compare predictions with the reference; returns the problems and the item indices to score."""
     problems = SubmissionProblems(duplicates=dups, extra=list(others))
-    ids = ds[Col.ID]
-    known = set(ids)
+    known = set(ref.ids)
     problems.extra += sorted(p.name for k, p in preds.items() if k not in known)
     problems.extra += sorted(f for k, files in dups.items() if k not in known for f in files)
     rows = []
-    for index, image_id in enumerate(ids):
+    for index, image_id in enumerate(ref.ids):
         path = preds.get(image_id)
         if path is None:
             if image_id not in dups:
@@ -194,7 +228,7 @@ def check_submission(
         except GGTError as exc:
             problems.invalid[image_id] = exc.reason
             continue
-        expected = (ds[index][Col.WIDTH], ds[index][Col.HEIGHT])
+        expected = ref.size(index)
         if (header.width, header.height) != expected:
             problems.invalid[image_id] = (
                 f"wrong size {header.width}×{header.height}, expected {expected[0]}×{expected[1]}"
@@ -202,6 +236,23 @@ def check_submission(
             continue
         rows.append(index)
     return problems, rows
+
+
+def _choose_specs(metrics, judge, has_hq: bool, dataset: str) -> list[MetricSpec]:
+    """The metrics to compute; FR metrics on a set without ground truth are refused."""
+    if metrics is None:
+        specs = [s for s in paper_metrics() if s.mode != "VLM" or judge is not None]
+        return specs if has_hq else [s for s in specs if s.mode != "FR"]
+    specs = list(metrics)
+    fr = [s.name for s in specs if s.mode == "FR"]
+    if fr and not has_hq:
+        raise ValueError(
+            f"{dataset} has no ground truth (no HQ images): full-reference metrics "
+            f"({', '.join(fr)}) cannot be computed; use no-reference metrics and VLM-R"
+        )
+    if judge is None and any(s.mode == "VLM" for s in specs):
+        raise ValueError("VLM-R needs a judge (e.g. --judge heuristic or --judge gemini)")
+    return specs
 
 
 def evaluate(
@@ -221,25 +272,22 @@ def evaluate(
 ) -> EvalResult:
     """Evaluate the predictions in ``pred_dir`` on ``dataset``'s ``split``.
 
-    ``metrics=None`` means the paper's metrics (VLM-R only when a ``judge`` is given); those whose
+    ``dataset`` is a packed dataset (folder or Hub id; with or without HQ) or a folder of real LQ
+    photos (:mod:`ggt_hf.evaluation.references`). ``metrics=None`` means the paper's metrics
+    (no-reference only without ground truth; VLM-R only when a ``judge`` is given); those whose
     weights are missing are skipped with their reason recorded. Explicitly requested metrics must
-    be available.
+    be available. Without ground truth the LQ inputs are scored too (:attr:`EvalResult.lq_reference`).
     """
     from ggt_hf.metrics.engine import MetricEngine
 
-    explicit = metrics is not None
-    specs = (
-        list(metrics) if explicit else [s for s in paper_metrics() if s.mode != "VLM" or judge is not None]
-    )
-    if judge is None and any(s.mode == "VLM" for s in specs):
-        raise ValueError("VLM-R needs a judge (e.g. --judge heuristic)")
+    ref = open_reference(dataset, split, config)
+    specs = _choose_specs(metrics, judge, ref.has_hq, dataset)
     image_specs = [s for s in specs if s.mode != "VLM"]
-    ds = load_reference(dataset, split, config)
     preds, dups, others = scan_predictions(pred_dir)
-    problems, rows = check_submission(ds, preds, dups, others)
+    problems, rows = check_submission(ref, preds, dups, others)
 
     engine = MetricEngine(image_specs, device=device, crop_border=crop_border, y_channel=y_channel)
-    if explicit:
+    if metrics is not None:
         engine.prepare()  # an explicitly requested metric must be available
         skipped = {}
     else:
@@ -247,18 +295,28 @@ def evaluate(
         for name, reason in skipped.items():
             logger.warning("skipping %s: %s", name, reason)
     engine_specs = list(engine.specs)
-    names = CATEGORIES
     per_image: dict[str, dict[str, Any]] = {}
-    for index in rows:
-        row = ds[index]
-        per_image[row[Col.ID]] = {"category": names[row[Col.CATEGORY]]}
+    for item in ref.items(rows):
+        per_image[item.id] = {"category": item.category}
     options = {"crop_border": crop_border, "y_channel": y_channel, "judge": getattr(judge, "name", None)}
-    _score_images(ds, rows, preds, engine, per_image, problems, options, cache, progress)
+    if judge is not None:
+        options["judge_model"] = getattr(judge, "model_id", None)
+    _score_images(ref, rows, preds, engine, per_image, problems, options, cache, progress)
     if judge is not None and any(s.mode == "VLM" for s in specs):
-        _score_vlm(ds, rows, preds, judge, per_image)
+        _score_vlm(ref, rows, preds, judge, per_image)
     used = [s for s in specs if s in engine_specs or s.mode == "VLM"]
+    lq_rows = [i for i in rows if ref.ids[i] in per_image] if not ref.has_hq else []
     return EvalResult(
-        model or Path(pred_dir).name, dataset, split, used, per_image, problems, options, skipped
+        model or Path(pred_dir).name,
+        dataset,
+        split,
+        used,
+        per_image,
+        problems,
+        options,
+        skipped,
+        ground_truth=ref.has_hq,
+        lq_per_image=_score_inputs(ref, lq_rows, engine, options, cache),
     )
 
 
@@ -267,19 +325,15 @@ def _cache_key(pred: bytes, ref: bytes, metric: str, options: dict[str, Any]) ->
     return f"{_digest(pred)}:{_digest(ref)}:{metric}:{_digest(opts.encode())}"
 
 
-def _score_images(ds, rows, preds, engine, per_image, problems, options, cache, progress) -> None:
+def _score_cached(todo_items, engine, per_image, problems, options, cache, progress) -> None:
+    """Score ``(id, image bytes, reference bytes)`` items into ``per_image``, through the cache."""
     from ggt_hf.metrics.engine import PairItem
 
     specs = engine.specs
-    if not specs or not rows:
-        return
     cached = {r["key"]: r["value"] for r in read_jsonl(cache)} if cache else {}
     todo, keys = [], {}
-    for index in rows:
-        row = ds[index]
-        image_id = row[Col.ID]
-        pred, ref = read_file_bytes(preds[image_id]), row[Col.HQ]["bytes"]
-        keys[image_id] = {s.name: _cache_key(pred, ref, s.name, options) for s in specs}
+    for image_id, pred, ref in todo_items:
+        keys[image_id] = {s.name: _cache_key(pred, ref or b"", s.name, options) for s in specs}
         for spec in specs:
             if keys[image_id][spec.name] in cached:
                 per_image[image_id][spec.name] = cached[keys[image_id][spec.name]]
@@ -298,18 +352,39 @@ def _score_images(ds, rows, preds, engine, per_image, problems, options, cache, 
                 )
 
 
-def _score_vlm(ds, rows, preds, judge, per_image) -> None:
+def _score_images(ref, rows, preds, engine, per_image, problems, options, cache, progress) -> None:
+    if not engine.specs or not rows:
+        return
+    items = ((it.id, read_file_bytes(preds[it.id]), it.hq) for it in ref.items(rows))
+    _score_cached(items, engine, per_image, problems, options, cache, progress)
+
+
+def _score_inputs(ref, rows, engine, options, cache) -> dict[str, dict[str, Any]]:
+    """NR scores of the LQ inputs themselves: the reference row of a set without ground truth."""
+    lq: dict[str, dict[str, Any]] = {}
+    if not engine.specs or not rows:
+        return lq
+    for item in ref.items(rows):
+        lq[item.id] = {"category": item.category}
+    ignored = SubmissionProblems()
+    _score_cached(
+        ((it.id, it.lq, None) for it in ref.items(rows)), engine, lq, ignored, options, cache, False
+    )
+    for image_id, reason in ignored.invalid.items():
+        logger.warning("LQ input %s could not be scored: %s", image_id, reason)
+    return lq
+
+
+def _score_vlm(ref, rows, preds, judge, per_image) -> None:
     import io
 
     from PIL import Image
 
-    for index in rows:
-        row = ds[index]
-        image_id = row[Col.ID]
-        if image_id not in per_image:
+    for item in ref.items(rows):
+        if item.id not in per_image:
             continue
-        lq = Image.open(io.BytesIO(row[Col.LQ]["bytes"])).convert("RGB")
-        out = Image.open(preds[image_id]).convert("RGB")
+        lq = Image.open(io.BytesIO(item.lq)).convert("RGB")
+        out = Image.open(preds[item.id]).convert("RGB")
         verdict = judge.judge(lq, out)
-        per_image[image_id]["vlm_r"] = 1.0 if verdict.success else 0.0
-        per_image[image_id]["vlm_failed"] = verdict.failed
+        per_image[item.id]["vlm_r"] = 1.0 if verdict.success else 0.0
+        per_image[item.id]["vlm_failed"] = verdict.failed

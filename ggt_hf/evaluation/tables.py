@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ggt_hf.constants import CATEGORIES
 from ggt_hf.evaluation.composite import GROUP_TITLES, CompositeResult
 from ggt_hf.io_utils import atomic_write_text
 from ggt_hf.metrics.specs import MetricSpec, get_spec
@@ -115,7 +116,10 @@ def category_table(
     """
     specs = _specs(metrics)
     header = ["Category", *(f"{s.title}{s.arrow}" for s in specs)]
-    names = [c for c in per_category if c != "overall"] + (["overall"] if "overall" in per_category else [])
+    # categories, then ``overall``, then other rows (e.g. the LQ inputs of a set without ground truth)
+    known = [c for c in per_category if c in CATEGORIES]
+    others = [c for c in per_category if c not in CATEGORIES and c != "overall"]
+    names = known + (["overall"] if "overall" in per_category else []) + others
     rows = []
     for name in names:
         row = per_category[name]

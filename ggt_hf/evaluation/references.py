@@ -1,0 +1,162 @@
+"""What ``ggt eval`` scores predictions against: a packed split (with or without HQ) or real LQ photos.
+
+A :class:`Reference` is a list of items ``(id, category, lq bytes, hq bytes or None, width, height)``
+read lazily. Sources (:func:`open_reference`):
+
+* a **packed dataset** (local ``ggt pack`` folder or Hub repo id) through ``datasets``: ids, categories
+  and sizes from its columns; a split without HQ images (every ``hq`` empty, or no ``hq`` column)
+  is a real-LQ set;
+* a **folder of real LQ photos** (no parquet in it): every image under it, category sub-folders
+  optional (``rain/x.jpg`` is category ``rain``; a file at the top level, or under a folder that is
+  not a category name, is ``general``), ids = file stems. It has no HQ, so only no-reference metrics
+  and VLM-R apply.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col, try_parse_category
+from ggt_hf.images import probe_image, read_file_bytes
+
+
+@dataclass
+class RefItem:
+    """One reference item; ``hq`` is ``None`` for real-LQ sets."""
+
+    id: str
+    category: str
+    lq: bytes
+    hq: bytes | None
+    width: int
+    height: int
+
+
+class Reference:
+    """Items by index; :attr:`has_hq` says whether full-reference metrics are possible."""
+
+    name: str
+    ids: list[str]
+    has_hq: bool
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def item(self, index: int) -> RefItem:
+        raise NotImplementedError
+
+    def size(self, index: int) -> tuple[int, int]:
+        """(width, height) of the LQ of item ``index`` (what a prediction must match)."""
+        item = self.item(index)
+        return item.width, item.height
+
+    def items(self, indices: list[int]) -> Iterator[RefItem]:
+        return (self.item(i) for i in indices)
+
+
+class PackedReference(Reference):
+    """A split of a packed GGT dataset, images left encoded."""
+
+    def __init__(self, dataset: str, split: str, config: str | None) -> None:
+        from datasets import Image, load_dataset
+
+        ds = load_dataset(dataset, config, split=split)
+        self.has_hq = Col.HQ in ds.column_names
+        for column in (Col.HQ, Col.LQ) if self.has_hq else (Col.LQ,):
+            ds = ds.cast_column(column, Image(decode=False))
+        if self.has_hq:
+            self.has_hq = any(v is not None for v in ds.select_columns([Col.HQ])[Col.HQ])
+        self.ds, self.name = ds, dataset
+        self.ids = list(ds[Col.ID])
+        self._sizes = list(zip(ds[Col.WIDTH], ds[Col.HEIGHT], strict=True))
+
+    def size(self, index: int) -> tuple[int, int]:
+        return self._sizes[index]
+
+    def item(self, index: int) -> RefItem:
+        row = self.ds[index]
+        hq = row.get(Col.HQ) if self.has_hq else None
+        return RefItem(
+            row[Col.ID],
+            CATEGORIES[row[Col.CATEGORY]],
+            row[Col.LQ]["bytes"],
+            hq["bytes"] if hq else None,
+            row[Col.WIDTH],
+            row[Col.HEIGHT],
+        )
+
+
+def _category_of(rel: Path) -> str:
+    for part in rel.parts[:-1]:
+        category = try_parse_category(part)
+        if category:
+            return category
+    return "general"
+
+
+class FolderReference(Reference):
+    """Real LQ photos in a folder (see the module docstring); duplicated stems are refused."""
+
+    has_hq = False
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        root = Path(folder)
+        self.name = str(folder)
+        files: dict[str, Path] = {}
+        clashes: dict[str, list[str]] = {}
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if path.suffix.lower() not in IMAGE_EXTENSIONS or any(p.startswith(".") for p in rel.parts):
+                continue
+            if path.stem in files:
+                clashes.setdefault(path.stem, [str(files[path.stem].relative_to(root))]).append(str(rel))
+                continue
+            files[path.stem] = path
+        if clashes:
+            first = next(iter(clashes.items()))
+            raise ValueError(
+                f"{folder}: {len(clashes)} id(s) name several LQ files (ids are file stems), "
+                f"e.g. {first[0]!r}: {', '.join(first[1])}"
+            )
+        if not files:
+            raise FileNotFoundError(f"{folder}: no LQ images in it")
+        self.root, self.ids, self._files = root, list(files), files
+        self._sizes: dict[str, tuple[int, int]] = {}
+
+    def size(self, index: int) -> tuple[int, int]:
+        image_id = self.ids[index]
+        if image_id not in self._sizes:
+            path = self._files[image_id]
+            header = probe_image(read_file_bytes(path), path.name)
+            self._sizes[image_id] = (header.width, header.height)
+        return self._sizes[image_id]
+
+    def item(self, index: int) -> RefItem:
+        image_id = self.ids[index]
+        path = self._files[image_id]
+        width, height = self.size(index)
+        category = _category_of(path.relative_to(self.root))
+        return RefItem(image_id, category, read_file_bytes(path), None, width, height)
+
+
+def is_packed(dataset: str) -> bool:
+    """True for a Hub repo id or a folder holding parquet shards / a dataset card."""
+    path = Path(dataset)
+    if not path.exists():
+        return True  # a Hub repo id (datasets says so clearly when it is not one)
+    if path.is_file():
+        raise ValueError(f"--dataset {dataset}: a file; give a packed dataset or a folder of LQ photos")
+    return any(path.rglob("*.parquet")) or (
+        (path / "README.md").is_file()
+        and not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir())
+    )
+
+
+def open_reference(dataset: str, split: str = "test", config: str | None = None) -> Reference:
+    """The reference of ``dataset`` (see the module docstring)."""
+    if is_packed(dataset):
+        return PackedReference(dataset, split, config)
+    return FolderReference(dataset)
