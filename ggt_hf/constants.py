@@ -87,7 +87,9 @@ class HubLayout:
 
     DATA_DIR: Final = "data"
     NEGATIVES_DIR: Final = "negatives"
-    SUBSETS: Final = ("data", "negatives")
+    #: every generated item's first candidate, QC verdicts as columns (the QC ablation's w/o-QC data)
+    UNFILTERED_DIR: Final = "unfiltered"
+    SUBSETS: Final = ("data", "negatives", "unfiltered")
     SHARD: Final = "{subset}/{category}/{split}-{index:05d}-of-{total:05d}.parquet"
     SHARD_GLOB: Final = "{subset}/{category}/{split}-*.parquet"
     CARD: Final = "README.md"
@@ -95,6 +97,7 @@ class HubLayout:
     MANIFEST: Final = "ggt_dataset.json"
     DEFAULT_CONFIG: Final = "default"
     NEGATIVES_CONFIG: Final = "negatives"
+    UNFILTERED_CONFIG: Final = "unfiltered"
 
 
 #: The five aspects of the paper's VLM judge (QC stage 2 and the VLM-R metric), in order.

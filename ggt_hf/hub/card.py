@@ -33,7 +33,7 @@ from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_
 
 CARD_TEMPLATE = "dataset_card.md.j2"
 _SHARD_RE = re.compile(
-    r"(?P<subset>data|negatives)/(?P<category>[a-z_]+)/(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet"
+    r"(?P<subset>data|negatives|unfiltered)/(?P<category>[a-z_]+)/(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet"
 )
 
 CITATION = """@article{kong2026ggt100k,
@@ -73,6 +73,11 @@ class ShardInfo:
     def negative(self) -> bool:
         return self.subset == HubLayout.NEGATIVES_DIR
 
+    @property
+    def positive(self) -> bool:
+        """A shard of the ``default`` config (accepted pairs)."""
+        return self.subset == HubLayout.DATA_DIR
+
 
 def list_shards(folder: str | Path) -> list[ShardInfo]:
     """Shards under ``data/`` and ``negatives/`` that follow the layout, sorted by path."""
@@ -100,8 +105,9 @@ def list_shards(folder: str | Path) -> list[ShardInfo]:
 def counts(shards: list[ShardInfo], *, negatives: bool = False) -> dict[str, dict[str, int]]:
     """Rows per category and split of the positive pairs (or of the negatives)."""
     table = {c: dict.fromkeys(SPLITS, 0) for c in CATEGORIES}
+    subset = HubLayout.NEGATIVES_DIR if negatives else HubLayout.DATA_DIR
     for s in shards:
-        if s.negative == negatives and s.category in table:
+        if s.subset == subset and s.category in table:
             table[s.category][s.split] += s.num_rows
     return table
 
@@ -121,8 +127,9 @@ def size_category(n: int) -> str:
 
 def _selections(shards: list[ShardInfo]) -> list[tuple[str, list[ShardInfo], Callable[[str], str]]]:
     """(config name, its shards, split → path glob): the one place the card's configs are defined."""
-    data = [s for s in shards if not s.negative]
+    data = [s for s in shards if s.positive]
     negatives = [s for s in shards if s.negative]
+    unfiltered = [s for s in shards if s.subset == HubLayout.UNFILTERED_DIR]
 
     def glob(subset: str, category: str) -> Callable[[str], str]:
         return lambda split: HubLayout.SHARD_GLOB.format(subset=subset, category=category, split=split)
@@ -134,6 +141,8 @@ def _selections(shards: list[ShardInfo]) -> list[tuple[str, list[ShardInfo], Cal
             out.append((category, selected, glob(HubLayout.DATA_DIR, category)))
     if negatives:
         out.append((HubLayout.NEGATIVES_CONFIG, negatives, glob(HubLayout.NEGATIVES_DIR, "*")))
+    if unfiltered:
+        out.append((HubLayout.UNFILTERED_CONFIG, unfiltered, glob(HubLayout.UNFILTERED_DIR, "*")))
     return out
 
 
@@ -176,7 +185,7 @@ def make_sample_grid(
     tiles: list[tuple[Image.Image, Image.Image]] = []
     for category in CATEGORIES:
         taken = 0
-        for shard in (s for s in shards if s.category == category and not s.negative):
+        for shard in (s for s in shards if s.category == category and s.positive):
             pf = pq.ParquetFile(folder / shard.path)
             rows = pf.read_row_group(0, columns=[Col.LQ, Col.HQ]).slice(0, per_category - taken).to_pylist()
             for row in rows:
@@ -220,7 +229,7 @@ def provenance_summary(folder: Path, shards: list[ShardInfo]) -> tuple[Counter, 
     """Counts of ``provenance.backend`` and ``qc.verdict`` over all shards (small columns only)."""
     backends: Counter = Counter()
     verdicts: Counter = Counter()
-    for shard in (s for s in shards if not s.negative):
+    for shard in (s for s in shards if s.positive):
         table = pq.read_table(folder / shard.path, columns=[Col.PROVENANCE, Col.QC])
         for prov, qc in zip(table[Col.PROVENANCE].to_pylist(), table[Col.QC].to_pylist(), strict=False):
             backends[(prov or {}).get("backend")] += 1
@@ -239,7 +248,7 @@ def render_card(
     """The README.md text of a folder with these shards."""
     backends = backends or Counter()
     table = counts(shards)
-    total = sum(s.num_rows for s in shards if not s.negative)
+    total = sum(s.num_rows for s in shards if s.positive)
     negatives = sum(s.num_rows for s in shards if s.negative)
     card_data = DatasetCardData(
         license=info.license,
@@ -259,6 +268,7 @@ def render_card(
         splits=[s for s in SPLITS if any(table[c][s] for c in CATEGORIES)],
         total=total,
         negatives=negatives,
+        unfiltered=sum(s.num_rows for s in shards if s.subset == HubLayout.UNFILTERED_DIR),
         categories=[c for c in CATEGORIES if any(table[c].values())],
         all_categories=list(CATEGORIES),
         repo=info.repo_id or "path/to/dataset_folder",

@@ -36,6 +36,7 @@ from ggt_hf.images import encode_image, load_image
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json
 from ggt_hf.parallel import progress_disabled
 from ggt_hf.pipeline.config import BuildConfig
+from ggt_hf.qc.metric_filter import stage1_note
 from ggt_hf.qc.review import ITEMS_DIR
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,12 @@ class Context:
             self.strategy = make_strategy(c.prompt)
         metric_filter = None
         if c.qc.metric_thresholds:
-            metric_filter = MetricFilter(MetricFilterConfig(c.qc.metric_thresholds, c.qc.metric_require))
+            metric_filter = MetricFilter(
+                MetricFilterConfig(
+                    c.qc.metric_thresholds, c.qc.metric_require, min_improvement=c.qc.metric_min_improvement
+                )
+            )
+            logger.info("%s", metric_filter.note)
         self.qc = QCConfig(metric_filter, "default" if c.qc.geometry else None, c.qc.max_attempts)
         self.judge = self.vlm if c.qc.judge == "vlm" else (create_vlm(c.qc.judge) if c.qc.judge else None)
 
@@ -233,6 +239,7 @@ class BuildReport:
     cost_usd: float = 0.0
     review: Counter = field(default_factory=Counter)
     packed: int = 0
+    stage1: set[str] = field(default_factory=set)  # the stage-1 metrics the checks used
 
     def markdown(self) -> str:
         rows = [
@@ -254,6 +261,8 @@ class BuildReport:
             "Rejection reasons: "
             + (", ".join(f"{k} ×{v}" for k, v in self.reasons.most_common(10)) or "none")
         )
+        if self.stage1:
+            lines.append(stage1_note(sorted(self.stage1)))
         lines.append(f"Backend calls paid: {self.calls}, cost: ${self.cost_usd:.2f}")
         if self.review:
             lines.append("Human review: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.review.items())))
@@ -273,6 +282,7 @@ def report(run: Path) -> BuildReport:
             usage = attempt.get("metadata", {}).get("usage", {})
             out.calls += int(usage.get("calls", 0) or 0)
             out.cost_usd += float(usage.get("cost_usd", 0.0) or 0.0)
+            out.stage1.update(c["name"] for c in attempt["checks"] if c["stage"] == "metric")
             if not attempt["accepted"]:
                 for check in attempt["checks"]:
                     if not check["passed"]:
@@ -327,6 +337,7 @@ def pack_run(config: BuildConfig, run: Path, progress: bool | None = None):
     rejected candidate into its ``negatives`` config (id ``<item>-a<attempt>``)."""
     from ggt_hf.hub.card import CardInfo
     from ggt_hf.hub.pack import PackConfig, pack
+    from ggt_hf.pipeline.unfiltered import pack_unfiltered
     from ggt_hf.qc.review import ReviewQueue
     from ggt_hf.records import QCCheck
 
@@ -357,6 +368,7 @@ def pack_run(config: BuildConfig, run: Path, progress: bool | None = None):
     report = pack(positives, run / "dataset", PackConfig(card=card), progress=progress)
     if negatives:
         pack(negatives, run / "dataset", PackConfig(card=card), progress=progress, subset="negatives")
+    pack_unfiltered(config, run, PackConfig(card=card), progress)  # the QC ablation's w/o-QC config
     return report
 
 

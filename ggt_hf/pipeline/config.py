@@ -65,8 +65,11 @@ class VLMConfig:
 class QCSettings:
     """The three QC stages."""
 
-    metric_thresholds: dict[str, float] = field(default_factory=lambda: {"piqe": 0.0})
+    # "paper": the paper's NR metrics that have weights (PIQE as the offline fallback), each needing
+    # ≥ metric_min_improvement; or explicit {metric: minimum improvement}; null: no stage 1
+    metric_thresholds: dict[str, float] | str | None = "paper"
     metric_require: str = "all"
+    metric_min_improvement: float = 0.0
     geometry: bool = True
     judge: str | None = "vlm"  # "vlm" = the configured VLM client, None = no judge
     max_attempts: int = 3

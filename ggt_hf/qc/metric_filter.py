@@ -3,33 +3,48 @@
 For each configured metric the *improvement* is ``hq − lq`` for higher-is-better metrics and
 ``lq − hq`` for lower-is-better ones (directions come from the metric specs table); the check
 passes when the improvement reaches the metric's threshold. "Little or negative improvement"
-rejects. Learned metrics (MUSIQ, MANIQA, TOPIQ-NR, ...) are used when their weights are present;
-offline, only weight-free ones (PIQE) run, and unavailable metrics are reported, not silently
-dropped (``MetricFilter.unavailable``).
+rejects.
+
+``thresholds="paper"`` (the default) follows the paper: its no-reference metrics (NIQE, MUSIQ,
+MANIQA, TOPIQ-NR, AFINE-NR) that have weights on this machine, each needing an improvement of at
+least ``min_improvement``. When none of them has weights (offline), PIQE, which needs none, is the
+fallback; :attr:`MetricFilter.note` says which case applied and the build report repeats it. Explicit
+thresholds (``{"musiq": 1.0, ...}``) are used as given; unavailable metrics are reported, not
+silently dropped (``MetricFilter.unavailable``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PIL import Image
 
-from ggt_hf.metrics.specs import get_spec
+from ggt_hf.metrics.specs import get_spec, paper_metrics
 from ggt_hf.records import QCCheck
+
+#: ``thresholds`` value meaning "the paper's NR metrics, PIQE as the offline fallback".
+PAPER = "paper"
+#: The weight-free metric used when none of the paper's NR metrics is available.
+FALLBACK_METRIC = "piqe"
 
 
 @dataclass
 class MetricFilterConfig:
     """Metric name → minimum improvement; ``require`` all or any metric to pass."""
 
-    thresholds: dict[str, float] = field(default_factory=lambda: {"piqe": 0.0})
+    thresholds: dict[str, float] | str = PAPER
     require: str = "all"
     device: str | None = None
     max_side: int = 1024
+    min_improvement: float = 0.0  # the threshold of every metric in ``"paper"`` mode
 
     def __post_init__(self) -> None:
         if self.require not in ("all", "any"):
             raise ValueError(f"require must be 'all' or 'any', got {self.require!r}")
+        if isinstance(self.thresholds, str):
+            if self.thresholds != PAPER:
+                raise ValueError(f"metric thresholds must be a mapping or {PAPER!r}, got {self.thresholds!r}")
+            return
         for name in self.thresholds:
             if get_spec(name).mode != "NR":
                 raise ValueError(f"stage-1 metric {name!r} is not a no-reference metric")
@@ -42,10 +57,21 @@ class MetricFilter:
         from ggt_hf.metrics.engine import MetricEngine
 
         self.config = config or MetricFilterConfig()
-        self.engine = MetricEngine(list(self.config.thresholds), device=self.config.device, workers=1)
+        paper = self.config.thresholds == PAPER
+        if paper:
+            self.thresholds = dict.fromkeys(
+                (s.name for s in paper_metrics("NR")), self.config.min_improvement
+            )
+        else:
+            self.thresholds = dict(self.config.thresholds)
+        self.engine = MetricEngine(list(self.thresholds), device=self.config.device, workers=1)
         self.unavailable = self.engine.drop_unavailable()
+        if paper and not self.engine.specs:
+            self.thresholds[FALLBACK_METRIC] = self.config.min_improvement
+            self.engine = MetricEngine([FALLBACK_METRIC], device=self.config.device, workers=1)
         if not self.engine.specs:
             raise ValueError(f"no stage-1 metric is available here: {self.unavailable}")
+        self.note = stage1_note([s.name for s in self.engine.specs], self.unavailable)
 
     def _scores(self, *images: Image.Image) -> list[dict[str, float]]:
         from ggt_hf.metrics.engine import PairItem
@@ -64,7 +90,7 @@ class MetricFilter:
         for spec in self.engine.specs:
             gain = hq_scores[spec.name] - lq_scores[spec.name]
             improvement = -gain if spec.lower_better else gain
-            need = self.config.thresholds[spec.name]
+            need = self.thresholds[spec.name]
             ok = improvement >= need
             checks.append(
                 QCCheck(
@@ -78,3 +104,17 @@ class MetricFilter:
             )
         decide = all if self.config.require == "all" else any
         return decide(c.passed for c in checks), checks
+
+
+def stage1_note(used: list[str], unavailable: dict[str, str] | None = None) -> str:
+    """One line for logs and the build report: which stage-1 metrics ran, and whether PIQE was
+    only the offline fallback for the paper's metrics."""
+    paper = {s.name for s in paper_metrics("NR")}
+    names = ", ".join(get_spec(n).title for n in used) or "none"
+    if used == [FALLBACK_METRIC] or (used and not set(used) & paper):
+        why = "; ".join(f"{k}: {v}" for k, v in (unavailable or {}).items())
+        return (
+            f"Stage 1 metric filter: {names} — the offline fallback, not the paper's NR metrics "
+            f"(fetch their weights with `ggt metrics fetch`){f'; {why}' if why else ''}"
+        )
+    return f"Stage 1 metric filter: {names} (the paper's no-reference metrics with weights here)"
