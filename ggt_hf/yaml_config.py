@@ -36,11 +36,41 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     return data
 
 
-def load_yaml(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
-    """A YAML mapping from ``path`` with ``overrides`` applied."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+#: Top-level key naming a file (relative to this one) whose mapping this file extends.
+EXTENDS = "extends"
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: mappings merge key by key, anything else (lists included) replaces."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def load_yaml(
+    path: str | Path, overrides: list[str] | None = None, _seen: tuple[Path, ...] = ()
+) -> dict[str, Any]:
+    """A YAML mapping from ``path`` with ``overrides`` applied.
+
+    ``extends: other.yaml`` (relative to ``path``'s folder) starts from that file's mapping and
+    merges this file's keys over it, so a variant states only what differs (e.g. a recipe's
+    baseline-only ``w/o`` variant changes ``data`` and nothing else).
+    """
+    path = Path(path)
+    data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    parent = data.pop(EXTENDS, None)
+    if parent is not None:
+        target = (path.parent / str(parent)).resolve()
+        if target in _seen or target == path.resolve():
+            raise ValueError(f"{path}: `{EXTENDS}: {parent}` makes a cycle")
+        if not target.is_file():
+            raise ValueError(f"{path}: `{EXTENDS}: {parent}` names no file ({target})")
+        data = _merge(load_yaml(target, None, (*_seen, path.resolve())), data)
     return apply_overrides(data, overrides)
 
 
