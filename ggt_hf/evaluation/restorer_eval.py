@@ -294,6 +294,11 @@ def evaluate(
         skipped = engine.drop_unavailable()
         for name, reason in skipped.items():
             logger.warning("skipping %s: %s", name, reason)
+        if not engine.specs and not any(s.mode == "VLM" for s in specs):
+            raise ValueError(
+                f"no metric can be computed here: {', '.join(skipped) or 'none requested'} lack weights "
+                "(`ggt metrics fetch`); name weight-free ones with --metrics (e.g. piqe) or add --judge"
+            )
     engine_specs = list(engine.specs)
     per_image: dict[str, dict[str, Any]] = {}
     for item in ref.items(rows):
