@@ -36,10 +36,8 @@ def test_restore_then_eval_on_real_lq_without_ground_truth(real_lq, capsys):
     assert main(["restore", "--model", "classical", "lq", "restored"]) == 0
     assert (real_lq / "restored" / "rain" / "img0.png").is_file()
     capsys.readouterr()
-    code = main(
-        ["eval", "--pred", "restored", "--dataset", "lq", "--metrics", "piqe", "--judge", "heuristic"]
-        + ["--out", "results.json"]
-    )
+    args = "eval --pred restored --dataset lq --metrics piqe --judge heuristic --out results.json"
+    code = main(args.split())
     out = capsys.readouterr().out
     assert code == 0, out
     assert "no ground truth" in out and "input (LQ)" in out
