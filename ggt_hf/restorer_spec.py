@@ -207,12 +207,14 @@ def _backend_restorer(spec: RestorerSpec, options: RestorerOptions) -> Restore:
         from ggt_hf.backends.classical import CATEGORY_PROMPTS
 
         forced = CATEGORY_PROMPTS[spec.category] if spec.category else None
-        return lambda image, prompt=None: backend.restore(RestoreRequest(image, forced or prompt)).image
 
     def restore(image: Image.Image, prompt: str | None = None) -> Image.Image:
+        if spec.kind == "classical":  # forced category words, else the caller's prompt (or none)
+            return backend.restore(RestoreRequest(image, forced or prompt)).image
         request = RestoreRequest(image, prompt or options.default_prompt or None, seed=options.seed)
         return backend.restore(request).image
 
+    restore.backend = backend  # type: ignore[attr-defined]  # what runs (model id, ...), for callers
     return restore
 
 

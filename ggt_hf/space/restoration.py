@@ -37,6 +37,7 @@ from ggt_hf.backends.classical import CATEGORY_PROMPTS
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.errors import BadImageError, GGTError
 from ggt_hf.images import load_image
+from ggt_hf.restorer_spec import API_KEYS, parse_restorer
 from ggt_hf.space.config import SpaceConfig
 
 logger = logging.getLogger(__name__)
@@ -45,11 +46,7 @@ DEFAULT_RESTORER = "classical"
 
 
 #: API backends and the environment variables that enable them (any one of them).
-API_BACKEND_KEYS: dict[str, tuple[str, ...]] = {
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    "openai": ("OPENAI_API_KEY",),
-    "hf-inference": ("HF_TOKEN",),
-}
+API_BACKEND_KEYS = API_KEYS  # one table of which variable enables which API (ggt_hf.restorer_spec)
 
 #: Column headers of the metric deltas table.
 DELTA_HEADERS = ["metric", "better", "input", "output", "delta", "improved"]
@@ -112,6 +109,10 @@ class RestoreService:
             RestoreError: unknown restorer or a backend/model failure.
         """
         choice = (choice or DEFAULT_RESTORER).strip()
+        try:  # one grammar with `ggt restore` and bench-mfm: a bad name says why
+            parse_restorer(choice)
+        except ValueError as exc:
+            raise RestoreError(choice, str(exc)) from None
         if choice not in self.choices():
             raise RestoreError(choice, f"unknown restorer; available here: {', '.join(self.choices())}")
         start = time.perf_counter()
@@ -150,10 +151,11 @@ class RestoreService:
     def _run(self, choice: str, image: Image.Image, notices: list[str]) -> Image.Image:
         from ggt_hf.backends import RestoreRequest
 
-        kind, _, arg = choice.partition(":")
+        spec = parse_restorer(choice)
+        kind, arg = spec.kind if spec.kind != "backend" else spec.name, spec.arg
         if kind == "classical":
             backend = self._backend("classical")
-            return backend.restore(RestoreRequest(image, prompt=CATEGORY_PROMPTS.get(arg, ""))).image
+            return backend.restore(RestoreRequest(image, prompt=CATEGORY_PROMPTS[arg] if arg else "")).image
         if kind == "model":
             return self._run_model(arg, image, notices)
         if kind == "diffusers":
