@@ -362,13 +362,13 @@ def pack_run(config: BuildConfig, run: Path, progress: bool | None = None):
                 negatives.append(
                     _pair(config, run, rec, attempt, f"{item_id}-a{attempt['attempt']}", "rejected", checks)
                 )
+    card = CardInfo(pretty_name=config.pretty_name or config.name, license=config.license)
+    pack_unfiltered(config, run, PackConfig(card=card), progress)  # the QC ablation's w/o-QC config
     if not positives:
         return None
-    card = CardInfo(pretty_name=config.pretty_name or config.name, license=config.license)
     report = pack(positives, run / "dataset", PackConfig(card=card), progress=progress)
     if negatives:
         pack(negatives, run / "dataset", PackConfig(card=card), progress=progress, subset="negatives")
-    pack_unfiltered(config, run, PackConfig(card=card), progress)  # the QC ablation's w/o-QC config
     return report
 
 
