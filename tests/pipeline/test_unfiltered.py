@@ -63,9 +63,8 @@ def test_one_build_gives_both_ablation_datasets(tmp_path, photos, monkeypatch, c
 
 
 def test_paper_recipe_follows_the_paper():
-    text = Path(__file__).parents[2] / "dataset_builder/configs/gemini_nano_banana.yaml".read_text(
-        encoding="utf-8"
-    )
+    recipe = Path(__file__).parents[2] / "dataset_builder" / "configs" / "gemini_nano_banana.yaml"
+    text = recipe.read_text(encoding="utf-8")
     config = BuildConfig.from_dict(yaml.safe_load(text))
     assert config.qc.human_review and config.qc.metric_thresholds == "paper"
     assert config.backend.model_id == "gemini-3.1-flash-image-preview"  # Nano-Banana-2, not Pro
