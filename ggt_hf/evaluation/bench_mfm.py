@@ -85,8 +85,13 @@ class BenchConfig:
     device: str | None = None
 
 
+def safe_name(name: str) -> str:
+    """A system name or image key as a file/folder name (``out/outputs/<system>/real/<key>.png``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
 def _restore_cached(system: System, key: str, lq: Image.Image, folder: Path) -> np.ndarray:
-    path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.png"
+    path = folder / f"{safe_name(key)}.png"
     if path.exists():
         return np.asarray(load_image(path).image)
     prompt = system.prompt
@@ -148,7 +153,7 @@ def run_bench(
         disable=progress_disabled(progress),
     )
     for system in systems:
-        folder = out / "outputs" / re.sub(r"[^A-Za-z0-9_.-]", "_", system.name)
+        folder = out / "outputs" / safe_name(system.name)
         scores: dict[str, float] = {}
         fid_items, real_outputs = [], []
         for key, lq, ref in degraded:
@@ -183,6 +188,9 @@ def _human_share(path: str | os.PathLike, systems: list[str]) -> dict[str, float
     from ggt_hf.leaderboard.study import read_shares
 
     shares = read_shares(path)
+    # a study over bench-mfm's own outputs names systems by their output folders
+    folders = {safe_name(s): s for s in systems}
+    shares = {folders.get(k, k) if k not in systems else k: v for k, v in shares.items()}
     unknown = sorted(set(shares) - set(systems))
     if unknown:
         logger.warning("%s: shares of systems not benchmarked ignored: %s", path, ", ".join(unknown))

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ggt_hf.leaderboard.arena import Arena
+from ggt_hf.leaderboard.arena import Arena, _images
 from ggt_hf.leaderboard.votes import InvalidVoteError, VoteStore, _now
 
 #: The pick meaning "none of the outputs is acceptable".
@@ -82,7 +82,20 @@ class StudyRound:
 
 
 class StudyArena(Arena):
-    """Best-of-N rounds over the same folders as the pairwise arena; votes go to a :class:`StudyStore`."""
+    """Best-of-N rounds over the same folders as the pairwise arena; votes go to a :class:`StudyStore`.
+
+    ``subfolder="real"`` reads ``ggt bench-mfm``'s outputs as they are
+    (``<out>/outputs/<system>/real/<id>.png``), so the study runs on exactly the benchmarked images.
+    """
+
+    def __init__(self, outputs_dir, lq_dir, *, subfolder: str | None = None, **kwargs: Any) -> None:
+        super().__init__(outputs_dir, lq_dir, **kwargs)
+        if subfolder:
+            self.outputs = {
+                s: _images(self.outputs_dir / s / subfolder, recursive=False) for s in self.outputs
+            }
+            found = {i: [s for s, files in self.outputs.items() if i in files] for i in self.lq}
+            self.candidates = {i: s for i, s in found.items() if len(s) >= 2}
 
     def sample_round(self, rng: np.random.Generator | None = None) -> StudyRound:
         """A blind round: a random image, every system that restored it, in random order."""

@@ -29,6 +29,7 @@ from ggt_hf.space.arena_tab import ArenaService, build_arena_tab
 from ggt_hf.space.leaderboard_tab import build_leaderboard_tab
 from ggt_hf.space.restoration import RestoreService
 from ggt_hf.space.restore_tab import build_restore_tab
+from ggt_hf.space.study_tab import build_study_tab
 from ggt_hf.space.submit_tab import SubmissionService, build_submit_tab
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,17 @@ def _arena_service(store: Any, config: SpaceConfig) -> tuple[ArenaService | None
         return None, f"The arena folder could not be read: {exc}"
 
 
+def _study_service(store: Any, config: SpaceConfig) -> tuple[Any, str]:
+    from ggt_hf.space.study_tab import StudyService
+
+    if not config.arena:
+        return None, "It uses the arena's folders: set `GGT_SPACE_ARENA` (or `ggt space --arena`)."
+    try:
+        return StudyService(store, config.arena, config.arena_lq_dir or ""), ""
+    except (OSError, ValueError) as exc:
+        return None, f"The arena folder could not be read: {exc}"
+
+
 def build_app(config: SpaceConfig | None = None, *, store: Any = None) -> gr.Blocks:
     """The Space's Blocks for ``config`` (default: from the environment); ``store`` overrides the
     configured leaderboard store (tests, benchmarks)."""
@@ -95,10 +107,12 @@ def build_app(config: SpaceConfig | None = None, *, store: Any = None) -> gr.Blo
                 event = build_arena_tab(arena, arena_reason)
                 if event is not None:
                     loads.append(event)
+            with gr.Tab("Study", id="study"):  # best-of-N preference study over the arena's folders
+                loads.append(build_study_tab(*_study_service(store, config)))
             if config.run_dir:
                 with gr.Tab("Review", id="review"):
                     _mount_review(config.run_dir)
-        for event in loads:
+        for event in filter(None, loads):
             app.load(**{**event, "api_visibility": "private"})
     app.ggt_services = {"restore": restore_service, "submissions": submissions, "arena": arena}
     return app
