@@ -84,16 +84,17 @@ class StudyRound:
 class StudyArena(Arena):
     """Best-of-N rounds over the same folders as the pairwise arena; votes go to a :class:`StudyStore`.
 
-    ``subfolder="real"`` reads ``ggt bench-mfm``'s outputs as they are
-    (``<out>/outputs/<system>/real/<id>.png``), so the study runs on exactly the benchmarked images.
+    A system folder without images of its own but with a ``real/`` sub-folder is read from there:
+    that is ``ggt bench-mfm``'s layout (``<out>/outputs/<system>/real/<id>.png``), so a study runs on
+    exactly the benchmarked images with ``outputs_dir=<out>/outputs``.
     """
 
-    def __init__(self, outputs_dir, lq_dir, *, subfolder: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, outputs_dir, lq_dir, *, subfolder: str = "real", **kwargs: Any) -> None:
         super().__init__(outputs_dir, lq_dir, **kwargs)
-        if subfolder:
-            self.outputs = {
-                s: _images(self.outputs_dir / s / subfolder, recursive=False) for s in self.outputs
-            }
+        nested = [s for s, f in self.outputs.items() if not f and (self.outputs_dir / s / subfolder).is_dir()]
+        for system in nested:
+            self.outputs[system] = _images(self.outputs_dir / system / subfolder, recursive=False)
+        if nested:
             found = {i: [s for s, files in self.outputs.items() if i in files] for i in self.lq}
             self.candidates = {i: s for i, s in found.items() if len(s) >= 2}
 
