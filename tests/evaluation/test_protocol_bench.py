@@ -36,6 +36,10 @@ def test_real_alone_and_clean_alone(work, capsys):
     assert main([*args.split(), "--real", "real", "--perceptual-metrics", "piqe", "--out", "b_real"]) == 0
     raw = json.loads((work / "b_real" / "table1.json").read_text())["raw"]
     assert set(raw["cls"]) == {"piqe", "vlm_r"}  # perceptual + VLM groups only
+    from ggt_hf.leaderboard.study import StudyArena
+
+    study = StudyArena("b_real/outputs", "real")  # a human study on exactly the benchmarked outputs
+    assert sorted(study.systems) == ["cls", "identity"] and study.ids == ["r0", "r1"]
     assert main([*args.split(), "--clean", "clean", "--fidelity-metrics", "psnr", "--out", "b_clean"]) == 0
     raw = json.loads((work / "b_clean" / "table1.json").read_text())["raw"]
     assert set(raw["cls"]) == {"psnr"} and raw["identity"]["psnr"] != raw["cls"]["psnr"]
