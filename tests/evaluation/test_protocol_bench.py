@@ -11,16 +11,11 @@ from PIL import Image
 
 from ggt_hf.cli import main
 
-KEYS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "HF_TOKEN")
-
 
 @pytest.fixture
-def work(tmp_path, photos, monkeypatch):
+def work(user_cwd, photos):
     """A working folder with real/ (noisy real photos) and clean/ (clean photos), 64² each."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GGT_OFFLINE", "1")
-    for key in KEYS:
-        monkeypatch.delenv(key, raising=False)
+    tmp_path = user_cwd
     for folder in ("real", "clean"):
         (tmp_path / folder).mkdir()
     for i, photo in enumerate(photos[:2]):

@@ -12,16 +12,11 @@ from PIL import Image
 
 from ggt_hf.cli import main
 
-KEYS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "HF_TOKEN")
-
 
 @pytest.fixture
-def real_lq(tmp_path, photos, monkeypatch):
+def real_lq(user_cwd, photos):
     """A working folder with real-LQ photos: lq/rain/<id>.png (a category folder) and lq/<id>.png."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GGT_OFFLINE", "1")
-    for key in KEYS:
-        monkeypatch.delenv(key, raising=False)
+    tmp_path = user_cwd
     (tmp_path / "lq" / "rain").mkdir(parents=True)
     for i, photo in enumerate(photos[:3]):
         arr = np.asarray(photo.resize((96, 96))).astype(float)
