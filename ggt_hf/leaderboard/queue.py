@@ -10,8 +10,9 @@
   workers can run on one store; a predictions request is scored as is, a model request is first run
   over the split's LQ images with tiled inference (``ggt_hf.restorers.tiling.restore_image``), then
   scored with :func:`ggt_hf.evaluation.restorer_eval.evaluate`. The worker loads only Hub repos at
-  their pinned commit (:func:`~ggt_hf.leaderboard.model_repo.fetch_pinned_model`), never a server path. The result JSON goes to the results
-  store and the request becomes FINISHED; any exception makes it FAILED with the reason recorded.
+  their pinned commit (:func:`~ggt_hf.leaderboard.model_repo.fetch_pinned_model`), never a
+  server path. The result JSON goes to the results store and the request becomes FINISHED; any
+  exception makes it FAILED with the reason recorded.
 """
 
 from __future__ import annotations

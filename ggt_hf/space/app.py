@@ -54,12 +54,16 @@ def open_space_store(config: SpaceConfig) -> Any:
 
 def _arena_service(store: Any, config: SpaceConfig) -> tuple[ArenaService | None, str]:
     if not config.arena:
+        if config.builtin_arena:  # the bundled baseline's outputs on the example photos
+            from ggt_hf.space.examples import builtin_arena
+
+            return ArenaService(store, builtin_arena), ""
         return (
             None,
             "Set `GGT_SPACE_ARENA` (or `ggt space --arena`) to a folder of `<system>/<id>.png` outputs.",
         )
     try:
-        return ArenaService(store, config.arena, config.arena_lq_dir or ""), ""
+        return ArenaService(store, (config.arena, config.arena_lq_dir or "")), ""
     except (OSError, ValueError) as exc:
         logger.warning("arena disabled: %s", exc)
         return None, f"The arena folder could not be read: {exc}"

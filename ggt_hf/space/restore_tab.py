@@ -58,7 +58,7 @@ def build_restore_tab(service: RestoreService) -> None:
             gr.Examples(
                 examples=[[p] for p in service.config.examples],
                 inputs=[upload],
-                label="Examples (bundled sample photos)",
+                label="Examples (degraded photos, one per category)",
                 example_labels=[Path(p).stem for p in service.config.examples],
             )
         with gr.Column(scale=2):
