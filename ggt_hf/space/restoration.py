@@ -307,10 +307,16 @@ class RestoreService:
                 continue
         return removed
 
-    def save_png(self, image: Image.Image, stem: str) -> str:
-        """Write ``image`` losslessly as a PNG in the service's output folder (pruning files older
-        than ``keep_seconds`` first); its path."""
+    def save_outcome(self, outcome: RestoreOutcome, stem: str) -> tuple[str, str]:
+        """Write the input and output of ``outcome`` as PNGs (after pruning files older than
+        ``keep_seconds``); their paths."""
         self.prune()
+        return self.save_png(outcome.input, f"{stem}-input"), self.save_png(
+            outcome.output, f"{stem}-restored"
+        )
+
+    def save_png(self, image: Image.Image, stem: str) -> str:
+        """Write ``image`` losslessly as a PNG in the service's output folder; its path."""
         path = self.output_dir / f"{stem}-{uuid.uuid4().hex[:12]}.png"
         image.save(path, format="PNG", compress_level=1)
         return str(path)

@@ -40,7 +40,7 @@ def test_config_from_env_and_overrides(tmp_path: Path) -> None:
     assert config.models == {"tiny": "/models/tiny", "user/nafnet-ggt": "user/nafnet-ggt"}
     assert config.pipelines == ["Qwen/Qwen-Image-Edit+user/ggt-lora"]
     assert config.metrics == ["piqe"] and config.warm_up is False
-    assert [Path(p).name for p in config.examples][:2] == ["astronaut.png", "camera.png"]
+    assert [Path(p).name for p in config.examples][:2] == ["low_light_coffee.jpg", "haze_astronaut.jpg"]
     assert SpaceConfig(warm_up=False).metrics == list(DEFAULT_DELTA_METRICS)
     assert "piqe" in DEFAULT_DELTA_METRICS and "niqe" in DEFAULT_DELTA_METRICS
     with pytest.raises(ValueError, match="GGT_SPACE_MAX_SIDE must be an integer"):
