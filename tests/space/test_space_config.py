@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -135,14 +134,3 @@ def test_review_tab_mounts_when_a_run_dir_is_configured(space_config, store, ser
     view = client.predict(api_name="/current")
     assert view["item"]["id"] == "x" and view["progress"]["total"] == 1
     assert client.predict("x", api_name="/accept")["done"]
-
-
-def test_space_folder_deploys_as_is() -> None:
-    header = (REPO / "spaces" / "README.md").read_text().split("---")[1]
-    fields = dict(re.findall(r"^(\w+): (.+)$", header, re.M))
-    assert fields["sdk"] == "gradio" and fields["app_file"] == "app.py"
-    assert fields["sdk_version"] == gr.__version__  # the version the tests ran against
-    assert fields["license"] == "apache-2.0" and "\ntags:\n  - image-restoration" in header
-    assert (REPO / "spaces" / fields["app_file"]).exists()
-    requirement = (REPO / "spaces" / "requirements.txt").read_text()
-    assert re.search(r"^ggt-hf\[[^\]]*space[^\]]*\]", requirement, re.M)
