@@ -68,7 +68,10 @@ def _export(args) -> int:
         result, url = deploy_space(
             args.repo_id, private=args.private, dry_run=args.dry_run, folder=args.folder
         )
-    print("\n".join(result.describe()))
+    lines = result.describe()
+    if args.action == "deploy" and args.dry_run and not args.folder:
+        lines[0] = f"would upload to {args.repo_id} (exported into a temporary folder, removed again):"
+    print("\n".join(lines))
     if args.action == "deploy":
         print(f"dry run: nothing uploaded to {args.repo_id}" if args.dry_run else f"deployed: {url}")
     return 0
