@@ -49,22 +49,28 @@ class ArenaService:
         self._arena: Future = Future()
         if callable(folders):
             threading.Thread(target=self._open, args=(folders,), name="ggt-arena-build", daemon=True).start()
-        else:
-            self._open(lambda: folders)
+        else:  # a configured folder that cannot be read raises here (the tab then says why)
+            self._arena.set_result(self._make(*folders))
 
-    def _open(self, folders: Callable[[], tuple[Any, Any]]) -> None:
+    def _make(self, outputs: Any, lq: Any) -> Any:
         from ggt_hf.leaderboard import Arena
 
+        return Arena(Path(outputs), Path(lq), votes=self.votes)
+
+    def _open(self, folders: Callable[[], tuple[Any, Any]]) -> None:
         try:
-            outputs, lq = folders()
-            self._arena.set_result(Arena(Path(outputs), Path(lq), votes=self.votes))
+            self._arena.set_result(self._make(*folders()))
         except Exception as exc:  # reported on the first pair request
             self._arena.set_exception(exc)
 
     @property
     def arena(self) -> Any:
-        """The :class:`~ggt_hf.leaderboard.Arena` (waits for a background build; raises its error)."""
-        return self._arena.result()
+        """The :class:`~ggt_hf.leaderboard.Arena` (waits for a background build; a failed build
+        raises :class:`GGTError` with its reason)."""
+        try:
+            return self._arena.result()
+        except Exception as exc:
+            raise GGTError("arena", f"the arena could not be prepared ({type(exc).__name__}: {exc})") from exc
 
     def pair(self) -> tuple[str, str, str, str, str]:
         """LQ, A and B image paths, the pair token and a caption (no system names)."""
