@@ -1,7 +1,8 @@
 """Hugging Face Space entry point: the ggt-hf Space, configured from GGT_SPACE_* variables.
 
-Locally: ``python spaces/app.py`` (or ``ggt space``); GRADIO_SERVER_NAME / GRADIO_SERVER_PORT pick
-the address. Everything lives in the library (:mod:`ggt_hf.space`); this file only starts it.
+Written by `ggt space export` (the repository's spaces/ folder is its development copy). Locally:
+`python app.py` (or `ggt space`); GRADIO_SERVER_NAME / GRADIO_SERVER_PORT pick the address.
+Everything lives in the library (ggt_hf.space); this file only starts it.
 """
 
 import logging

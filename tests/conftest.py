@@ -71,3 +71,95 @@ def make_pairs_dir(tmp_path: Path, photos: list[Image.Image]) -> Callable[..., P
         return root
 
     return make
+
+
+class RecordingHubApi:
+    """A recording stand-in for the model-repo reads of ``huggingface_hub.HfApi`` (``model_info``,
+    ``hf_hub_download``, ``snapshot_download``): repos are local folders registered by id, a commit
+    sha is the hash of the folder's content at lookup time and each commit is kept as a snapshot, so
+    changing a repo after a submission gives it a new head while the pinned commit stays readable.
+    Unknown repos raise ``RepositoryNotFoundError`` like the Hub; every call lands in ``calls``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.repos: dict[str, Path] = {}
+        self.commits: dict[str, Path] = {}
+        self.calls: list[tuple[str, str, dict]] = []
+
+    def add_repo(self, repo_id: str, folder: Path) -> None:
+        self.repos[repo_id] = Path(folder)
+
+    def _not_found(self, repo_id: str, kind: str = "repo"):
+        from types import SimpleNamespace
+
+        from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+        cls = RevisionNotFoundError if kind == "revision" else RepositoryNotFoundError
+        return cls(f"404: {repo_id}", response=SimpleNamespace(headers={}, request=None, status_code=404))
+
+    def _head(self, repo_id: str) -> str:
+        import hashlib
+        import shutil
+
+        folder = self.repos[repo_id]
+        digest = hashlib.sha1(repo_id.encode())
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+        sha = digest.hexdigest()
+        if sha not in self.commits:
+            shutil.copytree(folder, self.root / "commits" / sha)
+            self.commits[sha] = self.root / "commits" / sha
+        return sha
+
+    def _commit(self, repo_id: str, revision: str | None) -> tuple[str, Path]:
+        if repo_id not in self.repos:
+            raise self._not_found(repo_id)
+        sha = revision or self._head(repo_id)
+        if sha not in self.commits:
+            raise self._not_found(repo_id, "revision")
+        return sha, self.commits[sha]
+
+    def model_info(self, repo_id: str, *, revision: str | None = None, files_metadata: bool = False, **kw):
+        from types import SimpleNamespace
+
+        self.calls.append(("model_info", repo_id, {"revision": revision, **kw}))
+        sha, folder = self._commit(repo_id, revision)
+        siblings = [
+            SimpleNamespace(
+                rfilename=p.relative_to(folder).as_posix(), size=p.stat().st_size if files_metadata else None
+            )
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        ]
+        return SimpleNamespace(id=repo_id, sha=sha, siblings=siblings)
+
+    def hf_hub_download(self, repo_id: str, filename: str, *, revision: str | None = None, **kw) -> str:
+        self.calls.append(("hf_hub_download", repo_id, {"filename": filename, "revision": revision, **kw}))
+        _, folder = self._commit(repo_id, revision)
+        return str(folder / filename)
+
+    def snapshot_download(
+        self, repo_id: str, *, revision: str | None = None, allow_patterns=None, **kw
+    ) -> str:
+        import fnmatch
+        import shutil
+
+        self.calls.append(
+            ("snapshot_download", repo_id, {"revision": revision, "allow_patterns": allow_patterns})
+        )
+        sha, folder = self._commit(repo_id, revision)
+        out = self.root / "downloads" / sha
+        for path in folder.rglob("*"):
+            name = path.relative_to(folder).as_posix()
+            if path.is_file() and (
+                allow_patterns is None or any(fnmatch.fnmatch(name, p) for p in allow_patterns)
+            ):
+                (out / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, out / name)
+        return str(out)
+
+
+@pytest.fixture
+def hub_api(tmp_path: Path) -> RecordingHubApi:
+    """A :class:`RecordingHubApi` over folders registered with ``hub_api.add_repo(id, folder)``."""
+    return RecordingHubApi(tmp_path / "fake_hub")

@@ -4,7 +4,13 @@ model → queued request; run `ggt leaderboard worker` to score them) and Arena 
 Bradley–Terry ranking), plus Review when --run-dir is given. Every flag also has a GGT_SPACE_*
 environment variable (see ggt_hf.space.config); flags win. The server listens on 127.0.0.1 unless
 --host or GRADIO_SERVER_NAME says otherwise (port: --port, GRADIO_SERVER_PORT, else the first free
-one from 7860). Works offline with the bundled sample photos and the `classical` baseline."""
+one from 7860). Works offline with the bundled degraded example photos, the `classical` baseline and
+a built-in arena.
+
+`ggt space export DIR` writes a self-contained Space repository (app.py, the Space card with this
+gradio as sdk_version, a ggt-hf wheel in DIR/wheels and a requirements.txt installing it with the
+pinned dependencies); `ggt space deploy REPO_ID [--private] [--dry-run]` exports and uploads it to a
+Hugging Face Space (HF_TOKEN or `hf auth login`). DIR resolves against the working directory."""
 
 from __future__ import annotations
 
@@ -40,9 +46,40 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tile", type=int, help="tile size for registry restorers (default 512, 0 = off)")
     parser.add_argument("--rate-limit", type=int, help="submissions per user per 24 h (default 5)")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    sub = parser.add_subparsers(dest="action", metavar="{export,deploy}")
+    export = sub.add_parser("export", help="write a self-contained Space repository folder")
+    export.add_argument("folder", help="output folder (created; files ggt writes there are replaced)")
+    export.add_argument(
+        "--no-wheel", action="store_true", help="no wheel: the development copy (the repo's spaces/ folder)"
+    )
+    deploy = sub.add_parser("deploy", help="export the Space and upload it to a Hugging Face Space repo")
+    deploy.add_argument("repo_id", help="the Space repo, user/space-name (created if missing)")
+    deploy.add_argument("--private", action="store_true", help="create the Space private")
+    deploy.add_argument("--dry-run", action="store_true", help="export and list the files; upload nothing")
+    deploy.add_argument("--folder", help="export into this folder (default: a temporary one)")
+
+
+def _export(args) -> int:
+    from ggt_hf.space.export import deploy_space, export_space
+
+    if args.action == "export":
+        result, url = export_space(args.folder, wheel=not args.no_wheel), None
+    else:
+        result, url = deploy_space(
+            args.repo_id, private=args.private, dry_run=args.dry_run, folder=args.folder
+        )
+    lines = result.describe()
+    if args.action == "deploy" and args.dry_run and not args.folder:
+        lines[0] = f"would upload to {args.repo_id} (exported into a temporary folder, removed again):"
+    print("\n".join(lines))
+    if args.action == "deploy":
+        print(f"dry run: nothing uploaded to {args.repo_id}" if args.dry_run else f"deployed: {url}")
+    return 0
 
 
 def run(args) -> int:
+    if getattr(args, "action", None) in ("export", "deploy"):
+        return _export(args)
     from ggt_hf.space import SpaceConfig, launch_space
 
     config = SpaceConfig.from_env(

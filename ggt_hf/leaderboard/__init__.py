@@ -44,16 +44,23 @@ Submissions (:mod:`ggt_hf.leaderboard.submission`):
 * ``expected_images(dataset, split="test") -> dict[id, (width, height)]``.
 * ``check_zip(zip_path, expected, limits=None) -> ZipCheck`` (``.ok``, ``.problems``, ``.members``),
   ``extract_predictions(zip_path, dest, check)`` (safe: only validated members, our own file names).
-* ``check_model_repo(repo_or_folder, api=None) -> str`` (the registry model_type; refuses pickles,
-  missing safetensors, ``auto_map`` / ``trust_remote_code``).
+
+Model repos (:mod:`ggt_hf.leaderboard.model_repo`) — Hub repo ids only, never server paths:
+
+* ``parse_repo_id(text) -> str`` (``huggingface_hub``'s validator, ``user/name`` required),
+  ``pin_model_repo(text, api=None) -> PinnedModel`` (``repo_id, revision`` = the commit sha at
+  submission, ``model_type``; refuses pickles, missing safetensors, ``auto_map`` /
+  ``trust_remote_code``, oversized or invalid ``config.json`` without quoting it),
+  ``fetch_pinned_model(repo_id, revision, api=None) -> (PinnedModel, snapshot folder)`` (the worker).
 
 Queue (:mod:`ggt_hf.leaderboard.queue`):
 
 * ``submit_predictions(store, zip_path, *, model, user, expected, limits=None, rate_limit=None)
-  -> Request`` (validate → rate-limit → extract → PENDING), ``submit_model(store, repo_id, *, user,
-  rate_limit=None, api=None) -> Request``.
+  -> Request`` (rate-limit → validate → extract → PENDING), ``submit_model(store, repo_id, *, user,
+  rate_limit=None, api=None) -> Request`` (pinned to the repo's commit). Every refusal is recorded as
+  a FAILED request and counts against the rate limit.
 * ``Worker(store, dataset, split="test", metrics=None, device=None, tile=512, overlap=32,
-  stale_hours=None)`` with ``process(request)``, ``run_once() -> list[Request]``,
+  stale_hours=None, api=None)`` with ``process(request)``, ``run_once() -> list[Request]``,
   ``run_forever(poll_seconds=30, max_polls=None, report=None)``.
 
 Rate limit (:mod:`ggt_hf.leaderboard.ratelimit`): ``RateLimit(max_requests=5, window_hours=24)``,
@@ -97,7 +104,10 @@ _EXPORTS: dict[str, str] = {
     "check_zip": "submission",
     "ZipCheck": "submission",
     "extract_predictions": "submission",
-    "check_model_repo": "submission",
+    "parse_repo_id": "model_repo",
+    "pin_model_repo": "model_repo",
+    "fetch_pinned_model": "model_repo",
+    "PinnedModel": "model_repo",
     "submit_predictions": "queue",
     "submit_model": "queue",
     "Worker": "queue",

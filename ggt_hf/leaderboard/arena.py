@@ -1,7 +1,9 @@
 """Blind pairwise comparisons: sample two systems' outputs of one LQ image, record the vote.
 
 Layout read: ``<outputs_dir>/<system>/<id>.<ext>`` (one folder per system) and
-``<lq_dir>/<id>.<ext>`` (or ``<lq_dir>/<category>/<id>.<ext>``). A pair is drawn among the ids that
+``<lq_dir>/<id>.<ext>`` (or ``<lq_dir>/<category>/<id>.<ext>``). The LQ folder may sit inside the
+outputs folder (``<outputs_dir>/lq``, the Space's default): it is the pair's input, never a system.
+A pair is drawn among the ids that
 at least two systems have; which system is shown left or right is random. The UI receives only a
 random token and three image paths (copies under neutral names, so not even a file name reveals a
 system); the token → (id, left system, right system) mapping stays in this object, server-side, and a
@@ -73,10 +75,11 @@ class Arena:
     ) -> None:
         self.outputs_dir = Path(outputs_dir)
         self.lq = _images(Path(lq_dir), recursive=True)
+        lq_folder = Path(lq_dir).resolve()
         self.outputs = {
             d.name: _images(d, recursive=False)
             for d in sorted(self.outputs_dir.iterdir())
-            if d.is_dir() and not d.name.startswith(".")
+            if d.is_dir() and not d.name.startswith(".") and d.resolve() != lq_folder
         }
         self.votes = votes
         self.ttl_seconds = ttl_seconds

@@ -2,13 +2,17 @@
 
 * :func:`submit_predictions` checks a zip (:func:`~ggt_hf.leaderboard.submission.check_zip`),
   extracts only its accepted members into the request folder, and queues the request.
-* :func:`submit_model` checks a restorer repo (:func:`~ggt_hf.leaderboard.submission.check_model_repo`)
-  and queues it.
+* :func:`submit_model` checks a Hub restorer repo id and pins it to its current commit
+  (:func:`~ggt_hf.leaderboard.model_repo.pin_model_repo`), then queues it.
+* A refused submission (invalid zip, invalid or unusable repo id) is recorded as a FAILED request, so
+  every refusal counts against the submitter's rate limit.
 * :class:`Worker` claims requests atomically (:meth:`LeaderboardStore.claim_next`), so several
   workers can run on one store; a predictions request is scored as is, a model request is first run
   over the split's LQ images with tiled inference (``ggt_hf.restorers.tiling.restore_image``), then
-  scored with :func:`ggt_hf.evaluation.restorer_eval.evaluate`. The result JSON goes to the results
-  store and the request becomes FINISHED; any exception makes it FAILED with the reason recorded.
+  scored with :func:`ggt_hf.evaluation.restorer_eval.evaluate`. The worker loads only Hub repos at
+  their pinned commit (:func:`~ggt_hf.leaderboard.model_repo.fetch_pinned_model`), never a
+  server path. The result JSON goes to the results store and the request becomes FINISHED; any
+  exception makes it FAILED with the reason recorded.
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ from typing import TYPE_CHECKING
 from tqdm.auto import tqdm
 
 from ggt_hf.constants import Col
+from ggt_hf.leaderboard.model_repo import fetch_pinned_model, pin_model_repo, shown
 from ggt_hf.leaderboard.store import LeaderboardStore, Request
 from ggt_hf.leaderboard.submission import (
     InvalidSubmissionError,
     SubmissionLimits,
-    check_model_repo,
     check_zip,
     extract_predictions,
 )
@@ -45,6 +49,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PREDICTIONS_FOLDER = "predictions"
+#: The model label of a refused model submission (the submitted text is only quoted in the reason).
+REFUSED_MODEL = "(refused model submission)"
+
+
+def _early_rate_limit(store: LeaderboardStore, user: str, rate_limit: RateLimit | None) -> None:
+    """Refuse a user with no submissions left before any checking work (``add_request`` re-checks
+    under the store's lock)."""
+    if rate_limit is not None:
+        from ggt_hf.leaderboard.ratelimit import check_rate_limit
+
+        check_rate_limit(store.requests(), user, rate_limit)
 
 
 def submit_predictions(
@@ -61,15 +76,17 @@ def submit_predictions(
     """Validate a predictions zip against ``expected`` (id → size) and queue it.
 
     Raises:
-        InvalidSubmissionError: every problem of the zip (``.problems``), nothing queued.
+        InvalidSubmissionError: every problem of the zip (``.problems``), nothing queued (the
+            refusal is recorded and counts against the rate limit).
         RateLimitError: the user has no submissions left, nothing queued.
     """
+    _early_rate_limit(store, user, rate_limit)
     check = check_zip(zip_path, expected, limits)
-    check.raise_if_invalid(Path(zip_path).name)
-    if rate_limit is not None:  # cheap early refusal; add_request re-checks under the lock
-        from ggt_hf.leaderboard.ratelimit import check_rate_limit
-
-        check_rate_limit(store.requests(), user, rate_limit)
+    try:
+        check.raise_if_invalid(Path(zip_path).name)
+    except InvalidSubmissionError as exc:
+        store.add_refusal(Request.new("predictions", model[:120], user), str(exc)[:2000], rate_limit)
+        raise
     request = Request.new("predictions", model, user, model_repo=model_repo)
     folder = store.request_dir(request.request_id) / PREDICTIONS_FOLDER
     # extracted and published before the request file exists, so a worker never sees a PENDING
@@ -93,12 +110,22 @@ def submit_model(
     rate_limit: RateLimit | None = None,
     api: HfApi | None = None,
 ) -> Request:
-    """Check a restorer repo (Hub id or local folder) and queue it.
+    """Check a Hub restorer repo id, pin it to its current commit and queue it (local folders are
+    refused unread: see :mod:`ggt_hf.leaderboard.model_repo`).
 
     Raises like :func:`submit_predictions`.
     """
-    check_model_repo(repo, api=api)
-    request = Request.new("model", model or repo, user, model_repo=repo)
+    _early_rate_limit(store, user, rate_limit)
+    try:
+        pinned = pin_model_repo(repo, api=api)
+    except InvalidSubmissionError as exc:
+        store.add_refusal(
+            Request.new("model", REFUSED_MODEL, user, model_repo=shown(repo)), str(exc), rate_limit
+        )
+        raise
+    request = Request.new(
+        "model", model or pinned.repo_id, user, model_repo=pinned.repo_id, revision=pinned.revision
+    )
     return store.add_request(request, rate_limit=rate_limit)
 
 
@@ -114,6 +141,7 @@ class Worker:
         name: worker id recorded in claimed requests (default: host + pid + random).
         stale_hours: before claiming, requeue requests RUNNING for longer than this (a worker that
             died mid-run); ``None`` never requeues.
+        api: the ``HfApi`` model submissions are downloaded through (default: a new one).
     """
 
     def __init__(
@@ -129,8 +157,10 @@ class Worker:
         name: str | None = None,
         progress: bool | None = None,
         stale_hours: float | None = None,
+        api: HfApi | None = None,
     ) -> None:
         self.store = store
+        self.api = api
         self.stale_hours = stale_hours
         self.dataset = dataset
         self.split = split
@@ -177,9 +207,9 @@ class Worker:
         from ggt_hf.restorers import load_restorer
         from ggt_hf.restorers.tiling import restore_image
 
-        repo = request.model_repo or request.model
-        check_model_repo(repo)  # re-checked: the repo may have changed since submission
-        model = load_restorer(repo, device=self.device)
+        # Hub repos only, at the commit pinned when submitted (checked again, weights-only download)
+        _, snapshot = fetch_pinned_model(request.model_repo, request.revision, api=self.api)
+        model = load_restorer(str(snapshot), device=self.device)
         ds = load_reference(self.dataset, self.split)
         for row in tqdm(ds, desc=f"restoring ({request.model})", disable=self.progress is False):
             lq = decode_image(row[Col.LQ]["bytes"], row[Col.ID]).image

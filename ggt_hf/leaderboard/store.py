@@ -86,7 +86,8 @@ class Request:
     """One submission in the queue.
 
     ``kind`` is ``"predictions"`` (a validated zip, extracted under the request folder) or
-    ``"model"`` (a registry restorer on the Hub, or a local folder in tests).
+    ``"model"`` (a registry restorer on the Hub: ``model_repo`` pinned to the commit ``revision``).
+    A refused submission is stored FAILED from the start (it counts against the rate limit).
     """
 
     request_id: str
@@ -96,17 +97,20 @@ class Request:
     status: str = RequestStatus.PENDING
     submitted_at: str = field(default_factory=utc_now)
     model_repo: str | None = None
+    revision: str | None = None
     reason: str | None = None
     result_file: str | None = None
     worker: str | None = None
     history: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
-    def new(cls, kind: str, model: str, user: str, model_repo: str | None = None) -> Request:
+    def new(
+        cls, kind: str, model: str, user: str, model_repo: str | None = None, revision: str | None = None
+    ) -> Request:
         """A fresh PENDING request with a unique, time-ordered id."""
         if kind not in ("predictions", "model"):
             raise ValueError(f"unknown request kind {kind!r}")
-        request = cls(_unique_stamp(), kind, model, user, model_repo=model_repo)
+        request = cls(_unique_stamp(), kind, model, user, model_repo=model_repo, revision=revision)
         request.history.append({"status": RequestStatus.PENDING, "time": request.submitted_at})
         return request
 
@@ -204,8 +208,23 @@ class LeaderboardStore:
                 check_rate_limit(self.requests(), request.user, rate_limit)
             self._write_request(request)
         logger.info(
-            "queued request %s (%s %s) for %s", request.request_id, request.kind, request.model, request.user
+            "request %s (%s %s) for %s: %s",
+            *(request.request_id, request.kind, request.model, request.user, request.status),
         )
+        return request
+
+    def add_refusal(
+        self, request: Request, reason: str, rate_limit: RateLimit | None = None
+    ) -> Request | None:
+        """Record a refused submission as a FAILED request, so it counts against the submitter's
+        rate limit; ``None`` (nothing written) when the user has no submissions left anyway."""
+        request.status = RequestStatus.FAILED
+        request.reason = f"refused: {reason}"
+        request.history.append({"status": RequestStatus.FAILED, "time": utc_now(), "reason": request.reason})
+        try:
+            self.add_request(request, rate_limit=rate_limit)
+        except GGTError:  # over the limit already: refused either way, nothing more to count
+            return None
         return request
 
     def get_request(self, request_id: str) -> Request:

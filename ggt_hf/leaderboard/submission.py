@@ -13,29 +13,23 @@ with no files are reported too. Every problem is an :class:`InvalidSubmissionErr
 :func:`extract_predictions` writes only members that passed, under names it builds itself
 (``<id>.<ext>``), so the archive's paths never reach the filesystem.
 
-A **model repo** (:func:`check_model_repo`) must carry ``config.json`` whose ``model_type`` is a
-registry restorer and a ``model.safetensors``; pickled weights only (``*.bin``, ``*.pt``, ...),
-``auto_map`` or ``trust_remote_code`` are refused. Nothing from a submission is executed or unpickled.
+Model repo submissions are checked in :mod:`ggt_hf.leaderboard.model_repo` (Hub repo ids only,
+pinned to a commit). Nothing from a submission is executed or unpickled.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from ggt_hf.constants import IMAGE_EXTENSIONS, Col
 from ggt_hf.errors import GGTError
 from ggt_hf.images import decode_image
 from ggt_hf.io_utils import atomic_write_bytes
-
-if TYPE_CHECKING:
-    from huggingface_hub import HfApi
 
 logger = logging.getLogger(__name__)
 
@@ -243,63 +237,3 @@ def extract_predictions(zip_path: str | os.PathLike, dest: str | os.PathLike, ch
             atomic_write_bytes(target, _read_capped(archive, info, info.file_size))
             written.append(target)
     return written
-
-
-def _repo_files(repo: str, api: HfApi | None) -> tuple[list[str], dict]:
-    """File names of a local folder or Hub model repo, and its parsed config.json."""
-    if os.path.isdir(repo):
-        root = Path(repo)
-        files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
-        config_text = (root / "config.json").read_text(encoding="utf-8") if "config.json" in files else None
-    else:
-        from huggingface_hub import HfApi
-
-        api = api or HfApi()
-        files = list(api.list_repo_files(repo, repo_type="model"))
-        config_text = None
-        if "config.json" in files:
-            config_text = Path(api.hf_hub_download(repo, "config.json", repo_type="model")).read_text(
-                encoding="utf-8"
-            )
-    try:
-        config = json.loads(config_text) if config_text is not None else None
-    except ValueError as exc:
-        raise InvalidSubmissionError(repo, f"config.json is not valid JSON ({exc})") from None
-    return files, config
-
-
-def check_model_repo(repo: str, api: HfApi | None = None) -> str:
-    """The registry ``model_type`` of a restorer repo (Hub id or local folder); raises
-    :class:`InvalidSubmissionError` with the reason when it cannot be run safely."""
-    from ggt_hf.restorers import RESTORERS
-
-    if repo.strip().lower().replace("-", "_") in RESTORERS and not os.path.isdir(repo):
-        # load_restorer would build a randomly initialised model from a bare registry name
-        raise InvalidSubmissionError(repo, "a registry name, not a model repo: give '<user>/<repo>'")
-    try:
-        files, config = _repo_files(repo, api)
-    except InvalidSubmissionError:
-        raise
-    except Exception as exc:  # network / not found / permission: all mean "cannot be checked"
-        raise InvalidSubmissionError(repo, f"cannot list the repo ({type(exc).__name__}: {exc})") from None
-    if config is None:
-        raise InvalidSubmissionError(repo, "no config.json (a registry restorer saved with save_pretrained)")
-    config = config.get("config", config)
-    if "auto_map" in config or config.get("trust_remote_code"):
-        raise InvalidSubmissionError(
-            repo, "config asks for remote code (auto_map / trust_remote_code): refused"
-        )
-    model_type = str(config.get("model_type", "")).strip().lower().replace("-", "_")
-    if model_type not in RESTORERS:
-        raise InvalidSubmissionError(
-            repo,
-            f"model_type {config.get('model_type')!r} is not a registry restorer "
-            f"({', '.join(sorted(RESTORERS))})",
-        )
-    if SAFE_WEIGHTS not in files:
-        pickles = [f for f in files if f.lower().endswith(PICKLE_SUFFIXES)]
-        detail = f" (found pickled weights {', '.join(pickles)}, which are never loaded)" if pickles else ""
-        raise InvalidSubmissionError(
-            repo, f"no {SAFE_WEIGHTS}{detail}; only safetensors weights are accepted"
-        )
-    return model_type

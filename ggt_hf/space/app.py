@@ -55,12 +55,16 @@ def open_space_store(config: SpaceConfig) -> Any:
 
 def _arena_service(store: Any, config: SpaceConfig) -> tuple[ArenaService | None, str]:
     if not config.arena:
+        if config.builtin_arena:  # the bundled baseline's outputs on the example photos
+            from ggt_hf.space.examples import builtin_arena
+
+            return ArenaService(store, builtin_arena), ""
         return (
             None,
             "Set `GGT_SPACE_ARENA` (or `ggt space --arena`) to a folder of `<system>/<id>.png` outputs.",
         )
     try:
-        return ArenaService(store, config.arena, config.arena_lq_dir or ""), ""
+        return ArenaService(store, (config.arena, config.arena_lq_dir or "")), ""
     except (OSError, ValueError) as exc:
         logger.warning("arena disabled: %s", exc)
         return None, f"The arena folder could not be read: {exc}"
@@ -77,9 +81,10 @@ def _study_service(store: Any, config: SpaceConfig) -> tuple[Any, str]:
         return None, f"The arena folder could not be read: {exc}"
 
 
-def build_app(config: SpaceConfig | None = None, *, store: Any = None) -> gr.Blocks:
+def build_app(config: SpaceConfig | None = None, *, store: Any = None, hub_api: Any = None) -> gr.Blocks:
     """The Space's Blocks for ``config`` (default: from the environment); ``store`` overrides the
-    configured leaderboard store (tests, benchmarks)."""
+    configured leaderboard store and ``hub_api`` the ``HfApi`` model submissions are checked
+    through (tests, benchmarks)."""
     config = config or SpaceConfig.from_env()
     if store is None:
         store = open_space_store(config)
@@ -88,7 +93,7 @@ def build_app(config: SpaceConfig | None = None, *, store: Any = None) -> gr.Blo
         except Exception as exc:  # serve what is cached; the Refresh button retries
             logger.warning("could not pull the leaderboard store: %s", exc)
     restore_service = RestoreService(config)
-    submissions = SubmissionService(store, config)
+    submissions = SubmissionService(store, config, hub_api=hub_api)
     arena, arena_reason = _arena_service(store, config)
     if config.warm_up:
         restore_service.warm_up()
@@ -131,6 +136,7 @@ def launch_space(
     port: int | None = None,
     *,
     store: Any = None,
+    hub_api: Any = None,
     prevent_thread_lock: bool = False,
     **launch_kwargs: Any,
 ) -> gr.Blocks:
@@ -140,7 +146,7 @@ def launch_space(
     from ggt_hf.qc.review_app import resolve_address
 
     config = config or SpaceConfig.from_env()
-    app = build_app(config, store=store)
+    app = build_app(config, store=store, hub_api=hub_api)
     host, port = resolve_address(host, port)
     allowed = [str(Path(p).resolve()) for p in (config.run_dir, config.arena) if p]
     allowed += list(launch_kwargs.pop("allowed_paths", None) or [])

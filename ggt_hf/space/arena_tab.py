@@ -11,6 +11,10 @@ Which system is left (A) or right (B) is random and known only server-side (a si
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -34,13 +38,39 @@ BOOTSTRAP = 200
 
 
 class ArenaService:
-    """Pairs and votes over an :class:`~ggt_hf.leaderboard.Arena` and the store's votes."""
+    """Pairs and votes over an :class:`~ggt_hf.leaderboard.Arena` and the store's votes.
 
-    def __init__(self, store: Any, outputs_dir: str, lq_dir: str) -> None:
+    ``folders`` is ``(outputs_dir, lq_dir)``, or a callable returning them that is run in a
+    background thread (the built-in arena is rendered at start without delaying the page); the
+    first pair waits for it."""
+
+    def __init__(self, store: Any, folders: tuple[str, str] | Callable[[], tuple[Any, Any]]) -> None:
+        self.votes = store.votes_store()
+        self._arena: Future = Future()
+        if callable(folders):
+            threading.Thread(target=self._open, args=(folders,), name="ggt-arena-build", daemon=True).start()
+        else:  # a configured folder that cannot be read raises here (the tab then says why)
+            self._arena.set_result(self._make(*folders))
+
+    def _make(self, outputs: Any, lq: Any) -> Any:
         from ggt_hf.leaderboard import Arena
 
-        self.votes = store.votes_store()
-        self.arena = Arena(outputs_dir, lq_dir, votes=self.votes)
+        return Arena(Path(outputs), Path(lq), votes=self.votes)
+
+    def _open(self, folders: Callable[[], tuple[Any, Any]]) -> None:
+        try:
+            self._arena.set_result(self._make(*folders()))
+        except Exception as exc:  # reported on the first pair request
+            self._arena.set_exception(exc)
+
+    @property
+    def arena(self) -> Any:
+        """The :class:`~ggt_hf.leaderboard.Arena` (waits for a background build; a failed build
+        raises :class:`GGTError` with its reason)."""
+        try:
+            return self._arena.result()
+        except Exception as exc:
+            raise GGTError("arena", f"the arena could not be prepared ({type(exc).__name__}: {exc})") from exc
 
     def pair(self) -> tuple[str, str, str, str, str]:
         """LQ, A and B image paths, the pair token and a caption (no system names)."""

@@ -1,8 +1,10 @@
 """What the Space serves, from environment variables (a deployed Space) or ``ggt space`` flags.
 
 Every field has an offline default, so ``python spaces/app.py`` with nothing configured serves the
-Restore tab on the bundled sample photos with the ``classical`` baseline, an (empty) local
-leaderboard and the Submit forms; the Arena and Review tabs appear when their folders are set.
+Restore tab on the bundled degraded example photos (one per category,
+:mod:`ggt_hf.space.examples`) with the ``classical`` baseline, an (empty) local leaderboard, the
+Submit forms and the built-in arena (the baseline's outputs on the examples); the Review tab
+appears when a run folder is set.
 
 Environment variables (flags of ``ggt space`` override them):
 
@@ -14,7 +16,8 @@ Environment variables (flags of ``ggt space`` override them):
 ``GGT_SPACE_MODELS``          restorer weights, ``label=repo_or_folder`` comma-separated
 ``GGT_SPACE_PIPELINES``       diffusers pipelines, ``model_id[+lora_repo][+controlnet=repo]``, comma-separated
 ``GGT_SPACE_ARENA``           arena folder: ``<system>/<id>.png`` outputs (LQ in ``GGT_SPACE_ARENA_LQ``,
-                              default ``<arena>/lq``)
+                              default ``<arena>/lq``, which is never a system)
+``GGT_SPACE_BUILTIN_ARENA``   without an arena folder, serve the built-in arena (default ``1``)
 ``GGT_SPACE_RUN_DIR``         build run folder: mounts the QC review app as a tab
 ``GGT_SPACE_METRICS``         NR metrics for the restore deltas (default: the paper's NR metrics + PIQE)
 ``GGT_SPACE_MAX_SIDE``        longer uploads are resized to this side (default 2048)
@@ -83,6 +86,8 @@ class SpaceConfig:
     tile_overlap: int = 32
     rate_limit: int = 5
     examples: list[str] = field(default_factory=list)
+    #: Without ``arena``, serve the built-in arena (the baseline's outputs on the example photos).
+    builtin_arena: bool = True
     device: str | None = None
     #: Build the metric engine in a background thread at start (so the first restore is not slow).
     warm_up: bool = True
@@ -95,10 +100,9 @@ class SpaceConfig:
         if self.rate_limit < 1:
             raise ValueError(f"rate_limit must be ≥ 1, got {self.rate_limit}")
         if not self.examples:
-            from ggt_hf.demo import sample_dir
+            from ggt_hf.space.examples import example_paths
 
-            folder = sample_dir()
-            self.examples = sorted(str(p) for p in folder.iterdir() if p.suffix in {".png", ".jpg"})
+            self.examples = example_paths()
 
     @property
     def arena_lq_dir(self) -> str | None:
@@ -133,7 +137,7 @@ def _convert(name: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
-    if name == "warm_up":
+    if name in {"warm_up", "builtin_arena"}:
         return raw.strip().lower() in {"1", "true", "yes"}
     if name == "models":
         return parse_models(raw)

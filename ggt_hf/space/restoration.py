@@ -12,7 +12,10 @@ Restorer choices (:meth:`RestoreService.choices`), first the default:
 * ``diffusers:<model_id>[+<lora>][+controlnet=<repo>]`` — local diffusers pipelines (with a LoRA or
   a ControlNet) when configured.
 
-Uploads longer than ``SpaceConfig.max_side`` are resized (LANCZOS) before restoring, with a notice.
+Uploads longer than ``SpaceConfig.max_side`` are resized (LANCZOS) before restoring, with a notice;
+uploads shorter than :data:`MIN_SIDE` on a side are refused with that reason. The PNGs handed to
+Gradio (which copies them into its own cache, itself cleaned by ``delete_cache``) are removed from
+the service's folder :data:`KEEP_SECONDS` later, and the folder when the service goes away.
 The NR metric deltas use the configured NR metrics that can be created on this machine (the paper's
 learned NR metrics need downloaded weights; offline only the weight-free PIQE remains) and say which
 were skipped and why.
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,10 @@ from ggt_hf.space.config import SpaceConfig
 logger = logging.getLogger(__name__)
 
 DEFAULT_RESTORER = "classical"
+#: Smallest side (px) of an image the Space restores (the analysis needs some neighbourhood).
+MIN_SIDE = 16
+#: Seconds a written PNG stays in the service's folder (Gradio has copied it long before).
+KEEP_SECONDS = 300.0
 
 
 #: API backends and the environment variables that enable them (any one of them).
@@ -88,6 +97,8 @@ class RestoreService:
         self._interim: tuple[Any, list[str]] | None = None
         self._engine_lock = threading.Lock()
         self.output_dir = Path(tempfile.mkdtemp(prefix="ggt-space-"))
+        self.keep_seconds = KEEP_SECONDS
+        weakref.finalize(self, shutil.rmtree, str(self.output_dir), True)
 
     # -- choices ---------------------------------------------------------------------------------
 
@@ -118,6 +129,12 @@ class RestoreService:
         start = time.perf_counter()
         decoded = load_image(path)
         image, notices = decoded.image, list(decoded.warnings)
+        if min(image.size) < MIN_SIDE:
+            raise BadImageError(
+                str(path),
+                f"the image is {image.size[0]}×{image.size[1]} px, too small to restore "
+                f"(at least {MIN_SIDE} px on each side)",
+            )
         image = self._fit(image, notices)
         try:
             output = self._run(choice, image, notices)
@@ -279,6 +296,27 @@ class RestoreService:
 
     # -- files -----------------------------------------------------------------------------------
 
+    def prune(self) -> int:
+        """Remove written PNGs older than ``keep_seconds``; how many were removed."""
+        cutoff = time.time() - self.keep_seconds
+        removed = 0
+        for old in self.output_dir.glob("*.png"):
+            try:
+                if old.stat().st_mtime <= cutoff:
+                    old.unlink()
+                    removed += 1
+            except FileNotFoundError:  # another request pruned it first
+                continue
+        return removed
+
+    def save_outcome(self, outcome: RestoreOutcome, stem: str) -> tuple[str, str]:
+        """Write the input and output of ``outcome`` as PNGs (after pruning files older than
+        ``keep_seconds``); their paths."""
+        self.prune()
+        return self.save_png(outcome.input, f"{stem}-input"), self.save_png(
+            outcome.output, f"{stem}-restored"
+        )
+
     def save_png(self, image: Image.Image, stem: str) -> str:
         """Write ``image`` losslessly as a PNG in the service's output folder; its path."""
         path = self.output_dir / f"{stem}-{uuid.uuid4().hex[:12]}.png"
@@ -291,6 +329,8 @@ __all__ = [
     "CATEGORY_PROMPTS",
     "DEFAULT_RESTORER",
     "DELTA_HEADERS",
+    "KEEP_SECONDS",
+    "MIN_SIDE",
     "BadImageError",
     "RestoreError",
     "RestoreOutcome",

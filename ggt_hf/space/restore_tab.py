@@ -58,7 +58,7 @@ def build_restore_tab(service: RestoreService) -> None:
             gr.Examples(
                 examples=[[p] for p in service.config.examples],
                 inputs=[upload],
-                label="Examples (bundled sample photos)",
+                label="Examples (degraded photos, one per category)",
                 example_labels=[Path(p).stem for p in service.config.examples],
             )
         with gr.Column(scale=2):
@@ -90,9 +90,7 @@ def build_restore_tab(service: RestoreService) -> None:
         except GGTError as exc:
             name = Path(image).name if exc.item == str(image) else exc.item
             raise gr.Error(f"{name}: {exc.reason}", print_exception=False) from None
-        stem = Path(image).stem
-        before = service.save_png(outcome.input, f"{stem}-input")
-        after = service.save_png(outcome.output, f"{stem}-restored")
+        before, after = service.save_outcome(outcome, Path(image).stem)
         text = _notice_md(outcome.notices, outcome.seconds, outcome.restorer, outcome.metrics_note)
         return (before, after), after, outcome.deltas, text
 

@@ -1,7 +1,9 @@
 """The Submit tab: (a) a zip of test-split predictions, (b) a Hub model id of a registry restorer.
 
 Both are validated by :mod:`ggt_hf.leaderboard` (zip limits, traversal, symlinks, non-images, ids
-and sizes; safetensors-only model repos, no remote code) and queued as a request; the worker
+and sizes; Hub repo ids only — never a path on the server — pinned to the repo's current commit,
+safetensors-only, no remote code) and queued as a request; every refusal counts against the
+submitter's rate limit. The worker
 (``ggt leaderboard worker``) scores it. Endpoints (``gradio_client``)::
 
     request, message = client.predict(handle_file("preds.zip"), "my-model", "", api_name="/submit_predictions")
@@ -70,9 +72,11 @@ def _error_text(exc: GGTError) -> str:
 class SubmissionService:
     """The Submit tab's actions over a leaderboard store (the test split's ids are read once)."""
 
-    def __init__(self, store: Any, config: SpaceConfig) -> None:
+    def __init__(self, store: Any, config: SpaceConfig, hub_api: Any = None) -> None:
         self.store = store
         self.config = config
+        #: the ``HfApi`` model submissions are checked through (``None``: a default one)
+        self.hub_api = hub_api
         self._expected: dict[str, tuple[int, int]] | None = None
         self._lock = threading.Lock()
 
@@ -111,13 +115,13 @@ class SubmissionService:
         return _record(request)
 
     def model(self, repo_id: str, user: str) -> dict[str, Any]:
-        """Check and queue a model repo; the request record."""
+        """Check a Hub model repo id, pin it to its current commit and queue it; the request record."""
         from ggt_hf.leaderboard import submit_model
 
-        repo_id = (repo_id or "").strip()
-        if not repo_id:
-            raise GGTError("model", "give a Hub model id (user/name)")
-        return _record(submit_model(self.store, repo_id, user=user, rate_limit=self._rate_limit()))
+        request = submit_model(
+            self.store, repo_id or "", user=user, rate_limit=self._rate_limit(), api=self.hub_api
+        )
+        return _record(request)
 
     def status(self, request_id: str) -> dict[str, Any]:
         """The current record of ``request_id``."""

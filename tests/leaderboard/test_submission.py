@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 
 import pytest
@@ -12,7 +11,6 @@ from ggt_hf.images import encode_image
 from ggt_hf.leaderboard.submission import (
     InvalidSubmissionError,
     SubmissionLimits,
-    check_model_repo,
     check_zip,
     extract_predictions,
 )
@@ -131,53 +129,6 @@ def test_lying_header_is_caught_by_the_capped_read(make_zip, hq_members, expecte
     path.write_bytes(bytes(data))
     reason = _reasons(check_zip(path, expected))["p0.png"]
     assert info.file_size > 100 and ("unreadable member" in reason or "not a usable image" in reason)
-
-
-def _save_tiny(tmp_path, tiny_registry, name="repo"):
-    folder = tmp_path / name
-    tiny_registry(config=tiny_registry.config_class()).save_pretrained(folder)
-    return folder
-
-
-def test_model_repo_checks(tmp_path, tiny_registry):
-    good = _save_tiny(tmp_path, tiny_registry)
-    assert sorted(p.name for p in good.iterdir()) == ["README.md", "config.json", "model.safetensors"]
-    assert check_model_repo(str(good)) == "tiny_lb"
-
-    pickled = _save_tiny(tmp_path, tiny_registry, "pickled")
-    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
-    with pytest.raises(InvalidSubmissionError, match=r"found pickled weights pytorch_model\.bin"):
-        check_model_repo(str(pickled))
-
-    remote = _save_tiny(tmp_path, tiny_registry, "remote")
-    config = json.loads((remote / "config.json").read_text())
-    (remote / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "x.Y"}}))
-    with pytest.raises(InvalidSubmissionError, match="remote code"):
-        check_model_repo(str(remote))
-
-    unknown = _save_tiny(tmp_path, tiny_registry, "unknown")
-    (unknown / "config.json").write_text(json.dumps({**config, "model_type": "evil"}))
-    with pytest.raises(InvalidSubmissionError, match="'evil' is not a registry restorer"):
-        check_model_repo(str(unknown))
-
-    with pytest.raises(InvalidSubmissionError, match="a registry name, not a model repo"):
-        check_model_repo("NAFNet")
-
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(InvalidSubmissionError, match=r"no config\.json"):
-        check_model_repo(str(empty))
-
-
-def test_unreachable_hub_repo_is_refused_with_the_reason(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-    class NoHub:
-        def list_repo_files(self, repo, repo_type):
-            raise OSError("offline")
-
-    with pytest.raises(InvalidSubmissionError, match=r"cannot list the repo.*offline"):
-        check_model_repo("someone/model", api=NoHub())
 
 
 def test_image_sizes_of_real_photo_crops_are_checked(make_zip, hq_members, expected):

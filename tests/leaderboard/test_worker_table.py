@@ -34,11 +34,11 @@ def _one_thread():
 
 
 def test_zip_and_model_submissions_are_scored(
-    test_split, expected, make_zip, hq_members, tiny_registry, tmp_path
+    test_split, expected, make_zip, hq_members, tiny_registry, hub_api, tmp_path
 ):
     dataset, _ = test_split
     store = LeaderboardStore(tmp_path / "lb")
-    limit = RateLimit(max_requests=2)
+    limit = RateLimit(max_requests=3)  # the refused zip below counts too
     # (a) a zip of the HQ images themselves: a perfect submission
     zipped = submit_predictions(
         store, make_zip(hq_members), model="oracle", user="alice", expected=expected, rate_limit=limit
@@ -49,18 +49,30 @@ def test_zip_and_model_submissions_are_scored(
     # (b) a tiny saved restorer (0.5·identity: a darkening "restorer")
     repo = tmp_path / "repo"
     tiny_registry(config=tiny_registry.config_class(gain=0.5)).save_pretrained(repo)
-    modelled = submit_model(store, str(repo), user="alice", model="tiny-dark", rate_limit=limit)
+    hub_api.add_repo("alice/tiny-dark", repo)
+    modelled = submit_model(
+        store, "alice/tiny-dark", user="alice", model="tiny-dark", rate_limit=limit, api=hub_api
+    )
     with pytest.raises(RateLimitError):
-        submit_model(store, str(repo), user="alice", rate_limit=limit)
+        submit_model(store, "alice/tiny-dark", user="alice", rate_limit=limit, api=hub_api)
     # (c) a repo that only has pickled weights, queued behind the checks' back: the worker refuses it
     pickled = tmp_path / "pickled"
     tiny_registry(config=tiny_registry.config_class()).save_pretrained(pickled)
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
-    sneaky = store.add_request(Request.new("model", "sneaky", "eve", model_repo=str(pickled)))
+    hub_api.add_repo("eve/pickled", pickled)
+    sha = hub_api.model_info("eve/pickled").sha
+    sneaky = store.add_request(Request.new("model", "sneaky", "eve", model_repo="eve/pickled", revision=sha))
     assert len(store.requests("PENDING")) == 3
 
     worker = Worker(
-        store, str(dataset), metrics=FAST_METRICS, device="cpu", tile=32, overlap=8, progress=False
+        store,
+        str(dataset),
+        metrics=FAST_METRICS,
+        device="cpu",
+        tile=32,
+        overlap=8,
+        progress=False,
+        api=hub_api,
     )
     done = {r.request_id: r for r in worker.run_once()}
     assert worker.run_once() == []  # safe to run again: nothing left
@@ -164,18 +176,20 @@ def test_cli_worker_once_and_show(test_split, expected, make_zip, hq_members, tm
     assert "Rating" in capsys.readouterr().out
 
 
-def test_run_forever_polls_and_reports_failures(test_split, tmp_path):
+def test_run_forever_polls_and_reports_failures(test_split, hub_api, tmp_path):
     store = LeaderboardStore(tmp_path / "lb")
-    missing = store.add_request(Request.new("model", "ghost", "u", model_repo=str(tmp_path / "no-such-repo")))
+    missing = store.add_request(
+        Request.new("model", "ghost", "u", model_repo="u/no-such-repo", revision="0" * 40)
+    )
     reported: list[Request] = []
-    worker = Worker(store, str(test_split[0]), metrics=FAST_METRICS, progress=False)
+    worker = Worker(store, str(test_split[0]), metrics=FAST_METRICS, progress=False, api=hub_api)
     worker.run_forever(poll_seconds=0, max_polls=2, report=reported.append)
     assert [r.request_id for r in reported] == [missing.request_id]
-    assert reported[0].status == "FAILED" and "cannot list the repo" in reported[0].reason
+    assert reported[0].status == "FAILED" and "no such public model repo" in reported[0].reason
     assert main(["leaderboard", "show", "--store", str(store.root)]) == 0  # no results: still fine
 
 
-def test_a_registry_nafnet_submission_is_restored_tiled_and_scored(test_split, tmp_path):
+def test_a_registry_nafnet_submission_is_restored_tiled_and_scored(test_split, hub_api, tmp_path):
     from ggt_hf.restorers import build_restorer, list_restorers
 
     if "nafnet" not in list_restorers():
@@ -184,10 +198,18 @@ def test_a_registry_nafnet_submission_is_restored_tiled_and_scored(test_split, t
     build_restorer(
         "nafnet", width=8, middle_blk_num=1, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]
     ).save_pretrained(repo)
+    hub_api.add_repo("u/nafnet-tiny", repo)
     store = LeaderboardStore(tmp_path / "lb")
-    request = submit_model(store, str(repo), user="u", model="nafnet-tiny")
+    request = submit_model(store, "u/nafnet-tiny", user="u", model="nafnet-tiny", api=hub_api)
     worker = Worker(
-        store, str(test_split[0]), metrics=FAST_METRICS, device="cpu", tile=32, overlap=8, progress=False
+        store,
+        str(test_split[0]),
+        metrics=FAST_METRICS,
+        device="cpu",
+        tile=32,
+        overlap=8,
+        progress=False,
+        api=hub_api,
     )
     [done] = worker.run_once()
     assert done.status == "FINISHED", done.reason

@@ -133,14 +133,20 @@ def space_config(tmp_path: Path, space_data: SpaceData):
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., tuple[object, object]]]:
-    """``serve(config, store)`` launches the Space on 127.0.0.1:<free port>; closed at teardown."""
+    """``serve(config, store, hub_api=None)`` launches the Space on 127.0.0.1:<free port>; closed at teardown."""
     from ggt_hf.space import launch_space
 
     apps = []
 
-    def launch(config, store=None):
+    def launch(config, store=None, hub_api=None):
         app = launch_space(
-            config, host="127.0.0.1", port=free_port(), store=store, prevent_thread_lock=True, quiet=True
+            config,
+            host="127.0.0.1",
+            port=free_port(),
+            store=store,
+            hub_api=hub_api,
+            prevent_thread_lock=True,
+            quiet=True,
         )
         apps.append(app)
         return app, gradio_client.Client(app.local_url, verbose=False)

@@ -58,13 +58,14 @@ def test_every_tab_in_a_real_browser(space_config, store, serve, page, tmp_path,
     shots = tmp_path / "screenshots"
     shots.mkdir()
 
-    # Restore: pick a bundled example, restore it with the default baseline.
+    # Restore: pick the first bundled (degraded) example, restore it with the default baseline.
     expect(page.get_by_role("tab", name="Restore")).to_be_visible()
-    page.get_by_text("chelsea", exact=True).first.click()
-    expect(page.locator("#ggt-restore-upload")).to_contain_text("chelsea")
+    page.get_by_text("low_light_coffee", exact=True).first.click()
+    expect(page.locator("#ggt-restore-upload")).to_contain_text("low_light_coffee")
     page.locator("#ggt-restore-run").click()
     notice = page.locator("#ggt-restore-notice")
     expect(notice).to_contain_text("Restored with classical")
+    expect(notice).not_to_contain_text("nothing to fix")
     expect(page.locator("#ggt-restore-download")).to_contain_text(".png")
     expect(page.locator("#ggt-restore-deltas")).to_contain_text("PIQE")
     expect(page.locator("#ggt-restore-slider img").first).to_be_visible()

@@ -146,20 +146,36 @@ def test_submit_invalid_zips_are_rejected_with_reasons(
         with pytest.raises(AppError, match="Submission rejected") as info:
             client.predict(handle_file(str(path)), name, "", api_name="/submit_predictions")
         assert re.search(pattern, str(info.value)), (name, str(info.value))
-    assert store.requests() == []  # nothing queued, nothing extracted
+    # nothing queued, nothing extracted; each refusal is recorded (it counts against the rate limit)
+    assert [r.status for r in store.requests()] == ["FAILED"] * len(cases)
+    assert not any(p.is_dir() for p in store.requests_dir.iterdir())
 
 
-def test_submit_model_refuses_pickles(space_config, store, serve, tmp_path: Path) -> None:
-    _, client = serve(space_config, store)
+def test_submit_model_takes_pinned_hub_repos_only(
+    space_config, store, serve, hub_api, tmp_path: Path
+) -> None:
+    from ggt_hf.restorers import build_restorer
+
+    _, client = serve(space_config, store, hub_api=hub_api)
     folder = tmp_path / "pickled"
     folder.mkdir()
     (folder / "config.json").write_text('{"model_type": "nafnet"}')
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    hub_api.add_repo("eve/pickled", folder)
     with pytest.raises(AppError, match=r"Submission rejected.*(safetensors|pickle)"):
+        client.predict("eve/pickled", api_name="/submit_model")
+    with pytest.raises(AppError, match="not a Hub model repo id"):  # the same folder by its path
         client.predict(str(folder), api_name="/submit_model")
     with pytest.raises(AppError, match="Hub model id"):
         client.predict("  ", api_name="/submit_model")
-    assert store.requests() == []
+    assert [r.status for r in store.requests()] == ["FAILED"] * 3
+    build_restorer("nafnet", width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1]).save_pretrained(
+        tmp_path / "good"
+    )
+    hub_api.add_repo("alice/nafnet-tiny", tmp_path / "good")
+    record, message = client.predict("alice/nafnet-tiny", api_name="/submit_model")
+    assert record["status"] == "PENDING" and record["model_repo"] == "alice/nafnet-tiny"
+    assert record["revision"] in hub_api.commits and "PENDING" in message
 
 
 def test_arena_votes_update_the_ranking(space_config, store, serve) -> None:
