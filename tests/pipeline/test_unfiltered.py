@@ -60,6 +60,7 @@ def test_one_build_gives_both_ablation_datasets(tmp_path, photos, monkeypatch, c
     assert {q["verdict"] for q in unfiltered["qc"]} == {"accepted", "rejected"}
     card = (tmp_path / "run" / "dataset" / "README.md").read_text()
     assert "config_name: unfiltered" in card
+    assert main(["validate", "run/dataset"]) == 0  # the card's counts for the new config check out
 
 
 def test_paper_recipe_follows_the_paper():
