@@ -163,7 +163,8 @@ def hub_dataset_id(dataset: str) -> str:
         repo_id = read_card_info(folder, None).repo_id
         if not repo_id:
             raise EvalResultsError(
-                dataset, "a local folder has no Hub id: pass --dataset as a Hub repo id or pack with --repo-id"
+                dataset,
+                "a local folder has no Hub id: pass --dataset as a Hub repo id or pack with --repo-id",
             )
         return repo_id
     if dataset.count("/") != 1:

@@ -96,26 +96,39 @@ class Reading:
     structured: bool
 
 
-def _component(name: str) -> tuple[str, str | None]:
-    """(kind, value) of one folder name: split / role / category / role+category / other."""
+def _component(name: str) -> dict[str, str]:
+    """What one folder name says: ``{"split": ..., "role": ..., "category": ...}`` (empty: nothing).
+
+    A whole name is tried first (``LowLight``, ``GT``, ``test``); then its ``_``/``-`` separated
+    words: split words, a role word at either end, and the rest as a category (``rain_lq``,
+    ``Haze-test``, ``train_input``, ``LQ_images`` → role only).
+    """
     n = _norm(name)
     if n in SPLIT_WORDS:
-        return "split", SPLIT_WORDS[n]
+        return {"split": SPLIT_WORDS[n]}
     if n in ROLE_WORDS:
-        return "role", ROLE_WORDS[n]
+        return {"role": ROLE_WORDS[n]}
     if (category := try_parse_category(name)) is not None:
-        return "category", category
+        return {"category": category}
     tokens = [t for t in _SEP.split(name.lower()) if t]
-    if len(tokens) > 1:
-        for role_token, rest in ((tokens[-1], tokens[:-1]), (tokens[0], tokens[1:])):
-            if role_token in ROLE_WORDS:
-                rest_text = "_".join(rest)
-                if rest_text in SPLIT_WORDS:
-                    return f"role+split:{SPLIT_WORDS[rest_text]}", ROLE_WORDS[role_token]
-                if (category := try_parse_category(rest_text)) is not None:
-                    return f"role+category:{category}", ROLE_WORDS[role_token]
-                return "role", ROLE_WORDS[role_token]
-    return "other", None
+    if len(tokens) < 2:
+        return {}
+    found: dict[str, str] = {}
+    splits = [t for t in tokens if t in SPLIT_WORDS]
+    if len(splits) == 1:
+        found["split"] = SPLIT_WORDS[splits[0]]
+        tokens = [t for t in tokens if t not in SPLIT_WORDS]
+    for end in (-1, 0):
+        if tokens and tokens[end] in ROLE_WORDS:
+            found["role"] = ROLE_WORDS[tokens.pop(end)]
+            break
+    if tokens and found:
+        category = try_parse_category("_".join(tokens))
+        if category is not None:
+            found["category"] = category
+        elif "role" not in found:
+            return {}  # e.g. "train_photos_v2": not a structural name
+    return found
 
 
 def _stem_role(stem: str) -> tuple[str, str | None]:
@@ -137,15 +150,11 @@ def read_path(rel: str) -> Reading | str:
     found: dict[str, set[str]] = defaultdict(set)
     key: list[str] = [subset]
     for name in folders:
-        kind, value = _component(name)
-        if kind == "other":
+        said = _component(name)
+        if not said:
             key.append(name)
-            continue
-        if kind.startswith("role+"):
-            extra_kind, extra_value = kind[5:].split(":")
-            found[extra_kind].add(extra_value)
-            kind = "role"
-        found[kind].add(str(value))
+        for kind, value in said.items():
+            found[kind].add(value)
     pair_id, suffix_role = _stem_role(stem)
     if suffix_role is not None:
         found["role"].add(suffix_role)
@@ -215,7 +224,9 @@ class ReleaseSource:
             for member, minfo in sorted(archive_fs.find("", detail=True).items()):
                 if minfo.get("type") == "directory":
                     continue
-                out.append(SourceFile(f"{base}/{member.lstrip('/')}", int(minfo.get("size") or 0), path, member))
+                out.append(
+                    SourceFile(f"{base}/{member.lstrip('/')}", int(minfo.get("size") or 0), path, member)
+                )
         return out
 
     def read(self, file: SourceFile) -> bytes:
@@ -298,8 +309,7 @@ class LayoutPlan:
             "ambiguous layout, nothing written. Detected:\n"
             + self.describe()
             + "\nPass the layout as templates, e.g. --lq-template '{split}/{category}/LQ/{id}.{ext}' "
-            "--hq-template '{split}/{category}/GT/{id}.{ext}'"
-            + (f", shaped like:\n{hint}" if hint else ""),
+            "--hq-template '{split}/{category}/GT/{id}.{ext}'" + (f", shaped like:\n{hint}" if hint else ""),
         )
 
 
@@ -308,8 +318,10 @@ def _shape(rel: str) -> str:
     parts = list(PurePosixPath(rel).parts)
     out = []
     for name in parts[:-1]:
-        kind, _ = _component(name)
-        out.append({"split": "{split}", "category": "{category}"}.get(kind, name))
+        said = _component(name)
+        out.append(
+            "{split}" if said.keys() == {"split"} else "{category}" if said.keys() == {"category"} else name
+        )
     return "/".join([*out, "{id}.{ext}"])
 
 
@@ -374,7 +386,9 @@ def detect_layout(
         lqs, hqs = by_role.get(LQ, []), by_role.get(HQ, [])
         if len(lqs) > 1 or len(hqs) > 1:
             names = ", ".join(f.rel for f, _ in lqs + hqs)
-            plan.unmatched.append(Problem((lqs or hqs)[0][0].rel, f"several files share this pair id ({names})"))
+            plan.unmatched.append(
+                Problem((lqs or hqs)[0][0].rel, f"several files share this pair id ({names})")
+            )
             continue
         if not lqs or not hqs:
             present, missing_side = (lqs, "HQ") if lqs else (hqs, "LQ")
