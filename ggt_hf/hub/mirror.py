@@ -128,10 +128,7 @@ def prepare_detected(pair: DetectedPair, source: ReleaseSource, config: StreamCo
     )
     sides = []
     for file in (pair.lq, pair.hq):
-        try:
-            data = source.read(file)
-        except (OSError, ValueError) as exc:
-            raise PairingError(file.rel, f"unreadable: {exc}") from None
+        data = source.read(file)  # a read failure stops the run (resumable), it is not a bad pair
         decoded, stored, ext = check_image(data, file.rel, config.max_pixels)
         sides.append((decoded, BytesRef(file.rel, f"{pair.id}.{ext}", len(stored), stored), data))
     (lq_img, lq_ref, lq_bytes), (hq_img, hq_ref, _) = sides

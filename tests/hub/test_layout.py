@@ -16,7 +16,12 @@ from ggt_hf.hub.mirror import pack_release
 
 from .release_fixtures import image_bytes, official_like, tar_bytes, write_files, zip_bytes
 
-OFFICIAL_COUNTS = {("train", "Rain"): 3, ("train", "LowLight"): 2, ("test", "Rain"): 2, ("test", "OldPhoto"): 1}
+OFFICIAL_COUNTS = {
+    ("train", "Rain"): 3,
+    ("train", "LowLight"): 2,
+    ("test", "Rain"): 2,
+    ("test", "OldPhoto"): 1,
+}
 
 
 @pytest.fixture
@@ -101,7 +106,9 @@ def test_category_first_input_target_mixed_extensions(memfs):
     files = {}
     for category, split, n in (("Snow", "train", 3), ("Snow", "test", 2), ("Haze", "train", 1)):
         for i in range(n):
-            files[f"GGT-100K/{category}/{split}/input/{i}.png"] = image_bytes(hash((category, split, i)) % 10**6)
+            files[f"GGT-100K/{category}/{split}/input/{i}.png"] = image_bytes(
+                hash((category, split, i)) % 10**6
+            )
             files[f"GGT-100K/{category}/{split}/target/{i}.jpg"] = image_bytes(i + 7, "JPEG")
     files["GGT-100K/Haze/train/input/extra.png"] = image_bytes(3)  # no target
     write_files(memfs, "/rel", files)
@@ -113,7 +120,10 @@ def test_category_first_input_target_mixed_extensions(memfs):
     }
     assert [str(p) for p in plan.unmatched] == ["GGT-100K/Haze/train/input/extra.png: missing HQ partner"]
     pair = next(p for p in plan.pairs if p.category == "haze")
-    assert (pair.lq.rel, pair.hq.rel) == ("GGT-100K/Haze/train/input/0.png", "GGT-100K/Haze/train/target/0.jpg")
+    assert (pair.lq.rel, pair.hq.rel) == (
+        "GGT-100K/Haze/train/input/0.png",
+        "GGT-100K/Haze/train/target/0.jpg",
+    )
 
 
 def test_archives_read_in_place_and_suffix_naming(memfs, tmp_path):
