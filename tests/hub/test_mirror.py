@@ -104,21 +104,32 @@ def _reference(release, tmp_path):
     return api
 
 
+def _kill_and_resume(release, tmp_path, reference, k, when):
+    api = RecordingHubApi().fail(k, when)
+    work = tmp_path / f"{when}{k}"
+    with pytest.raises(Killed):
+        run(release, api, work)
+    last = len(reference.commits) - 1
+    if HubLayout.CARD in api.files:  # the card only ever appears with everything else
+        assert k == last and when == "after" and api.files == reference.files
+    run(release, api, work)
+    assert api.files == reference.files, (when, k)
+    assert all(n == 1 for path, n in api.added.items() if path.endswith(".parquet")), (when, k)
+
+
 @pytest.mark.parametrize("when", ["before", "after"])
-def test_killed_at_any_commit_resumes_to_the_same_repo(release, tmp_path, when):
+def test_killed_around_commits_resumes_to_the_same_repo(release, tmp_path, when):
+    reference = _reference(release, tmp_path)
+    for k in (0, len(reference.commits) // 2, len(reference.commits) - 1):  # first, a middle, the card
+        _kill_and_resume(release, tmp_path, reference, k, when)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_killed_at_every_commit_resumes_to_the_same_repo(release, tmp_path, when):
     reference = _reference(release, tmp_path)
     for k in range(len(reference.commits)):
-        api = RecordingHubApi().fail(k, when)
-        work = tmp_path / f"{when}{k}"
-        with pytest.raises(Killed):
-            run(release, api, work)
-        if HubLayout.CARD in api.files:  # the card only ever appears with everything else
-            assert api.files == reference.files
-        assert HubLayout.CARD not in api.files or k == len(reference.commits) - 1
-        run(release, api, work)
-        assert api.files == reference.files, (when, k)
-        assert max(api.added.values()) == 1 or (when == "after" and k == len(reference.commits) - 1)
-        assert all(n == 1 for path, n in api.added.items() if path.endswith(".parquet")), (when, k)
+        _kill_and_resume(release, tmp_path, reference, k, when)
 
 
 def test_killed_mid_shard_and_journal_lost(release, tmp_path):
