@@ -20,6 +20,7 @@ from ggt_hf.metrics.specs import METRICS
 from .hub_recorder import RecordingHubApi
 
 RESULTS = {
+    "format": "ggt-eval-results",
     "split": "test",
     "complete": True,
     "counts": {"rain": 3, "snow": 2},
@@ -110,3 +111,25 @@ def test_eval_cli_push_results(make_pairs_dir, tmp_path, monkeypatch, capsys):
     )
     (entry,) = yaml.safe_load(api.files["refs/pr/1:.eval_results/me__ggt-100k.yaml"])
     assert entry["dataset"] == {"id": "me/ggt-100k", "task_id": "psnr"} and entry["value"] > 10
+
+
+def test_leaderboard_worker_pushes_model_results(tmp_path, monkeypatch):
+    from ggt_hf.leaderboard.queue import Worker
+    from ggt_hf.leaderboard.store import LeaderboardStore, Request
+
+    api = RecordingHubApi(user="leaderboard-bot")
+    monkeypatch.setattr("ggt_hf.hub.eval_results.HfApi", lambda: api)
+    store = LeaderboardStore(tmp_path / "lb")
+    request = store.add_request(Request.new("model", "tiny", "alice", model_repo="alice/tiny"))
+    worker = Worker(store, "me/ggt-100k", push_results=True, progress=False)
+    monkeypatch.setattr(worker, "_predict", lambda request, out: None)
+    monkeypatch.setattr(worker, "_score", lambda pred_dir, request: {**RESULTS, "model": "tiny"})
+    (done,) = worker.run_once()
+    assert done.request_id == request.request_id and done.status == "FINISHED"
+    (call,) = [c for name, c in api.calls if name == "upload_file"]
+    assert call["repo_id"] == "alice/tiny" and call["create_pr"] is True  # not the bot's repo: a PR
+    # a refused push is logged; the leaderboard result stands
+    monkeypatch.setattr(api, "upload_file", lambda **kw: (_ for _ in ()).throw(RuntimeError("403")))
+    store.add_request(Request.new("model", "tiny2", "alice", model_repo="alice/tiny2"))
+    (done,) = worker.run_once()
+    assert done.status == "FINISHED"

@@ -120,7 +120,7 @@ def _kill_and_resume(release, tmp_path, reference, k, when):
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_killed_around_commits_resumes_to_the_same_repo(release, tmp_path, when):
     reference = _reference(release, tmp_path)
-    for k in (0, len(reference.commits) // 2, len(reference.commits) - 1):  # first, a middle, the card
+    for k in (len(reference.commits) // 2, len(reference.commits) - 1):  # a shard commit, the card
         _kill_and_resume(release, tmp_path, reference, k, when)
 
 
@@ -134,7 +134,7 @@ def test_killed_at_every_commit_resumes_to_the_same_repo(release, tmp_path, when
 
 def test_killed_mid_shard_and_journal_lost(release, tmp_path):
     reference = _reference(release, tmp_path)
-    for fail_at in (1, 6, 13):
+    for fail_at in (1, 13):  # the first read; a read in the middle of a later shard
         api, work = RecordingHubApi(), tmp_path / f"read{fail_at}"
         with pytest.raises(Killed):
             run(release, api, work, FailingSource(release, fail_at))
