@@ -170,28 +170,32 @@ class Journal:
 
 
 class Samples:
-    """Preview pairs (category, LQ, HQ) kept in the work folder until the card is written."""
+    """Preview pairs (category, LQ, HQ) kept in the work folder until the card is written.
+
+    Files are named by pair id, so a shard rewritten after a kill does not add the same pair twice.
+    """
 
     def __init__(self, work: Path) -> None:
         self.dir = work / SAMPLES_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
 
-    def count(self, category: str) -> int:
-        return len(list(self.dir.glob(f"{category}-*.lq")))
+    def _ids(self, category: str) -> list[str]:
+        return sorted(p.name[len(category) + 2 : -3] for p in self.dir.glob(f"{category}--*.lq"))
 
     def add(self, pair: PreparedPair) -> None:
-        category = pair.record.category
-        n = self.count(category)
-        if n < SAMPLES_PER_CATEGORY:
-            atomic_write_bytes(self.dir / f"{category}-{n}.hq", pair.hq.read()["bytes"])  # type: ignore[arg-type]
-            atomic_write_bytes(self.dir / f"{category}-{n}.lq", pair.lq.read()["bytes"])  # type: ignore[arg-type]
+        category, ids = pair.record.category, self._ids(pair.record.category)
+        if len(ids) < SAMPLES_PER_CATEGORY and pair.record.id not in ids:
+            stem = self.dir / f"{category}--{pair.record.id}"
+            atomic_write_bytes(stem.with_name(stem.name + ".hq"), pair.hq.read()["bytes"])  # type: ignore[arg-type]
+            atomic_write_bytes(stem.with_name(stem.name + ".lq"), pair.lq.read()["bytes"])  # type: ignore[arg-type]
 
     def tiles(self) -> list[Tile]:
-        return [
-            (c, (self.dir / f"{c}-{i}.lq").read_bytes(), (self.dir / f"{c}-{i}.hq").read_bytes())
-            for c in CATEGORIES
-            for i in range(self.count(c))
-        ]
+        out = []
+        for c in CATEGORIES:
+            for pair_id in self._ids(c):
+                stem = self.dir / f"{c}--{pair_id}"
+                out.append((c, Path(f"{stem}.lq").read_bytes(), Path(f"{stem}.hq").read_bytes()))
+        return out
 
 
 def _write_task(
