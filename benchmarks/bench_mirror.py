@@ -9,7 +9,7 @@ shards (uploading costs the same for both paths and is left out). Each measureme
 process so peak RSS (`ru_maxrss`) is its own; disk under the work folders is sampled from a child
 process (every 10 ms, or 5× its scan time when the folder holds many files).
 
-Run from the repo root: `python benchmarks/bench_mirror.py` (about 2-3 minutes).
+Run from the repo root: `python benchmarks/bench_mirror.py` (about 6 minutes on a busy 2-core machine).
 """
 
 from __future__ import annotations
