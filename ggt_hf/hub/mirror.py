@@ -366,6 +366,9 @@ class HubSink(Sink):
         """One commit: the card files, and deletion of shards not in the plan (an earlier plan's)."""
         stale = sorted(f for f in self.existing() if f not in keep)
         operations: list[Any] = [CommitOperationDelete(path_in_repo=f) for f in stale]
+        changed = [f for f in files if not self.same(f, meta / f)]
+        if not operations and not changed:
+            return  # a rerun of a finished mirror: the repo already is what this run would write
         operations += [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(meta / f)) for f in files]
         self.api.create_commit(
             self.repo_id,

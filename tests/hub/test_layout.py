@@ -13,6 +13,7 @@ from ggt_hf.constants import HubLayout
 from ggt_hf.errors import PairingError
 from ggt_hf.hub.layout import ReleaseSource, detect_layout, read_path
 from ggt_hf.hub.mirror import pack_release
+from ggt_hf.hub.validate import validate_folder
 
 from .release_fixtures import image_bytes, official_like, tar_bytes, write_files, zip_bytes
 
@@ -88,6 +89,7 @@ def test_official_layout_plan_pack_and_load(tmp_path, capsys):
     configs = [c["config_name"] for c in card.data.to_dict()["configs"]]
     assert configs == ["default", "rain", "low_light", "old_photo", "baseline"]
     assert (out / HubLayout.EVAL_YAML).exists()
+    assert validate_folder(out, progress=False) == []
     rain = load_dataset(str(out), "rain")
     assert {k: v.num_rows for k, v in rain.items()} == {"train": 3, "test": 1}
     default = load_dataset(str(out))

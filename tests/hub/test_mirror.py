@@ -93,9 +93,10 @@ def test_mirror_uploads_shards_then_card(release, tmp_path):
     bench = yaml.safe_load(api.files[HubLayout.EVAL_YAML])
     assert {"id": "psnr", "config": "default", "split": "test"} in bench["tasks"]
     # a second run has nothing to upload and leaves the repo as it was
-    before = dict(api.files)
+    before, commits = dict(api.files), len(api.commits)
     again = run(release, api, tmp_path / "w")
     assert not again.uploaded and len(again.resumed) == len(shards) and api.files == before
+    assert len(api.commits) == commits  # not even an empty card commit
 
 
 def _reference(release, tmp_path):
