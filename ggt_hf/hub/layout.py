@@ -9,7 +9,8 @@ listed once; every image's path is read component by component:
   ``degraded``/``clean``, ``rain_lq``, ...) or a file-name suffix (``0001_lq.png`` / ``0001_gt.jpg``);
 * **subset**: a top folder named like ``Existing-dataset`` holds the baseline pairs (the paper's
   "w/o" training data) and becomes the ``baseline`` config, never mixed into the GGT pairs;
-  ``negatives`` / ``rejected`` folders become the ``negatives`` config.
+  ``negatives`` / ``rejected`` folders become the ``negatives`` config. Images of these folders
+  whose split, category or role cannot be told are listed as skipped: they never block the GGT pairs.
 
 Pairs are joined on everything in the path except the role and the extension, so ``LQ/0001.png``
 pairs with ``GT/0001.jpg``. Zip and tar archives are listed and read member by member (an archive
@@ -144,9 +145,11 @@ def read_path(rel: str) -> Reading | str:
     parts = PurePosixPath(rel).parts
     folders, stem = list(parts[:-1]), PurePosixPath(parts[-1]).stem
     subset = HubLayout.DATA_DIR
-    if folders and _norm(folders[0]) in SUBSET_WORDS:
-        subset = SUBSET_WORDS[_norm(folders[0])]
-        folders = folders[1:]
+    for i, name in enumerate(folders):  # e.g. Existing-dataset/, at any depth
+        if _norm(name) in SUBSET_WORDS:
+            subset = SUBSET_WORDS[_norm(name)]
+            folders = folders[:i] + folders[i + 1 :]
+            break
     found: dict[str, set[str]] = defaultdict(set)
     key: list[str] = [subset]
     for name in folders:
@@ -371,7 +374,11 @@ def detect_layout(
             if value is None
         ]
         if missing:
-            plan.unresolved.append(Problem(file.rel, f"no {' or '.join(missing)} in its path or name"))
+            reason = f"no {' or '.join(missing)} in its path or name"
+            if reading.subset != HubLayout.DATA_DIR:  # extra configs never block the GGT pairs
+                plan.skipped[(parent, f"{reading.subset} image with {reason}")] += 1
+                continue
+            plan.unresolved.append(Problem(file.rel, reason))
             plan.shapes[_shape(file.rel)] += 1
             continue
         reading = Reading(

@@ -171,3 +171,35 @@ def test_ambiguous_layout_refused_with_plan_and_templates(memfs, tmp_path, capsy
     assert "--lq-template" in text and "photos/{category}/{split}/{id}.{ext}" in text
     assert main(["pack", "memory://rel", str(tmp_path / "out")]) == 1
     assert "ambiguous layout" in capsys.readouterr().err and not (tmp_path / "out" / "data").exists()
+
+
+def test_role_first_layout_and_undetectable_baseline_is_skipped_not_blocking(memfs):
+    files = {}
+    for role, ext in (("LQ", "png"), ("GroundTruth", "jpg")):
+        for category, split, n in (("dark", "training", 2), ("foggy", "testing", 3)):
+            for i in range(n):
+                files[f"rel/{role}/{category}/{split}/images/{i}.{ext}"] = image_bytes(
+                    i, "JPEG" if ext == "jpg" else "PNG"
+                )
+    # LOL-style baseline folders: no train/test folder, so no split to give them
+    files |= {
+        f"rel/Existing-dataset/LOL/our485/{r}/{i}.png": image_bytes(i)
+        for r in ("low", "high")
+        for i in range(2)
+    }
+    write_files(memfs, "/rel", files)
+    plan = detect_layout(ReleaseSource("memory://rel"))
+    assert not plan.ambiguous
+    assert plan.counts() == {("data", "haze", "test"): 3, ("data", "low_light", "train"): 2}
+    assert (
+        plan.skipped[
+            (
+                "rel/Existing-dataset/LOL/our485/low",
+                "baseline image with no train/test split in its path or name",
+            )
+        ]
+        == 2
+    )
+    # given a split, the same baseline folders are detected
+    with_split = detect_layout(ReleaseSource("memory://rel"), split="train")
+    assert with_split.counts()[("baseline", "low_light", "train")] == 2
