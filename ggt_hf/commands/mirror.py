@@ -7,6 +7,8 @@ journal in --work and never uploads a shard twice. The token comes from HF_TOKEN
 
 from __future__ import annotations
 
+from ggt_hf.commands._common import add_category_arg, add_split_arg
+
 HELP = "pack a release (folder or fsspec URL) straight into a Hub dataset repo, shard by shard"
 
 
@@ -20,6 +22,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, default=8, help="files read in parallel")
     parser.add_argument("--license", help="licence id for the card (default: the release's, if known)")
     parser.add_argument("--report", help="write every problem as item<TAB>reason to this file")
+    add_split_arg(parser, default=None)
+    add_category_arg(parser, "category for pairs whose path names none")
 
 
 def run(args) -> int:
@@ -29,19 +33,21 @@ def run(args) -> int:
     from ggt_hf.commands._common import print_problems, write_problems
     from ggt_hf.hub.layout import ReleaseSource, detect_layout
     from ggt_hf.hub.mirror import StreamConfig, mirror_release
+    from ggt_hf.hub.push import resolve_token
 
     source = ReleaseSource(args.src)
-    plan = detect_layout(source)
+    plan = detect_layout(source, split=args.split, category=args.category)
     if args.plan:
         print(plan.describe())
         plan.check()
         return 0
+    token = resolve_token()  # refuses with a clear message before any work
     key = hashlib.sha1(f"{args.src}\0{args.repo_id}".encode()).hexdigest()[:12]
     work = Path(args.work) if args.work else Path(".ggt-mirror") / key
     config = StreamConfig(
         max_shard_bytes=args.max_shard_mb * 1024**2, workers=args.workers, license=args.license
     )
-    report = mirror_release(plan, source, args.repo_id, work, config, private=args.private)
+    report = mirror_release(plan, source, args.repo_id, work, config, private=args.private, token=token)
     print(f"mirror: {report}")
     for (subset, category, split), n in sorted(report.written.items()):
         print(f"  {subset}/{category}/{split}: {n}")

@@ -20,7 +20,7 @@ separately (``ggt_hf.training.model_card``) and still read by the Hub.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ def entries_from_results(
     notes = f"split {results.get('split', 'test')}; {sum((results.get('counts') or {}).values())} images"
     if not results.get("complete", True):
         notes += "; incomplete submission (see the results file)"
-    date = date or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    date = date or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     entries = []
     for name, value in overall.items():
         if name not in METRICS:

@@ -422,6 +422,7 @@ def mirror_release(
     *,
     api: HfApi | None = None,
     private: bool = False,
+    token: str | None = None,
     card: CardInfo | None = None,
     progress: bool | None = None,
 ) -> StreamReport:
@@ -431,7 +432,7 @@ def mirror_release(
     config = config or StreamConfig()
     card = card or release_card(source.url, repo_id, config.license)
     config.license = config.license or card.license
-    sink = HubSink(repo_id, api=api, private=private)
+    sink = HubSink(repo_id, api=api, private=private, token=token)
     report = stream_shards(plan, source, sink, work, config, progress=progress)
     meta = work / "card"
     shutil.rmtree(meta, ignore_errors=True)

@@ -163,10 +163,17 @@ def test_mirror_cli_plan_and_run(release, tmp_path, monkeypatch, capsys):
 
     api = RecordingHubApi()
     monkeypatch.setattr("ggt_hf.hub.mirror.HfApi", lambda: api)
-    assert main(["mirror", release, "me/ggt-100k", "--plan"]) == 0
+    assert main(["mirror", release, "me/ggt-100k", "--plan"]) == 0  # no token needed to look
     assert "data/rain/train: 4" in capsys.readouterr().out and not api.commits
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("ggt_hf.hub.push.get_token", lambda: None)
+    assert main(["mirror", release, "me/ggt-100k"]) == 1
+    assert "no token found" in capsys.readouterr().err and not api.calls
+    monkeypatch.setattr("ggt_hf.hub.push.get_token", lambda: "hf_test_token")
     work = tmp_path / "w"
     assert main(["mirror", release, "me/ggt-100k", "--work", str(work), "--max-shard-mb", "1"]) == 0
     out = capsys.readouterr().out
     assert "mirror: 11 pairs in 5 shard(s) (5 sent now, 0 already there)" in out
     assert HubLayout.CARD in api.files
+    assert all(c.get("token") == "hf_test_token" for c in api.commits)
+    assert "hf_test_token" not in out
