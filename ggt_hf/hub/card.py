@@ -213,7 +213,7 @@ def render_grid(tiles: list[Tile], tile: int = 192) -> bytes | None:
         for k, (data, side) in enumerate(((lq_bytes, "LQ"), (hq_bytes, "HQ"))):
             im = Image.open(io.BytesIO(data)).convert("RGB").resize((tile, tile), Image.Resampling.BICUBIC)
             grid.paste(im, (x + k * tile, y + label_h))
-            draw.text((x + k * tile + 4, y + 5), f"{CATEGORY_TITLES[category]} · {side}", fill=(0, 0, 0))
+            draw.text((x + k * tile + 4, y + 5), f"{CATEGORY_TITLES[category]}: {side}", fill=(0, 0, 0))
     buf = io.BytesIO()
     grid.save(buf, format="JPEG", quality=88)
     return buf.getvalue()

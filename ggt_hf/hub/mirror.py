@@ -260,8 +260,8 @@ class StreamReport:
     def __str__(self) -> str:
         rows = sum(self.written.values())
         text = (
-            f"{rows} pairs in {len(self.shards)} shard(s) ({len(self.uploaded)} sent now, "
-            f"{len(self.resumed)} already there), {len(self.problems)} problem(s)"
+            f"{rows} pairs in {len(self.shards)} shard(s) ({len(self.uploaded)} new, "
+            f"{len(self.resumed)} already done), {len(self.problems)} problem(s)"
         )
         return text + (f", {len(self.leaks)} train/test leak(s)" if self.leaks else "")
 

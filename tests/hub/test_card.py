@@ -68,5 +68,5 @@ def test_sample_grid_labels_each_tile_with_category_and_side(tmp_path):
     assert labelled.shape[:2] == (64 + 22, 2 * 2 * 64 + 8)  # two pairs per row
     strip, image = labelled[:22], labelled[22:]
     assert (image > 200).all()  # a white pair stays white below the captions
-    for left in (0, 64):  # "Rain · LQ" over the LQ tile, "Rain · HQ" over the HQ tile: dark text
+    for left in (0, 64):  # "Rain: LQ" over the LQ tile, "Rain: HQ" over the HQ tile: dark text
         assert (strip[:, left : left + 64] < 100).sum() > 20

@@ -173,7 +173,7 @@ def test_mirror_cli_plan_and_run(release, tmp_path, monkeypatch, capsys):
     work = tmp_path / "w"
     assert main(["mirror", release, "me/ggt-100k", "--work", str(work), "--max-shard-mb", "1"]) == 0
     out = capsys.readouterr().out
-    assert "mirror: 11 pairs in 5 shard(s) (5 sent now, 0 already there)" in out
+    assert "mirror: 11 pairs in 5 shard(s) (5 new, 0 already done)" in out
     assert HubLayout.CARD in api.files
     assert all(c.get("token") == "hf_test_token" for c in api.commits)
     assert "hf_test_token" not in out
