@@ -88,7 +88,7 @@ def test_official_layout_plan_pack_and_load(tmp_path, capsys):
     card = DatasetCard.load(out / HubLayout.CARD)
     configs = [c["config_name"] for c in card.data.to_dict()["configs"]]
     assert configs == ["default", "rain", "low_light", "old_photo", "baseline"]
-    assert (out / HubLayout.EVAL_YAML).exists()
+    assert (out / HubLayout.EVAL_YAML).exists() and "--push-results" in card.text  # the benchmark, documented
     assert validate_folder(out, progress=False) == []
     rain = load_dataset(str(out), "rain")
     assert {k: v.num_rows for k, v in rain.items()} == {"train": 3, "test": 1}
