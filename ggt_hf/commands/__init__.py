@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "validate": "ggt_hf.commands.validate",
     "card": "ggt_hf.commands.card",
     "push": "ggt_hf.commands.push",
+    "mirror": "ggt_hf.commands.mirror",
     "degrade": "ggt_hf.commands.degrade",
     "metrics": "ggt_hf.commands.metrics",
     "eval": "ggt_hf.commands.eval",

@@ -35,6 +35,8 @@ def _in_config(config: str, subset: str, category: str) -> bool:
     """Whether shards of (subset, category) belong to the card config ``config``."""
     if config == HubLayout.NEGATIVES_CONFIG:
         return subset == HubLayout.NEGATIVES_DIR
+    if config == HubLayout.BASELINE_CONFIG:
+        return subset == HubLayout.BASELINE_DIR
     return subset == HubLayout.DATA_DIR and config in (HubLayout.DEFAULT_CONFIG, category)
 
 
