@@ -51,7 +51,7 @@ def train_restorer_main(argv: list[str] | None = None) -> int:
     recipe = RestorerRecipe.from_yaml(config, overrides)
     from ggt_hf.training.core import make_accelerator
 
-    accelerator = make_accelerator(recipe.train)
+    accelerator = make_accelerator(recipe.train, recipe.data)
     rank, world = accelerator.process_index, accelerator.num_processes
     data = recipe.data
 
