@@ -131,9 +131,12 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def plan_recipe(path: str | Path, num_processes: int = 1, ggt_pairs: int | None = None) -> TrainPlan:
-    """The :class:`TrainPlan` of recipe ``path`` launched on ``num_processes`` processes."""
-    recipe, kind = load_any_recipe(path)
+def plan_recipe(
+    path: str | Path, num_processes: int = 1, ggt_pairs: int | None = None, overrides: list[str] | None = None
+) -> TrainPlan:
+    """The :class:`TrainPlan` of recipe ``path`` (with ``section.key=value`` ``overrides``) launched on
+    ``num_processes`` processes; raises :class:`BatchSplitError` when the total batch cannot split."""
+    recipe, kind = load_any_recipe(path, overrides)
     train = recipe.train
     apply_world_size(recipe, num_processes)
     micro, accum = recipe.data.batch_size, train.gradient_accumulation_steps
@@ -215,24 +218,34 @@ def format_plan(plan: TrainPlan) -> str:
 
 
 TABLE_HEADER = (
-    "| recipe | total batch (8 processes) | steps | epochs (GGT) | schedule | precision | clipping | cache disk |\n"
+    "| recipe | total batch = per process × accumulation × processes | steps | epochs of GGT-100K | "
+    "learning rate (value@step) | precision | clipping | cache disk |\n"
     "|---|---|---|---|---|---|---|---|"
 )
 
 
-def recipe_table(root: str | Path, num_processes: int = 8) -> str:
+def table_processes(path: str | Path, most: int = 8) -> int:
+    """The launch a table row shows: ``most`` processes, or the largest divisor of the recipe's total
+    batch below it (a total batch of 4 runs on 4 processes, not 8)."""
+    recipe, _ = load_any_recipe(path)
+    total = recipe.train.total_batch_size
+    return max(n for n in range(1, most + 1) if not total or total % n == 0)
+
+
+def recipe_table(root: str | Path, most_processes: int = 8) -> str:
     """The README's recipe table: one row per full recipe under ``root`` (tiny CPU recipes skipped)."""
     root = Path(root)
     rows = [TABLE_HEADER]
     for path in sorted(root.glob("*/*.yaml")):
-        if path.name.startswith("tiny") or path.name == "official_settings.yaml":
+        if path.name.startswith("tiny"):
             continue
+        num_processes = table_processes(path, most_processes)
         plan = plan_recipe(path, num_processes)
         batch = f"{plan.total_batch} = {plan.batch_per_process}×{plan.accumulation}×{num_processes}"
         epochs = f"{plan.epochs['ggt']:.1f}" if "ggt" in plan.epochs else "?"
         rows.append(
             f"| `{path.relative_to(root).as_posix()}` | {batch} | {plan.steps:,} | {epochs} | "
-            f"{plan.schedule}: {_milestone_text(plan.milestones)} | {plan.precision} | {plan.clipping} | "
+            f"{_milestone_text(plan.milestones)} | {plan.precision} | {plan.clipping} | "
             f"{plan.cache_disk or '—'} |"
         )
     return "\n".join(rows)
