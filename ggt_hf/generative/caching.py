@@ -111,8 +111,9 @@ class CacheDims:
         latent_channels, vae_factor: VAE latents are ``latent_channels × (side / vae_factor)²``.
         text_hidden: width of the cached text embeddings.
         text_tokens: tokens of a text-only prompt (T5 pads every prompt to this length).
-        vl_pixels_per_token: image-aware encoders (Qwen2.5-VL) add one token per this many pixels of
-            the condition image (patch 14 × 2×2 merge = 28² px); 0 for text-only encoders.
+        vl_factor: image-aware encoders (Qwen2.5-VL) add one token per ``vl_factor²`` pixels of the
+            condition image after the processor's ``smart_resize`` (patch 14 × 2×2 merge = 28); 0 for
+            text-only encoders.
         vl_side: side of the image the VL encoder sees (``None``: the bucket side; -Plus: 384).
         pooled: extra pooled-embedding width per prompt (FLUX's CLIP: 768).
         bytes_per_value: 2 for the bf16 caches the recipes write.
@@ -122,7 +123,7 @@ class CacheDims:
     vae_factor: int
     text_hidden: int
     text_tokens: int
-    vl_pixels_per_token: int = 0
+    vl_factor: int = 0
     vl_side: int | None = None
     pooled: int = 0
     bytes_per_value: int = 2
@@ -130,13 +131,28 @@ class CacheDims:
 
 #: Dimensions of the released models (from their configs): Qwen2.5-VL-7B hidden 3584, patch 14 with
 #: 2×2 merge; FLUX.1 T5-XXL 4096 × 512 tokens + CLIP pooled 768; both VAEs 16 channels at 1/8.
-#: ``text_tokens`` of Qwen is the prompt-template tail and an adaptive prompt (about 64 tokens).
+#: ``text_tokens`` of Qwen is the prompt-template tail and an adaptive prompt (about 64 tokens, an
+#: estimate: the real tokenizer is not available offline); its VL tokens are counted exactly.
 FAMILY_CACHE_DIMS: dict[str, CacheDims] = {
-    "qwen_image_edit": CacheDims(16, 8, 3584, 64, vl_pixels_per_token=28 * 28),
-    "qwen_image_edit_plus": CacheDims(16, 8, 3584, 64, vl_pixels_per_token=28 * 28, vl_side=384),
+    "qwen_image_edit": CacheDims(16, 8, 3584, 64, vl_factor=28),
+    "qwen_image_edit_plus": CacheDims(16, 8, 3584, 64, vl_factor=28, vl_side=384),
     "flux_kontext": CacheDims(16, 8, 4096, 512, pooled=768),
     "flux": CacheDims(16, 8, 4096, 512, pooled=768),
 }
+
+
+#: ``max_pixels`` of the released Qwen2.5-VL processors (``preprocessor_config.json``: 16384 · 28²;
+#: transformers' bare ``Qwen2VLImageProcessor()`` defaults to 1280 · 28², which would undercount).
+QWEN_VL_MAX_PIXELS = 12_845_056
+
+
+def vl_image_tokens(side: int, factor: int = 28, max_pixels: int = QWEN_VL_MAX_PIXELS) -> int:
+    """Tokens Qwen2-VL's image processor makes of a ``side``² image: ``smart_resize`` rounds each
+    side to a multiple of ``factor`` (within its pixel bounds), one token per ``factor``² block."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    height, width = smart_resize(side, side, factor=factor, max_pixels=max_pixels)
+    return (height // factor) * (width // factor)
 
 
 def cache_bytes_per_pair(recipe, dims: CacheDims | None = None) -> int | None:
@@ -153,9 +169,8 @@ def cache_bytes_per_pair(recipe, dims: CacheDims | None = None) -> int | None:
     values = 0
     if cache.latents:
         values += 2 * dims.latent_channels * (side // dims.vae_factor) ** 2
-    per_pair_text = dims.vl_pixels_per_token > 0 or recipe.data.prompt == "pair"
+    per_pair_text = dims.vl_factor > 0 or recipe.data.prompt == "pair"
     if cache.text and per_pair_text:
-        vl_side = dims.vl_side or side
-        tokens = dims.text_tokens + (vl_side * vl_side // dims.vl_pixels_per_token if dims.vl_pixels_per_token else 0)
+        tokens = dims.text_tokens + (vl_image_tokens(dims.vl_side or side, dims.vl_factor) if dims.vl_factor else 0)
         values += tokens * dims.text_hidden + dims.pooled
     return values * dims.bytes_per_value
