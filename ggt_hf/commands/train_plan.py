@@ -12,9 +12,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--config", help="recipe YAML (training/recipes/<model>/<recipe>.yaml)")
     parser.add_argument("--num-processes", type=int, default=1, help="processes of the launch (default 1)")
     parser.add_argument(
-        "--ggt-pairs", type=int, help="GGT pairs for epoch counts when the data is not on disk (default: the paper's)"
+        "--ggt-pairs",
+        type=int,
+        help="GGT pairs for epoch counts when the data is not on disk (default: the paper's)",
     )
-    parser.add_argument("--readme-table", metavar="RECIPES_DIR", help="print the README recipe table of a folder")
+    parser.add_argument(
+        "--readme-table", metavar="RECIPES_DIR", help="print the README recipe table of a folder"
+    )
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides, as the entry scripts take")
 
 

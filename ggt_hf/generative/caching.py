@@ -171,6 +171,8 @@ def cache_bytes_per_pair(recipe, dims: CacheDims | None = None) -> int | None:
         values += 2 * dims.latent_channels * (side // dims.vae_factor) ** 2
     per_pair_text = dims.vl_factor > 0 or recipe.data.prompt == "pair"
     if cache.text and per_pair_text:
-        tokens = dims.text_tokens + (vl_image_tokens(dims.vl_side or side, dims.vl_factor) if dims.vl_factor else 0)
+        tokens = dims.text_tokens + (
+            vl_image_tokens(dims.vl_side or side, dims.vl_factor) if dims.vl_factor else 0
+        )
         values += tokens * dims.text_hidden + dims.pooled
     return values * dims.bytes_per_value

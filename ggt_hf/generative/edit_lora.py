@@ -133,8 +133,8 @@ class EditLoraTask(GenerativeTask):
 
     def model_card(self, out_dir: Path, results: dict[str, float]) -> str:
         from ggt_hf.generative.card import generative_card_content
-        from ggt_hf.training.model_card import render_model_card
         from ggt_hf.generative.components import FAMILIES
+        from ggt_hf.training.model_card import render_model_card
 
         spec, model = self.recipe.lora, self.recipe.model
         repo = self.recipe.train.hub_model_id or "<this repo>"

@@ -218,7 +218,10 @@ def make_accelerator(core: CoreConfig, data=None):
         )
         logger.info(
             "total batch %d = %d per process × %d accumulation × %d processes",
-            core.total_batch_size, data.batch_size, core.gradient_accumulation_steps, world,
+            core.total_batch_size,
+            data.batch_size,
+            core.gradient_accumulation_steps,
+            world,
         )
 
     project = ProjectConfiguration(

@@ -42,7 +42,9 @@ def mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 DEFAULT_CHARBONNIER_EPS = 1e-6
 
 
-def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = DEFAULT_CHARBONNIER_EPS) -> torch.Tensor:
+def charbonnier_loss(
+    pred: torch.Tensor, target: torch.Tensor, eps: float = DEFAULT_CHARBONNIER_EPS
+) -> torch.Tensor:
     """``mean(sqrt((pred - target)² + eps))`` (``eps`` under the root, see the module docstring)."""
     return torch.sqrt((pred - target).pow(2) + eps).mean()
 

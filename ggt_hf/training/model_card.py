@@ -144,7 +144,9 @@ def restorer_card_content(recipe, num_parameters: int | None = None) -> CardCont
 
     card = get_restorer_class(recipe.model.name).card
     model_id = recipe.train.hub_model_id or f"{recipe.model.name}-ggt"
-    mixing = f" mixed with baseline data (GGT:baseline = {recipe.data.ratio:g}:1)" if recipe.data.baseline else ""
+    mixing = (
+        f" mixed with baseline data (GGT:baseline = {recipe.data.ratio:g}:1)" if recipe.data.baseline else ""
+    )
     intro = (
         f"A **{card.title}** image restorer trained with [ggt-hf](https://github.com/ggt-hf/ggt-hf) on "
         f"Generative Ground Truth (GGT) pairs{mixing}.\n\n{card.description}\n\n"

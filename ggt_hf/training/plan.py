@@ -35,7 +35,9 @@ def resolve_batch(total: int, world_size: int, max_per_process: int) -> tuple[in
     no divisor of ``total / world_size`` fits.
     """
     if total < 1 or world_size < 1 or max_per_process < 1:
-        raise BatchSplitError(f"total batch {total}, processes {world_size}, max {max_per_process}: all must be ≥ 1")
+        raise BatchSplitError(
+            f"total batch {total}, processes {world_size}, max {max_per_process}: all must be ≥ 1"
+        )
     if total % world_size:
         raise BatchSplitError(
             f"total batch {total} cannot be split over {world_size} processes "
@@ -91,7 +93,7 @@ def _source_sizes(data, ggt_pairs: int | None) -> dict[str, int | None]:
         for spec in getattr(data, group):
             try:
                 count = len(open_source(spec)) if Path(spec.path).exists() else None
-            except Exception:  # noqa: BLE001 - a source that cannot be opened has an unknown size
+            except Exception:
                 count = None
             if count is None and group == "ggt":
                 count = ggt_pairs or PAPER_GGT_TRAIN_PAIRS
@@ -200,8 +202,11 @@ def format_plan(plan: TrainPlan) -> str:
         ("recipe", plan.recipe),
         ("model", plan.model),
         ("processes", plan.num_processes),
-        ("total batch", f"{plan.total_batch} = {plan.batch_per_process} per process × "
-         f"{plan.accumulation} accumulation × {plan.num_processes} processes"),
+        (
+            "total batch",
+            f"{plan.total_batch} = {plan.batch_per_process} per process × "
+            f"{plan.accumulation} accumulation × {plan.num_processes} processes",
+        ),
         ("steps", f"{plan.steps:,} ({plan.samples:,} samples)"),
         ("epochs", ", ".join(f"{g} {e:.2f}" for g, e in plan.epochs.items()) or "unknown data size"),
         ("schedule", f"{plan.schedule}: {_milestone_text(plan.milestones)}"),

@@ -29,12 +29,32 @@ OFFICIAL_FILE = "official_settings.yaml"
 #: Recipe keys that are hyper-parameters of the official run (each needs a provenance comment).
 HYPERPARAMETERS = frozenset(
     {
-        *(f"train.{k}" for k in (
-            "total_batch_size", "gradient_accumulation_steps", "max_steps", "learning_rate", "betas",
-            "weight_decay", "adam_epsilon", "lr_scheduler", "warmup_steps", "lr_schedule_steps",
-            "min_lr", "lr_milestones", "lr_gamma", "lr_periods", "lr_restart_weights", "lr_eta_mins",
-            "max_grad_norm", "mixed_precision", "ema_decay", "seed", "ddp_find_unused_parameters",
-        )),
+        *(
+            f"train.{k}"
+            for k in (
+                "total_batch_size",
+                "gradient_accumulation_steps",
+                "max_steps",
+                "learning_rate",
+                "betas",
+                "weight_decay",
+                "adam_epsilon",
+                "lr_scheduler",
+                "warmup_steps",
+                "lr_schedule_steps",
+                "min_lr",
+                "lr_milestones",
+                "lr_gamma",
+                "lr_periods",
+                "lr_restart_weights",
+                "lr_eta_mins",
+                "max_grad_norm",
+                "mixed_precision",
+                "ema_decay",
+                "seed",
+                "ddp_find_unused_parameters",
+            )
+        ),
         *(f"data.{k}" for k in ("crop_size", "resolution", "flips", "rot90")),
         *(f"loss.{k}" for k in ("name", "weight", "eps", "edge_weight", "aux_weight")),
         *(f"lora.{k}" for k in ("rank", "alpha", "target_modules", "init_lora_weights")),

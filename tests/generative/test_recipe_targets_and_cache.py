@@ -16,7 +16,10 @@ RECIPES = ROOT / "training" / "recipes"
 
 @pytest.mark.parametrize(
     ("family", "recipe"),
-    [("qwen_image_edit", "qwen_image_edit/lora_ggt_wide.yaml"), ("flux_kontext", "flux_kontext/lora_ggt.yaml")],
+    [
+        ("qwen_image_edit", "qwen_image_edit/lora_ggt_wide.yaml"),
+        ("flux_kontext", "flux_kontext/lora_ggt.yaml"),
+    ],
 )
 def test_every_recipe_target_gets_lora_layers(family, recipe, make_recipe):
     from ggt_hf.generative.edit_lora import EditLoraTask
@@ -38,7 +41,9 @@ def test_vl_token_count_is_what_the_qwen_processor_makes(side):
 
     from ggt_hf.generative.caching import QWEN_VL_MAX_PIXELS
 
-    out = Qwen2VLImageProcessor(max_pixels=QWEN_VL_MAX_PIXELS)(images=[Image.new("RGB", (side, side))], return_tensors="pt")
+    out = Qwen2VLImageProcessor(max_pixels=QWEN_VL_MAX_PIXELS)(
+        images=[Image.new("RGB", (side, side))], return_tensors="pt"
+    )
     assert vl_image_tokens(side) == int(out["image_grid_thw"].prod()) // 4  # 2×2 patches merge into a token
 
 

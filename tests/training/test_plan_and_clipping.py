@@ -57,20 +57,38 @@ def test_the_entry_accelerator_derives_batch_and_accumulation_from_the_world_siz
 
 def test_restormer_schedule_is_constant_then_cosine_to_the_floor():
     recipe = yaml.safe_load((ROOT / "training/recipes/restormer/ggt_mix.yaml").read_text())["train"]
-    core = CoreConfig(**{k: recipe[k] for k in ("learning_rate", "max_steps", "lr_scheduler", "lr_periods",
-                                                 "lr_restart_weights", "lr_eta_mins")})
+    core = CoreConfig(
+        **{
+            k: recipe[k]
+            for k in (
+                "learning_rate",
+                "max_steps",
+                "lr_scheduler",
+                "lr_periods",
+                "lr_restart_weights",
+                "lr_eta_mins",
+            )
+        }
+    )
     assert cyclic_lr(core, 0) == cyclic_lr(core, 50_000) == cyclic_lr(core, 92_000) == pytest.approx(3e-4)
     assert cyclic_lr(core, 92_000 + 104_000) == pytest.approx((3e-4 + 1e-6) / 2)
     assert cyclic_lr(core, 300_000) == pytest.approx(1e-6)
-    assert schedule_milestones(core) == [(0, pytest.approx(3e-4)), (92_000, pytest.approx(3e-4)),
-                                         (300_000, pytest.approx(1e-6))]
+    assert schedule_milestones(core) == [
+        (0, pytest.approx(3e-4)),
+        (92_000, pytest.approx(3e-4)),
+        (300_000, pytest.approx(1e-6)),
+    ]
 
 
 @pytest.mark.parametrize(
     "kw",
     [
-        {"lr_scheduler": "cosine_restart_cyclic", "lr_periods": [4, 8], "lr_restart_weights": [1, 1],
-         "lr_eta_mins": [1.0, 0.01]},
+        {
+            "lr_scheduler": "cosine_restart_cyclic",
+            "lr_periods": [4, 8],
+            "lr_restart_weights": [1, 1],
+            "lr_eta_mins": [1.0, 0.01],
+        },
         {"lr_scheduler": "cosine", "warmup_steps": 2, "lr_schedule_steps": 20},  # PromptIR: stopped early
         {"lr_scheduler": "cosine_with_min_lr", "warmup_steps": 3, "min_lr": 0.1},
         {"lr_scheduler": "multistep", "lr_milestones": [5, 9], "lr_gamma": 0.5},
@@ -99,7 +117,9 @@ class ReplacingAccelerator:
         from accelerate import Accelerator
 
         class _Replacing(Accelerator):
-            clipped: list[tuple[set[int], float]] = []
+            def __init__(self, **kw):
+                super().__init__(**kw)
+                self.clipped: list[tuple[set[int], float]] = []
 
             def prepare(self, *objs):
                 prepared = list(super().prepare(*objs))
@@ -107,7 +127,9 @@ class ReplacingAccelerator:
                 for i, obj in enumerate(prepared):
                     if isinstance(obj, torch.nn.Module):
                         twin = copy.deepcopy(obj)
-                        swap.update({id(a): b for a, b in zip(obj.parameters(), twin.parameters(), strict=True)})
+                        swap.update(
+                            {id(a): b for a, b in zip(obj.parameters(), twin.parameters(), strict=True)}
+                        )
                         prepared[i] = twin
                 for obj in prepared:
                     if hasattr(obj, "optimizer"):
@@ -161,11 +183,24 @@ class RecordingTask:
 
 def _tiny_recipe(tmp_path: Path) -> Path:
     recipe = {
-        "model": {"name": "nafnet", "config": {"width": 8, "middle_blk_num": 1, "enc_blk_nums": [1], "dec_blk_nums": [1]}},
+        "model": {
+            "name": "nafnet",
+            "config": {"width": 8, "middle_blk_num": 1, "enc_blk_nums": [1], "dec_blk_nums": [1]},
+        },
         "data": {"ggt": [{"path": "GGT-100K/GGT-100K"}], "crop_size": 16, "batch_size": 2},
-        "train": {"output_dir": str(tmp_path / "run"), "total_batch_size": 8, "max_steps": 8, "learning_rate": 1e-2,
-                  "lr_scheduler": "cosine_restart_cyclic", "lr_periods": [3, 5], "lr_restart_weights": [1, 1],
-                  "lr_eta_mins": [1e-2, 1e-4], "max_grad_norm": 1e-3, "log_with": None, "checkpointing_steps": 0},
+        "train": {
+            "output_dir": str(tmp_path / "run"),
+            "total_batch_size": 8,
+            "max_steps": 8,
+            "learning_rate": 1e-2,
+            "lr_scheduler": "cosine_restart_cyclic",
+            "lr_periods": [3, 5],
+            "lr_restart_weights": [1, 1],
+            "lr_eta_mins": [1e-2, 1e-4],
+            "max_grad_norm": 1e-3,
+            "log_with": None,
+            "checkpointing_steps": 0,
+        },
     }
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -250,8 +285,20 @@ def test_clipping_under_fsdp2_on_two_cpu_processes(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port), str(script)],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(port),
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert proc.stdout.count("OK DTensor") == 2

@@ -36,8 +36,14 @@ def _copy(tmp_path: Path, name: str, edit) -> Path:
 
 
 def test_an_unstated_difference_fails(tmp_path):
-    root = _copy(tmp_path, "nafnet/ggt_mix.yaml", lambda s: s.replace(
-        "max_grad_norm: 0.01             # official: image_restoration_model.py", "max_grad_norm: 0.1   # official:"))
+    root = _copy(
+        tmp_path,
+        "nafnet/ggt_mix.yaml",
+        lambda s: s.replace(
+            "max_grad_norm: 0.01             # official: image_restoration_model.py",
+            "max_grad_norm: 0.1   # official:",
+        ),
+    )
     problems = check_recipe(root, "nafnet/ggt_mix.yaml")
     assert len(problems) == 1 and "train.max_grad_norm = 0.1, official 0.01" in problems[0]
 
@@ -49,10 +55,14 @@ def test_a_silent_default_fails(tmp_path):
 
 
 def test_a_stated_deviation_passes_and_an_uncited_line_fails(tmp_path):
-    root = _copy(tmp_path, "x_restormer/ggt_mix.yaml", lambda s: s.replace(
-        "learning_rate: 3.0e-4           # official: train.optim_g.lr",
-        "learning_rate: 2.0e-4           # deviation: tried on smaller GPUs").replace(
-        "seed: 123                       # official: manual_seed", "seed: 123"))
+    root = _copy(
+        tmp_path,
+        "x_restormer/ggt_mix.yaml",
+        lambda s: s.replace(
+            "learning_rate: 3.0e-4           # official: train.optim_g.lr",
+            "learning_rate: 2.0e-4           # deviation: tried on smaller GPUs",
+        ).replace("seed: 123                       # official: manual_seed", "seed: 123"),
+    )
     assert check_recipe(root, "x_restormer/ggt_mix.yaml") == [
         "x_restormer/ggt_mix.yaml: train.seed has no '# official: <where>' or '# deviation: <why>' comment"
     ]
@@ -67,7 +77,10 @@ def test_comments_of_flow_mappings_and_continued_lists_are_read():
 
 def test_inherited_rows_and_their_overrides():
     rows = load_official(RECIPES)
-    assert rows["moce_ir/ggt_mix.yaml"]["train.lr_schedule_steps"] == rows["promptir/ggt_mix.yaml"]["train.lr_schedule_steps"]
+    assert (
+        rows["moce_ir/ggt_mix.yaml"]["train.lr_schedule_steps"]
+        == rows["promptir/ggt_mix.yaml"]["train.lr_schedule_steps"]
+    )
     assert "MoCE-IR" in rows["moce_ir/ggt_mix.yaml"]["train.learning_rate"]["source"]
 
 
@@ -77,4 +90,6 @@ def test_readme_recipe_table_is_the_generated_one():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     match = re.search(r"<!-- recipe-table:begin[^\n]*-->\n(.*?)\n<!-- recipe-table:end -->", readme, re.S)
     assert match, "README.md lost its recipe-table markers"
-    assert match.group(1) == recipe_table(RECIPES), "regenerate: ggt train-plan --readme-table training/recipes"
+    assert match.group(1) == recipe_table(RECIPES), (
+        "regenerate: ggt train-plan --readme-table training/recipes"
+    )
