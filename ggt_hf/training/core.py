@@ -202,26 +202,23 @@ def clip_targets(modules: list[torch.nn.Module]) -> list[torch.nn.Parameter]:
 def make_accelerator(core: CoreConfig, data=None):
     """The ``Accelerator`` for a run (accumulation, precision, trackers, project folder).
 
-    With ``data`` (the recipe's data section) and ``core.total_batch_size``, the per-process batch
-    (``data.batch_size``) and ``core.gradient_accumulation_steps`` are first derived from the
-    launch's world size (:func:`ggt_hf.training.plan.apply_world_size`), in place.
+    With ``data`` (the recipe's data section), the per-process batch (``data.batch_size``) and
+    ``core.gradient_accumulation_steps`` are first derived from the launch's world size and the
+    recipe's total batch or progressive phases (:func:`ggt_hf.training.plan.split_for_launch`), in place.
     """
     from accelerate import Accelerator, PartialState
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 
-    if data is not None and core.total_batch_size:
-        from ggt_hf.training.plan import resolve_batch
+    if data is not None:
+        from ggt_hf.training.plan import split_for_launch
 
         world = PartialState().num_processes
-        data.batch_size, core.gradient_accumulation_steps = resolve_batch(
-            core.total_batch_size, world, data.batch_size
-        )
+        split_for_launch(core, data, world)
         logger.info(
-            "total batch %d = %d per process × %d accumulation × %d processes",
-            core.total_batch_size,
+            "%d processes × %d per process × %d accumulation",
+            world,
             data.batch_size,
             core.gradient_accumulation_steps,
-            world,
         )
 
     project = ProjectConfiguration(

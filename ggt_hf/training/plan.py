@@ -50,14 +50,38 @@ def resolve_batch(total: int, world_size: int, max_per_process: int) -> tuple[in
     raise BatchSplitError(f"no split of {per_process} per process fits {max_per_process}")  # pragma: no cover
 
 
-def apply_world_size(recipe, world_size: int) -> None:
-    """Set ``data.batch_size`` and ``train.gradient_accumulation_steps`` from the recipe's total batch
-    (no-op when the recipe gives no ``train.total_batch_size``); the entry scripts do the same
-    through :func:`ggt_hf.training.core.make_accelerator`."""
-    total = recipe.train.total_batch_size
-    if total:
-        micro, accum = resolve_batch(total, world_size, recipe.data.batch_size)
-        recipe.data.batch_size, recipe.train.gradient_accumulation_steps = micro, accum
+def split_for_launch(core, data, world_size: int) -> list[int] | None:
+    """Fit a recipe to a launch of ``world_size`` processes, in place: from ``core.total_batch_size``
+    (or each phase of ``data.progressive``) set ``data.batch_size`` (per-process micro-batch; the
+    largest one for progressive runs, whose loader then crops at the largest phase crop) and
+    ``core.gradient_accumulation_steps``. Returns the per-phase micro-batches of a progressive run."""
+    phases = getattr(data, "progressive", None)
+    if phases:
+        from ggt_hf.training.data.progressive import resolve_phases
+
+        if core.total_batch_size:
+            raise ValueError(
+                "give either train.total_batch_size or data.progressive (a total batch per phase)"
+            )
+        if sum(p.steps for p in phases) != core.max_steps:
+            raise ValueError(
+                f"data.progressive phases sum to {sum(p.steps for p in phases)} steps, train.max_steps is {core.max_steps}"
+            )
+        core.gradient_accumulation_steps, micros = resolve_phases(phases, world_size, data.batch_size)
+        data.batch_size = max(micros)
+        data.crop_size = max(p.crop_size for p in phases)
+        return micros
+    if core.total_batch_size:
+        data.batch_size, core.gradient_accumulation_steps = resolve_batch(
+            core.total_batch_size, world_size, data.batch_size
+        )
+    return None
+
+
+def apply_world_size(recipe, world_size: int) -> list[int] | None:
+    """:func:`split_for_launch` of a whole recipe (what the entry scripts do through
+    :func:`ggt_hf.training.core.make_accelerator`)."""
+    return split_for_launch(recipe.train, recipe.data, world_size)
 
 
 @dataclass
@@ -140,17 +164,28 @@ def plan_recipe(
     ``num_processes`` processes; raises :class:`BatchSplitError` when the total batch cannot split."""
     recipe, kind = load_any_recipe(path, overrides)
     train = recipe.train
-    apply_world_size(recipe, num_processes)
+    micros = apply_world_size(recipe, num_processes)
     micro, accum = recipe.data.batch_size, train.gradient_accumulation_steps
     total = micro * accum * num_processes
     samples = total * train.max_steps
     milestones = schedule_milestones(train)
     notes = []
-    if not train.total_batch_size:
+    if micros:
+        phases = recipe.data.progressive
+        micro, total = micros[0], phases[0].total_batch_size
+        samples = sum(p.steps * p.total_batch_size for p in phases)
+        notes.append(
+            "progressive: "
+            + " → ".join(
+                f"{p.crop_size}² × {p.total_batch_size} ({m}/process) for {p.steps:,}"
+                for p, m in zip(phases, micros, strict=True)
+            )
+        )
+    elif not train.total_batch_size:
         notes.append("no train.total_batch_size: the total batch grows with the number of processes")
     if kind == "restorer":
         model = recipe.model.name
-        shape = f"crop {recipe.data.crop_size}"
+        shape = f"crop {recipe.data.crop_size}" if not micros else "progressive crops (see note)"
         cache = None
     else:
         model = f"{recipe.model.family} ({recipe.model.pretrained})"

@@ -55,7 +55,7 @@ HYPERPARAMETERS = frozenset(
                 "ddp_find_unused_parameters",
             )
         ),
-        *(f"data.{k}" for k in ("crop_size", "resolution", "flips", "rot90")),
+        *(f"data.{k}" for k in ("crop_size", "resolution", "flips", "rot90", "progressive")),
         *(f"loss.{k}" for k in ("name", "weight", "eps", "edge_weight", "aux_weight")),
         *(f"lora.{k}" for k in ("rank", "alpha", "target_modules", "init_lora_weights")),
         *(f"controlnet.{k}" for k in ("num_layers", "num_single_layers")),
@@ -120,12 +120,19 @@ def load_official(root: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def _resolved(recipe: Any, dotted: str) -> Any:
+    import dataclasses
+
     section, key = dotted.split(".", 1)
-    return getattr(getattr(recipe, section), key)
+    value = getattr(getattr(recipe, section), key)
+    if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+        return [dataclasses.asdict(v) for v in value]  # e.g. data.progressive phases, as YAML gives them
+    return value
 
 
 def same_value(a: Any, b: Any) -> bool:
     """Equality across YAML/dataclass types: tuples = lists, floats compared with a relative 1e-9."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, bool) or isinstance(b, bool):
