@@ -203,28 +203,19 @@ def make_accelerator(core: CoreConfig, data=None):
     """The ``Accelerator`` for a run (accumulation, precision, trackers, project folder).
 
     With ``data`` (the recipe's data section), the per-process batch (``data.batch_size``) and
-    ``core.gradient_accumulation_steps`` are first derived from the launch's world size and the
-    recipe's total batch or progressive phases (:func:`ggt_hf.training.plan.split_for_launch`), in place.
+    ``core.gradient_accumulation_steps`` are then derived from the launch's world size and the
+    recipe's total batch or progressive phases (:func:`ggt_hf.training.plan.split_for_launch`), in
+    place, and the accelerator's accumulation set to match. (The world size is read from the
+    accelerator: a bare ``PartialState()`` ignores ``ACCELERATE_USE_CPU`` and would pin a CPU
+    multi-process launch to one process.)
     """
-    from accelerate import Accelerator, PartialState
+    from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
-
-    if data is not None:
-        from ggt_hf.training.plan import split_for_launch
-
-        world = PartialState().num_processes
-        split_for_launch(core, data, world)
-        logger.info(
-            "%d processes × %d per process × %d accumulation",
-            world,
-            data.batch_size,
-            core.gradient_accumulation_steps,
-        )
 
     project = ProjectConfiguration(
         project_dir=core.output_dir, logging_dir=str(Path(core.output_dir) / "logs")
     )
-    return Accelerator(
+    accelerator = Accelerator(
         gradient_accumulation_steps=core.gradient_accumulation_steps,
         mixed_precision=core.mixed_precision,
         log_with=core.log_with or None,
@@ -233,6 +224,18 @@ def make_accelerator(core: CoreConfig, data=None):
             DistributedDataParallelKwargs(find_unused_parameters=core.ddp_find_unused_parameters)
         ],
     )
+    if data is not None:
+        from ggt_hf.training.plan import split_for_launch
+
+        split_for_launch(core, data, accelerator.num_processes)
+        accelerator.gradient_accumulation_steps = core.gradient_accumulation_steps
+        logger.info(
+            "%d processes × %d per process × %d accumulation",
+            accelerator.num_processes,
+            data.batch_size,
+            core.gradient_accumulation_steps,
+        )
+    return accelerator
 
 
 def _save_checkpoint(accelerator, core: CoreConfig, step: int) -> None:
