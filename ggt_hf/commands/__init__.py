@@ -22,4 +22,5 @@ COMMANDS: dict[str, str] = {
     "convert": "ggt_hf.commands.convert",
     "space": "ggt_hf.commands.space",
     "leaderboard": "ggt_hf.commands.leaderboard",
+    "train-plan": "ggt_hf.commands.train_plan",
 }
