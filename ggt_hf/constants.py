@@ -87,9 +87,10 @@ class HubLayout:
 
     DATA_DIR: Final = "data"
     NEGATIVES_DIR: Final = "negatives"
+    BASELINE_DIR: Final = "baseline"
     #: every generated item's first candidate, QC verdicts as columns (the QC ablation's w/o-QC data)
     UNFILTERED_DIR: Final = "unfiltered"
-    SUBSETS: Final = ("data", "negatives", "unfiltered")
+    SUBSETS: Final = ("data", "negatives", "baseline", "unfiltered")
     SHARD: Final = "{subset}/{category}/{split}-{index:05d}-of-{total:05d}.parquet"
     SHARD_GLOB: Final = "{subset}/{category}/{split}-*.parquet"
     CARD: Final = "README.md"
@@ -97,7 +98,9 @@ class HubLayout:
     MANIFEST: Final = "ggt_dataset.json"
     DEFAULT_CONFIG: Final = "default"
     NEGATIVES_CONFIG: Final = "negatives"
+    BASELINE_CONFIG: Final = "baseline"
     UNFILTERED_CONFIG: Final = "unfiltered"
+    EVAL_YAML: Final = "eval.yaml"
 
 
 #: The five aspects of the paper's VLM judge (QC stage 2 and the VLM-R metric), in order.
@@ -112,8 +115,10 @@ JUDGE_ASPECTS: Final[tuple[str, ...]] = (
 #: Hard cap on decoded pixels per image; above it a file is treated as a decompression bomb.
 MAX_IMAGE_PIXELS: Final = 64_000_000
 
-#: Hugging Face dataset repo of the official release.
-GGT100K_REPO_ID: Final = "GGT-100K/GGT-100K"
+#: Hugging Face dataset repo of the official release (loose files, not loadable as is: see ``ggt mirror``).
+GGT100K_REPO_ID: Final = "VCLab-PolyU/GGT-100K"
+#: Licence of the official release.
+GGT100K_LICENSE: Final = "cc-by-nc-nd-4.0"
 
 _ALIAS_STRIP = re.compile(r"[\s_\-]+")
 _CATEGORY_ALIASES: Final[dict[str, str]] = {

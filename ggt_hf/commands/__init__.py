@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "validate": "ggt_hf.commands.validate",
     "card": "ggt_hf.commands.card",
     "push": "ggt_hf.commands.push",
+    "mirror": "ggt_hf.commands.mirror",
     "degrade": "ggt_hf.commands.degrade",
     "metrics": "ggt_hf.commands.metrics",
     "eval": "ggt_hf.commands.eval",
@@ -21,4 +22,5 @@ COMMANDS: dict[str, str] = {
     "convert": "ggt_hf.commands.convert",
     "space": "ggt_hf.commands.space",
     "leaderboard": "ggt_hf.commands.leaderboard",
+    "train-plan": "ggt_hf.commands.train_plan",
 }

@@ -44,6 +44,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--crop-border", type=int, default=0)
     parser.add_argument("--y-channel", choices=("default", "on", "off"), default="default")
     parser.add_argument("--device", help="cpu, cuda, ... (default: auto)")
+    parser.add_argument(
+        "--push-results",
+        metavar="MODEL_REPO",
+        help="publish the overall scores as .eval_results/*.yaml in this model repo (a PR if not yours)",
+    )
 
 
 def _compare(args) -> int:
@@ -98,4 +103,16 @@ def run(args) -> int:
     if args.out:
         result.write(args.out)
         print(f"results: {args.out} (+ {args.out.rsplit('.', 1)[0]}.csv)")
-    return 1 if print_problems(result.problems.lines(), "submission problems") else 0
+    failed = print_problems(result.problems.lines(), "submission problems")
+    if args.push_results:
+        _push_results(result, args)
+    return 1 if failed else 0
+
+
+def _push_results(result, args) -> None:
+    """Publish the overall scores on the benchmark ``--dataset`` to ``--push-results``."""
+    from ggt_hf.hub.eval_results import publish_results
+
+    info = publish_results(result.to_json(), args.push_results, args.dataset)
+    where = getattr(info, "pr_url", None) or getattr(info, "commit_url", None)
+    print(f"eval results pushed to {args.push_results}: {where}")

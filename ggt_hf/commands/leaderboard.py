@@ -35,6 +35,11 @@ def add_arguments(parser) -> None:
         default=12.0,
         help="requeue requests left RUNNING longer than this by a dead worker (0: never)",
     )
+    worker.add_argument(
+        "--push-results",
+        action="store_true",
+        help="also write model submissions' scores as .eval_results/*.yaml in their repos (PR if not yours)",
+    )
     show = sub.add_parser("show", help="print the leaderboard")
     _store_args(show)
     show.add_argument("--category", default="overall", choices=TABLE_CATEGORIES)
@@ -77,6 +82,7 @@ def _worker(args) -> int:
         tile=args.tile,
         overlap=args.overlap,
         stale_hours=args.requeue_after_hours or None,
+        push_results=args.push_results,
     )
     print(f"worker {worker.name} on {store.root} (dataset {args.dataset}, split {args.split})")
     print(f"{len(store.requests('PENDING'))} pending request(s)", flush=True)

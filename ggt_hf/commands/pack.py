@@ -2,7 +2,11 @@
 
 INPUT is one of: a pairs folder with lq/ and hq/ (files matched by stem; category from a
 first-level sub-folder, --category or --manifest); a JSONL file of pair records (the build
-pipeline's output); or a raw release folder described by --lq-template/--hq-template, e.g.
+pipeline's output); or a release root, local or an fsspec URL such as
+hf://datasets/VCLab-PolyU/GGT-100K, whose layout is detected (LQ/GT, input/target, _lq/_gt ...
+folders or suffixes, train/test and category folders at any depth, zip/tar archives read in place;
+--plan shows what was detected and writes nothing). An ambiguous layout is refused: describe it
+with --lq-template/--hq-template, e.g.
 --lq-template "{split}/{category}/LQ/{id}.{ext}" --hq-template "{split}/{category}/GT/{id}.{ext}".
 Only the (category, split) groups present in INPUT are rewritten in OUT."""
 
@@ -14,7 +18,7 @@ HELP = "pack LQ/HQ pairs into a Hub-ready dataset folder"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("input", help="pairs folder, pair-records .jsonl, or release root (with templates)")
+    parser.add_argument("input", help="pairs folder, pair-records .jsonl, or release root (folder or URL)")
     parser.add_argument("out", help="dataset folder to create or update")
     add_split_arg(parser, default=None)
     add_category_arg(parser)
@@ -33,6 +37,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repo-id", help="Hub repo id shown in the card's loading examples")
     parser.add_argument("--report", help="write every problem as item<TAB>reason to this file")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--plan", action="store_true", help="print the detected release layout and pair counts; write nothing"
+    )
 
 
 def _records(args):
@@ -60,6 +67,42 @@ def _records(args):
     )
 
 
+def _is_release(args) -> bool:
+    """INPUT is a release whose layout must be detected (not a pairs folder, records or templates)."""
+    from pathlib import Path
+
+    if args.lq_template or args.hq_template or args.input.endswith(".jsonl"):
+        return False
+    if "://" in args.input:
+        return True
+    root = Path(args.input)
+    return root.is_dir() and not ((root / "lq").is_dir() and (root / "hq").is_dir())
+
+
+def _pack_release(args, card) -> int:
+    from ggt_hf.commands._common import print_problems, write_problems
+    from ggt_hf.hub.layout import ReleaseSource, detect_layout
+    from ggt_hf.hub.mirror import StreamConfig, pack_release
+
+    source = ReleaseSource(args.input)
+    plan = detect_layout(source, split=args.split, category=args.category)
+    if args.plan:
+        print(plan.describe())
+        plan.check()  # an ambiguous layout exits non-zero with the template hints
+        return 0
+    config = StreamConfig(
+        max_shard_bytes=args.max_shard_mb * 1024**2, workers=max(4, args.workers), license=args.pair_license
+    )
+    report = pack_release(plan, source, args.out, config, force=args.force, card=card)
+    print(f"pack: {report}")
+    for (subset, category, split), n in sorted(report.written.items()):
+        print(f"  {subset}/{category}/{split}: {n}")
+    print_problems(report.problems, "skipped pairs")
+    print_problems(report.leaks, "train/test leaks kept because of --force")
+    write_problems(args.report, report.problems + report.leaks)
+    return 0
+
+
 def run(args) -> int:
     from pathlib import Path
 
@@ -67,7 +110,6 @@ def run(args) -> int:
     from ggt_hf.hub.card import CardInfo, read_card_info
     from ggt_hf.hub.pack import PackConfig, pack
 
-    records, problems = _records(args)
     card = None
     if args.pretty_name or args.license or args.repo_id:
         from dataclasses import replace
@@ -75,6 +117,12 @@ def run(args) -> int:
         base = read_card_info(Path(args.out), None) if Path(args.out).exists() else CardInfo()
         changes = {"pretty_name": args.pretty_name, "license": args.license, "repo_id": args.repo_id}
         card = replace(base, **{k: v for k, v in changes.items() if v})
+    if _is_release(args):
+        return _pack_release(args, card)
+    records, problems = _records(args)
+    if args.plan:
+        print(f"{len(records)} pair(s), {len(problems)} problem(s); nothing written (--plan)")
+        return 0
     config = PackConfig(
         max_shard_bytes=args.max_shard_mb * 1024**2,
         force=args.force,

@@ -120,7 +120,8 @@ class ControlNetFluxTask(GenerativeTask):
         model.save_pretrained(out_dir, safe_serialization=True)
 
     def model_card(self, out_dir: Path, results: dict[str, float]) -> str:
-        from ggt_hf.generative.card import render_generative_card
+        from ggt_hf.generative.card import generative_card_content
+        from ggt_hf.training.model_card import render_model_card
 
         spec, model = self.recipe.controlnet, self.recipe.model
         repo = self.recipe.train.hub_model_id or "<this repo>"
@@ -130,12 +131,12 @@ class ControlNetFluxTask(GenerativeTask):
             f'pipe = FluxControlNetPipeline.from_pretrained("{model.pretrained}", controlnet=controlnet)\n'
             "restored = pipe(prompt=prompt, control_image=lq_image).images[0]"
         )
-        return render_generative_card(
+        content = generative_card_content(
             self.recipe,
-            results,
             kind="ControlNet",
             usage=usage,
             backend_args=f'controlnet="{repo}"',
             restore_model=f"diffusers:{model.pretrained} --controlnet {repo}",
             extra=[("ControlNet blocks", f"{spec.num_layers} double + {spec.num_single_layers} single")],
         )
+        return render_model_card(self.recipe, results, content)

@@ -132,8 +132,9 @@ class EditLoraTask(GenerativeTask):
         self.write_lora(out_dir, accelerator.unwrap_model(self.wrapped))
 
     def model_card(self, out_dir: Path, results: dict[str, float]) -> str:
-        from ggt_hf.generative.card import render_generative_card
+        from ggt_hf.generative.card import generative_card_content
         from ggt_hf.generative.components import FAMILIES
+        from ggt_hf.training.model_card import render_model_card
 
         spec, model = self.recipe.lora, self.recipe.model
         repo = self.recipe.train.hub_model_id or "<this repo>"
@@ -143,9 +144,8 @@ class EditLoraTask(GenerativeTask):
             f'pipe.load_lora_weights("{repo}")\n'
             "restored = pipe(image=lq_image, prompt=prompt).images[0]"
         )
-        return render_generative_card(
+        content = generative_card_content(
             self.recipe,
-            results,
             kind="LoRA adapter",
             usage=usage,
             backend_args=f'lora="{repo}"',
@@ -154,3 +154,4 @@ class EditLoraTask(GenerativeTask):
                 ("LoRA", f"rank {spec.rank}, alpha {spec.alpha}, targets {', '.join(spec.target_modules)}")
             ],
         )
+        return render_model_card(self.recipe, results, content)

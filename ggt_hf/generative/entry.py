@@ -49,7 +49,7 @@ def train_generative_main(task_name: str, argv: list[str] | None = None) -> int:
         raise ValueError(f"unknown generative task {task_name!r}")
     config, overrides = parse_recipe_args(argv, about)
     recipe = GenerativeRecipe.from_yaml(config, overrides)
-    accelerator = make_accelerator(recipe.train)
+    accelerator = make_accelerator(recipe.train, recipe.data)
     task = task_cls(recipe)
     loader_factory = make_loader_factory(recipe, task, accelerator)
     final = run_training(

@@ -33,7 +33,8 @@ from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_
 
 CARD_TEMPLATE = "dataset_card.md.j2"
 _SHARD_RE = re.compile(
-    r"(?P<subset>data|negatives|unfiltered)/(?P<category>[a-z_]+)/(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet"
+    "(?P<subset>" + "|".join(HubLayout.SUBSETS) + ")/"
+    r"(?P<category>[a-z_]+)/(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet"
 )
 
 CITATION = """@article{kong2026ggt100k,
@@ -55,6 +56,7 @@ class CardInfo:
         "in the GGT-100K format."
     )
     repo_id: str | None = None
+    attribution: str | None = None
     tags: list[str] = field(default_factory=lambda: ["image-restoration", "generative-ground-truth", "ggt"])
 
 
@@ -71,12 +73,8 @@ class ShardInfo:
 
     @property
     def negative(self) -> bool:
-        return self.subset == HubLayout.NEGATIVES_DIR
-
-    @property
-    def positive(self) -> bool:
-        """A shard of the ``default`` config (accepted pairs)."""
-        return self.subset == HubLayout.DATA_DIR
+        """True for shards outside the main pairs (``negatives`` and ``baseline`` configs)."""
+        return self.subset != HubLayout.DATA_DIR
 
 
 def list_shards(folder: str | Path) -> list[ShardInfo]:
@@ -102,10 +100,12 @@ def list_shards(folder: str | Path) -> list[ShardInfo]:
     return shards
 
 
-def counts(shards: list[ShardInfo], *, negatives: bool = False) -> dict[str, dict[str, int]]:
-    """Rows per category and split of the positive pairs (or of the negatives)."""
+def counts(
+    shards: list[ShardInfo], *, negatives: bool = False, subset: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Rows per category and split of the pairs of ``subset`` (default: ``data``, or ``negatives``)."""
+    subset = subset or (HubLayout.NEGATIVES_DIR if negatives else HubLayout.DATA_DIR)
     table = {c: dict.fromkeys(SPLITS, 0) for c in CATEGORIES}
-    subset = HubLayout.NEGATIVES_DIR if negatives else HubLayout.DATA_DIR
     for s in shards:
         if s.subset == subset and s.category in table:
             table[s.category][s.split] += s.num_rows
@@ -127,8 +127,9 @@ def size_category(n: int) -> str:
 
 def _selections(shards: list[ShardInfo]) -> list[tuple[str, list[ShardInfo], Callable[[str], str]]]:
     """(config name, its shards, split → path glob): the one place the card's configs are defined."""
-    data = [s for s in shards if s.positive]
-    negatives = [s for s in shards if s.negative]
+    data = [s for s in shards if s.subset == HubLayout.DATA_DIR]
+    negatives = [s for s in shards if s.subset == HubLayout.NEGATIVES_DIR]
+    baseline = [s for s in shards if s.subset == HubLayout.BASELINE_DIR]
     unfiltered = [s for s in shards if s.subset == HubLayout.UNFILTERED_DIR]
 
     def glob(subset: str, category: str) -> Callable[[str], str]:
@@ -141,13 +142,15 @@ def _selections(shards: list[ShardInfo]) -> list[tuple[str, list[ShardInfo], Cal
             out.append((category, selected, glob(HubLayout.DATA_DIR, category)))
     if negatives:
         out.append((HubLayout.NEGATIVES_CONFIG, negatives, glob(HubLayout.NEGATIVES_DIR, "*")))
+    if baseline:
+        out.append((HubLayout.BASELINE_CONFIG, baseline, glob(HubLayout.BASELINE_DIR, "*")))
     if unfiltered:
         out.append((HubLayout.UNFILTERED_CONFIG, unfiltered, glob(HubLayout.UNFILTERED_DIR, "*")))
     return out
 
 
 def config_entries(shards: list[ShardInfo]) -> list[dict[str, Any]]:
-    """YAML ``configs:``: ``default`` (all categories), one per category, then ``negatives``."""
+    """YAML ``configs:``: ``default`` (all categories), one per category, ``negatives``, ``baseline``."""
     configs = []
     for name, selected, glob in _selections(shards):
         files = [{"split": sp, "path": glob(sp)} for sp in SPLITS if any(s.split == sp for s in selected)]
@@ -178,34 +181,52 @@ def _infos(shards: list[ShardInfo]) -> DatasetInfosDict:
     return DatasetInfosDict({name: info(selected) for name, selected, _ in _selections(shards) if selected})
 
 
-def make_sample_grid(
-    folder: Path, shards: list[ShardInfo], per_category: int = 2, tile: int = 192
-) -> bytes | None:
-    """JPEG of LQ | HQ tiles, up to ``per_category`` rows per category (first rows of shards)."""
-    tiles: list[tuple[Image.Image, Image.Image]] = []
+#: One preview tile: category, LQ bytes, HQ bytes.
+Tile = tuple[str, bytes, bytes]
+
+
+def sample_tiles(folder: Path, shards: list[ShardInfo], per_category: int = 2) -> list[Tile]:
+    """Up to ``per_category`` (category, LQ, HQ) samples per category: first rows of the shards."""
+    tiles: list[Tile] = []
     for category in CATEGORIES:
         taken = 0
-        for shard in (s for s in shards if s.category == category and s.positive):
+        for shard in (s for s in shards if s.category == category and s.subset == HubLayout.DATA_DIR):
             pf = pq.ParquetFile(folder / shard.path)
             rows = pf.read_row_group(0, columns=[Col.LQ, Col.HQ]).slice(0, per_category - taken).to_pylist()
-            for row in rows:
-                pair = [Image.open(io.BytesIO(row[k]["bytes"])).convert("RGB") for k in (Col.LQ, Col.HQ)]
-                tiles.append(tuple(im.resize((tile, tile), Image.Resampling.BICUBIC) for im in pair))  # type: ignore[arg-type]
-                taken += 1
+            tiles += [(category, row[Col.LQ]["bytes"], row[Col.HQ]["bytes"]) for row in rows]
+            taken += len(rows)
             if taken >= per_category:
                 break
+    return tiles
+
+
+def render_grid(tiles: list[Tile], tile: int = 192) -> bytes | None:
+    """JPEG grid of labelled LQ | HQ tiles, two pairs per row; each pair captioned with its category."""
+    from PIL import ImageDraw
+
     if not tiles:
         return None
-    cols = 2  # pairs per grid row
+    cols, gap, label_h = 2, 8, 22
     rows = (len(tiles) + cols - 1) // cols
-    grid = Image.new("RGB", (cols * 2 * tile + (cols - 1) * 8, rows * tile), (255, 255, 255))
-    for i, (lq, hq) in enumerate(tiles):
-        x, y = (i % cols) * (2 * tile + 8), (i // cols) * tile
-        grid.paste(lq, (x, y))
-        grid.paste(hq, (x + tile, y))
+    cell_h = tile + label_h
+    grid = Image.new("RGB", (cols * 2 * tile + (cols - 1) * gap, rows * cell_h), (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
+    for i, (category, lq_bytes, hq_bytes) in enumerate(tiles):
+        x, y = (i % cols) * (2 * tile + gap), (i // cols) * cell_h
+        for k, (data, side) in enumerate(((lq_bytes, "LQ"), (hq_bytes, "HQ"))):
+            im = Image.open(io.BytesIO(data)).convert("RGB").resize((tile, tile), Image.Resampling.BICUBIC)
+            grid.paste(im, (x + k * tile, y + label_h))
+            draw.text((x + k * tile + 4, y + 5), f"{CATEGORY_TITLES[category]}: {side}", fill=(0, 0, 0))
     buf = io.BytesIO()
     grid.save(buf, format="JPEG", quality=88)
     return buf.getvalue()
+
+
+def make_sample_grid(
+    folder: Path, shards: list[ShardInfo], per_category: int = 2, tile: int = 192
+) -> bytes | None:
+    """JPEG of labelled LQ | HQ tiles, up to ``per_category`` pairs per category (first rows of shards)."""
+    return render_grid(sample_tiles(folder, shards, per_category), tile)
 
 
 def read_card_info(folder: Path, given: CardInfo | None) -> CardInfo:
@@ -229,7 +250,7 @@ def provenance_summary(folder: Path, shards: list[ShardInfo]) -> tuple[Counter, 
     """Counts of ``provenance.backend`` and ``qc.verdict`` over all shards (small columns only)."""
     backends: Counter = Counter()
     verdicts: Counter = Counter()
-    for shard in (s for s in shards if s.positive):
+    for shard in (s for s in shards if s.subset == HubLayout.DATA_DIR):
         table = pq.read_table(folder / shard.path, columns=[Col.PROVENANCE, Col.QC])
         for prov, qc in zip(table[Col.PROVENANCE].to_pylist(), table[Col.QC].to_pylist(), strict=False):
             backends[(prov or {}).get("backend")] += 1
@@ -248,8 +269,9 @@ def render_card(
     """The README.md text of a folder with these shards."""
     backends = backends or Counter()
     table = counts(shards)
-    total = sum(s.num_rows for s in shards if s.positive)
-    negatives = sum(s.num_rows for s in shards if s.negative)
+    total = sum(s.num_rows for s in shards if s.subset == HubLayout.DATA_DIR)
+    negatives = sum(s.num_rows for s in shards if s.subset == HubLayout.NEGATIVES_DIR)
+    baseline = sum(s.num_rows for s in shards if s.subset == HubLayout.BASELINE_DIR)
     card_data = DatasetCardData(
         license=info.license,
         pretty_name=info.pretty_name,
@@ -268,7 +290,13 @@ def render_card(
         splits=[s for s in SPLITS if any(table[c][s] for c in CATEGORIES)],
         total=total,
         negatives=negatives,
+        baseline=baseline,
         unfiltered=sum(s.num_rows for s in shards if s.subset == HubLayout.UNFILTERED_DIR),
+        baseline_counts=[
+            (c, CATEGORY_TITLES[c], row)
+            for c, row in counts(shards, subset=HubLayout.BASELINE_DIR).items()
+            if any(row.values())
+        ],
         categories=[c for c in CATEGORIES if any(table[c].values())],
         all_categories=list(CATEGORIES),
         repo=info.repo_id or "path/to/dataset_folder",
@@ -285,14 +313,24 @@ def render_card(
     return str(card)
 
 
-def finalize_folder(folder: str | Path, info: CardInfo | None = None) -> None:
-    """Rewrite manifest, preview grid and card of ``folder`` from its current shards."""
-    folder = Path(folder)
-    info = read_card_info(folder, info)
-    shards = list_shards(folder)
-    grid = make_sample_grid(folder, shards)
+def write_card_files(
+    folder: Path,
+    info: CardInfo,
+    shards: list[ShardInfo],
+    grid: bytes | None,
+    backends: Counter | None = None,
+    verdicts: Counter | None = None,
+) -> list[str]:
+    """Write manifest, preview grid, benchmark ``eval.yaml`` and card for ``shards``; returns their paths.
+
+    The card is written last: a folder (or repo) with a card always has its shards and manifest.
+    """
+    from ggt_hf.hub.eval_results import write_benchmark_yaml
+
+    written = []
     if grid is not None:
         atomic_write_bytes(folder / HubLayout.SAMPLE_GRID, grid)
+        written.append(HubLayout.SAMPLE_GRID)
     atomic_write_json(
         folder / HubLayout.MANIFEST,
         {
@@ -301,10 +339,23 @@ def finalize_folder(folder: str | Path, info: CardInfo | None = None) -> None:
             "card": asdict(info),
             "counts": counts(shards),
             "negative_counts": counts(shards, negatives=True),
+            "baseline_counts": counts(shards, subset=HubLayout.BASELINE_DIR),
             "shards": [asdict(s) for s in shards],
         },
     )
-    backends, verdicts = provenance_summary(folder, shards)
+    written.append(HubLayout.MANIFEST)
+    if write_benchmark_yaml(folder, info, shards):
+        written.append(HubLayout.EVAL_YAML)
     atomic_write_text(
         folder / HubLayout.CARD, render_card(shards, info, grid is not None, backends, verdicts)
     )
+    return [*written, HubLayout.CARD]
+
+
+def finalize_folder(folder: str | Path, info: CardInfo | None = None) -> None:
+    """Rewrite manifest, preview grid, ``eval.yaml`` and card of ``folder`` from its current shards."""
+    folder = Path(folder)
+    info = read_card_info(folder, info)
+    shards = list_shards(folder)
+    backends, verdicts = provenance_summary(folder, shards)
+    write_card_files(folder, info, shards, make_sample_grid(folder, shards), backends, verdicts)

@@ -122,9 +122,11 @@ class PackReport:
         return text
 
 
-def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int):
-    path = getattr(record, f"{side}_path")
-    data = read_file_bytes(path)
+def check_image(data: bytes, path: object, max_pixels: int = MAX_IMAGE_PIXELS):
+    """Decode ``data`` fully; returns (decoded, bytes to store, extension) or raises :class:`BadImageError`.
+
+    The stored bytes are the original ones for PNG/JPEG/WebP, a lossless PNG re-encode otherwise.
+    """
     decoded = decode_image(data, path, max_pixels=max_pixels)
     if decoded.stored_mode != "RGB" or decoded.warnings:
         changes = "; ".join(decoded.warnings) or f"stored as {decoded.stored_mode}, not RGB"
@@ -132,13 +134,20 @@ def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int)
             path, f"needs pixel changes ({changes}); pack never changes pixels, run `ggt ingest` first"
         )
     if decoded.format in PASSTHROUGH_FORMATS:
-        ext = {"JPEG": "jpg"}.get(decoded.format, decoded.format.lower())
+        return decoded, data, {"JPEG": "jpg"}.get(decoded.format, decoded.format.lower())
+    return decoded, encode_image(decoded.image, "png"), "png"  # e.g. TIFF/BMP: pixels stay identical
+
+
+def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int):
+    path = getattr(record, f"{side}_path")
+    data = read_file_bytes(path)
+    decoded, stored, ext = check_image(data, path, max_pixels)
+    if stored is data:
         ref = ImageRef(str(path), f"{record.id}.{ext}", len(data))
-    else:  # lossless re-encode of e.g. TIFF/BMP: the pixels stay identical
-        encoded = encode_image(decoded.image, "png")
+    else:
         tmp = staging / f"{record.id}.{side}.png"
-        tmp.write_bytes(encoded)
-        ref = ImageRef(str(tmp), f"{record.id}.png", len(encoded))
+        tmp.write_bytes(stored)
+        ref = ImageRef(str(tmp), f"{record.id}.png", len(stored))
     return ref, decoded, data
 
 

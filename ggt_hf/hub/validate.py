@@ -33,12 +33,12 @@ from ggt_hf.parallel import bounded_map, progress_disabled
 
 def _in_config(config: str, subset: str, category: str) -> bool:
     """Whether shards of (subset, category) belong to the card config ``config``."""
-    whole_subsets = {
-        HubLayout.NEGATIVES_CONFIG: HubLayout.NEGATIVES_DIR,
-        HubLayout.UNFILTERED_CONFIG: HubLayout.UNFILTERED_DIR,
-    }
-    if config in whole_subsets:
-        return subset == whole_subsets[config]
+    if config == HubLayout.NEGATIVES_CONFIG:
+        return subset == HubLayout.NEGATIVES_DIR
+    if config == HubLayout.BASELINE_CONFIG:
+        return subset == HubLayout.BASELINE_DIR
+    if config == HubLayout.UNFILTERED_CONFIG:
+        return subset == HubLayout.UNFILTERED_DIR
     return subset == HubLayout.DATA_DIR and config in (HubLayout.DEFAULT_CONFIG, category)
 
 

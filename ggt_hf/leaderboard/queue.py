@@ -142,6 +142,9 @@ class Worker:
         stale_hours: before claiming, requeue requests RUNNING for longer than this (a worker that
             died mid-run); ``None`` never requeues.
         api: the ``HfApi`` model submissions are downloaded through (default: a new one).
+        push_results: also publish a finished model submission's scores as Hub eval results in its
+            model repo (``.eval_results/*.yaml``, a pull request when the worker does not own it);
+            needs ``dataset`` to be a Hub id. A failed push is logged, the result is kept.
     """
 
     def __init__(
@@ -158,9 +161,11 @@ class Worker:
         progress: bool | None = None,
         stale_hours: float | None = None,
         api: HfApi | None = None,
+        push_results: bool = False,
     ) -> None:
         self.store = store
         self.api = api
+        self.push_results = push_results
         self.stale_hours = stale_hours
         self.dataset = dataset
         self.split = split
@@ -198,7 +203,17 @@ class Worker:
             "submitted_at": request.submitted_at,
         }
         result_file = self.store.add_result(result, meta)
+        if self.push_results and request.model_repo:
+            self._publish(result, request.model_repo)
         return self.store.finish(request.request_id, result_file)
+
+    def _publish(self, result: dict, model_repo: str) -> None:
+        from ggt_hf.hub.eval_results import publish_results
+
+        try:
+            publish_results(result, model_repo, self.dataset, api=self.api)
+        except Exception as exc:  # the leaderboard result stands even if the Hub refuses the file
+            logger.warning("eval results for %s not pushed: %s", model_repo, exc)
 
     def _predict(self, request: Request, out: Path) -> None:
         """Restore every LQ image of the split with the submitted restorer into ``out/<id>.png``."""

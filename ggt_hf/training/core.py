@@ -6,10 +6,13 @@ stream from a given micro-batch onwards. :func:`run_training` does the rest with
 
 * ``Accelerator`` with gradient accumulation, mixed precision and trackers (tensorboard by default);
   DDP/FSDP come from ``accelerate launch --config_file training/accelerate_configs/...``;
-* AdamW and a ``transformers`` schedule with warm-up (``cosine_with_min_lr`` decays to ``min_lr``,
-  as NAFNet's recipe: cosine to 1e-7). The scheduler is stepped here once per optimizer step and is
-  *not* passed to ``accelerator.prepare`` — accelerate would step it ``num_processes`` times;
-* gradient clipping, an EMA of the first prepared module (``torch.optim.swa_utils.AveragedModel``);
+* AdamW and a schedule from :mod:`ggt_hf.training.schedules` (``transformers`` schedules with
+  warm-up, multi-step, BasicSR's multi-period cosine). The scheduler is stepped here once per
+  optimizer step and is *not* passed to ``accelerator.prepare`` — accelerate would step it
+  ``num_processes`` times;
+* gradient clipping of the parameters the *prepared* modules hold (:func:`clip_targets`: under FSDP
+  these are the sharded tensors that receive gradients, not the ones taken before ``prepare``), an
+  EMA of the first prepared module (``torch.optim.swa_utils.AveragedModel``);
 * checkpoints with ``accelerator.save_state`` (model, optimizer, scheduler, EMA, RNG states and the
   loop counters) every ``checkpointing_steps``, pruned to ``checkpoints_total_limit``, and **exact
   resume**: the data stream is a deterministic function of the micro-batch index, so restarting the
@@ -48,11 +51,21 @@ class CoreConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     adam_epsilon: float = 1e-8
-    lr_scheduler: str = "cosine_with_min_lr"  # any transformers SchedulerType, or "multistep"
+    #: any transformers SchedulerType, "multistep" or "cosine_restart_cyclic" (see schedules.py)
+    lr_scheduler: str = "cosine_with_min_lr"
     warmup_steps: int = 0
+    #: length of the schedule when it is not max_steps (PromptIR: a 150-epoch cosine stopped at 120)
+    lr_schedule_steps: int | None = None
     min_lr: float = 1e-7  # floor of cosine_with_min_lr
     lr_milestones: list[int] | None = None  # multistep (SwinIR/KAIR): decay points ...
     lr_gamma: float = 0.5  # ... and factor
+    lr_periods: list[int] | None = None  # cosine_restart_cyclic (BasicSR): period lengths ...
+    lr_restart_weights: list[float] | None = None  # ... peak of each period (× learning_rate) ...
+    lr_eta_mins: list[float] | None = None  # ... and the floor each period decays to
+    #: the official *total* batch (all processes × accumulation); when set, the per-process
+    #: micro-batch and gradient_accumulation_steps are derived from the world size
+    #: (ggt_hf.training.plan.resolve_batch) and ``data.batch_size`` is the per-process maximum
+    total_batch_size: int | None = None
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = None
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)
@@ -155,8 +168,8 @@ def _flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def build_optimizer(core: CoreConfig, params: list[torch.nn.Parameter]):
-    """AdamW plus the warm-up schedule (``transformers.get_scheduler``)."""
-    from transformers import get_scheduler
+    """AdamW plus the schedule of ``core.lr_scheduler`` (:func:`~ggt_hf.training.schedules.build_scheduler`)."""
+    from ggt_hf.training.schedules import build_scheduler
 
     optimizer = torch.optim.AdamW(
         params,
@@ -165,33 +178,44 @@ def build_optimizer(core: CoreConfig, params: list[torch.nn.Parameter]):
         weight_decay=core.weight_decay,
         eps=core.adam_epsilon,
     )
-    if core.lr_scheduler == "multistep":
-        # transformers has no multi-step schedule; KAIR's SwinIR recipes use torch's MultiStepLR.
-        decay = torch.optim.lr_scheduler.MultiStepLR(optimizer, core.lr_milestones or [], core.lr_gamma)
-        if not core.warmup_steps:
-            return optimizer, decay
-        warm = torch.optim.lr_scheduler.LinearLR(optimizer, 1e-3, 1.0, total_iters=core.warmup_steps)
-        return optimizer, torch.optim.lr_scheduler.SequentialLR(optimizer, [warm, decay], [core.warmup_steps])
-    extra = {"min_lr": core.min_lr} if "min_lr" in core.lr_scheduler else {}
-    scheduler = get_scheduler(
-        core.lr_scheduler,
-        optimizer,
-        num_warmup_steps=core.warmup_steps,
-        num_training_steps=core.max_steps,
-        scheduler_specific_kwargs=extra,
-    )
-    return optimizer, scheduler
+    return optimizer, build_scheduler(core, optimizer)
 
 
-def make_accelerator(core: CoreConfig):
-    """The ``Accelerator`` for a run (accumulation, precision, trackers, project folder)."""
+def clip_targets(modules: list[torch.nn.Module]) -> list[torch.nn.Parameter]:
+    """The parameters gradient clipping acts on: the trainable ones the *prepared* modules hold.
+
+    ``accelerator.prepare`` may replace parameters (FSDP flattens or shards them into new
+    tensors), so a list taken before ``prepare`` can hold tensors that never get a gradient and
+    clipping them would do nothing. Frozen parameters (LoRA bases) are left out; a parameter shared
+    by two modules is counted once.
+    """
+    seen: set[int] = set()
+    out: list[torch.nn.Parameter] = []
+    for module in modules:
+        for param in module.parameters():
+            if param.requires_grad and id(param) not in seen:
+                seen.add(id(param))
+                out.append(param)
+    return out
+
+
+def make_accelerator(core: CoreConfig, data=None):
+    """The ``Accelerator`` for a run (accumulation, precision, trackers, project folder).
+
+    With ``data`` (the recipe's data section), the per-process batch (``data.batch_size``) and
+    ``core.gradient_accumulation_steps`` are then derived from the launch's world size and the
+    recipe's total batch or progressive phases (:func:`ggt_hf.training.plan.split_for_launch`), in
+    place, and the accelerator's accumulation set to match. (The world size is read from the
+    accelerator: a bare ``PartialState()`` ignores ``ACCELERATE_USE_CPU`` and would pin a CPU
+    multi-process launch to one process.)
+    """
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 
     project = ProjectConfiguration(
         project_dir=core.output_dir, logging_dir=str(Path(core.output_dir) / "logs")
     )
-    return Accelerator(
+    accelerator = Accelerator(
         gradient_accumulation_steps=core.gradient_accumulation_steps,
         mixed_precision=core.mixed_precision,
         log_with=core.log_with or None,
@@ -200,6 +224,18 @@ def make_accelerator(core: CoreConfig):
             DistributedDataParallelKwargs(find_unused_parameters=core.ddp_find_unused_parameters)
         ],
     )
+    if data is not None:
+        from ggt_hf.training.plan import split_for_launch
+
+        split_for_launch(core, data, accelerator.num_processes)
+        accelerator.gradient_accumulation_steps = core.gradient_accumulation_steps
+        logger.info(
+            "%d processes × %d per process × %d accumulation",
+            accelerator.num_processes,
+            data.batch_size,
+            core.gradient_accumulation_steps,
+        )
+    return accelerator
 
 
 def _save_checkpoint(accelerator, core: CoreConfig, step: int) -> None:
@@ -253,6 +289,7 @@ def run_training(
     prepared = list(prepared) if isinstance(prepared, (list, tuple)) else [prepared]
     modules, optimizer = prepared[:-1], prepared[-1]
     task.on_prepared(modules)
+    clipped = clip_targets(modules)
     state = LoopState()
     accelerator.register_for_checkpointing(scheduler, state)
     ema = None
@@ -282,7 +319,7 @@ def run_training(
                 raise FloatingPointError(f"loss is {loss.item()} at step {state.step + 1}")
             accelerator.backward(loss)
             if accelerator.sync_gradients and core.max_grad_norm:
-                logs["grad_norm"] = float(accelerator.clip_grad_norm_(params, core.max_grad_norm))
+                logs["grad_norm"] = float(accelerator.clip_grad_norm_(clipped, core.max_grad_norm))
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         window.append({"loss": float(loss.detach()), **logs})

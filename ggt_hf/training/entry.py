@@ -51,12 +51,20 @@ def train_restorer_main(argv: list[str] | None = None) -> int:
     recipe = RestorerRecipe.from_yaml(config, overrides)
     from ggt_hf.training.core import make_accelerator
 
-    accelerator = make_accelerator(recipe.train)
+    accelerator = make_accelerator(recipe.train, recipe.data)
     rank, world = accelerator.process_index, accelerator.num_processes
     data = recipe.data
 
     def loader_factory(micro_done: int):
-        return make_train_loader(data, rank=rank, world_size=world, start_sample=micro_done * data.batch_size)
+        loader = make_train_loader(
+            data, rank=rank, world_size=world, start_sample=micro_done * data.batch_size
+        )
+        if not data.progressive:
+            return loader
+        from ggt_hf.training.data.progressive import progressive_batches, resolve_phases
+
+        accumulation, micros = resolve_phases(data.progressive, world, data.batch_size)
+        return progressive_batches(loader, data.progressive, micros, accumulation, micro_done, data.seed)
 
     final = run_training(
         recipe.train,

@@ -225,8 +225,7 @@ class RestorerTask:
         self._num_parameters = self.final_model(accelerator, ema_module).num_parameters()
 
     def model_card(self, out_dir: Path, results: dict[str, float]) -> str:
-        from ggt_hf.training.model_card import render_restorer_card
+        from ggt_hf.training.model_card import render_model_card, restorer_card_content
 
-        return render_restorer_card(
-            self.recipe, results, num_parameters=getattr(self, "_num_parameters", None)
-        )
+        content = restorer_card_content(self.recipe, getattr(self, "_num_parameters", None))
+        return render_model_card(self.recipe, results, content)

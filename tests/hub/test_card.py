@@ -6,7 +6,7 @@ from huggingface_hub import DatasetCard
 from PIL import Image
 
 from ggt_hf.constants import CATEGORIES, HubLayout
-from ggt_hf.hub.card import CardInfo, finalize_folder, size_category
+from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards, render_grid, sample_tiles, size_category
 from ggt_hf.hub.pack import PackConfig, pack
 from ggt_hf.hub.pairs import pairs_from_dir
 
@@ -36,7 +36,8 @@ def test_card_yaml_configs_and_counts(make_pairs_dir, tmp_path):
     assert 'load_dataset("me/ggt")' in card.text
     assert "![LQ | HQ samples per category](assets/sample_grid.jpg)" in card.text
     grid = Image.open(out / HubLayout.SAMPLE_GRID)
-    assert grid.width > grid.height > 0
+    tiles = len(sample_tiles(out, list_shards(out)))  # 7 pairs over 6 categories: 7 tiles
+    assert tiles == 7 and grid.size == (2 * 2 * 192 + 8, 4 * (192 + 22))
 
     # repacking without card info keeps what the folder's manifest recorded
     finalize_folder(out)
@@ -51,3 +52,21 @@ def test_size_categories():
         "100K<n<1M",
         "1M<n<10M",
     ]
+
+
+def test_sample_grid_labels_each_tile_with_category_and_side(tmp_path):
+    import io
+
+    import numpy as np
+
+    def png(value: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (value,) * 3).save(buf, format="PNG")
+        return buf.getvalue()
+
+    labelled = np.asarray(Image.open(io.BytesIO(render_grid([("rain", png(255), png(255))], tile=64))))
+    assert labelled.shape[:2] == (64 + 22, 2 * 2 * 64 + 8)  # two pairs per row
+    strip, image = labelled[:22], labelled[22:]
+    assert (image > 200).all()  # a white pair stays white below the captions
+    for left in (0, 64):  # "Rain: LQ" over the LQ tile, "Rain: HQ" over the HQ tile: dark text
+        assert (strip[:, left : left + 64] < 100).sum() > 20

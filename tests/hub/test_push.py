@@ -76,8 +76,12 @@ def test_push_operations(packed, monkeypatch):
     assert api.calls[1][2]["branch"] == "v1"
     upload = api.calls[2][2]
     assert upload["folder_path"] == packed and upload["repo_type"] == "dataset" and upload["revision"] == "v1"
-    # stale shards of every subset removed remotely
-    assert upload["delete_patterns"] == ["data/**", "negatives/**", "unfiltered/**"]
+    assert upload["delete_patterns"] == [
+        "data/**",
+        "negatives/**",
+        "baseline/**",
+        "unfiltered/**",
+    ]  # stale shards removed remotely
     assert ".*" in upload["ignore_patterns"] and "**/.*" in upload["ignore_patterns"]
     assert upload["token"] == "hf_secret_token"
     assert "hf_secret_token" not in upload["commit_message"]

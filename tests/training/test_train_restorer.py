@@ -114,9 +114,14 @@ def test_accelerate_launch_trains_and_checkpoints_then_resumes(make_pairs_dir, t
 def test_two_process_gloo_ddp_run_shards_the_data(make_pairs_dir, tmp_path):
     pairs = make_pairs_dir(8, size=96, nested=False, name="ggt")
     out = tmp_path / "ddp"
-    _launch(["--config", str(TINY), *_overrides(out, pairs, **{"train.max_steps": 3})], num_processes=2)
+    # total batch 8 over 2 processes with at most 2 per process: 2 per process × 2 accumulation
+    extra = {"train.max_steps": 3, "train.total_batch_size": 8}
+    _launch(["--config", str(TINY), *_overrides(out, pairs, **extra)], num_processes=2)
+    run = json.loads((out / "run_config.json").read_text())
+    assert (run["data"]["batch_size"], run["train"]["gradient_accumulation_steps"]) == (2, 2)
     ranks = [json.loads((out / "data_stats" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
+    assert [r["samples"] for r in ranks] == [3 * 2 * 2] * 2  # steps × accumulation × micro-batch
     first = [set(r["first_ids"][:2]) for r in ranks]
     assert first[0] and first[1] and not first[0] & first[1], "ranks must see different samples"
     ckpt = checkpoint_dirs(out)[-1]

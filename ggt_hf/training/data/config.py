@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ggt_hf.training.data.progressive import Phase
+
 #: ``SourceSpec.kind`` values.
 SOURCE_KINDS = ("auto", "packed", "pairs", "clean")
 #: The two groups a source can belong to (the ``source`` field of samples and batches).
@@ -50,6 +52,9 @@ class DataConfig:
             memory-mapped (only the crop's rows are touched). Costs ``2·H·W·3`` bytes per pair.
         shuffle_buffer: shuffle-buffer size of streaming sources.
         prefetch_factor: batches prefetched per worker.
+        progressive: phases of progressive patch training (Restormer): ``{steps, crop_size,
+            total_batch_size}`` each; the loader then works at the largest crop and per-process
+            batch and each micro-batch is cut to its phase (:mod:`.progressive`).
     """
 
     ggt: list[SourceSpec]
@@ -65,10 +70,12 @@ class DataConfig:
     cache_dir: str | None = None
     shuffle_buffer: int = 256
     prefetch_factor: int = 2
+    progressive: list[Phase] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from ggt_hf.yaml_config import from_dict
 
+        self.progressive = [p if isinstance(p, Phase) else from_dict(Phase, p) for p in self.progressive]
         # YAML recipes give plain mappings: turn them into specs
         self.ggt = [s if isinstance(s, SourceSpec) else from_dict(SourceSpec, s) for s in self.ggt]
         self.baseline = [s if isinstance(s, SourceSpec) else from_dict(SourceSpec, s) for s in self.baseline]

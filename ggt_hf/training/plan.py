@@ -1,0 +1,291 @@
+"""The resolved run of a training recipe: batch split over the launch, steps, epochs, schedule,
+precision, clipping and cache disk — what ``ggt train-plan`` prints and the README's recipe table
+is generated from.
+
+A recipe states the official **total** batch (``train.total_batch_size``); :func:`resolve_batch`
+derives the per-process micro-batch and the gradient accumulation from the number of processes,
+with ``data.batch_size`` as the largest micro-batch one process may hold. The entry scripts apply
+the same function (:func:`apply_world_size`), so the plan is what the launch runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ggt_hf.training.schedules import schedule_milestones
+
+#: Train pairs of the paper's GGT-100K release, for epoch counts when the data is not on disk.
+PAPER_GGT_TRAIN_PAIRS = 103_707
+#: Bytes per element of the cache dtypes.
+_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+class BatchSplitError(ValueError):
+    """A total batch that cannot be split evenly over the launched processes."""
+
+
+def resolve_batch(total: int, world_size: int, max_per_process: int) -> tuple[int, int]:
+    """``(micro-batch per process, accumulation steps)`` with ``micro · world · accum == total``.
+
+    The smallest accumulation whose micro-batch fits ``max_per_process`` is chosen. Raises
+    :class:`BatchSplitError` (saying why) when ``total`` is not a multiple of ``world_size``, or
+    no divisor of ``total / world_size`` fits.
+    """
+    if total < 1 or world_size < 1 or max_per_process < 1:
+        raise BatchSplitError(
+            f"total batch {total}, processes {world_size}, max {max_per_process}: all must be ≥ 1"
+        )
+    if total % world_size:
+        raise BatchSplitError(
+            f"total batch {total} cannot be split over {world_size} processes "
+            f"({total} is not a multiple of {world_size}); launch a divisor of {total} processes"
+        )
+    per_process = total // world_size
+    for accum in range(math.ceil(per_process / max_per_process), per_process + 1):
+        if per_process % accum == 0:
+            return per_process // accum, accum
+    raise BatchSplitError(f"no split of {per_process} per process fits {max_per_process}")  # pragma: no cover
+
+
+def split_for_launch(core, data, world_size: int) -> list[int] | None:
+    """Fit a recipe to a launch of ``world_size`` processes, in place: from ``core.total_batch_size``
+    (or each phase of ``data.progressive``) set ``data.batch_size`` (per-process micro-batch; the
+    largest one for progressive runs, whose loader then crops at the largest phase crop) and
+    ``core.gradient_accumulation_steps``. Returns the per-phase micro-batches of a progressive run."""
+    phases = getattr(data, "progressive", None)
+    if phases:
+        from ggt_hf.training.data.progressive import resolve_phases
+
+        if core.total_batch_size:
+            raise ValueError(
+                "give either train.total_batch_size or data.progressive (a total batch per phase)"
+            )
+        if sum(p.steps for p in phases) != core.max_steps:
+            raise ValueError(
+                f"data.progressive phases sum to {sum(p.steps for p in phases)} steps, train.max_steps is {core.max_steps}"
+            )
+        core.gradient_accumulation_steps, micros = resolve_phases(phases, world_size, data.batch_size)
+        data.batch_size = max(micros)
+        data.crop_size = max(p.crop_size for p in phases)
+        return micros
+    if core.total_batch_size:
+        data.batch_size, core.gradient_accumulation_steps = resolve_batch(
+            core.total_batch_size, world_size, data.batch_size
+        )
+    return None
+
+
+def apply_world_size(recipe, world_size: int) -> list[int] | None:
+    """:func:`split_for_launch` of a whole recipe (what the entry scripts do through
+    :func:`ggt_hf.training.core.make_accelerator`)."""
+    return split_for_launch(recipe.train, recipe.data, world_size)
+
+
+@dataclass
+class TrainPlan:
+    """What one launch of a recipe will do (see the module docstring)."""
+
+    recipe: str
+    model: str
+    num_processes: int
+    total_batch: int
+    batch_per_process: int
+    accumulation: int
+    steps: int
+    samples: int
+    epochs: dict[str, float]
+    schedule: str
+    milestones: list[tuple[int, float]]
+    optimizer: str
+    precision: str
+    clipping: str
+    crop_or_resolution: str
+    cache_disk: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _source_sizes(data, ggt_pairs: int | None) -> dict[str, int | None]:
+    """Pairs per group: local sources are counted, Hub ids fall back to ``ggt_pairs`` / the paper."""
+    from ggt_hf.training.data import open_source
+
+    sizes: dict[str, int | None] = {}
+    for group in ("ggt", "baseline"):
+        total: int | None = 0
+        for spec in getattr(data, group):
+            try:
+                count = len(open_source(spec)) if Path(spec.path).exists() else None
+            except Exception:
+                count = None
+            if count is None and group == "ggt":
+                count = ggt_pairs or PAPER_GGT_TRAIN_PAIRS
+            total = None if (count is None or total is None) else total + count
+        if getattr(data, group):
+            sizes[group] = total
+    return sizes
+
+
+def _epochs(recipe, samples: int, ggt_pairs: int | None) -> dict[str, float]:
+    data = recipe.data
+    ratio = data.ratio if data.baseline else None
+    ggt_share = 1.0 if ratio is None else ratio / (1 + ratio)
+    out = {}
+    for group, size in _source_sizes(data, ggt_pairs).items():
+        if size:
+            share = ggt_share if group == "ggt" else 1 - ggt_share
+            out[group] = samples * share / size
+    return out
+
+
+def cache_disk_bytes(recipe) -> int | None:
+    """Estimated bytes of the frozen-encoder cache of a generative recipe over its GGT pairs."""
+    from ggt_hf.generative.caching import cache_bytes_per_pair
+
+    per_pair = cache_bytes_per_pair(recipe)
+    if per_pair is None:
+        return None
+    return per_pair * PAPER_GGT_TRAIN_PAIRS
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def plan_recipe(
+    path: str | Path, num_processes: int = 1, ggt_pairs: int | None = None, overrides: list[str] | None = None
+) -> TrainPlan:
+    """The :class:`TrainPlan` of recipe ``path`` (with ``section.key=value`` ``overrides``) launched on
+    ``num_processes`` processes; raises :class:`BatchSplitError` when the total batch cannot split."""
+    recipe, kind = load_any_recipe(path, overrides)
+    train = recipe.train
+    micros = apply_world_size(recipe, num_processes)
+    micro, accum = recipe.data.batch_size, train.gradient_accumulation_steps
+    total = micro * accum * num_processes
+    samples = total * train.max_steps
+    milestones = schedule_milestones(train)
+    notes = []
+    if micros:
+        phases = recipe.data.progressive
+        micro, total = micros[0], phases[0].total_batch_size
+        samples = sum(p.steps * p.total_batch_size for p in phases)
+        notes.append(
+            "progressive: "
+            + " → ".join(
+                f"{p.crop_size}² × {p.total_batch_size} ({m}/process) for {p.steps:,}"
+                for p, m in zip(phases, micros, strict=True)
+            )
+        )
+    elif not train.total_batch_size:
+        notes.append("no train.total_batch_size: the total batch grows with the number of processes")
+    if kind == "restorer":
+        model = recipe.model.name
+        shape = f"crop {recipe.data.crop_size}" if not micros else "progressive crops (see note)"
+        cache = None
+    else:
+        model = f"{recipe.model.family} ({recipe.model.pretrained})"
+        shape = f"bucket {recipe.data.resolution}²"
+        size = cache_disk_bytes(recipe)
+        cache = None if size is None else f"{_human_bytes(size)} for {PAPER_GGT_TRAIN_PAIRS:,} pairs"
+    return TrainPlan(
+        recipe=str(path),
+        model=model,
+        num_processes=num_processes,
+        total_batch=total,
+        batch_per_process=micro,
+        accumulation=accum,
+        steps=train.max_steps,
+        samples=samples,
+        epochs=_epochs(recipe, samples, ggt_pairs),
+        schedule=train.lr_scheduler,
+        milestones=milestones,
+        optimizer=f"AdamW lr {train.learning_rate:g} betas {tuple(train.betas)} wd {train.weight_decay:g}",
+        precision="fp32" if train.mixed_precision == "no" else train.mixed_precision,
+        clipping=f"grad norm ≤ {train.max_grad_norm:g}" if train.max_grad_norm else "none",
+        crop_or_resolution=shape,
+        cache_disk=cache,
+        notes=notes,
+    )
+
+
+def load_any_recipe(path: str | Path, overrides: list[str] | None = None) -> tuple[Any, str]:
+    """A restorer or generative recipe (told apart by ``model.family``) and its kind."""
+    from ggt_hf.yaml_config import load_yaml
+
+    raw = load_yaml(path, overrides)
+    if "family" in (raw.get("model") or {}):
+        from ggt_hf.generative.task_base import GenerativeRecipe
+
+        return GenerativeRecipe.from_yaml(path, overrides), "generative"
+    from ggt_hf.training.restorer_task import RestorerRecipe
+
+    return RestorerRecipe.from_yaml(path, overrides), "restorer"
+
+
+def _milestone_text(points: list[tuple[int, float]]) -> str:
+    return " → ".join(f"{lr:.3g}@{step:,}" for step, lr in points)
+
+
+def format_plan(plan: TrainPlan) -> str:
+    """The plan as aligned ``key: value`` lines."""
+    rows = [
+        ("recipe", plan.recipe),
+        ("model", plan.model),
+        ("processes", plan.num_processes),
+        (
+            "total batch",
+            f"{plan.total_batch} = {plan.batch_per_process} per process × "
+            f"{plan.accumulation} accumulation × {plan.num_processes} processes",
+        ),
+        ("steps", f"{plan.steps:,} ({plan.samples:,} samples)"),
+        ("epochs", ", ".join(f"{g} {e:.2f}" for g, e in plan.epochs.items()) or "unknown data size"),
+        ("schedule", f"{plan.schedule}: {_milestone_text(plan.milestones)}"),
+        ("optimizer", plan.optimizer),
+        ("precision", plan.precision),
+        ("clipping", plan.clipping),
+        ("input", plan.crop_or_resolution),
+    ]
+    if plan.cache_disk:
+        rows.append(("cache disk", plan.cache_disk))
+    rows += [("note", n) for n in plan.notes]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+TABLE_HEADER = (
+    "| recipe | total batch = per process × accumulation × processes | steps | epochs of GGT-100K | "
+    "learning rate (value@step) | precision | clipping | cache disk |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def table_processes(path: str | Path, most: int = 8) -> int:
+    """The launch a table row shows: ``most`` processes, or the largest divisor of the recipe's total
+    batch below it (a total batch of 4 runs on 4 processes, not 8)."""
+    recipe, _ = load_any_recipe(path)
+    total = recipe.train.total_batch_size
+    return max(n for n in range(1, most + 1) if not total or total % n == 0)
+
+
+def recipe_table(root: str | Path, most_processes: int = 8) -> str:
+    """The README's recipe table: one row per full recipe under ``root`` (tiny CPU recipes skipped)."""
+    root = Path(root)
+    rows = [TABLE_HEADER]
+    for path in sorted(root.glob("*/*.yaml")):
+        if path.name.startswith("tiny"):
+            continue
+        num_processes = table_processes(path, most_processes)
+        plan = plan_recipe(path, num_processes)
+        batch = f"{plan.total_batch} = {plan.batch_per_process}×{plan.accumulation}×{num_processes}"
+        epochs = f"{plan.epochs['ggt']:.1f}" if "ggt" in plan.epochs else "?"
+        rows.append(
+            f"| `{path.relative_to(root).as_posix()}` | {batch} | {plan.steps:,} | {epochs} | "
+            f"{_milestone_text(plan.milestones)} | {plan.precision} | {plan.clipping} | "
+            f"{plan.cache_disk or '—'} |"
+        )
+    return "\n".join(rows)

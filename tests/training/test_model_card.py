@@ -1,0 +1,68 @@
+"""One model-card renderer for regression and generative restorers: the same front matter (with
+model-index eval results), the same training rows, and each kind's own usage and rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from ggt_hf.training.model_card import render_model_card, restorer_card_content
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = {"psnr": 31.25, "ssim": 0.9, "not_a_metric": 1.0}
+
+
+def _restorer_card() -> str:
+    from ggt_hf.training.restorer_task import RestorerRecipe
+
+    recipe = RestorerRecipe.from_yaml(
+        ROOT / "training/recipes/nafnet/ggt_mix.yaml", ["train.hub_model_id=me/nafnet-ggt"]
+    )
+    return render_model_card(recipe, RESULTS, restorer_card_content(recipe, num_parameters=1234))
+
+
+def _generative_card() -> str:
+    from ggt_hf.generative.card import generative_card_content
+    from ggt_hf.generative.task_base import GenerativeRecipe
+
+    recipe = GenerativeRecipe.from_yaml(
+        ROOT / "training/recipes/flux_controlnet/controlnet_ggt.yaml", ["train.hub_model_id=me/flux-cn-ggt"]
+    )
+    content = generative_card_content(
+        recipe,
+        kind="ControlNet",
+        usage="pipe = ...",
+        backend_args='controlnet="me/flux-cn-ggt"',
+        restore_model="diffusers:black-forest-labs/FLUX.1-dev --controlnet me/flux-cn-ggt",
+        extra=[("ControlNet blocks", "4 double + 0 single")],
+    )
+    return render_model_card(recipe, RESULTS, content)
+
+
+@pytest.mark.parametrize("render", [_restorer_card, _generative_card])
+def test_both_kinds_emit_eval_results_and_the_shared_training_rows(render):
+    text = render()
+    card = ModelCard(text)
+    metrics = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert metrics == {"psnr": 31.25, "ssim": 0.9}  # metrics outside the specs table are not claimed
+    assert "GGT-100K/GGT-100K" in card.data.datasets
+    for row in (
+        "| steps |",
+        "| batch | `total ",
+        "| gradient clipping |",
+        "| precision |",
+        "| GGT sources |",
+    ):
+        assert row in text
+    assert "| psnr | 31.2500 |" in text
+
+
+def test_each_kind_keeps_its_own_text():
+    restorer, generative = _restorer_card(), _generative_card()
+    assert "NAFNet" in restorer and 'load_restorer("me/nafnet-ggt")' in restorer and "## Citation" in restorer
+    assert "| precision | `fp32` |" in restorer and "| gradient clipping | `0.01` |" in restorer
+    assert "ControlNet for `black-forest-labs/FLUX.1-dev`" in generative and "## Citation" not in generative
+    assert "| flow matching | `weighting logit_normal, shift none` |" in generative
+    assert ModelCard(generative).data.base_model == "black-forest-labs/FLUX.1-dev"
