@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from ggt_hf.yaml_config import EXTENDS
+
 OFFICIAL_FILE = "official_settings.yaml"
 
 #: Recipe keys that are hyper-parameters of the official run (each needs a provenance comment).
@@ -76,7 +78,18 @@ def _split_comment(text: str) -> tuple[str, str]:
 
 
 def recipe_comments(path: str | Path) -> dict[str, str]:
-    """``section.key → comment`` for every key a recipe file sets (empty comment when none)."""
+    """``section.key → comment`` for every key a recipe file sets (empty comment when none).
+
+    A recipe that ``extends`` another (:func:`ggt_hf.yaml_config.load_yaml`) starts from that file's
+    comments; the keys it sets itself carry its own comments (an uncommented override loses the
+    parent's citation, as it should)."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    parent = raw.get(EXTENDS) if isinstance(raw, dict) else None
+    inherited = recipe_comments(Path(path).parent / str(parent)) if parent else {}
+    return {**inherited, **_own_comments(path)}
+
+
+def _own_comments(path: str | Path) -> dict[str, str]:
     out: dict[str, str] = {}
     section: str | None = None
     last: list[str] = []  # the keys the latest key line set (continuation comments go to them)
