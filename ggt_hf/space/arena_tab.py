@@ -96,6 +96,14 @@ class ArenaService:
         return frame.round({"Rating": 1, "CI low": 1, "CI high": 1})
 
 
+def guarded(call, *args):
+    """``call(*args)`` with a :class:`GGTError` turned into a ``gr.Error`` naming the item and reason."""
+    try:
+        return call(*args)
+    except GGTError as exc:
+        raise gr.Error(f"{exc.item}: {exc.reason}", print_exception=False) from None
+
+
 def build_arena_tab(service: ArenaService | None, reason: str = "") -> dict[str, Any] | None:
     """Render the tab inside the current ``gr.Blocks``/``gr.Tab``; returns the event that fills it
     on page load (``None`` when the arena is not configured: the tab then says why)."""
@@ -125,19 +133,13 @@ def build_arena_tab(service: ArenaService | None, reason: str = "") -> dict[str,
     reveal = gr.Markdown(elem_id="ggt-arena-reveal")
     ranking = gr.Dataframe(label="Ranking", interactive=False, elem_id="ggt-arena-ranking")
 
-    def _guard(call, *args):
-        try:
-            return call(*args)
-        except GGTError as exc:
-            raise gr.Error(f"{exc.item}: {exc.reason}", print_exception=False) from None
-
     def arena_pair():
         """A new blind pair: LQ, A and B images, the pair token and a caption."""
-        return _guard(service.pair)
+        return guarded(service.pair)
 
     def vote(token_value: str, choice: str, request: gr.Request):
         """Vote on the pair of ``token_value`` (A, B, tie, both_bad); the reveal and the ranking."""
-        return _guard(service.vote, token_value, choice, submitter(request))
+        return guarded(service.vote, token_value, choice, submitter(request))
 
     def arena_ranking():
         """The Bradley–Terry ranking of all votes so far."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from ggt_hf.errors import GGTError
+from ggt_hf.space.arena_tab import guarded
 from ggt_hf.space.submit_tab import submitter
 
 #: Bootstrap resamples behind the share intervals (seeded, so the table is reproducible).
@@ -74,19 +74,13 @@ def build_study_tab(service: StudyService | None, reason: str = "") -> dict[str,
     message = gr.Markdown()
     shares = gr.Dataframe(label="Shares (%)", interactive=False)
 
-    def _guard(call, *args):
-        try:
-            return call(*args)
-        except GGTError as exc:
-            raise gr.Error(f"{exc.item}: {exc.reason}", print_exception=False) from None
-
     def study_round():
         """A new blind round: LQ, the options, the round token and a caption."""
-        return _guard(service.round)
+        return guarded(service.round)
 
     def study_pick(token_value: str, choice_value: str, request: gr.Request):
         """Record the pick of the round ``token_value``: an option number or ``none``."""
-        return _guard(service.pick, token_value, choice_value, submitter(request))
+        return guarded(service.pick, token_value, choice_value, submitter(request))
 
     def pick_none(token_value: str, request: gr.Request):
         return study_pick(token_value, "none", request)
