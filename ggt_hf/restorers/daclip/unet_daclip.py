@@ -131,7 +131,7 @@ class SpatialTransformer(nn.Module):
         nn.init.zeros_(self.proj_out.bias)
 
     def forward(self, x, context=None):
-        b, c, h, w = x.shape
+        b, _c, h, w = x.shape
         y = self.proj_in(self.norm(x)).flatten(2).transpose(1, 2)
         for block in self.transformer_blocks:
             y = block(y, context=context)

@@ -15,6 +15,7 @@ input is *not* histogram-equalised here either. ``forward(lq, hq)`` returns the 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -92,7 +93,7 @@ class FoundIR(Restorer):
 
         times = torch.linspace(-1, cfg.timesteps - 1, steps=cfg.sampling_timesteps + 1).int().tolist()[::-1]
         img = (1 - self.delta_cumsum[-1]) * x_input + math.sqrt(cfg.sum_scale) * noise_like(x_input)
-        for time, time_next in zip(times[:-1], times[1:], strict=True):
+        for time, time_next in itertools.pairwise(times):
             t = torch.full((lq.shape[0],), time, device=lq.device, dtype=torch.long)
             pred_res, x_start = self._predict(img, x_input, t)
             if time_next < 0:

@@ -5,6 +5,8 @@ attention in the middle). Shared blocks live in :mod:`ggt_hf.restorers.diffusion
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -95,7 +97,7 @@ class Unet(nn.Module):
         self.depth = len(dim_mults)
         self.init_conv = nn.Conv2d(channels * (2 if condition else 1), dim, 7, padding=3)
         dims = [dim, *(dim * m for m in dim_mults)]
-        in_out = list(zip(dims[:-1], dims[1:], strict=True))
+        in_out = list(itertools.pairwise(dims))
         time_dim = dim * 4
         self.time_mlp = nn.Sequential(
             SinusoidalPosEmb(dim), nn.Linear(dim, time_dim), nn.GELU(), nn.Linear(time_dim, time_dim)
