@@ -13,10 +13,15 @@ entry here (no per-model branches anywhere else):
 the registry model (a mismatch raises :class:`CheckpointMismatchError` naming the keys) and writes it
 with ``save_pretrained`` (``model.safetensors`` + ``config.json``).
 
+Models released as several files (DA-CLIP: the encoder and the UNet) register a
+:class:`MultiFileLayout` and take the files in its order.
+
 .. note:: The ``.pth`` file is read with ``torch.load(..., weights_only=True)``: only tensors and
-   plain containers are unpickled, never arbitrary objects. It should still be a file *you* chose
-   (e.g. downloaded from the official release page); repos on the Hub are only ever read as
-   safetensors (see :mod:`ggt_hf.restorers.base`).
+   plain containers are unpickled, never arbitrary objects. A file that needs more is refused unless
+   the caller passes ``trust_pickle=True`` (``ggt convert --trust-pickle``); nothing else in ggt-hf
+   (``load_restorer``, the Space, the leaderboard worker) ever reads a pickle. It should still be a
+   file *you* chose (e.g. downloaded from the official release page); repos on the Hub are only
+   ever read as safetensors (see :mod:`ggt_hf.restorers.base`).
 """
 
 from __future__ import annotations
@@ -239,6 +244,15 @@ def load_state_dict_strict(model, state: Mapping[str, Any], item: object = "") -
     model.load_state_dict(state, strict=True)
 
 
+def _first_line(exc: Exception) -> str:
+    """The first line of an error message, without terminal colour codes."""
+    return (
+        re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[0]
+        if str(exc).strip()
+        else type(exc).__name__
+    )
+
+
 def read_checkpoint(path: Path, trust_pickle: bool = False) -> Any:
     """``torch.load`` of an official file: ``weights_only=True`` (tensors and plain containers only);
     a file that needs more is refused unless ``trust_pickle`` — which unpickles arbitrary objects
@@ -251,8 +265,8 @@ def read_checkpoint(path: Path, trust_pickle: bool = False) -> Any:
         if not trust_pickle:
             raise CheckpointMismatchError(
                 path,
-                f"not loadable with weights_only=True ({str(exc).splitlines()[0]}); if it is a file you "
-                "trust (unpickling can run code), pass --trust-pickle",
+                f"not a weights-only torch checkpoint ({_first_line(exc)}); if it is a file you trust "
+                "and it needs full unpickling (which can run code), pass --trust-pickle",
             ) from exc
         logger.warning("%s: loading with weights_only=False (--trust-pickle)", path)
         try:
