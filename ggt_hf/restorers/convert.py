@@ -55,6 +55,8 @@ class CheckpointLayout:
             for releases whose names differ from ours.
         drop_keys: regexes of keys to discard (e.g. buffers an older release stored).
         add_prefix: prepended to every kept key (the file is one part of a multi-file model).
+        optional: a trailing part of a multi-file model that may be left out; its weights then
+            keep the model's random initialisation (e.g. to train that part from scratch).
     """
 
     source: str
@@ -63,6 +65,7 @@ class CheckpointLayout:
     renames: tuple[tuple[str, str], ...] = ()
     drop_keys: tuple[str, ...] = ()
     add_prefix: str = ""
+    optional: bool = False
 
     def describe(self) -> str:
         """One line for model cards: which key holds the weights and what is rewritten."""
@@ -75,6 +78,8 @@ class CheckpointLayout:
             parts.append(f"{len(self.drop_keys)} drop rule(s)")
         if self.add_prefix:
             parts.append(f"keys put under {self.add_prefix!r}")
+        if self.optional:
+            parts.append("optional")
         return f"{self.source}: " + "; ".join(parts)
 
 
@@ -155,6 +160,8 @@ OFFICIAL_CHECKPOINTS: dict[str, CheckpointLayout | MultiFileLayout] = {
                 source="weblzw/daclip-uir-ViT-B-32-irsde (universal-ir.pth)",
                 state_dict_keys=(),
                 add_prefix="unet.",
+                # left out: a random UNet on the released encoder, how the official run starts
+                optional=True,
             ),
         )
     ),
@@ -299,19 +306,24 @@ def load_official_checkpoint(
     paths = _as_paths(checkpoint_path)
     layout = checkpoint_layout(name)
     parts = layout.parts if isinstance(layout, MultiFileLayout) else (layout,)
-    if len(paths) != len(parts):
-        expected = layout.describe()
+    required = sum(not part.optional for part in parts)
+    if not required <= len(paths) <= len(parts):
+        count = f"{required}-{len(parts)}" if required < len(parts) else str(len(parts))
         raise CheckpointMismatchError(
-            name, f"expects {len(parts)} checkpoint file(s), got {len(paths)}: {expected}"
+            name, f"expects {count} checkpoint file(s), got {len(paths)}: {layout.describe()}"
         )
     state: dict[str, Any] = {}
-    for path, part in zip(paths, parts, strict=True):
+    for path, part in zip(paths, parts, strict=False):
         if not path.is_file():
             raise CheckpointMismatchError(path, "checkpoint file not found")
         raw = read_checkpoint(path, trust_pickle)
         key = state_dict_key if len(parts) == 1 else None
         state.update(unwrap_state_dict(raw, part, state_dict_key=key, item=path))
     model = build_restorer(name, **dict(config_overrides or {}))
+    for part in parts[len(paths) :]:  # optional parts left out keep their initialisation
+        kept = {k: v for k, v in model.state_dict().items() if k.startswith(part.add_prefix)}
+        logger.warning("%s: no file for %s, %d tensors keep their random init", name, part.source, len(kept))
+        state.update(kept)
     load_state_dict_strict(model, state, item=", ".join(str(p) for p in paths))
     return model.eval()
 

@@ -115,7 +115,10 @@ def test_convert_two_files_and_restore_a_photo(tiny, tmp_path, photos):
     overrides = [f"--set={k}={json.dumps(v)}" for k, v in asdict(tiny.config).items() if k != "model_type"]
     args = ["convert", "--model", "daclip", "--checkpoint", str(encoder), str(unet), "--out", str(out)]
     assert main([*args, *overrides]) == 0
+    from ggt_hf.leaderboard.submission import check_model_repo
     from ggt_hf.restorers import load_restorer
+
+    assert check_model_repo(str(out)) == "daclip"  # the leaderboard worker accepts it
 
     converted = load_restorer(str(out), device="cpu").state_dict()
     assert converted.keys() == tiny.state_dict().keys()
@@ -132,7 +135,16 @@ def test_convert_two_files_and_restore_a_photo(tiny, tmp_path, photos):
     assert Image.open(restored).size == (72, 56)
 
 
-def test_convert_needs_both_files(tiny, tmp_path):
-    encoder, _ = _official_files(tiny, tmp_path / "official")
-    with pytest.raises(CheckpointMismatchError, match="expects 2 checkpoint file"):
-        convert_checkpoint("daclip", encoder, tmp_path / "out")
+def test_encoder_alone_converts_with_a_fresh_unet(tiny, tmp_path):
+    """The released encoder without the UNet: how the official training starts."""
+    encoder, unet = _official_files(tiny, tmp_path / "official")
+    overrides = {k: v for k, v in asdict(tiny.config).items() if k != "model_type"}
+    out = convert_checkpoint("daclip", encoder, tmp_path / "out", overrides)
+    from ggt_hf.restorers import load_restorer
+
+    converted = load_restorer(str(out), device="cpu").state_dict()
+    original = tiny.state_dict()
+    assert all(torch.equal(converted[k], v) for k, v in original.items() if k.startswith("daclip."))
+    assert not all(torch.equal(converted[k], v) for k, v in original.items() if k.startswith("unet."))
+    with pytest.raises(CheckpointMismatchError, match="expects 1-2 checkpoint file"):
+        convert_checkpoint("daclip", [encoder, unet, unet], tmp_path / "out3", overrides)

@@ -72,7 +72,9 @@ class DACLIP(Restorer):
     def contexts(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(image_context, degradation_context)`` of a ``(N, 3, H, W)`` LQ batch in [0, 1]."""
         with torch.no_grad():
-            image_context, degra_context = self.daclip.encode_image(clip_preprocess(lq, self.config.vision_image_size), control=True)
+            image_context, degra_context = self.daclip.encode_image(
+                clip_preprocess(lq, self.config.vision_image_size), control=True
+            )
         return image_context.float(), degra_context.float()
 
     def _noise(self, state, t, mu, contexts):
