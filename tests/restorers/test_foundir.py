@@ -169,3 +169,10 @@ def test_pickled_objects_need_trust_pickle(tiny, tmp_path):
     assert not (tmp_path / "refused").exists()
     out = convert_checkpoint("foundir", path, tmp_path / "ok", overrides, "model", trust_pickle=True)
     assert _equal(out, tiny)
+
+
+def test_tiny_images_restore(tiny):
+    """Smaller than the UNet's padding multiple: restore() pads (replicate) before the UNet."""
+    with torch.no_grad():
+        out = tiny.restore(torch.rand(1, 3, 3, 5))
+    assert out.shape == (1, 3, 3, 5) and torch.isfinite(out).all()

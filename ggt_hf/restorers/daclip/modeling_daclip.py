@@ -59,6 +59,8 @@ class DACLIP(Restorer):
             cfg.in_nc, cfg.out_nc, cfg.nf, list(cfg.ch_mult), cfg.context_dim,
             cfg.use_degra_context, cfg.use_image_context,
         )  # fmt: skip
+        #: the UNet pads to 2**depth itself (reflect); restore() pads first so tiny inputs work too
+        self.size_multiple = 2 ** len(cfg.ch_mult)
         self.sde = IRSDE(cfg.max_sigma, cfg.sde_steps, cfg.schedule, cfg.eps)
         if cfg.sampling_mode not in ("posterior", "sde"):
             raise ValueError(f"sampling_mode must be 'posterior' or 'sde', got {cfg.sampling_mode!r}")

@@ -74,6 +74,8 @@ class FoundIR(Restorer):
                 f"sampling_timesteps must be in 1..{cfg.timesteps}, got {cfg.sampling_timesteps}"
             )
         self.model = UnetRes(cfg.dim, tuple(cfg.dim_mults), cfg.channels, cfg.resnet_block_groups)
+        #: the UNet pads to 2**depth itself (reflect); restore() pads first so tiny inputs work too
+        self.size_multiple = 2 ** len(cfg.dim_mults)
         for name, value in residual_schedule(cfg.timesteps, cfg.delta_end).items():
             self.register_buffer(name, value, persistent=False)
 
