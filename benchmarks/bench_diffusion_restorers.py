@@ -23,6 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_section
 
+SECTION = "bench_diffusion_restorers: CPU restore time per image (DA-CLIP, FoundIR vs NAFNet)"
+
 
 def photo_square(size: int):
     """The first bundled sample photo, centre-cropped square and resized to ``size``²."""
@@ -104,13 +106,14 @@ def main() -> int:
     )
     section = "\n".join(
         [
-            "## bench_diffusion_restorers: CPU restore time per 1024² image (DA-CLIP, FoundIR vs NAFNet)",
+            f"## {SECTION}",
             "",
             f"Command: `{command}` (from the repo root; photo {name} centre-cropped and resized to "
             f"{args.size}², after a 64² warm-up per model, `restore_image` with tile {args.tile}, overlap {args.overlap} = {tiles} tiles, "
             f"{args.threads} torch threads, default configs, random weights).",
             "",
-            f"Machine: {machine(('torch',))}. Other jobs share this machine: wall times are noisy.",
+            f"Machine: {machine(('torch',))}. Other jobs share this machine: wall times are noisy, "
+            "and CPU seconds include the thread spin-waiting that contention causes.",
             "",
             f"Date: {time.strftime('%Y-%m-%d')}",
             "",
@@ -126,7 +129,7 @@ def main() -> int:
     print(section)
     if not args.no_write:
         write_section(
-            "bench_diffusion_restorers: CPU restore time per 1024² image (DA-CLIP, FoundIR vs NAFNet)",
+            SECTION,
             section,
         )
     return 0
