@@ -26,6 +26,8 @@ RESTORERS: dict[str, str] = {
     "x_restormer": "ggt_hf.restorers.x_restormer:XRestormer",
     "promptir": "ggt_hf.restorers.promptir:PromptIR",
     "moce_ir": "ggt_hf.restorers.moce_ir:MoCEIR",
+    "daclip": "ggt_hf.restorers.daclip:DACLIP",
+    "foundir": "ggt_hf.restorers.foundir:FoundIR",
 }
 
 

@@ -10,7 +10,9 @@ A recipe (``training/recipes/<model>/<recipe>.yaml``) has five sections, each a 
     validation: {path: GGT-100K/GGT-100K, split: test, max_images: 50, metrics: [psnr, ssim]}
     train:      {max_steps: 400000, learning_rate: 1.0e-3, betas: [0.9, 0.9], ...}   # CoreConfig
 
-Architectures whose official forward returns several outputs (MPRNet's three stages) are trained
+Diffusion restorers (DA-CLIP, FoundIR: ``trains_with_own_objective``) return their own training
+objective from ``forward(lq, hq)`` and the recipe's ``loss`` is not used. Architectures whose
+official forward returns several outputs (MPRNet's three stages) are trained
 with the loss summed over all outputs, as their official recipes do; an architecture that sets
 ``model.aux_loss`` (MoCE-IR's routing balance) has it added to the loss.
 """
@@ -120,10 +122,16 @@ class RestorerTask:
             self.first_ids.extend(batch.get("id", [])[: 64 - len(self.first_ids)])
         lq = batch["lq"].to(accelerator.device, non_blocking=True)
         hq = batch["hq"].to(accelerator.device, non_blocking=True)
-        out = self.wrapped(lq)
-        outputs = out if isinstance(out, (list, tuple)) else [out]
         loss = torch.zeros((), device=lq.device)
         logs: dict[str, float] = {}
+        if getattr(accelerator.unwrap_model(self.wrapped), "trains_with_own_objective", False):
+            # diffusion restorers (DA-CLIP, FoundIR): forward(lq, hq) is the model's own objective
+            loss = self.wrapped(lq, hq)
+            logs["loss/objective"] = float(loss.detach())
+            outputs = []
+        else:
+            out = self.wrapped(lq)
+            outputs = out if isinstance(out, (list, tuple)) else [out]
         for pred in outputs:
             part, parts = self.loss_fn(pred.float(), hq.float())
             loss = loss + part
