@@ -43,7 +43,20 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
+    from ggt_hf.commands._common import check_dataset_arg
+    from ggt_hf.errors import UsageError
     from ggt_hf.space import SpaceConfig, launch_space
+
+    check_dataset_arg(args.dataset)  # refused before the server starts, not at the first submission
+    for option, folder in (
+        ("--arena", args.arena),
+        ("--arena-lq", args.arena_lq),
+        ("--run-dir", args.run_dir),
+    ):
+        if folder and not Path(folder).is_dir():
+            raise UsageError(f"{option} {folder}", "no such folder")
 
     config = SpaceConfig.from_env(
         store=args.store,

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 ImageLike = str | os.PathLike | bytes | Image.Image | np.ndarray
 _Y_OPTION_IDS = {"psnr": False, "psnry": True, "ssim": True, "ssimc": False, "ms_ssim": True}
 _FAST_FAMILY = {"psnr": "psnr", "psnry": "psnr", "ssim": "ssim", "ssimc": "ssim", "ms_ssim": "ms_ssim"}
+_locks_lock = threading.Lock()
+_model_locks: dict[int, threading.Lock] = {}  # models are cached for the process: ids stay valid
 
 
 @dataclass
@@ -67,9 +69,11 @@ def _serialised(model: Any, full_reference: bool) -> Callable[[Any, Any], Any]:
     ``self.results = piqe(x)`` and returns ``self.results[0]``, so two threads scoring at once can
     get each other's scores (seen in ``ggt build``: one item's QC reported another item's PIQE).
     One lock per metric instance serialises its calls; the scoring itself still uses torch's
-    intra-op threads.
+    intra-op threads. Models are shared by every engine of the process (see
+    :func:`~ggt_hf.metrics.weights.create_pyiqa_metric`), so the lock belongs to the model.
     """
-    lock = threading.Lock()
+    with _locks_lock:
+        lock = _model_locks.setdefault(id(model), threading.Lock())
 
     def score(pred, ref):
         with lock:
