@@ -36,15 +36,15 @@ class DatasetValidationError(GGTError):
     """A packed dataset folder that does not match the GGT schema or its card."""
 
 
-class UnknownNameError(GGTError, KeyError):
+class UsageError(GGTError):
+    """A command-line argument or config value that cannot work; raised before any work is done."""
+
+
+class UnknownNameError(UsageError, KeyError):
     """A name (metric, restorer, category, ...) that is not in its registry; the reason lists the known ones."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return f"{self.item}: {self.reason}"
-
-
-class UsageError(GGTError):
-    """A command-line argument or config value that cannot work; raised before any work is done."""
 
 
 class NetworkUnavailableError(GGTError):

@@ -108,9 +108,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return value
     if origin is list:
         if not isinstance(value, list | tuple):
-            raise _bad(
-                where, value, "a list (YAML `- item` lines)"
-            )
+            raise _bad(where, value, "a list (YAML `- item` lines)")
         item_tp = args[0] if args else Any
         return [_convert(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is tuple:
