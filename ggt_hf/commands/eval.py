@@ -65,6 +65,11 @@ def run(args) -> int:
     print(result.markdown())
     for name, reason in result.skipped_metrics.items():
         print(f"skipped {name}: {reason}")
+    converted = [i for i, row in result.per_image.items() if row.get("conversions")]
+    if converted:
+        print(f"converted to 8-bit RGB before scoring: {len(converted)} prediction(s) (listed per image)")
+        for note, count in result.conversion_counts.items():
+            print(f"  {count}× {note}")
     if args.out:
         result.write(args.out)
         print(f"results: {args.out} (+ {args.out.rsplit('.', 1)[0]}.csv)")
