@@ -83,11 +83,14 @@ def host_unreachable(url: str) -> str | None:
 
 
 def _switch_libraries_offline() -> None:
-    """Put huggingface_hub (and the libraries that copied its flag) into offline mode."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    hub_constants = sys.modules.get("huggingface_hub.constants")
-    if hub_constants is not None:
-        hub_constants.HF_HUB_OFFLINE = True
+    """Put huggingface_hub (and the libraries that copied its flag) into offline mode.
+
+    The flag is set on the imported modules, not in the environment: downloads from other hosts
+    (GitHub, download.pytorch.org) are still allowed when those answer.
+    """
+    from huggingface_hub import constants as hub_constants
+
+    hub_constants.HF_HUB_OFFLINE = True  # read by is_offline_mode(): transformers, timm, diffusers
     datasets_config = sys.modules.get("datasets.config")
     if datasets_config is not None:
         datasets_config.HF_HUB_OFFLINE = True

@@ -208,12 +208,12 @@ def run(args) -> int:
 
     src, dst = Path(args.input), Path(args.output)
     pairs, problems = plan_outputs(src, dst)
-    provenance, identity = _check_provenance(args, dst, pairs)
-    if args.model == "classical" or args.model.startswith("classical:"):
-        restore = classical_restorer(args.model)
-    elif args.model.startswith("diffusers:"):
+    classical = args.model == "classical" or args.model.startswith("classical:")
+    restore = classical_restorer(args.model) if classical else None  # cheap: checks the category
+    provenance, identity = _check_provenance(args, dst, pairs)  # before any model is loaded
+    if restore is None and args.model.startswith("diffusers:"):
         restore = diffusers_restorer(args.model, args)
-    else:
+    elif restore is None:
         restore = model_restorer(args.model, args.tile or None, args.overlap, args.device, args.dtype)
     restored, skipped, failed = restore_files(
         pairs, restore, overwrite=args.overwrite, on_written=lambda out: provenance.record(out, identity)

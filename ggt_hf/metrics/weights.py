@@ -17,6 +17,7 @@ retries items never reloads (or re-downloads) a metric.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import threading
@@ -143,8 +144,10 @@ def _create(name: str, pyiqa_id: str, device: str, **options):
     network.hub_offline()  # an unreachable Hub switches huggingface_hub (timm's backbones) offline
     attempts: list[_Attempt] = []
     try:
-        # pyiqa prints download notices on stdout; keep stdout for our tables and results
-        with _watch_downloads(attempts), contextlib.redirect_stdout(sys.stderr):
+        # pyiqa prints download notices on stdout; keep stdout for our tables and results, and
+        # drop them offline, where the download is refused and the notice would be false
+        notices = io.StringIO() if offline() else sys.stderr
+        with _watch_downloads(attempts), contextlib.redirect_stdout(notices):
             return pyiqa.create_metric(pyiqa_id, device=device, **options)
     except Exception as exc:
         if attempts:
