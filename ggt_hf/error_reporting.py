@@ -57,9 +57,11 @@ def _network_error(exc: BaseException) -> str | None:
             "ConnectTimeout",
             "ConnectionError",
         }:
-            from ggt_hf.network import hub_offline
+            cause = _one_line(seen)
+            if name == "OfflineModeIsEnabled":  # say why the Hub client is offline
+                from ggt_hf.network import hub_offline
 
-            cause = hub_offline(log=False) or (str(seen).strip().splitlines() or [name])[0]
+                cause = hub_offline(log=False) or cause
             return f"cannot reach the network ({module}.{name}): {cause}"
         seen = seen.__cause__ or seen.__context__
     return None

@@ -158,6 +158,18 @@ def test_training_script_missing_folder_one_line_once(cwd) -> None:
     assert "such_pairs" in _one_error_line(main_rank.stderr)
 
 
+def test_training_script_missing_token_one_line(cwd) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", HF_HOME=str(cwd / "hf_home"))
+    script = ROOT / "training" / "train_restorer.py"
+    recipe = ROOT / "training" / "recipes" / "nafnet" / "tiny_cpu.yaml"
+    args = [sys.executable, str(script), "--config", str(recipe), "--push_to_hub", "--hub_model_id", "me/x"]
+    args.append(f"train.output_dir={cwd / 'run'}")
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == EXIT_FAILED
+    assert "no token found" in _one_error_line(done.stderr)
+
+
 def test_only_rank_zero_reports(monkeypatch, capsys) -> None:
     from ggt_hf.error_reporting import run_reporting_errors
 
