@@ -62,6 +62,7 @@ def import_pyiqa():
 class _Attempt:
     url: str
     dst: str
+    refused: bool = False
 
 
 class _OfflineDownload(RuntimeError):
@@ -80,15 +81,15 @@ def _watch_downloads(attempts: list[_Attempt]) -> Iterator[None]:
     original_urlopen = urllib.request.urlopen
 
     def download(url: str, dst: str, *args, **kwargs):
-        attempts.append(_Attempt(url, str(dst)))
-        if _refused(url):
+        attempts.append(_Attempt(url, str(dst), _refused(url)))
+        if attempts[-1].refused:
             raise _OfflineDownload(url)
         return original(url, dst, *args, **kwargs)
 
     def urlopen(url, *args, **kwargs):  # some pyiqa archs (CLIP-based) download with urllib
         target = getattr(url, "full_url", url)
-        attempts.append(_Attempt(str(target), ""))
-        if _refused(str(target)):
+        attempts.append(_Attempt(str(target), "", _refused(str(target))))
+        if attempts[-1].refused:
             raise _OfflineDownload(str(target))
         return original_urlopen(url, *args, **kwargs)
 
@@ -144,11 +145,15 @@ def _create(name: str, pyiqa_id: str, device: str, **options):
     network.hub_offline()  # an unreachable Hub switches huggingface_hub (timm's backbones) offline
     attempts: list[_Attempt] = []
     try:
-        # pyiqa prints download notices on stdout; keep stdout for our tables and results, and
-        # drop them offline, where the download is refused and the notice would be false
-        notices = io.StringIO() if offline() else sys.stderr
-        with _watch_downloads(attempts), contextlib.redirect_stdout(notices):
-            return pyiqa.create_metric(pyiqa_id, device=device, **options)
+        # pyiqa prints download notices on stdout: keep stdout for our tables and results, and
+        # pass the notices on (to stderr) only when a download really went ahead
+        notices = io.StringIO()
+        try:
+            with _watch_downloads(attempts), contextlib.redirect_stdout(notices):
+                return pyiqa.create_metric(pyiqa_id, device=device, **options)
+        finally:
+            if any(not a.refused for a in attempts):
+                sys.stderr.write(notices.getvalue())
     except Exception as exc:
         if attempts:
             raise MissingWeightsError(name, _missing_reason(attempts[-1])) from exc
