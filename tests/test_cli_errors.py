@@ -158,6 +158,7 @@ def test_training_script_missing_folder_one_line_once(cwd) -> None:
     assert "such_pairs" in _one_error_line(main_rank.stderr)
 
 
+@pytest.mark.slow  # a second training-script start-up (~10 s CPU); the folder case runs by default
 def test_training_script_missing_token_one_line(cwd) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
     env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", HF_HOME=str(cwd / "hf_home"))
