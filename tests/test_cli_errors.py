@@ -183,3 +183,12 @@ def test_only_rank_zero_reports(monkeypatch, capsys) -> None:
     monkeypatch.setenv("RANK", "0")
     assert run_reporting_errors(fail) == EXIT_USAGE
     assert _one_error_line(capsys.readouterr().err) == "error: pairs: folder not found"
+
+
+def test_refused_train_test_leak_fails(cwd, capsys) -> None:
+    for folder in ("lq/rain", "hq/rain"):
+        for name in ("a", "b"):
+            _photo(cwd / folder / f"{name}.png", seed=1)  # b (test) is a copy of a (train)
+    (cwd / "m.csv").write_text("id,split\na,train\nb,test\n")
+    assert main(["pack", ".", "ds", "--manifest", "m.csv"]) == EXIT_FAILED
+    assert "1 test pair(s) leak from train" in _one_error_line(capsys.readouterr().err)
