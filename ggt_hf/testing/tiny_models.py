@@ -18,7 +18,8 @@ from ggt_hf.generative.components import import_diffusers
 
 logger = logging.getLogger(__name__)
 
-_QWEN_SPECIAL = [
+#: Qwen2-VL's special tokens, which every tiny Qwen tokenizer must hold.
+QWEN_SPECIAL_TOKENS = [
     "<|endoftext|>",
     "<|im_start|>",
     "<|im_end|>",
@@ -77,12 +78,12 @@ def _tiny_qwen_text(torch):
     from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
     tokenizer = Qwen2TokenizerFast(
-        tokenizer_object=_bpe(_QWEN_SPECIAL),
+        tokenizer_object=_bpe(QWEN_SPECIAL_TOKENS),
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         unk_token=None,
     )
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in _QWEN_SPECIAL}
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     config = Qwen2_5_VLConfig(
         text_config={
             "hidden_size": 16,
