@@ -47,7 +47,6 @@ def run(args) -> int:
 
     from ggt_hf.commands._common import check_dataset_arg
     from ggt_hf.errors import UsageError
-    from ggt_hf.space import SpaceConfig, launch_space
 
     check_dataset_arg(args.dataset)  # refused before the server starts, not at the first submission
     for option, folder in (
@@ -57,6 +56,7 @@ def run(args) -> int:
     ):
         if folder and not Path(folder).is_dir():
             raise UsageError(f"{option} {folder}", "no such folder")
+    from ggt_hf.space import SpaceConfig, launch_space  # gradio: imported once the arguments are fine
 
     config = SpaceConfig.from_env(
         store=args.store,
