@@ -32,9 +32,18 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ggt_hf.commands._common import print_problems
+    from pathlib import Path
+
+    from ggt_hf.commands._common import check_dataset_arg, print_problems
+    from ggt_hf.errors import UsageError
     from ggt_hf.evaluation.restorer_eval import evaluate
     from ggt_hf.metrics.specs import parse_metric_list
+    from ggt_hf.tensors import resolve_device
+
+    check_dataset_arg(args.dataset)
+    if not Path(args.pred).is_dir():
+        raise UsageError(f"--pred {args.pred}", "no such folder of predictions")
+    resolve_device(args.device)
 
     metrics = parse_metric_list(args.metrics, []) if args.metrics else None
     judge = None
@@ -61,6 +70,11 @@ def run(args) -> int:
     print(result.markdown())
     for name, reason in result.skipped_metrics.items():
         print(f"skipped {name}: {reason}")
+    converted = [i for i, row in result.per_image.items() if row.get("conversions")]
+    if converted:
+        print(f"converted to 8-bit RGB before scoring: {len(converted)} prediction(s) (listed per image)")
+        for note, count in result.conversion_counts.items():
+            print(f"  {count}× {note}")
     if args.out:
         result.write(args.out)
         print(f"results: {args.out} (+ {args.out.rsplit('.', 1)[0]}.csv)")

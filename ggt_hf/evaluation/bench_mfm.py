@@ -19,7 +19,6 @@ cached under ``out/outputs/<system>/`` so an interrupted benchmark resumes, and 
 from __future__ import annotations
 
 import csv
-import importlib
 import logging
 import os
 import re
@@ -87,16 +86,14 @@ def resolve_restorer(spec: str) -> Restore:
         return BUILTIN_RESTORERS[spec]
     if spec in available_backends():
         return backend_restorer(spec)
-    module_name, _, attr = spec.partition(":")
-    if not attr:
+    if ":" not in spec:
         raise ValueError(
             f"restorer {spec!r}: use a built-in ({', '.join(BUILTIN_RESTORERS)}), a backend "
             f"({', '.join(available_backends())}) or module:function"
         )
-    fn = getattr(importlib.import_module(module_name), attr, None)
-    if not callable(fn):
-        raise ValueError(f"restorer {spec!r}: {module_name} has no callable {attr!r}")
-    return fn
+    from ggt_hf.user_code import import_callable
+
+    return import_callable(spec, "restorer")
 
 
 def _images(folder: str | os.PathLike | None) -> list[Path]:
