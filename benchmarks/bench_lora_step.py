@@ -172,7 +172,7 @@ def main() -> None:
         for family in families:
             pretrained = args.pretrained
             if pretrained is None:
-                from ggt_hf.generative.components import build_tiny
+                from ggt_hf.testing.tiny_models import build_tiny
 
                 pretrained = str(build_tiny(family, Path(tmp) / family))
             for cache in (False, True):
@@ -216,7 +216,7 @@ def main() -> None:
     models = (
         f"`{args.pretrained}`, LoRA rank {args.rank}"
         if args.pretrained
-        else f"tiny random pipelines (ggt_hf.generative.components.build_tiny), LoRA rank {args.rank}, "
+        else f"tiny random pipelines (ggt_hf.testing.tiny_models.build_tiny), LoRA rank {args.rank}, "
         "ControlNet 1+1 blocks"
     )
     section = "\n".join(

@@ -1,4 +1,8 @@
-"""The ``ggt`` command line: a thin dispatcher over :mod:`ggt_hf.commands`."""
+"""The ``ggt`` command line: a thin dispatcher over :mod:`ggt_hf.commands`.
+
+Every failure ends in ONE line on stderr and a non-zero exit code (see
+:mod:`ggt_hf.error_reporting`); the traceback is shown only with ``--debug`` (or ``GGT_DEBUG=1``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from collections.abc import Sequence
 
 from ggt_hf import __version__
 from ggt_hf.commands import COMMANDS
-from ggt_hf.errors import GGTError
+from ggt_hf.error_reporting import run_reporting_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ggt-hf {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an error (also: GGT_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -34,17 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        return int(args._run(args) or 0)
-    except GGTError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: re-run the same command to resume", file=sys.stderr)
-        return 130
+    return run_reporting_errors(lambda: args._run(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,21 @@ class DatasetValidationError(GGTError):
     """A packed dataset folder that does not match the GGT schema or its card."""
 
 
+class UsageError(GGTError):
+    """A command-line argument or config value that cannot work; raised before any work is done."""
+
+
+class UnknownNameError(UsageError, KeyError):
+    """A name (metric, restorer, category, ...) that is not in its registry; the reason lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return f"{self.item}: {self.reason}"
+
+
+class NetworkUnavailableError(GGTError):
+    """A remote service (the Hub, an API) that the command needs cannot be reached."""
+
+
 class MissingExtraError(ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 

@@ -29,7 +29,6 @@ API backends need their key in the environment (:data:`API_KEYS`); :meth:`Restor
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -184,11 +183,10 @@ def build_restorer(spec: RestorerSpec | str, options: RestorerOptions | None = N
     spec.check()
     if spec.kind == "identity":
         return identity
-    if spec.kind == "callable":
-        fn = getattr(importlib.import_module(spec.name), spec.arg or "", None)
-        if not callable(fn):
-            raise ValueError(f"restorer {spec.text!r}: {spec.name} has no callable {spec.arg!r}")
-        return fn
+    if spec.kind == "callable":  # the working directory is importable, errors name the spec
+        from ggt_hf.user_code import import_callable
+
+        return import_callable(spec.text, "restorer")
     if spec.kind in ("model", "restorer"):
         return _model_restorer(spec, options)
     return _backend_restorer(spec, options)

@@ -23,15 +23,37 @@ def _torch():
 
 
 def resolve_device(device: str | None = None) -> str:
-    """``device`` if given, else ``cuda`` when available, else ``mps``, else ``cpu``."""
-    if device:
-        return device
+    """``device`` if given, else ``cuda`` when available, else ``mps``, else ``cpu``.
+
+    A given device that this machine does not have raises :class:`~ggt_hf.errors.UsageError`
+    (one line, before any model is loaded).
+    """
     torch = _torch()
+    if device:
+        _check_device(torch, str(device))
+        return device
     if torch.cuda.is_available():
         return "cuda"
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def _check_device(torch, device: str) -> None:
+    from ggt_hf.errors import UsageError
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"device {device!r}", f"not a torch device ({exc}); use cpu, cuda or mps") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            f"device {device!r}", "CUDA is not available on this machine; use --device cpu or leave it unset"
+        )
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError(
+            f"device {device!r}", "MPS is not available on this machine; use --device cpu or leave it unset"
+        )
 
 
 def resolve_dtype(dtype=None, device: str = "cpu"):

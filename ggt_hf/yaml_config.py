@@ -1,9 +1,11 @@
 """YAML files and ``key=value`` overrides into (nested) dataclasses — for build configs and
 training recipes alike.
 
-Nested dataclasses, ``list[Dataclass]``, ``tuple`` and ``Optional`` fields are resolved from the
-type hints, unknown keys are refused with their dotted path, so a typo in a recipe fails at once
-instead of being silently ignored.
+Nested dataclasses, ``list[Dataclass]``, ``dict``, ``tuple``, ``Literal`` and ``Optional`` fields
+are resolved from the type hints, and every value is checked against its hint when the file is
+loaded: unknown keys, ``human_review: 'false'`` (a quoted string for a bool), ``workers: two``,
+``sources: my_photos/`` (a text for a list) or an empty value for a required field are refused with
+the dotted key, the value and what is expected, before any work starts.
 """
 
 from __future__ import annotations
@@ -74,42 +76,140 @@ def load_yaml(
     return apply_overrides(data, overrides)
 
 
-def _strip_optional(tp: Any) -> Any:
+def _strip_optional(tp: Any) -> tuple[Any, bool]:
+    """``(type without None, whether None is allowed)``."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(tp))
         if len(args) == 1:
-            return args[0]
-    return tp
+            return args[0], optional
+        return typing.Union[tuple(args)], optional  # noqa: UP007 - built from a tuple
+    return tp, tp is Any
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    tp = _strip_optional(tp)
-    if value is None:
-        return None
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return from_dict(tp, value, where)
-    origin = typing.get_origin(tp)
-    if origin is list and isinstance(value, (list, tuple)):
-        (item_tp,) = typing.get_args(tp) or (Any,)
-        return [_convert(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is tuple and isinstance(value, (list, tuple)):
-        return tuple(value)
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        quoted = value.strip() and not isinstance(yaml.safe_load(value), str)
+        return f"the string {value!r}" + (" (remove the quotes)" if quoted else "")
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _bad(where: str, value: Any, expected: str) -> ValueError:
+    return ValueError(f"{where}: expected {expected}, got {_shown(value)}")
+
+
+_SCALARS: dict[type, str] = {bool: "true or false", int: "an integer", float: "a number", str: "a text"}
+
+
+def _scalar(tp: type, value: Any, where: str) -> Any:
+    """Check a ``bool``/``int``/``float``/``str``/``Path`` value; ints are accepted as floats."""
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:  # str / Path: any scalar that reads as text, not a list or mapping
+        ok = isinstance(value, str | int | float | Path) and not isinstance(value, bool)
+        value = (tp(value) if tp is Path else str(value)) if ok else value
+    if not ok:
+        raise _bad(where, value, _SCALARS.get(tp, "a path"))
     return value
 
 
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    """``value`` checked against type hint ``tp`` (recursively); ``ValueError`` naming ``where``."""
+    tp, optional = _strip_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(f"{where}: is empty; expected {_describe(tp)}")
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return from_dict(tp, value, where)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp in (bool, int, float, str, Path):
+        return _scalar(tp, value, where)
+    if origin is typing.Literal:
+        if value not in args:
+            raise _bad(where, value, "one of " + ", ".join(map(repr, args)))
+        return value
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise _bad(where, value, "a list (YAML `- item` lines)")
+        item_tp = args[0] if args else Any
+        return [_convert(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise _bad(where, value, "a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise _bad(where, value, f"a list of {len(args)} values")
+        return tuple(
+            _convert(a, v, f"{where}[{i}]")
+            for i, (a, v) in enumerate(zip(args or [Any] * len(value), value, strict=True))
+        )
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _bad(where, value, "a mapping (key: value)")
+        value_tp = args[1] if len(args) == 2 else Any
+        return {k: _convert(value_tp, v, f"{where}.{k}") for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _convert(option, value, where)
+            except ValueError:
+                continue
+        raise _bad(where, value, " or ".join(_describe(a) for a in args))
+    return value
+
+
+def _describe(tp: Any) -> str:
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_field_value(f: dataclasses.Field, value: Any, where: str) -> None:
+    """Value rules: a ``minimum`` in the field's metadata, and no empty text where the default is
+    a non-empty text (an empty ``output`` would write into the working directory)."""
+    minimum = f.metadata.get("minimum")
+    if minimum is not None and isinstance(value, int | float) and value < minimum:
+        raise ValueError(f"{where}: expected at least {minimum}, got {value!r}")
+    if isinstance(value, str) and not value.strip() and isinstance(f.default, str) and f.default.strip():
+        raise ValueError(f"{where}: is empty; expected a text like {f.default!r}")
+
+
 def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
-    """Build dataclass ``cls`` from a plain mapping, recursively; unknown keys raise ``ValueError``."""
+    """Build dataclass ``cls`` from a plain mapping, recursively, checking every value against the
+    field's type hint (and ``minimum`` metadata); unknown keys and wrong types raise ``ValueError``
+    naming the dotted key, the value and what is expected."""
     if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise _bad(where, data, "a mapping (key: value)")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = set(data) - known
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = set(data) - set(fields)
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
-    return cls(**{k: _convert(hints.get(k, Any), v, f"{where}.{k}") for k, v in data.items()})
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: {', '.join(fields)}"
+        )
+    values = {}
+    for key, value in data.items():
+        values[key] = _convert(hints.get(key, Any), value, f"{where}.{key}")
+        _check_field_value(fields[key], values[key], f"{where}.{key}")
+    return cls(**values)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

@@ -19,8 +19,8 @@ def test_degrade_writes_replayable_outputs_and_resumes(tmp_path, photos, capsys)
     (src / "bad.jpg").write_bytes(b"not an image")
     out = tmp_path / "lq"
     assert main(["degrade", str(src), str(out), "--category", "all", "--seed", "3"]) == 1  # bad.jpg reported
-    text = capsys.readouterr().out
-    assert "12 written, 1 unreadable" in text and "bad.jpg: not an image" in text
+    captured = capsys.readouterr()
+    assert "12 written, 1 skipped" in captured.out and "bad.jpg: not an image" in captured.err
     params = json.loads((out / "c0_haze.json").read_text())
     assert params["category"] == "haze"
     clean = np.asarray(load_image(src / "c0.png").image)

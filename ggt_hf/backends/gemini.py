@@ -36,7 +36,7 @@ from typing import Any
 
 from PIL import Image
 
-from ggt_hf.backends import _http_errors as h
+from ggt_hf.backends import http_status, image_payloads, request_prompts, vlm_answers
 from ggt_hf.backends.base import (
     BackendError,
     BackendRefused,
@@ -107,7 +107,7 @@ class _GeminiClient:
         self.timeout = float(timeout)
         self._types = types
         self._api_error = genai_errors.APIError
-        self._transport_errors = h.transport_error_types()
+        self._transport_errors = http_status.transport_error_types()
         self._parse_errors = (pydantic.ValidationError, json.JSONDecodeError)
         http_options = types.HttpOptions(
             base_url=base_url,
@@ -127,7 +127,9 @@ class _GeminiClient:
     # ----------------------------------------------------------------- plumbing
 
     def _image_part(self, image: Image.Image, max_side: int | None = None) -> Any:
-        return self._types.Part.from_bytes(data=h.png_bytes(image, max_side), mime_type="image/png")
+        return self._types.Part.from_bytes(
+            data=image_payloads.png_bytes(image, max_side), mime_type="image/png"
+        )
 
     def _generate(self, item: object, contents: list[Any], config: Any) -> Any:
         logger.debug("Gemini generateContent: model=%s item=%s", self.model_id, item)
@@ -139,7 +141,7 @@ class _GeminiClient:
             kind = "timed out" if "timeout" in type(exc).__name__.lower() else "connection failed"
             raise BackendTransient(item, f"Gemini request {kind}: {type(exc).__name__}: {exc}") from None
         except self._parse_errors as exc:  # a 200 whose body is not a valid GenerateContentResponse
-            reason = h.short(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            reason = http_status.short(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             raise BadOutputError(item, f"Gemini response could not be parsed: {reason}") from None
 
     def _map_api_error(self, exc: Any, item: object) -> BackendError:
@@ -147,11 +149,11 @@ class _GeminiClient:
         status = getattr(exc, "status", None)
         message = getattr(exc, "message", None) or str(exc)
         response = getattr(exc, "response", None)
-        retry_after = h.retry_after_from_headers(getattr(response, "headers", None))
+        retry_after = http_status.retry_after_from_headers(getattr(response, "headers", None))
         if retry_after is None:
-            retry_after = h.retry_after_from_google_details(getattr(exc, "details", None))
-        reason = f"{status or 'error'}: {h.short(message)}"
-        return h.error_for_status(item, code, reason, retry_after=retry_after)
+            retry_after = http_status.retry_after_from_google_details(getattr(exc, "details", None))
+        reason = f"{status or 'error'}: {http_status.short(message)}"
+        return http_status.error_for_status(item, code, reason, retry_after=retry_after)
 
     def _usage(self, response: Any, images: int = 0) -> Usage:
         meta = getattr(response, "usage_metadata", None)
@@ -169,7 +171,7 @@ class _GeminiClient:
         block = _enum_name(getattr(feedback, "block_reason", None))
         if block and block != "BLOCKED_REASON_UNSPECIFIED":
             detail = getattr(feedback, "block_reason_message", None)
-            text = f"prompt blocked: {block}" + (f" ({h.short(detail)})" if detail else "")
+            text = f"prompt blocked: {block}" + (f" ({http_status.short(detail)})" if detail else "")
             raise BackendRefused(item, text, safety=True)
         candidates = getattr(response, "candidates", None) or []
         if not candidates:
@@ -178,7 +180,7 @@ class _GeminiClient:
         finish = _enum_name(getattr(candidate, "finish_reason", None))
         if finish in SAFETY_REASONS or finish in POLICY_REASONS:
             detail = getattr(candidate, "finish_message", None)
-            text = f"generation stopped: {finish}" + (f" ({h.short(detail)})" if detail else "")
+            text = f"generation stopped: {finish}" + (f" ({http_status.short(detail)})" if detail else "")
             raise BackendRefused(item, text, safety=finish in SAFETY_REASONS)
         return candidate
 
@@ -221,7 +223,7 @@ class GeminiImageBackend(_GeminiClient):
             seed=request.seed,
             image_config=types.ImageConfig(image_size=self.image_size) if self.image_size else None,
         )
-        contents = [h.default_restore_prompt(request.prompt), self._image_part(request.image)]
+        contents = [request_prompts.default_restore_prompt(request.prompt), self._image_part(request.image)]
         response = self._generate(item, contents, config)
         candidate = self._check_refusal(response, item)
         finish = _enum_name(getattr(candidate, "finish_reason", None))
@@ -237,11 +239,11 @@ class GeminiImageBackend(_GeminiClient):
                 texts.append(part.text)
         usage = self._usage(response, images=1 if data is not None else 0)
         if data is None:
-            said = f"; model said: {h.short(' '.join(texts), 160)}" if texts else ""
+            said = f"; model said: {http_status.short(' '.join(texts), 160)}" if texts else ""
             raise BadOutputError(item, f"Gemini returned no image (finish reason {finish}){said}")
-        image = h.decode_output(data, item, "Gemini")
+        image = image_payloads.decode_output(data, item, "Gemini")
         metadata: dict[str, Any] = {"finish_reason": finish, "seed": request.seed}
-        if h.prompt_defaulted(request.prompt):
+        if request_prompts.prompt_defaulted(request.prompt):
             metadata["default_prompt"] = True
         if getattr(response, "model_version", None):
             metadata["model_version"] = response.model_version
@@ -291,22 +293,22 @@ class GeminiVLM(_GeminiClient):
         return "".join(texts) if texts else None
 
     def describe(self, image: Image.Image, *, instruction: str, item_id: str = "<item>") -> PromptResult:
-        contents = [f"{instruction}\n{h.JSON_ONLY}", self._image_part(image, self.max_side)]
-        response = self._generate(item_id, contents, self._json_config(h.PROMPT_SCHEMA))
+        contents = [f"{instruction}\n{vlm_answers.JSON_ONLY}", self._image_part(image, self.max_side)]
+        response = self._generate(item_id, contents, self._json_config(vlm_answers.PROMPT_SCHEMA))
         usage = self._usage(response)
-        prompt, analysis = h.parse_prompt_json(self._text(response, item_id), item_id, "Gemini")
+        prompt, analysis = vlm_answers.parse_prompt_json(self._text(response, item_id), item_id, "Gemini")
         return PromptResult(prompt, analysis, usage)
 
     def judge(
         self, lq: Image.Image, out: Image.Image, *, prompt: str | None = None, item_id: str = "<item>"
     ) -> Verdict:
         contents = [
-            h.judge_instruction(prompt),
+            request_prompts.judge_instruction(prompt),
             "Degraded input:",
             self._image_part(lq, self.max_side),
             "Restored output:",
             self._image_part(out, self.max_side),
         ]
-        response = self._generate(item_id, contents, self._json_config(h.VERDICT_SCHEMA))
+        response = self._generate(item_id, contents, self._json_config(vlm_answers.VERDICT_SCHEMA))
         self._usage(response)
-        return h.parse_verdict_json(self._text(response, item_id), item_id, "Gemini")
+        return vlm_answers.parse_verdict_json(self._text(response, item_id), item_id, "Gemini")

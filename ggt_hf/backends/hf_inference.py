@@ -36,7 +36,7 @@ from typing import Any
 
 from PIL import Image
 
-from ggt_hf.backends import _http_errors as h
+from ggt_hf.backends import http_status, image_payloads, request_prompts
 from ggt_hf.backends.base import (
     BackendError,
     BackendRefused,
@@ -59,7 +59,7 @@ def _estimated_time(response: Any) -> float | None:
     except Exception:  # closed stream, not JSON, ...
         return None
     value = body.get("estimated_time") if isinstance(body, dict) else None
-    return h.parse_duration(value) if value is not None else None
+    return http_status.parse_duration(value) if value is not None else None
 
 
 class HFInferenceBackend:
@@ -99,7 +99,7 @@ class HFInferenceBackend:
         else:
             self._target = model_id
         self._http_error, self._timeout_error = HfHubHTTPError, InferenceTimeoutError
-        self._transport_errors = h.transport_error_types()
+        self._transport_errors = http_status.transport_error_types()
         self._client = InferenceClient(
             provider=self.provider,  # type: ignore[arg-type]
             token=token or os.environ.get("HF_TOKEN") or None,
@@ -116,11 +116,13 @@ class HFInferenceBackend:
         response = getattr(exc, "response", None)
         status = getattr(response, "status_code", None)
         message = getattr(exc, "server_message", None) or str(exc).splitlines()[0]
-        retry_after = h.retry_after_from_headers(getattr(response, "headers", None))
+        retry_after = http_status.retry_after_from_headers(getattr(response, "headers", None))
         if retry_after is None and status == 503:  # "model is loading": {"estimated_time": 20.0}
             retry_after = _estimated_time(response)
         safety = bool(status and 400 <= status < 500 and _SAFETY_WORDS.search(message or ""))
-        return h.error_for_status(item, status, h.short(message), retry_after=retry_after, safety=safety)
+        return http_status.error_for_status(
+            item, status, http_status.short(message), retry_after=retry_after, safety=safety
+        )
 
     def restore(self, request: RestoreRequest) -> RestoreResult:
         item = request.item_id
@@ -129,13 +131,13 @@ class HFInferenceBackend:
             params["seed"] = int(request.seed)
         try:
             out = self._client.image_to_image(
-                h.png_bytes(request.image),
-                prompt=h.default_restore_prompt(request.prompt),
+                image_payloads.png_bytes(request.image),
+                prompt=request_prompts.default_restore_prompt(request.prompt),
                 model=self._target,
                 **params,
             )
         except self._timeout_error as exc:
-            raise BackendTransient(item, f"HF Inference timed out: {h.short(exc)}") from None
+            raise BackendTransient(item, f"HF Inference timed out: {http_status.short(exc)}") from None
         except self._http_error as exc:
             raise self._map_http_error(exc, item) from None
         except self._transport_errors as exc:
@@ -152,19 +154,19 @@ class HFInferenceBackend:
             raise BadOutputError(item, f"HF Inference returned an unusable image payload ({what})") from None
         except ValueError as exc:  # unsupported provider / task / parameters
             raise BackendRefused(
-                item, f"HF Inference request rejected by the client: {h.short(exc)}"
+                item, f"HF Inference request rejected by the client: {http_status.short(exc)}"
             ) from None
-        raw = h.pil_source_bytes(out)
+        raw = image_payloads.pil_source_bytes(out)
         if raw is None:  # not the lazily opened BytesIO we expect: re-encode losslessly
             try:
                 raw = encode_image(out.convert("RGB"), "png")
             except (OSError, SyntaxError, ValueError) as exc:
                 raise BadOutputError(
-                    item, f"HF Inference returned an unusable image: {h.short(exc)}"
+                    item, f"HF Inference returned an unusable image: {http_status.short(exc)}"
                 ) from None
-        image = h.decode_output(raw, item, "HF Inference")
+        image = image_payloads.decode_output(raw, item, "HF Inference")
         metadata: dict[str, Any] = {"provider": self.provider, "seed": request.seed}
-        if h.prompt_defaulted(request.prompt):
+        if request_prompts.prompt_defaulted(request.prompt):
             metadata["default_prompt"] = True
         return RestoreResult(
             image,

@@ -34,7 +34,7 @@ import binascii
 import os
 from typing import Any
 
-from ggt_hf.backends import _http_errors as h
+from ggt_hf.backends import http_status, image_payloads, request_prompts
 from ggt_hf.backends.base import (
     BackendError,
     BackendRefused,
@@ -73,21 +73,23 @@ def map_openai_error(exc: Exception, item: object, what: str = "OpenAI") -> Back
     if isinstance(exc, openai.APITimeoutError):
         return BackendTransient(item, f"{what} request timed out")
     if isinstance(exc, openai.APIConnectionError):
-        return BackendTransient(item, f"{what} connection failed: {h.short(exc.message)}")
+        return BackendTransient(item, f"{what} connection failed: {http_status.short(exc.message)}")
     if isinstance(exc, openai.APIResponseValidationError):
-        return BadOutputError(item, f"{what} response did not match the API schema: {h.short(exc.message)}")
+        return BadOutputError(
+            item, f"{what} response did not match the API schema: {http_status.short(exc.message)}"
+        )
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         code = str(exc.code) if exc.code else None
         body = exc.body if isinstance(exc.body, dict) else {}
         message = body.get("message") or exc.message
-        label = f"{code or exc.type or 'error'}: {h.short(message)}"
+        label = f"{code or exc.type or 'error'}: {http_status.short(message)}"
         if code in SAFETY_CODES:
             return BackendRefused(item, f"HTTP {status}: refused by the safety system ({label})", safety=True)
         if code in NOT_RETRYABLE_CODES:
             return BackendRefused(item, f"HTTP {status}: {label}")
-        retry_after = h.retry_after_from_headers(exc.response.headers)
-        return h.error_for_status(item, status, label, retry_after=retry_after)
+        retry_after = http_status.retry_after_from_headers(exc.response.headers)
+        return http_status.error_for_status(item, status, label, retry_after=retry_after)
     return None
 
 
@@ -140,8 +142,8 @@ class OpenAIImageBackend:
         try:
             response = self._client.images.edit(
                 model=self.model_id,
-                image=("lq.png", h.png_bytes(request.image), "image/png"),
-                prompt=h.default_restore_prompt(request.prompt),
+                image=("lq.png", image_payloads.png_bytes(request.image), "image/png"),
+                prompt=request_prompts.default_restore_prompt(request.prompt),
                 size=self.size,
                 quality=self.quality,
                 n=1,
@@ -160,10 +162,10 @@ class OpenAIImageBackend:
             raw = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError):
             raise BadOutputError(item, "OpenAI images returned invalid base64 in b64_json") from None
-        image = h.decode_output(raw, item, "OpenAI images")
+        image = image_payloads.decode_output(raw, item, "OpenAI images")
         usage = usage_from(getattr(response, "usage", None), images=1)
         metadata: dict[str, Any] = {"size": self.size, "quality": self.quality, "seed": request.seed}
-        if h.prompt_defaulted(request.prompt):
+        if request_prompts.prompt_defaulted(request.prompt):
             metadata["default_prompt"] = True
         for key in ("size", "quality", "output_format", "background"):
             value = getattr(response, key, None)

@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from ggt_hf.backends import _http_errors as h
+from ggt_hf.backends import http_status, image_payloads, request_prompts, vlm_answers
 from ggt_hf.backends.base import BackendRefused, PromptResult, Usage
 from ggt_hf.backends.openai_images import make_openai_client, map_openai_error, usage_from
 from ggt_hf.evaluation.vlm_r import Verdict
@@ -62,7 +62,7 @@ class OpenAIVLM:
         return f"OpenAIVLM(model_id={self.model_id!r}{where})"
 
     def _image(self, image: Image.Image) -> dict[str, Any]:
-        data = base64.b64encode(h.png_bytes(image, self.max_side)).decode("ascii")
+        data = base64.b64encode(image_payloads.png_bytes(image, self.max_side)).decode("ascii")
         return {
             "type": "image_url",
             "image_url": {"url": f"data:image/png;base64,{data}", "detail": self.detail},
@@ -78,7 +78,7 @@ class OpenAIVLM:
             completion = self._client.chat.completions.create(
                 model=self.model_id,
                 messages=[
-                    {"role": "system", "content": h.JSON_ONLY},
+                    {"role": "system", "content": vlm_answers.JSON_ONLY},
                     {"role": "user", "content": content},
                 ],
                 response_format={"type": "json_object"},
@@ -100,18 +100,20 @@ class OpenAIVLM:
             raise BackendRefused(item, "OpenAI chat: answer withheld by the content filter", safety=True)
         refusal = getattr(choice.message, "refusal", None)
         if refusal:
-            raise BackendRefused(item, f"OpenAI chat: model refused: {h.short(refusal)}", safety=True)
+            raise BackendRefused(
+                item, f"OpenAI chat: model refused: {http_status.short(refusal)}", safety=True
+            )
         return choice.message.content, usage
 
     def describe(self, image: Image.Image, *, instruction: str, item_id: str = "<item>") -> PromptResult:
         content = [{"type": "text", "text": instruction}, self._image(image)]
         text, usage = self._ask(item_id, content)
-        prompt, analysis = h.parse_prompt_json(text, item_id, "OpenAI chat")
+        prompt, analysis = vlm_answers.parse_prompt_json(text, item_id, "OpenAI chat")
         return PromptResult(prompt, analysis, usage)
 
     def judge(
         self, lq: Image.Image, out: Image.Image, *, prompt: str | None = None, item_id: str = "<item>"
     ) -> Verdict:
-        content = h.judge_content(prompt, self._image(lq), self._image(out))
+        content = request_prompts.judge_content(prompt, self._image(lq), self._image(out))
         text, _ = self._ask(item_id, content)
-        return h.parse_verdict_json(text, item_id, "OpenAI chat")
+        return vlm_answers.parse_verdict_json(text, item_id, "OpenAI chat")

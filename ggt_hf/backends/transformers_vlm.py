@@ -16,8 +16,8 @@ most ``max_side``) and the instruction, rendered and tokenised by
 ``model.generate(..., do_sample=False, max_new_tokens=...)``. Only the new tokens are decoded; the
 JSON object is cut out of the text (``<think>`` blocks and Markdown code fences dropped, first
 ``{`` to last ``}``) and validated by the helpers every VLM client shares
-(:func:`~ggt_hf.backends._http_errors.parse_prompt_json`,
-:func:`~ggt_hf.backends._http_errors.parse_verdict_json`), so an unusable answer is a
+(:func:`~ggt_hf.backends.vlm_answers.parse_prompt_json`,
+:func:`~ggt_hf.backends.vlm_answers.parse_verdict_json`), so an unusable answer is a
 :class:`BadOutputError` naming the item. ``Usage`` counts the prompt tokens (image placeholders
 included) and the generated tokens.
 
@@ -34,7 +34,7 @@ from typing import Any
 
 from PIL import Image
 
-from ggt_hf.backends import _http_errors as h
+from ggt_hf.backends import http_status, request_prompts, vlm_answers
 from ggt_hf.backends.base import BackendRefused, BackendTransient, PromptResult, Usage
 from ggt_hf.errors import MissingExtraError
 from ggt_hf.evaluation.vlm_r import Verdict
@@ -178,7 +178,7 @@ class TransformersVLM:
                         self.device = device
                 except (OSError, ValueError) as exc:
                     raise BackendRefused(
-                        self.model_id, f"cannot load VLM {self.model_id!r}: {h.short(exc)}"
+                        self.model_id, f"cannot load VLM {self.model_id!r}: {http_status.short(exc)}"
                     ) from None
         return self._model, self._processor
 
@@ -215,9 +215,13 @@ class TransformersVLM:
                 out = model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
         except Exception as exc:
             if _is_oom(exc, torch):
-                raise BackendTransient(item, f"out of memory in {self.model_id}: {h.short(exc)}") from None
+                raise BackendTransient(
+                    item, f"out of memory in {self.model_id}: {http_status.short(exc)}"
+                ) from None
             if isinstance(exc, (ValueError, TypeError)):
-                raise BackendRefused(item, f"{self.model_id} rejected the input: {h.short(exc)}") from None
+                raise BackendRefused(
+                    item, f"{self.model_id} rejected the input: {http_status.short(exc)}"
+                ) from None
             raise
         sequences = getattr(out, "sequences", out)
         new = sequences[:, prompt_len:]
@@ -236,14 +240,14 @@ class TransformersVLM:
     # ----------------------------------------------------------------- VLMClient
 
     def describe(self, image: Image.Image, *, instruction: str, item_id: str = "<item>") -> PromptResult:
-        content = [self._image(image), {"type": "text", "text": f"{instruction}\n{h.JSON_ONLY}"}]
+        content = [self._image(image), {"type": "text", "text": f"{instruction}\n{vlm_answers.JSON_ONLY}"}]
         text, usage = self._generate(item_id, content)
-        prompt, analysis = h.parse_prompt_json(extract_json_text(text), item_id, self._source)
+        prompt, analysis = vlm_answers.parse_prompt_json(extract_json_text(text), item_id, self._source)
         return PromptResult(prompt, analysis, usage)
 
     def judge(
         self, lq: Image.Image, out: Image.Image, *, prompt: str | None = None, item_id: str = "<item>"
     ) -> Verdict:
-        content = h.judge_content(prompt, self._image(lq), self._image(out))
+        content = request_prompts.judge_content(prompt, self._image(lq), self._image(out))
         text, _ = self._generate(item_id, content)
-        return h.parse_verdict_json(extract_json_text(text), item_id, self._source)
+        return vlm_answers.parse_verdict_json(extract_json_text(text), item_id, self._source)

@@ -41,3 +41,26 @@ def write_problems(path: str | Path | None, problems: Iterable[object]) -> None:
 
     lines = "".join(f"{getattr(p, 'item', '')}\t{getattr(p, 'reason', p)}\n" for p in problems)
     atomic_write_text(path, lines)
+
+
+def check_dataset_arg(value: str | None, option: str = "--dataset") -> None:
+    """Refuse, before any work, a dataset argument that is neither a folder nor a Hub id.
+
+    A Hub dataset id looks like ``namespace/name``; anything else must be an existing folder
+    (resolved against the working directory). A Hub id while the Hub is unreachable fails at once
+    with the cause unless the dataset is in the local cache (the loader decides that).
+    """
+    import re
+
+    from ggt_hf.errors import UsageError
+
+    if value is None or Path(value).exists():
+        return
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", value) or value.startswith(("./", "../")):
+        raise UsageError(
+            f"{option} {value}",
+            f"no such folder ({Path(value).resolve()}), and not a Hub dataset id (namespace/name)",
+        )
+    from ggt_hf.network import hub_offline
+
+    hub_offline()  # an unreachable Hub is reported once and the loader only looks at the cache

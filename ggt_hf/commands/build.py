@@ -27,4 +27,9 @@ def run(args) -> int:
     )
     print(result.markdown())
     print(f"run folder: {config.output}")
+    if args.stage in ("all", "ingest") and not any(sum(c.values()) for c in result.states.values()):
+        import sys
+
+        print("error: nothing ingested: no usable photo in the configured sources", file=sys.stderr)
+        return 1
     return 0

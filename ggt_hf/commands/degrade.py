@@ -21,6 +21,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import json
+    import sys
     from pathlib import Path
 
     import numpy as np
@@ -28,15 +29,19 @@ def run(args) -> int:
 
     from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, parse_category
     from ggt_hf.degrade import degrade
-    from ggt_hf.errors import GGTError
+    from ggt_hf.errors import GGTError, UsageError
     from ggt_hf.images import encode_image, from_array, load_image
     from ggt_hf.io_utils import atomic_write_bytes, atomic_write_text
     from ggt_hf.synthetic_pairs import pair_seed
 
     src, out = Path(args.src), Path(args.out)
+    if not src.exists():
+        raise UsageError(src, "no such image or folder")
     files = (
         [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     )
+    if not files:
+        raise UsageError(src, f"no images in this folder ({', '.join(sorted(IMAGE_EXTENSIONS))})")
     categories = list(CATEGORIES) if args.category == "all" else [parse_category(args.category)]
     done = failed = 0
     for path in tqdm(files, desc="degrade", unit="img"):
@@ -47,12 +52,17 @@ def run(args) -> int:
             try:
                 image = np.asarray(load_image(path).image)
             except GGTError as exc:
-                print(f"skipped {exc}")
+                print(f"skipped {exc}", file=sys.stderr)
                 failed += 1
                 break
-            result = degrade(image, category, seed=pair_seed(args.seed, name))
+            try:
+                result = degrade(image, category, seed=pair_seed(args.seed, name))
+            except ValueError as exc:  # e.g. an image too small for the degradation model
+                print(f"skipped {path}: {exc}", file=sys.stderr)
+                failed += 1
+                break
             atomic_write_text(out / f"{name}.json", json.dumps(result.params, sort_keys=True))
             atomic_write_bytes(out / f"{name}.png", encode_image(from_array(result.image)))
             done += 1
-    print(f"degrade: {done} written, {failed} unreadable, into {out}")
+    print(f"degrade: {done} written, {failed} skipped, into {out}")
     return 1 if failed else 0

@@ -63,18 +63,26 @@ def _compare(args) -> int:
 
 
 def run(args) -> int:
-    from ggt_hf.commands._common import print_problems
+    from pathlib import Path
+
+    from ggt_hf.commands._common import check_dataset_arg, print_problems
+    from ggt_hf.errors import UsageError
     from ggt_hf.evaluation.restorer_eval import LQ_ROW, evaluate
     from ggt_hf.metrics.specs import parse_metric_list
     from ggt_hf.restorer_spec import parse_judge
+    from ggt_hf.tensors import resolve_device
 
     if args.compare:
         return _compare(args)
     if not (args.pred and args.dataset):
         raise ValueError("give --pred and --dataset (or --compare LABEL=results.json ...)")
-    metrics = parse_metric_list(args.metrics, []) if args.metrics else None
     judge_spec = parse_judge(args.judge)
-    judge_spec.check()  # a missing key fails before any work
+    judge_spec.check()  # a missing key fails before anything else
+    check_dataset_arg(args.dataset)
+    if not Path(args.pred).is_dir():
+        raise UsageError(f"--pred {args.pred}", "no such folder of predictions")
+    resolve_device(args.device)
+    metrics = parse_metric_list(args.metrics, []) if args.metrics else None
     judge = judge_spec.build()
     if judge is not None and metrics is not None and "vlm_r" not in [m.name for m in metrics]:
         metrics += parse_metric_list("vlm_r", [])
@@ -100,6 +108,11 @@ def run(args) -> int:
         )
     for name, reason in result.skipped_metrics.items():
         print(f"skipped {name}: {reason}")
+    converted = [i for i, row in result.per_image.items() if row.get("conversions")]
+    if converted:
+        print(f"converted to 8-bit RGB before scoring: {len(converted)} prediction(s) (listed per image)")
+        for note, count in result.conversion_counts.items():
+            print(f"  {count}× {note}")
     if args.out:
         result.write(args.out)
         print(f"results: {args.out} (+ {args.out.rsplit('.', 1)[0]}.csv)")

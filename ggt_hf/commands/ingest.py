@@ -56,4 +56,11 @@ def run(args) -> int:
     print(summary)
     if summary.rejected:
         print(f"rejected files and reasons: {args.out}/{REJECTS_FILE}")
+    if not (summary.accepted or summary.skipped_done):  # a run that did nothing useful fails
+        import sys
+
+        print(
+            f"error: nothing ingested from {args.src} ({summary.rejected} file(s) rejected)", file=sys.stderr
+        )
+        return 1
     return 0

@@ -1,6 +1,7 @@
 """Metric weights: `ggt metrics list` shows every metric of the specs table and whether it is
-ready here (weights present or none needed); `ggt metrics fetch [names]` downloads the weights of
-learned metrics where the network allows (pyiqa's cache: ~/.cache/torch/hub/pyiqa)."""
+ready here (weights on disk or none needed; it never touches the network); `ggt metrics fetch
+[names]` downloads the weights of learned metrics where the network allows (pyiqa's cache:
+~/.cache/torch/hub/pyiqa)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import contextlib
+
     from ggt_hf.metrics.engine import MetricEngine
     from ggt_hf.metrics.specs import METRICS, get_spec
     from ggt_hf.metrics.weights import weights_dirs
+    from ggt_hf.network import forced_offline
+    from ggt_hf.tensors import resolve_device
+
+    resolve_device(args.device)  # a device that is not there fails before any metric is created
 
     if args.action == "list":
         specs = [get_spec(n) for n in args.names] or list(METRICS.values())
@@ -28,7 +35,8 @@ def run(args) -> int:
         if spec.pyiqa_id is None:
             status = "needs a judge (VLM client), not weights"
         else:
-            missing = MetricEngine([spec], device=args.device).drop_unavailable()
+            with forced_offline() if args.action == "list" else contextlib.nullcontext():
+                missing = MetricEngine([spec], device=args.device).drop_unavailable()
             status = "ready" if not missing else f"missing: {missing[spec.name]}"
             failures += bool(missing)
         rows.append(

@@ -16,8 +16,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ggt_hf.hub.push import push_folder
+    from pathlib import Path
 
+    from ggt_hf.errors import UsageError
+    from ggt_hf.hub.push import push_folder
+    from ggt_hf.network import require_hub
+
+    if not Path(args.folder).is_dir():
+        raise UsageError(args.folder, "no such dataset folder (run `ggt pack` first)")
+    if not args.dry_run:
+        require_hub("ggt push")
     plan = push_folder(
         args.folder,
         args.repo_id,

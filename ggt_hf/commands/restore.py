@@ -3,8 +3,11 @@
 or ``classical[:category]``, the offline classical baseline (no weights needed).
 
 Model restorers run tiled (``--tile``/``--overlap``), so large images fit in bounded memory on CPU
-or CUDA. Outputs are lossless PNGs mirroring the input names; existing outputs are skipped unless
-``--overwrite``. Unreadable files are reported item by item and the rest go on; exit 1 if any failed.
+or CUDA. Outputs are lossless PNGs mirroring the input names; existing outputs made by the same
+restorer are skipped unless ``--overwrite`` (re-running resumes). The output folder records which
+restorer made each output (``.ggt_restore.jsonl``): outputs of another model are refused up front
+unless ``--overwrite``. Unreadable files are reported item by item and the rest go on; exit 1 if any
+failed.
 """
 
 from __future__ import annotations
@@ -46,7 +49,11 @@ def add_arguments(parser) -> None:
         choices=("float32", "bfloat16", "float16"),
         help="autocast dtype on CUDA (default: float32)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo outputs that already exist (needed when they were made by another restorer)",
+    )
     parser.add_argument("--report", help="write failures as item<TAB>reason lines to this file")
 
 
@@ -85,9 +92,14 @@ def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Ex
 
 
 def restore_files(
-    pairs: list[tuple[Path, Path]], restore: RestoreFn, overwrite: bool = False
+    pairs: list[tuple[Path, Path]],
+    restore: RestoreFn,
+    overwrite: bool = False,
+    on_written: Callable[[Path], None] | None = None,
 ) -> tuple[int, int, list[Exception]]:
     """Restore every ``(input, output)`` pair; returns ``(restored, skipped, problems)``.
+
+    ``on_written(output)`` is called after each output is written (the provenance record).
 
     Bad inputs (undecodable, too large, out of memory) become problems naming the file; outputs are
     written atomically as PNG, so an interrupted run leaves no partial file and re-running resumes.
@@ -110,6 +122,8 @@ def restore_files(
             result = restore(image)
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(out, encode_image(result.convert("RGB"), "png"))
+            if on_written is not None:
+                on_written(out)
         except GGTError as exc:
             problems.append(exc)
             continue
@@ -120,6 +134,33 @@ def restore_files(
     return restored, skipped, problems
 
 
+def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]]):
+    """The output folder's provenance and this run's restorer identity; refuses (before any model
+    is loaded) existing outputs that another restorer made, unless ``--overwrite``."""
+    from ggt_hf.errors import UsageError
+    from ggt_hf.restore_provenance import RestoreProvenance, restorer_identity
+
+    diffusers = args.model.startswith("diffusers:")
+    identity = restorer_identity(
+        args.model,
+        controlnet=args.controlnet if diffusers else None,
+        prompt=args.prompt if diffusers else None,
+        steps=args.steps if diffusers else None,
+        seed=args.seed if diffusers else None,
+    )
+    provenance = RestoreProvenance(dst.parent if dst.suffix.lower() == ".png" else dst)
+    if not args.overwrite:
+        other = provenance.mismatches([out for _, out in pairs], identity)
+        if other:
+            first, maker = next(iter(other.items()))
+            raise UsageError(
+                dst,
+                f"{len(other)} existing output(s) were made by another restorer (e.g. {first.name} by "
+                f"{maker}), not {identity}; pass --overwrite to redo them, or choose another output folder",
+            )
+    return provenance, identity
+
+
 def run(args) -> int:
     from ggt_hf.commands._common import print_problems, write_problems
     from ggt_hf.prompting import template
@@ -127,8 +168,10 @@ def run(args) -> int:
 
     src, dst = Path(args.input), Path(args.output)
     pairs, problems = plan_outputs(src, dst)
+    spec = parse_restorer(args.model)  # cheap: a bad name (e.g. an unknown category) fails first
+    provenance, identity = _check_provenance(args, dst, pairs)  # before any model is loaded
     restore = build_restorer(
-        parse_restorer(args.model),
+        spec,
         RestorerOptions(
             device=args.device,
             tile=args.tile or None,
@@ -140,7 +183,9 @@ def run(args) -> int:
             backend_kwargs={"controlnet": args.controlnet} if args.controlnet else {},
         ),
     )
-    restored, skipped, failed = restore_files(pairs, restore, overwrite=args.overwrite)
+    restored, skipped, failed = restore_files(
+        pairs, restore, overwrite=args.overwrite, on_written=lambda out: provenance.record(out, identity)
+    )
     problems += failed
     print(f"restored {restored}, skipped {skipped} existing, failed {len(problems)} → {dst}")
     write_problems(args.report, problems)

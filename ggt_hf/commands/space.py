@@ -80,7 +80,20 @@ def _export(args) -> int:
 def run(args) -> int:
     if getattr(args, "action", None) in ("export", "deploy"):
         return _export(args)
-    from ggt_hf.space import SpaceConfig, launch_space
+    from pathlib import Path
+
+    from ggt_hf.commands._common import check_dataset_arg
+    from ggt_hf.errors import UsageError
+
+    check_dataset_arg(args.dataset)  # refused before the server starts, not at the first submission
+    for option, folder in (
+        ("--arena", args.arena),
+        ("--arena-lq", args.arena_lq),
+        ("--run-dir", args.run_dir),
+    ):
+        if folder and not Path(folder).is_dir():
+            raise UsageError(f"{option} {folder}", "no such folder")
+    from ggt_hf.space import SpaceConfig, launch_space  # gradio: imported once the arguments are fine
 
     config = SpaceConfig.from_env(
         store=args.store,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage, signal, sparse
+from scipy import ndimage, sparse
 
 #: Smallest accepted image side (the Real-ESRGAN resizes go down to 0.15×).
 MIN_SIDE = 16
@@ -109,6 +109,8 @@ def filter2d(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     padded = np.pad(img, pad_width, mode="reflect")
     k = np.ascontiguousarray(kernel[::-1, ::-1], dtype=np.float32)
     k = k.reshape(k.shape + (1,) * (img.ndim - 2))
+    from scipy import signal  # imported on first use: scipy.signal is slow to import (Space start-up)
+
     out = signal.fftconvolve(padded, k, mode="valid", axes=(0, 1))
     return out.astype(np.float32, copy=False)
 
@@ -165,6 +167,8 @@ def sparse_splats(
     hit = u < density
     level = np.float32(min_intensity) + np.float32(1 - min_intensity) * (u / np.float32(density))
     dots = np.where(hit, level, np.float32(0))
+    from scipy import signal
+
     out = signal.oaconvolve(dots, psf, mode="same")
     return np.clip(out, 0, 1).astype(np.float32, copy=False)
 

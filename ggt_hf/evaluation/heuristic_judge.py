@@ -3,9 +3,14 @@
 Each aspect is a documented image measurement with a threshold, so results are reproducible and
 explainable; it lets VLM-R, QC and their tests run without keys or weights:
 
-* ``geometry_alignment``: shift between LQ and output by phase correlation ≤ ``max_shift`` px;
-* ``color_consistency``: correlation of the opponent-colour layouts (red-green, blue-yellow on
-  32×32 thumbnails, global casts removed) ≥ ``min_color_corr``; an achromatic input passes;
+* ``geometry_alignment``: the QC's registration (:func:`ggt_hf.qc.geometry.estimate_similarity`,
+  Fourier–Mellin) finds a shift ≤ ``max_shift`` px and the QC's scale / rotation tolerances
+  (:class:`~ggt_hf.qc.geometry.GeometryTolerances`) held; an inconclusive registration (a
+  featureless image) passes, as in the QC;
+* ``color_consistency``: correlation of the colour layouts (a*/b* of the QC's exposure-normalised
+  CIELAB thumbnails, :func:`ggt_hf.qc.geometry.lab_thumbnail`, with the part explained by L*
+  removed, so a global cast or a toning is not layout) ≥ ``min_color_corr``; an achromatic input
+  passes. The QC's global cast (:func:`ggt_hf.qc.geometry.color_shift`) is reported alongside;
 * ``object_consistency``: correlation of edge maps (Sobel on 128² greyscale) ≥ ``min_edge_corr``;
 * ``restoration_quality``: the output is not noisier than the input (Immerkær's noise estimate,
   with ``noise_margin`` slack), keeps at least ``min_contrast_ratio`` of its luminance contrast, and
@@ -23,20 +28,11 @@ from PIL import Image
 from scipy import ndimage
 
 from ggt_hf.evaluation.vlm_r import Verdict
+from ggt_hf.qc.geometry import GeometryTolerances, color_shift, estimate_similarity, lab_thumbnail
 
 
 def _grey(img: Image.Image, size: int) -> np.ndarray:
     return np.asarray(img.convert("L").resize((size, size), Image.Resampling.BILINEAR), dtype=np.float64)
-
-
-def phase_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Integer (dy, dx) translation of ``b`` relative to ``a`` by phase correlation."""
-    fa, fb = np.fft.fft2(a - a.mean()), np.fft.fft2(b - b.mean())
-    cross = fa * np.conj(fb)
-    corr = np.fft.ifft2(cross / (np.abs(cross) + 1e-9)).real
-    dy, dx = np.unravel_index(int(np.argmax(corr)), corr.shape)
-    h, w = corr.shape
-    return (float(dy - h if dy > h // 2 else dy), float(dx - w if dx > w // 2 else dx))
 
 
 def noise_sigma(grey: np.ndarray) -> float:
@@ -47,17 +43,14 @@ def noise_sigma(grey: np.ndarray) -> float:
     return float(np.sqrt(np.pi / 2) * response.sum() / (6 * (w - 2) * (h - 2)))
 
 
-def _opponent(img: Image.Image) -> np.ndarray:
-    """Red-green and blue-yellow opponent maps of a 32×32 thumbnail, exposure-normalised (mean
-    brightness scaled to 128, so dark inputs keep their colour), with the part explained by
-    luminance removed (a global cast or a sepia/monochrome toning is not colour layout)."""
-    a = np.asarray(img.convert("RGB").resize((32, 32)), dtype=np.float64)
-    a = a * (128.0 / max(a.mean(), 1.0))
-    lum = a.mean(axis=2).ravel()
-    lum = lum - lum.mean()
+def _color_layout(img: Image.Image) -> np.ndarray:
+    """a*/b* maps of the QC's exposure-normalised CIELAB thumbnail with the part explained by L*
+    removed (a global cast or a sepia/monochrome toning is not colour layout)."""
+    lab = lab_thumbnail(img)
+    lum = lab[:, 0] - lab[:, 0].mean()
     maps = []
-    for opp in (a[..., 0] - a[..., 1], a[..., 2] - (a[..., 0] + a[..., 1]) / 2):
-        o = opp.ravel() - opp.mean()
+    for channel in (lab[:, 1], lab[:, 2]):
+        o = channel - channel.mean()
         beta = float(o @ lum) / max(float(lum @ lum), 1e-9)
         maps.append(o - beta * lum)
     return np.stack(maps)
@@ -69,7 +62,7 @@ def color_agreement(lq: Image.Image, out: Image.Image) -> float:
     Returns 1.0 when the input has (nearly) no colour layout of its own (std < 4: greyscale, a
     cast or a toning): there is no colour to disagree with.
     """
-    a, b = _opponent(lq), _opponent(out)
+    a, b = _color_layout(lq), _color_layout(out)
     if a.std() < 4:
         return 1.0
     if b.std() < 1e-6:
@@ -96,12 +89,22 @@ class HeuristicJudge:
 
     def judge(self, lq: Image.Image, out: Image.Image, *, prompt: str | None = None) -> Verdict:
         reasons: dict[str, str] = {}
-        scale = 256 / max(lq.size)
-        dy, dx = phase_shift(_grey(lq, 256), _grey(out.resize(lq.size), 256))
-        shift = float(np.hypot(dy, dx)) / scale
-        reasons["geometry_alignment"] = f"shift {shift:.1f}px (max {self.max_shift})"
+        reg, tol = estimate_similarity(lq, out), GeometryTolerances()
+        aligned = reg.confidence < tol.min_confidence or (
+            reg.shift <= self.max_shift
+            and abs(reg.scale - 1) <= tol.max_scale_error
+            and abs(reg.rotation_deg) <= tol.max_rotation_deg
+        )
+        reasons["geometry_alignment"] = (
+            f"shift {reg.shift:.1f}px (max {self.max_shift}), scale {reg.scale:.3f}, "
+            f"rotation {reg.rotation_deg:.2f}°, confidence {reg.confidence:.1f}"
+        )
         color = color_agreement(lq, out)
-        reasons["color_consistency"] = f"colour-layout correlation {color:.2f} (min {self.min_color_corr})"
+        cast = color_shift(lq, out)
+        reasons["color_consistency"] = (
+            f"colour-layout correlation {color:.2f} (min {self.min_color_corr}), "
+            f"global cast ΔE {cast.delta_e:.1f}"
+        )
         e_lq, e_out = _edges(_grey(lq, 128)), _edges(_grey(out, 128))
         corr = float(np.corrcoef(e_lq, e_out)[0, 1]) if e_lq.std() > 0 and e_out.std() > 0 else 0.0
         reasons["object_consistency"] = f"edge correlation {corr:.2f} (min {self.min_edge_corr})"
@@ -119,7 +122,7 @@ class HeuristicJudge:
             and n_out <= n_lq + self.noise_margin
             and contrast >= self.min_contrast_ratio,
             "object_consistency": np.isfinite(corr) and corr >= self.min_edge_corr,
-            "geometry_alignment": shift <= self.max_shift,
+            "geometry_alignment": aligned,
             "content_reasonableness": lum.std() >= 8 and clipped < self.max_clipped,
             "color_consistency": color >= self.min_color_corr,
         }

@@ -163,6 +163,7 @@ class EvalResult:
             "counts": dict(counts),
             "metrics": [s.to_dict() for s in self.specs],
             "skipped_metrics": self.skipped_metrics,
+            "conversions": self.conversion_counts,
             "overall": self.overall,
             "per_category": self.per_category,
             "per_image": self.per_image,
@@ -188,6 +189,15 @@ class EvalResult:
             },
             "per_image": self.lq_per_image,
         }
+
+    @property
+    def conversion_counts(self) -> dict[str, int]:
+        """How many predictions each conversion to 8-bit RGB was applied to (see ``per_image``)."""
+        counts: dict[str, int] = defaultdict(int)
+        for row in self.per_image.values():
+            for note in row.get("conversions", []):
+                counts[note] += 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def markdown(self) -> str:
         from ggt_hf.evaluation.tables import category_table
@@ -338,10 +348,11 @@ def _score_cached(todo_items, engine, per_image, problems, options, cache, progr
     cached = {r["key"]: r["value"] for r in read_jsonl(cache)} if cache else {}
     todo, keys = [], {}
     for image_id, pred, ref in todo_items:
-        keys[image_id] = {s.name: _cache_key(pred, ref or b"", s.name, options) for s in specs}
-        for spec in specs:
-            if keys[image_id][spec.name] in cached:
-                per_image[image_id][spec.name] = cached[keys[image_id][spec.name]]
+        names = [*(s.name for s in specs), "conversions"]
+        keys[image_id] = {name: _cache_key(pred, ref or b"", name, options) for name in names}
+        for name, key in keys[image_id].items():
+            if key in cached and (name != "conversions" or cached[key]):
+                per_image[image_id][name] = cached[key]
         if any(s.name not in per_image[image_id] for s in specs):
             todo.append(PairItem(image_id, pred, ref))
     for image_id, scores in engine.score_pairs(todo, progress=progress, total=len(todo), errors="return"):
@@ -350,8 +361,11 @@ def _score_cached(todo_items, engine, per_image, problems, options, cache, progr
             per_image.pop(image_id, None)
             continue
         per_image[image_id].update(scores)
+        notes = engine.conversions.get(image_id, [])
+        if notes:  # say so when a prediction was not 8-bit RGB
+            per_image[image_id]["conversions"] = notes
         if cache:
-            for name, value in scores.items():
+            for name, value in {**scores, "conversions": notes}.items():
                 append_jsonl(
                     cache, {"key": keys[image_id][name], "id": image_id, "metric": name, "value": value}
                 )

@@ -2,7 +2,7 @@
 FLUX.1 Kontext) and FLUX ControlNet training on GGT pairs, over the shared trainer core
 (:mod:`ggt_hf.training.core`).
 
-Modules: :mod:`~ggt_hf.generative.components` (base pipelines, tiny test pipelines),
+Modules: :mod:`~ggt_hf.generative.components` (base pipelines; tiny test pipelines are in :mod:`ggt_hf.testing.tiny_models`),
 :mod:`~ggt_hf.generative.flow_matching` (timestep sampling, noising, target, loss weighting),
 :mod:`~ggt_hf.generative.buckets` (aspect/size bucketing, deterministic resumable batches),
 :mod:`~ggt_hf.generative.caching` (VAE-latent and text-embedding caches),

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 ImageLike = str | os.PathLike | bytes | Image.Image | np.ndarray
 _Y_OPTION_IDS = {"psnr": False, "psnry": True, "ssim": True, "ssimc": False, "ms_ssim": True}
 _FAST_FAMILY = {"psnr": "psnr", "psnry": "psnr", "ssim": "ssim", "ssimc": "ssim", "ms_ssim": "ms_ssim"}
+_locks_lock = threading.Lock()
+_model_locks: dict[int, threading.Lock] = {}  # models are cached for the process: ids stay valid
 
 
 @dataclass
@@ -52,12 +54,23 @@ class PairItem:
 
 def load_rgb(image: ImageLike, item: object = "<image>") -> np.ndarray:
     """Decode any supported image-like to a ``uint8`` RGB HWC array (via :func:`decode_image`)."""
+    return load_rgb_noting(image, item)[0]
+
+
+def load_rgb_noting(image: ImageLike, item: object = "<image>") -> tuple[np.ndarray, list[str]]:
+    """:func:`load_rgb` plus what the conversion to 8-bit RGB changed (empty when nothing did):
+    greyscale, palette, 16-bit, CMYK, alpha, ICC profiles, EXIF rotation, extra frames."""
     if isinstance(image, np.ndarray):
-        return image
+        notes = [] if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8 else ["array"]
+        return image, [f"{n} of shape {image.shape} and dtype {image.dtype}" for n in notes]
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return np.asarray(image.convert("RGB")), [] if image.mode == "RGB" else [f"{image.mode} → RGB"]
     data = image if isinstance(image, bytes) else read_file_bytes(Path(image))
-    return np.asarray(decode_image(data, item).image)
+    decoded = decode_image(data, item)
+    notes = list(decoded.warnings)
+    if decoded.stored_mode != "RGB":
+        notes.insert(0, f"stored as {decoded.stored_mode} ({decoded.format}), converted to 8-bit RGB")
+    return np.asarray(decoded.image), notes
 
 
 def _serialised(model: Any, full_reference: bool) -> Callable[[Any, Any], Any]:
@@ -67,9 +80,11 @@ def _serialised(model: Any, full_reference: bool) -> Callable[[Any, Any], Any]:
     ``self.results = piqe(x)`` and returns ``self.results[0]``, so two threads scoring at once can
     get each other's scores (seen in ``ggt build``: one item's QC reported another item's PIQE).
     One lock per metric instance serialises its calls; the scoring itself still uses torch's
-    intra-op threads.
+    intra-op threads. Models are shared by every engine of the process (see
+    :func:`~ggt_hf.metrics.weights.create_pyiqa_metric`), so the lock belongs to the model.
     """
-    lock = threading.Lock()
+    with _locks_lock:
+        lock = _model_locks.setdefault(id(model), threading.Lock())
 
     def score(pred, ref):
         with lock:
@@ -103,6 +118,8 @@ class MetricEngine:
         self.fast_path = self.device == "cpu" if fast_path is None else fast_path
         self.workers = max(1, workers)
         self._fns: dict[str, Callable[[Any, Any], Any]] = {}
+        #: key → what converting that item's prediction to 8-bit RGB changed (only converted items)
+        self.conversions: dict[str, list[str]] = {}
 
     @property
     def needs_reference(self) -> bool:
@@ -170,7 +187,9 @@ class MetricEngine:
         return results
 
     def _decode(self, item: PairItem) -> tuple[PairItem, np.ndarray, np.ndarray | None]:
-        pred = load_rgb(item.pred, f"{item.key} (prediction)")
+        pred, notes = load_rgb_noting(item.pred, f"{item.key} (prediction)")
+        if notes:
+            self.conversions[item.key] = notes
         ref = (
             load_rgb(item.ref, f"{item.key} (reference)")
             if item.ref is not None and self.needs_reference

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ggt_hf.errors import UnknownNameError
+
 Mode = Literal["FR", "NR", "VLM"]
 Group = Literal["fidelity", "perceptual", "vlm"]
 
@@ -85,11 +87,11 @@ METRICS: dict[str, MetricSpec] = {
 
 
 def get_spec(name: str) -> MetricSpec:
-    """The spec of ``name``; raises ``KeyError`` listing the known names."""
+    """The spec of ``name``; raises :class:`UnknownNameError` (a ``KeyError``) listing the known names."""
     try:
         return METRICS[name.strip().lower()]
     except KeyError:
-        raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+        raise UnknownNameError(name, f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
 
 
 def parse_metric_list(text: str | list[str] | None, default: list[str]) -> list[MetricSpec]:

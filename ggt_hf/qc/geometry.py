@@ -2,9 +2,9 @@
 
 Multimodal foundation models asked to *restore* a photo often also move it: they shift, crop or
 zoom the scene, rotate it slightly, or change its colours. A pair whose HQ is not pixel-aligned
-with its LQ teaches a restorer to warp, so QC measures the misalignment and rejects it.
-(:func:`ggt_hf.evaluation.heuristic_judge.phase_shift` is the integer-translation special case;
-this module estimates the full similarity with sub-pixel precision.)
+with its LQ teaches a restorer to warp, so QC measures the misalignment and rejects it. This
+module estimates the full similarity with sub-pixel precision; the heuristic judge reuses these
+measurements for its geometry and colour aspects.
 
 **Registration** (:func:`estimate_similarity`) works on downscaled greyscale images:
 
@@ -494,6 +494,12 @@ def _thumb_xyz(img: Image.Image) -> np.ndarray:
 def _exposure_normalised(xyz: np.ndarray) -> np.ndarray:
     """Scale linear light so the mean luminance Y is 0.18: a global brightness gain cancels."""
     return xyz * float(np.clip(0.18 / max(float(xyz[:, 1].mean()), 1e-6), 1 / 16, 16))
+
+
+def lab_thumbnail(img: Image.Image) -> np.ndarray:
+    """CIELAB pixels (N, 3) of the exposure-normalised COLOR_SIZE² thumbnail that
+    :func:`color_shift` compares (also the heuristic judge's colour-layout input)."""
+    return _xyz_to_lab(_exposure_normalised(_thumb_xyz(img)))
 
 
 def color_shift(lq: Image.Image, hq: Image.Image) -> ColorShift:

@@ -1,7 +1,7 @@
 """``DiffusersBackend`` on a tiny, randomly initialised ``QwenImageEditPipeline`` built offline.
 
 The pipeline is the one the generative trainer's tests use
-(:func:`ggt_hf.generative.components.build_tiny_qwen_edit`: diffusers' ``get_dummy_components``
+(:func:`ggt_hf.testing.tiny_models.build_tiny_qwen_edit`: diffusers' ``get_dummy_components``
 shapes, tokenizer built offline with ``tokenizers``), saved and loaded back with
 ``from_pretrained``. Error paths use stub pipelines.
 """
@@ -28,10 +28,10 @@ pytest.importorskip("tokenizers")
 
 @pytest.fixture(scope="module")
 def tiny_pipe(tmp_path_factory):
-    """The library's tiny offline pipeline (``ggt_hf.generative.components``), loaded back."""
+    """The library's tiny offline pipeline (``ggt_hf.testing.tiny_models``), loaded back."""
     from diffusers import QwenImageEditPipeline
 
-    from ggt_hf.generative.components import build_tiny_qwen_edit
+    from ggt_hf.testing.tiny_models import build_tiny_qwen_edit
 
     folder = build_tiny_qwen_edit(tmp_path_factory.mktemp("tiny") / "qwen_edit")
     pipe = QwenImageEditPipeline.from_pretrained(folder)

@@ -316,7 +316,7 @@ def test_missing_key_and_missing_sdk(monkeypatch, api_env):
 
 
 def test_retry_after_parsing_helpers():
-    from ggt_hf.backends._http_errors import parse_duration, parse_retry_after, retry_after_from_headers
+    from ggt_hf.backends.http_status import parse_duration, parse_retry_after, retry_after_from_headers
 
     assert parse_retry_after("2") == 2.0 and parse_retry_after(" 1.5 ") == 1.5
     now = 1_445_412_478.0  # Wed, 21 Oct 2015 07:27:58 GMT

@@ -22,16 +22,8 @@ from ggt_hf.backends.base import BackendRefused  # noqa: E402
 from ggt_hf.backends.transformers_vlm import TransformersVLM, extract_json_text, fit_image  # noqa: E402
 from ggt_hf.constants import JUDGE_ASPECTS  # noqa: E402
 from ggt_hf.evaluation.vlm_r import Verdict  # noqa: E402
+from ggt_hf.testing.tiny_models import QWEN_SPECIAL_TOKENS as SPECIAL  # noqa: E402
 
-SPECIAL = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"

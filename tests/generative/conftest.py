@@ -40,7 +40,7 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def tiny_pipelines(tmp_path_factory) -> Callable[[str], Path]:
     """``tiny_pipelines(family)`` → folder of a tiny random pipeline of that family (built once)."""
-    from ggt_hf.generative.components import build_tiny
+    from ggt_hf.testing.tiny_models import build_tiny
 
     root = tmp_path_factory.mktemp("tiny_pipelines")
     built: dict[str, Path] = {}

@@ -1,0 +1,194 @@
+"""Each failure a user can type ends in ONE ``error:`` line and a non-zero exit code, before any work.
+
+Commands run through ``ggt_hf.cli.main(argv)`` from a temporary working directory with relative
+paths, as a user types them; the training script runs as a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ggt_hf import network
+from ggt_hf.cli import main
+from ggt_hf.error_reporting import EXIT_FAILED, EXIT_NETWORK, EXIT_USAGE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _photo(path: Path, size: int = 64, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def unreachable_hub(monkeypatch: pytest.MonkeyPatch) -> str:
+    """No HF_HUB_OFFLINE, and a Hub endpoint where nothing listens (a closed local port)."""
+    from huggingface_hub import constants
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("GGT_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored by monkeypatch after the probe sets it
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    network.reset()
+    yield f"127.0.0.1:{port}"
+    network.reset()
+
+
+def test_unknown_metric_name(cwd, capsys) -> None:
+    assert main(["metrics", "list", "lpipss"]) == EXIT_USAGE
+    assert "unknown metric 'lpipss'" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_device_cuda_without_gpu(cwd, capsys) -> None:
+    assert main(["metrics", "list", "psnr", "--device", "cuda"]) == EXIT_USAGE
+    assert "CUDA is not available" in _one_error_line(capsys.readouterr().err)
+
+
+def test_eval_missing_dataset_folder_is_not_tried_as_hub_id(cwd, capsys) -> None:
+    _photo(cwd / "preds" / "a.png")
+    assert main(["eval", "--pred", "preds", "--dataset", "no_such"]) == EXIT_USAGE
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--dataset no_such" in line and "not a Hub dataset id" in line
+
+
+def test_bench_mfm_unknown_module_and_cwd_importable(cwd, capsys) -> None:
+    _photo(cwd / "clean" / "a.png")
+    assert main(["bench-mfm", "--system", "no_such_mod:fn", "--clean", "clean"]) == EXIT_USAGE
+    assert "no module named 'no_such_mod'" in _one_error_line(capsys.readouterr().err)
+    (cwd / "my_restorers.py").write_text("def restore(image, prompt):\n    return image\n")
+    assert main(["bench-mfm", "--system", "my_restorers:nope", "--clean", "clean"]) == EXIT_USAGE
+    # the module beside the user was imported without PYTHONPATH=.: only the attribute is missing
+    assert "my_restorers has no callable 'nope'" in _one_error_line(capsys.readouterr().err)
+
+
+def test_push_without_network_fails_at_once(cwd, capsys, unreachable_hub, monkeypatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    (cwd / "ds").mkdir()
+    assert main(["push", "ds", "me/data", "--no-check"]) == EXIT_NETWORK
+    line = _one_error_line(capsys.readouterr().err)
+    assert "needs the Hugging Face Hub" in line and unreachable_hub in line
+
+
+def test_degrade_missing_folder(cwd, capsys) -> None:
+    assert main(["degrade", "no_dir/", "out", "--category", "rain"]) == EXIT_USAGE
+    assert "no_dir: no such image or folder" in _one_error_line(capsys.readouterr().err)
+    assert not (cwd / "out").exists()
+
+
+def test_degrade_one_tiny_image_does_not_stop_the_batch(cwd, capsys) -> None:
+    for name in ("a", "c"):
+        _photo(cwd / "imgs" / f"{name}.png")
+    Image.new("RGB", (1, 1)).save(cwd / "imgs" / "b_tiny.png")
+    assert main(["degrade", "imgs", "out", "--category", "rain"]) == EXIT_FAILED
+    captured = capsys.readouterr()
+    assert "b_tiny.png" in captured.err and "2 written, 1 skipped" in captured.out
+    assert sorted(p.name for p in (cwd / "out").glob("*.png")) == ["a.png", "c.png"]
+
+
+def test_ingest_that_ingests_nothing_fails(cwd, capsys) -> None:
+    _photo(cwd / "flat" / "a.png")
+    code = main(["ingest", "flat", "o", "--category", "rian"])
+    captured = capsys.readouterr()
+    assert code in (EXIT_FAILED, EXIT_USAGE) and "rian" in captured.out + captured.err
+
+
+def test_space_with_missing_dataset_refuses_to_start(cwd, capsys) -> None:
+    assert main(["space", "--dataset", "no_such_ds"]) == EXIT_USAGE
+    assert "--dataset no_such_ds: no such folder" in _one_error_line(capsys.readouterr().err)
+
+
+def test_build_override_of_wrong_type_refused_before_ingest(cwd, capsys) -> None:
+    _photo(cwd / "photos" / "rain" / "a.png")
+    (cwd / "b.yaml").write_text("output: run\nsources:\n  - {path: photos/}\n")
+    assert main(["build", "b.yaml", "qc.max_attempts=three"]) == EXIT_USAGE
+    line = _one_error_line(capsys.readouterr().err)
+    assert "qc.max_attempts" in line and "'three'" in line and "an integer" in line
+    assert not (cwd / "run").exists()  # nothing was ingested
+
+
+def test_unexpected_exception_is_one_line_unless_debug(cwd, capsys, monkeypatch) -> None:
+    import ggt_hf.commands.validate as validate
+
+    def boom(args):
+        raise RuntimeError("something broke\nsecond line")
+
+    monkeypatch.setattr(validate, "run", boom)
+    assert main(["validate", "x"]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert _one_error_line(err) == "error: RuntimeError: something broke" and "--debug" in err
+    with pytest.raises(RuntimeError):
+        main(["--debug", "validate", "x"])
+
+
+def test_training_script_missing_folder_one_line_once(cwd) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RANK": "0", "HF_HUB_OFFLINE": "1"}
+    script = ROOT / "training" / "train_restorer.py"
+    recipe = ROOT / "training" / "recipes" / "nafnet" / "tiny_cpu.yaml"
+    args = [sys.executable, str(script), "--config", str(recipe), "data.ggt=[{path: /no/such_pairs}]"]
+    args.append(f"train.output_dir={cwd / 'run'}")
+    main_rank = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert main_rank.returncode == EXIT_USAGE
+    assert "such_pairs" in _one_error_line(main_rank.stderr)
+
+
+@pytest.mark.slow  # a second training-script start-up (~10 s CPU); the folder case runs by default
+def test_training_script_missing_token_one_line(cwd) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", HF_HOME=str(cwd / "hf_home"))
+    script = ROOT / "training" / "train_restorer.py"
+    recipe = ROOT / "training" / "recipes" / "nafnet" / "tiny_cpu.yaml"
+    args = [sys.executable, str(script), "--config", str(recipe), "--push_to_hub", "--hub_model_id", "me/x"]
+    args.append(f"train.output_dir={cwd / 'run'}")
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == EXIT_FAILED
+    assert "no token found" in _one_error_line(done.stderr)
+
+
+def test_only_rank_zero_reports(monkeypatch, capsys) -> None:
+    from ggt_hf.error_reporting import run_reporting_errors
+
+    def fail():
+        raise FileNotFoundError("pairs: folder not found")
+
+    monkeypatch.setenv("RANK", "1")
+    assert run_reporting_errors(fail) == EXIT_USAGE
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert run_reporting_errors(fail) == EXIT_USAGE
+    assert _one_error_line(capsys.readouterr().err) == "error: pairs: folder not found"
+
+
+def test_refused_train_test_leak_fails(cwd, capsys) -> None:
+    for folder in ("lq/rain", "hq/rain"):
+        for name in ("a", "b"):
+            _photo(cwd / folder / f"{name}.png", seed=1)  # b (test) is a copy of a (train)
+    (cwd / "m.csv").write_text("id,split\na,train\nb,test\n")
+    assert main(["pack", ".", "ds", "--manifest", "m.csv"]) == EXIT_FAILED
+    assert "1 test pair(s) leak from train" in _one_error_line(capsys.readouterr().err)
