@@ -9,7 +9,6 @@ input; the HQ is the clean, transformed view, as an MFM would return it.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -295,16 +294,13 @@ def test_odd_inputs_do_not_crash(worlds):
         assert len(checks) == 4 and all(c.passed for c in checks), (lq.size, lq.mode, checks)
 
 
-def test_fast_at_1024(worlds):
+def test_full_size_1024_pair_is_registered(worlds):
+    """The QC runs on 1024² pairs: registration there recovers the shift (speed: benchmarks/)."""
     world = worlds["astronaut"]
     big = world.resize((1280, 1280), Image.Resampling.BICUBIC)
     lq = degrade(view(big, (1024, 1024)))
     hq = view(big, (1024, 1024), shift=(10, -6))
-    check_geometry(lq, hq)  # warm the caches
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        check_geometry(lq, hq)
-        times.append(time.perf_counter() - t0)
-    # the design target is < 0.15 s on one core; the bound here is loose for busy CI machines
-    assert min(times) < 0.5, times
+    reg = estimate_similarity(lq, hq)
+    assert math.hypot(reg.dx - 10, reg.dy + 6) < 1.0, reg
+    shift = next(c for c in check_geometry(lq, hq) if c.name == "shift")
+    assert shift.value is not None and abs(shift.value - math.hypot(10, 6)) < 1.0, shift
