@@ -188,30 +188,33 @@ def check_categories(items: list[SourceItem], config: IngestConfig) -> None:
     """Refuse, before any work and with one message for the whole run, photos without a category.
 
     Raises:
-        ValueError: ``config.category`` is not a category or ``auto``, or some photos get no
-            category from a manifest, a sub-folder or ``config.category``; the message says how to
-            fix it and names sub-folders that are not categories (with the closest category).
+        ValueError: ``config.category`` is not a category or ``auto``, or no photo gets a category
+            from a manifest, a sub-folder or ``config.category``; the message says how to fix it
+            and names sub-folders that are not categories (with the closest category). When only
+            some photos lack one, those are rejected one by one and the rest goes on.
     """
     if config.category is not None and config.category != AUTO_CATEGORY:
         parse_category(config.category)
-    if config.category is not None:
+    if config.category is not None or not items or any(item.category for item in items):
         return
-    missing = [item for item in items if item.category is None]
-    if not missing:
-        return
-    folders = sorted({item.folder for item in missing if item.folder})
-    hints = []
-    for folder in folders:
-        close = difflib.get_close_matches(folder.lower(), CATEGORIES, n=1, cutoff=0.6)
-        guess = f" (did you mean {close[0]}/?)" if close else ""
-        hints.append(f"{folder}/{guess}")
-    where = f"; sub-folder(s) that are not categories: {', '.join(hints)}" if hints else ""
+    folders = sorted({item.folder for item in items if item.folder})
+    where = "".join(f"; {_not_a_category(folder)}" for folder in folders)
     raise ValueError(
-        f"{len(missing)} of {len(items)} photo(s) have no category (e.g. {_path_text(missing[0].path)}){where}. "
-        f"Put them in category sub-folders ({', '.join(CATEGORIES)}), pass --category CATEGORY, "
-        f"--category {AUTO_CATEGORY} (the offline degradation analyser picks one per photo), "
-        "or a manifest with a 'category' column"
+        f"none of the {len(items)} photo(s) has a category (e.g. {_path_text(items[0].path)}){where}. "
+        f"Fix: {_CATEGORY_FIX}"
     )
+
+
+_CATEGORY_FIX = (
+    f"use a category sub-folder ({', '.join(CATEGORIES)}), a manifest 'category' column, "
+    f"--category CATEGORY, or --category {AUTO_CATEGORY} (the offline degradation analyser picks one per photo)"
+)
+
+
+def _not_a_category(folder: str) -> str:
+    """``"rian/ is not a category (did you mean rain/?)"``."""
+    close = difflib.get_close_matches(folder.lower(), CATEGORIES, n=1, cutoff=0.6)
+    return f"{folder}/ is not a category" + (f" (did you mean {close[0]}/?)" if close else "")
 
 
 def _stored_path(path: Path, out: Path) -> str:
@@ -308,8 +311,9 @@ def _category_of(item: SourceItem, config: IngestConfig, image) -> tuple[str, st
         except ValueError as exc:
             raise BadImageError(item.path, str(exc)) from None
         return category, item.category_from or "config", None
-    if config.category != AUTO_CATEGORY:  # check_categories refuses this before any work
-        raise BadImageError(item.path, "no category")
+    if config.category != AUTO_CATEGORY:
+        where = f"; {_not_a_category(item.folder)}" if item.folder else ""
+        raise BadImageError(item.path, f"no category: {_CATEGORY_FIX}{where}")
     from ggt_hf.backends.analysis import analyse
 
     analysis = analyse(image)
