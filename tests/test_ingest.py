@@ -210,7 +210,7 @@ def test_category_from_config(tmp_path: Path) -> None:
 
 def test_unknown_config_category_is_refused_before_any_work(tmp_path: Path) -> None:
     _save(tmp_path / "src" / "a.png", "astronaut")
-    with pytest.raises(ValueError, match="^unknown category 'sunny'"):
+    with pytest.raises(ValueError, match=r"^unknown category 'sunny'"):
         ingest(tmp_path / "src", tmp_path / "out", _config(category="sunny"), progress=False)
     assert not (tmp_path / "out").exists()
 
@@ -527,9 +527,12 @@ def test_category_auto_picks_with_the_analyser_and_records_its_evidence(tmp_path
         expected = analyse(stored.convert("RGB"))
     assert dark_record["category_evidence"]["present"] == expected.present
     assert dark_record["category_evidence"]["score_over_threshold"] == expected.evidence
-    assert records["astronaut.png"]["category"] == analyse(
-        Image.open(tmp_path / "out" / records["astronaut.png"]["image"]).convert("RGB")
-    ).dominant_category
+    assert (
+        records["astronaut.png"]["category"]
+        == analyse(
+            Image.open(tmp_path / "out" / records["astronaut.png"]["image"]).convert("RGB")
+        ).dominant_category
+    )
 
 
 def test_undecodable_files_are_rejected_for_what_is_wrong_not_for_a_category(tmp_path: Path) -> None:

@@ -37,7 +37,9 @@ def test_config_paths_are_relative_to_the_config_file_and_overrides_to_the_cwd(t
 def test_an_ingest_output_folder_is_used_as_is(tmp_path, monkeypatch, photos):
     monkeypatch.chdir(tmp_path)
     _photos(tmp_path / "photos", photos)
-    ingest("photos", "work/ingest", IngestConfig(policy=NormalizePolicy(size=128), min_side=64), progress=False)
+    ingest(
+        "photos", "work/ingest", IngestConfig(policy=NormalizePolicy(size=128), min_side=64), progress=False
+    )
     before = (tmp_path / "work" / "ingest" / "ingested.jsonl").read_bytes()
     Path("build.yaml").write_text("output: work/run\nsources: [{path: work/ingest, license: cc0-1.0}]\n")
     config = BuildConfig.from_yaml("build.yaml")
