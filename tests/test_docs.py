@@ -124,6 +124,7 @@ def _params(blocks: list[Block]):
     ]
 
 
+@pytest.mark.timeout(1900)  # above run_block's own limit: a shared, busy machine is slow
 @pytest.mark.parametrize("block", _params(RUNNABLE))
 def test_doc_block_runs_from_a_fresh_folder(block: Block, tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
