@@ -2,10 +2,13 @@
 
 1. **ingest** the bundled clean photos (``ingest/``);
 2. make **LQ photos** from them with recorded synthetic degradations, one category each
-   (``pairs/``: clean photo = HQ, degradation = LQ — the paper's baseline-style data);
-3. **GGT build** on those LQ photos (``build/``): adaptive prompts from the offline heuristic
-   analyser → HQ candidates from the ``classical`` baseline restorer (a baseline, not an MFM) →
-   QC (PIQE filter, geometry/colour checks, heuristic judge, corrective re-prompting) → **pack**;
+   (``pairs/``: clean photo = HQ, degradation = LQ — the paper's baseline-style data). The LQ
+   photos are already normalised, so ``pairs/`` gets an ingest records file of its own
+   (``pairs/ingested.jsonl``) instead of being ingested a second time;
+3. **GGT build** with ``pairs/`` as its source (``build/``): adaptive prompts from the offline
+   heuristic analyser → HQ candidates from the ``classical`` baseline restorer (a baseline, not an
+   MFM) → QC (PIQE filter, geometry/colour checks, heuristic judge, corrective re-prompting) →
+   **pack**;
 4. **validate** the packed dataset (``build/dataset/``).
 
 Each stage skips work already done, so re-running on the same folder resumes — killed at any
@@ -14,16 +17,16 @@ moment and re-run, it ends with exactly the dataset an uninterrupted run produce
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 import logging
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from ggt_hf.hub.pairs import Problem
-from ggt_hf.ingest import IngestConfig, IngestSummary, ingest, read_ingested
-from ggt_hf.io_utils import atomic_write_text
+from ggt_hf.ingest import RECORDS_FILE, IngestConfig, IngestSummary, ingest, read_ingested
+from ggt_hf.io_utils import atomic_write_text, sha256_bytes
 from ggt_hf.pipeline.build import BuildReport, build
 from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.synthetic_pairs import synthesize_pairs
@@ -36,13 +39,14 @@ def sample_dir() -> Path:
     return Path(str(resources.files("ggt_hf") / "sample_data"))
 
 
-def demo_config(out: Path, manifest: Path, seed: int = 0) -> BuildConfig:
-    """The offline build the demo runs (same shape as dataset_builder/configs/offline_classical.yaml)."""
+def demo_config(out: Path, source: Path, seed: int = 0) -> BuildConfig:
+    """The offline build the demo runs on the ingest-shaped folder ``source`` (same shape as
+    dataset_builder/configs/offline_classical.yaml)."""
     return BuildConfig.from_dict(
         {
             "name": "ggt-hf-demo",
             "output": str(out / "build"),
-            "sources": [{"path": str(manifest), "manifest": True}],
+            "sources": [{"path": str(source)}],
             "backend": {"name": "classical", "concurrency": 2},
             "prompt": "adaptive:heuristic",
             "vlm": {"name": "heuristic"},
@@ -70,14 +74,26 @@ class DemoResult:
         return self.out / "build" / "dataset"
 
 
-def _lq_manifest(records, path: Path) -> Path:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "category", "split", "source", "license"])
-    for r in records:
-        writer.writerow([r.lq_path, r.category, r.split, r.source or "", r.license or ""])
-    atomic_write_text(path, buf.getvalue())
-    return path
+def _lq_records(pairs, folder: Path) -> Path:
+    """Write ``folder/ingested.jsonl``: one ingest record per LQ photo (paths relative to
+    ``folder``), so ``folder`` is a ``ggt build`` source used as-is. Returns ``folder``."""
+    lines = []
+    for pair in pairs:
+        lq = Path(pair.lq_path)
+        record = {
+            "id": pair.id,
+            "category": pair.category,
+            "image": Path(os.path.relpath(lq, folder)).as_posix(),
+            "split": pair.split,
+            "source": pair.source,
+            "license": pair.license,
+            "sha256": sha256_bytes(lq.read_bytes()),
+            "transform": pair.provenance.lq_transform,
+            "degradation": pair.provenance.degradation,
+        }
+        lines.append(json.dumps(record, sort_keys=True) + "\n")
+    atomic_write_text(folder / RECORDS_FILE, "".join(lines))
+    return folder
 
 
 def run_demo(out: str | Path, *, seed: int = 0, progress: bool | None = None) -> DemoResult:
@@ -94,7 +110,7 @@ def run_demo(out: str | Path, *, seed: int = 0, progress: bool | None = None) ->
         progress=progress,
     )
     pairs = synthesize_pairs(read_ingested(out / "ingest"), out / "ingest", out / "pairs", seed=seed)
-    manifest = _lq_manifest(pairs, out / "pairs" / "lq_manifest.csv")
-    report = build(demo_config(out, manifest, seed), progress=progress)
+    source = _lq_records(pairs, out / "pairs")
+    report = build(demo_config(out, source, seed), progress=progress)
     problems = validate_folder(out / "build" / "dataset", progress=progress)
     return DemoResult(out=out, ingest=summary, pairs=len(pairs), build=report, problems=problems)

@@ -11,12 +11,21 @@ crop) and writes:
 * ``out/rejects.jsonl`` — one line (path, reason) per rejected file.
 
 Category comes from a manifest ``category`` column, else a first-level sub-folder named after a
-category (``src/rain/x.jpg``), else ``IngestConfig.category``. Re-running skips every source
-already recorded, never duplicates a reject line, and picks up new files: nothing done is lost.
+category (``src/rain/x.jpg``), else ``IngestConfig.category``. ``category="auto"`` lets the offline
+degradation analyser (:func:`ggt_hf.backends.analysis.analyse`) pick the category of every photo
+that has none, and records its evidence in the record (``category_evidence``). When photos have no
+category at all, the run stops before any work with one error that says how to fix it (and names
+sub-folders that look like misspelled categories); a file that cannot be decoded is rejected for
+what is wrong with it, never for its category.
+
+Paths written into the records (``source_path``, ``image``) are relative to the output folder, so
+the folder (with its sources beside it) can be moved. Re-running skips every source already
+recorded, never duplicates a reject line, and picks up new files: nothing done is lost.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -29,7 +38,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ggt_hf.constants import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, parse_category, try_parse_category
+from ggt_hf.constants import (
+    CATEGORIES,
+    IMAGE_EXTENSIONS,
+    MAX_IMAGE_PIXELS,
+    parse_category,
+    try_parse_category,
+)
 from ggt_hf.errors import BadImageError, DuplicateError, GGTError
 from ggt_hf.hashing import NearDuplicateIndex, phash
 from ggt_hf.images import decode_image, encode_image, read_file_bytes
@@ -43,6 +58,8 @@ logger = logging.getLogger(__name__)
 RECORDS_FILE = "ingested.jsonl"
 REJECTS_FILE = "rejects.jsonl"
 IMAGES_DIR = "images"
+#: ``IngestConfig.category`` value that lets the offline degradation analyser pick each category.
+AUTO_CATEGORY = "auto"
 
 
 @dataclass
@@ -55,7 +72,7 @@ class IngestConfig:
     max_pixels: int = MAX_IMAGE_PIXELS
     near_duplicate_distance: int | None = 4
     output_format: str = "png"
-    category: str | None = None
+    category: str | None = None  # a category, AUTO_CATEGORY, or None (folders / manifest only)
     source: str | None = None
     license: str | None = None
     workers: int = 2
@@ -70,6 +87,8 @@ class SourceItem:
     source: str | None = None
     license: str | None = None
     split: str | None = None
+    category_from: str | None = None  # "manifest" or "folder" when ``category`` came from there
+    folder: str | None = None  # first-level sub-folder under the source folder, if any
 
 
 @dataclass
@@ -141,6 +160,7 @@ def discover_sources(
                 source=r.get("source") or None,
                 license=r.get("license") or None,
                 split=r.get("split") or None,
+                category_from="manifest" if r.get("category") else None,
             )
             for r in rows
         ]
@@ -151,13 +171,59 @@ def discover_sources(
     items = []
     for path in _iter_files(src):
         rel = path.relative_to(src)
-        folder_category = try_parse_category(rel.parts[0]) if len(rel.parts) > 1 else None
-        items.append(SourceItem(path=path, category=folder_category))
+        folder = rel.parts[0] if len(rel.parts) > 1 else None
+        folder_category = try_parse_category(folder) if folder else None
+        items.append(
+            SourceItem(
+                path=path,
+                category=folder_category,
+                category_from="folder" if folder_category else None,
+                folder=folder,
+            )
+        )
     return items
 
 
+def check_categories(items: list[SourceItem], config: IngestConfig) -> None:
+    """Refuse, before any work and with one message for the whole run, photos without a category.
+
+    Raises:
+        ValueError: ``config.category`` is not a category or ``auto``, or no photo gets a category
+            from a manifest, a sub-folder or ``config.category``; the message says how to fix it
+            and names sub-folders that are not categories (with the closest category). When only
+            some photos lack one, those are rejected one by one and the rest goes on.
+    """
+    if config.category is not None and config.category != AUTO_CATEGORY:
+        parse_category(config.category)
+    if config.category is not None or not items or any(item.category for item in items):
+        return
+    folders = sorted({item.folder for item in items if item.folder})
+    where = "".join(f"; {_not_a_category(folder)}" for folder in folders)
+    raise ValueError(
+        f"none of the {len(items)} photo(s) has a category (e.g. {_path_text(items[0].path)}){where}. "
+        f"Fix: {_CATEGORY_FIX}"
+    )
+
+
+_CATEGORY_FIX = (
+    f"use a category sub-folder ({', '.join(CATEGORIES)}), a manifest 'category' column, "
+    f"--category CATEGORY, or --category {AUTO_CATEGORY} (the offline degradation analyser picks one per photo)"
+)
+
+
+def _not_a_category(folder: str) -> str:
+    """``"rian/ is not a category (did you mean rain/?)"``."""
+    close = difflib.get_close_matches(folder.lower(), CATEGORIES, n=1, cutoff=0.6)
+    return f"{folder}/ is not a category" + (f" (did you mean {close[0]}/?)" if close else "")
+
+
+def _stored_path(path: Path, out: Path) -> str:
+    """``path`` as written into ``out``'s records: relative to ``out`` (valid wherever both move)."""
+    return _path_text(os.path.relpath(os.path.abspath(path), os.path.abspath(out)))
+
+
 def _process(item: SourceItem, config: IngestConfig) -> dict[str, Any]:
-    """Decode, check and normalise one source (runs in a worker thread)."""
+    """Decode, check and normalise one source, then find its category (runs in a worker thread)."""
     data = read_file_bytes(item.path)
     digest = sha256_bytes(data)
     decoded = decode_image(data, item.path, max_pixels=config.max_pixels)
@@ -170,7 +236,11 @@ def _process(item: SourceItem, config: IngestConfig) -> dict[str, Any]:
         raise BadImageError(item.path, f"extreme aspect ratio {w}×{h} (more than {config.max_aspect}:1)")
     transform = config.policy.plan((w, h))
     normalised = transform.apply(decoded.image)
+    category, category_from, evidence = _category_of(item, config, normalised)
     return {
+        "category": category,
+        "category_from": category_from,
+        "category_evidence": evidence,
         "digest": digest,
         "phash": phash(normalised),
         "encoded": encode_image(normalised, config.output_format),
@@ -204,17 +274,17 @@ class _State:
             raise DuplicateError(path, f"near duplicate of {hit[0]} (perceptual hash distance {hit[1]})")
 
 
-def _record(
-    item: SourceItem, result: dict[str, Any], category: str, config: IngestConfig, out: Path
-) -> dict[str, Any]:
+def _record(item: SourceItem, result: dict[str, Any], config: IngestConfig, out: Path) -> dict[str, Any]:
     image_id = make_id(item.path.stem, result["digest"])
+    category = result["category"]
     rel = f"{IMAGES_DIR}/{category}/{image_id}.{config.output_format}"
     atomic_write_bytes(out / rel, result["encoded"])
-    return {
+    record = {
         "id": image_id,
         "category": category,
+        "category_from": result["category_from"],
         "image": rel,
-        "source_path": _path_text(item.path),
+        "source_path": _stored_path(item.path, out),
         "source": item.source or config.source or _path_text(item.path.parent.name),
         "license": item.license or config.license,
         "split": item.split,
@@ -227,19 +297,32 @@ def _record(
         "transform": result["transform"],
         "warnings": result["warnings"],
     }
+    if result["category_evidence"] is not None:
+        record["category_evidence"] = result["category_evidence"]
+    return record
 
 
-def _resolve_category(item: SourceItem, config: IngestConfig) -> str:
-    raw = item.category or config.category
-    if raw is None:
-        raise BadImageError(
-            item.path,
-            "no category: use a category sub-folder, a manifest 'category' column or --category",
-        )
-    try:
-        return parse_category(raw)
-    except ValueError as exc:
-        raise BadImageError(item.path, str(exc)) from None
+def _category_of(item: SourceItem, config: IngestConfig, image) -> tuple[str, str, dict[str, Any] | None]:
+    """(category, where it came from, the analyser's evidence when it picked it)."""
+    raw = item.category or (config.category if config.category != AUTO_CATEGORY else None)
+    if raw is not None:
+        try:
+            category = parse_category(raw)
+        except ValueError as exc:
+            raise BadImageError(item.path, str(exc)) from None
+        return category, item.category_from or "config", None
+    if config.category != AUTO_CATEGORY:
+        where = f"; {_not_a_category(item.folder)}" if item.folder else ""
+        raise BadImageError(item.path, f"no category: {_CATEGORY_FIX}{where}")
+    from ggt_hf.backends.analysis import analyse
+
+    analysis = analyse(image)
+    evidence = {
+        "analyser": "ggt_hf.backends.analysis",
+        "present": analysis.present,
+        "score_over_threshold": analysis.evidence,
+    }
+    return analysis.dominant_category, AUTO_CATEGORY, evidence
 
 
 def ingest(
@@ -256,16 +339,17 @@ def ingest(
     """
     config = config or IngestConfig()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = _State(out, config)
-    summary = IngestSummary()
     items = discover_sources(src, config, manifest)
     if manifest is None and Path(src).is_dir() and _is_within(out, Path(src)):
         # The output folder inside the source folder: never ingest our own outputs.
         items = [item for item in items if not _is_within(item.path, out)]
+    check_categories(items, config)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _State(out, config)
+    summary = IngestSummary()
     todo = []
     for item in items:
-        if _path_text(item.path) in state.by_path:
+        if _stored_path(item.path, out) in state.by_path:
             summary.skipped_done += 1
         else:
             todo.append(item)
@@ -273,7 +357,7 @@ def ingest(
     def reject(item: SourceItem, error: GGTError) -> None:
         summary.rejected += 1
         summary.reasons[error.reason.split(":")[0].split(" (")[0]] += 1
-        key = (_path_text(item.path), error.reason)
+        key = (_stored_path(item.path, out), error.reason)
         if key not in state.rejected:
             append_jsonl(
                 out / REJECTS_FILE, {"path": key[0], "reason": error.reason, "kind": type(error).__name__}
@@ -283,7 +367,6 @@ def ingest(
 
     def work(item: SourceItem) -> dict[str, Any] | GGTError:
         try:
-            _resolve_category(item, config)
             return _process(item, config)
         except GGTError as exc:
             return exc
@@ -298,7 +381,7 @@ def ingest(
                 if isinstance(result, GGTError):
                     raise result
                 state.check_duplicate(item.path, result)
-                record = _record(item, result, _resolve_category(item, config), config, out)
+                record = _record(item, result, config, out)
             except GGTError as exc:
                 reject(item, exc)
                 continue
@@ -311,6 +394,11 @@ def ingest(
         bar.close()
     logger.info("%s", summary)
     return summary
+
+
+def is_ingest_output(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a ``ggt ingest`` output folder (it holds the records file)."""
+    return (Path(folder) / RECORDS_FILE).is_file()
 
 
 def read_ingested(out: str | os.PathLike) -> list[dict[str, Any]]:

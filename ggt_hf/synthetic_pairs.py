@@ -7,6 +7,7 @@ replayed with :func:`ggt_hf.degrade.replay`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -37,6 +38,15 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def _relative_to(record: PairRecord, folder: Path) -> PairRecord:
+    """The record with its image paths relative to ``folder`` (how a manifest there stores them)."""
+    return dataclasses.replace(
+        record,
+        lq_path=os.path.relpath(record.lq_path, folder),
+        hq_path=os.path.relpath(record.hq_path, folder),
+    )
+
+
 def synthesize_pairs(
     ingested: list[dict[str, Any]],
     ingest_dir: str | os.PathLike,
@@ -47,7 +57,8 @@ def synthesize_pairs(
 ) -> list[PairRecord]:
     """Write ``out_dir/{lq,hq}/<category>/<id>.png`` for each ingested record; skip existing pairs.
 
-    Returns the pair records (also written to ``out_dir/pairs.jsonl``, a ``ggt pack`` input).
+    Returns the pair records (also written to ``out_dir/pairs.jsonl``, a ``ggt pack`` input, with
+    paths relative to ``out_dir``).
     """
     ingest_dir, out_dir = Path(ingest_dir), Path(out_dir)
     records = []
@@ -83,6 +94,6 @@ def synthesize_pairs(
                 ),
             )
         )
-    lines = "".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in records)
+    lines = "".join(json.dumps(_relative_to(r, out_dir).to_json(), sort_keys=True) + "\n" for r in records)
     atomic_write_text(out_dir / PAIRS_FILE, lines)
     return records

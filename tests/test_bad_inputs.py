@@ -345,8 +345,9 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def _rel(src: Path, recorded: str) -> str:
-    prefix = str(src) + os.sep
+def _rel(src: Path, out: Path, recorded: str) -> str:
+    """A recorded source path (relative to the output folder ``out``) relative to ``src``."""
+    prefix = os.path.relpath(src, out) + os.sep
     assert recorded.startswith(prefix), recorded
     return recorded[len(prefix) :]
 
@@ -373,12 +374,12 @@ def _run(corpus: Corpus, out: Path) -> Run:
     summary = ingest(corpus.src, out, CONFIG, progress=False)
     records: dict[str, dict] = {}
     for record in _jsonl(out / "ingested.jsonl"):
-        rel = _rel(corpus.src, record["source_path"])
+        rel = _rel(corpus.src, out, record["source_path"])
         assert rel not in records, f"{rel} ingested twice"
         records[rel] = record
     rejects: dict[str, list[dict]] = {}
     for line in _jsonl(out / "rejects.jsonl"):
-        rejects.setdefault(_rel(corpus.src, line["path"]), []).append(line)
+        rejects.setdefault(_rel(corpus.src, out, line["path"]), []).append(line)
     return Run(corpus, out, summary, records, rejects)
 
 

@@ -26,8 +26,10 @@ def _files(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory) -> tuple[Path, str]:
-    out = tmp_path_factory.mktemp("demo") / "out"
-    proc = subprocess.run([*GGT, "demo", str(out)], capture_output=True, text=True, timeout=300)
+    cwd = tmp_path_factory.mktemp("demo")
+    # a relative OUT from the working directory, exactly as the README types it
+    proc = subprocess.run([*GGT, "demo", "out"], cwd=cwd, capture_output=True, text=True, timeout=600)
+    out = cwd / "out"
     assert proc.returncode == 0, proc.stderr
     return out, proc.stdout
 
@@ -36,6 +38,10 @@ def test_demo_builds_a_loadable_ggt_dataset(demo_out):
     out, stdout = demo_out
     assert "ingest: 6 new, 0 already done, 0 rejected" in stdout
     assert "## Build report" in stdout and "validate: OK" in stdout
+    # the LQ photos are the build's source as they are: nothing is ingested twice
+    assert not (out / "build" / "ingest").exists()
+    lq_records = [json.loads(x) for x in (out / "pairs" / "ingested.jsonl").read_text().splitlines()]
+    assert len(lq_records) == 6 and all((out / "pairs" / r["image"]).is_file() for r in lq_records)
     dataset = out / "build" / "dataset"
     assert f'load_dataset("{dataset.resolve()}")' in stdout
     ds = load_dataset(str(dataset))
@@ -61,15 +67,16 @@ def test_demo_lq_photos_are_replayable_labelled_degradations(demo_out):
         record = json.loads(line)
         params = record["provenance"]["degradation"]
         assert params["category"] == record["category"]
-        hq = np.asarray(Image.open(record["hq_path"]).convert("RGB"))
-        lq = np.asarray(Image.open(record["lq_path"]).convert("RGB"))
+        # paths in the manifest are relative to its folder
+        hq = np.asarray(Image.open(out / "pairs" / record["hq_path"]).convert("RGB"))
+        lq = np.asarray(Image.open(out / "pairs" / record["lq_path"]).convert("RGB"))
         assert np.array_equal(replay(hq, params), lq), record["id"]
 
 
 def test_demo_rerun_resumes_without_changes(demo_out):
     out, _ = demo_out
     before = _files(out / "build" / "dataset")
-    proc = subprocess.run([*GGT, "demo", str(out)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([*GGT, "demo", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "ingest: 0 new, 6 already done, 0 rejected" in proc.stdout
     assert _files(out / "build" / "dataset") == before
@@ -104,7 +111,7 @@ def test_demo_killed_midway_then_rerun_equals_uninterrupted(demo_out, tmp_path, 
     assert progress() < 6, (
         f"demo finished the {stage} stage before it could be killed; the test proves nothing"
     )
-    rerun = subprocess.run([*GGT, "demo", str(out)], capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run([*GGT, "demo", str(out)], capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert _files(out / "build" / "dataset") == _files(reference / "build" / "dataset")
     lines = [json.loads(x) for x in (out / "ingest" / "ingested.jsonl").read_text().splitlines()]

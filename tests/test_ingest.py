@@ -89,8 +89,8 @@ def test_category_from_sub_folder_aliases(tmp_path: Path) -> None:
         assert r["source"] == Path(r["source_path"]).parent.name  # default source: the folder
         assert r["license"] is None and r["split"] is None
     (reject,) = _jsonl(tmp_path / "out" / "rejects.jsonl")
-    assert reject["path"] == str(src / "holiday" / "f.png")
-    assert reject["reason"].startswith("no category")
+    assert reject["path"] == "../src/holiday/f.png"  # relative to the output folder
+    assert reject["reason"].startswith("no category") and "holiday/ is not a category" in reject["reason"]
     assert reject["kind"] == "BadImageError"
 
 
@@ -208,12 +208,11 @@ def test_category_from_config(tmp_path: Path) -> None:
     assert {r["category"] for r in read_ingested(tmp_path / "out")} == {"snow", "rain"}
 
 
-def test_unknown_config_category_rejects_with_reason(tmp_path: Path) -> None:
+def test_unknown_config_category_is_refused_before_any_work(tmp_path: Path) -> None:
     _save(tmp_path / "src" / "a.png", "astronaut")
-    summary = ingest(tmp_path / "src", tmp_path / "out", _config(category="sunny"), progress=False)
-    assert (summary.accepted, summary.rejected) == (0, 1)
-    (line,) = _jsonl(tmp_path / "out" / "rejects.jsonl")
-    assert line["reason"].startswith("unknown category 'sunny'")
+    with pytest.raises(ValueError, match=r"^unknown category 'sunny'"):
+        ingest(tmp_path / "src", tmp_path / "out", _config(category="sunny"), progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 # --------------------------------------------------------------------------------------- ids, records
@@ -230,7 +229,7 @@ def test_ids_are_stable_and_content_addressed(tmp_path: Path) -> None:
     assert [r["sha256"] for r in first] == [r["sha256"] for r in second]
     for r in first:
         assert (tmp_path / "out1" / r["image"]).read_bytes() == (tmp_path / "out2" / r["image"]).read_bytes()
-        digest = hashlib.sha256(Path(r["source_path"]).read_bytes()).hexdigest()
+        digest = hashlib.sha256((tmp_path / "out1" / r["source_path"]).read_bytes()).hexdigest()
         assert r["source_sha256"] == digest
         assert r["id"] == make_id(Path(r["source_path"]).stem, digest)
     assert re.fullmatch(r"my-photo-1-[0-9a-f]{8}", first[0]["id"])
@@ -299,7 +298,7 @@ def test_recorded_transform_replays_exactly(tmp_path: Path, mode: str) -> None:
     }
     for record in records:
         transform = Transform.from_dict(record["transform"])
-        decoded = load_image(record["source_path"])
+        decoded = load_image(tmp_path / "out" / record["source_path"])  # relative to the records
         assert list(decoded.image.size) == record["transform"]["src_size"]
         assert list(decoded.stored_size) == record["stored_size"]
         assert decoded.warnings == record["warnings"]
@@ -487,3 +486,101 @@ def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
     with open(tmp_path / "b.txt", "w") as fh:
         fh.write("x")
     assert mode == FILE_MODE == stat.S_IMODE(os.stat(tmp_path / "b.txt").st_mode)
+
+
+# ------------------------------------------------------------------ flat folders, auto category, paths
+
+
+def test_flat_folder_without_category_is_one_error_before_any_work(tmp_path: Path) -> None:
+    for name in ("astronaut", "coffee", "chelsea"):
+        _save(tmp_path / "flat" / f"{name}.png", name)
+    with pytest.raises(ValueError) as info:
+        ingest(tmp_path / "flat", tmp_path / "out", _config(), progress=False)
+    message = str(info.value)
+    assert message.startswith("none of the 3 photo(s) has a category") and "--category auto" in message
+    assert "\n" not in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_misspelled_category_folder_is_named(tmp_path: Path) -> None:
+    _save(tmp_path / "src" / "rian" / "a.png", "astronaut")
+    with pytest.raises(ValueError, match=r"rian/ is not a category \(did you mean rain/\?\)"):
+        ingest(tmp_path / "src", tmp_path / "out", _config(), progress=False)
+
+
+def test_category_auto_picks_with_the_analyser_and_records_its_evidence(tmp_path: Path) -> None:
+    from ggt_hf.backends.analysis import analyse
+    from ggt_hf.degrade import degrade
+
+    dark = degrade(_photo("coffee"), "low_light", seed=0).image
+    Image.fromarray(dark).save(_mkdir(tmp_path / "flat") / "dark.png")
+    _save(tmp_path / "flat" / "astronaut.png", "astronaut")
+    _save(tmp_path / "flat" / "haze" / "c.png", "chelsea")  # a category folder still decides
+    summary = ingest(tmp_path / "flat", tmp_path / "out", _config(category="auto"), progress=False)
+    assert (summary.accepted, summary.rejected) == (3, 0)
+    records = {Path(r["source_path"]).name: r for r in read_ingested(tmp_path / "out")}
+    assert records["c.png"]["category"] == "haze" and records["c.png"]["category_from"] == "folder"
+    assert "category_evidence" not in records["c.png"]
+    dark_record = records["dark.png"]
+    assert dark_record["category"] == "low_light" and dark_record["category_from"] == "auto"
+    with Image.open(tmp_path / "out" / dark_record["image"]) as stored:
+        expected = analyse(stored.convert("RGB"))
+    assert dark_record["category_evidence"]["present"] == expected.present
+    assert dark_record["category_evidence"]["score_over_threshold"] == expected.evidence
+    assert (
+        records["astronaut.png"]["category"]
+        == analyse(
+            Image.open(tmp_path / "out" / records["astronaut.png"]["image"]).convert("RGB")
+        ).dominant_category
+    )
+
+
+def test_undecodable_files_are_rejected_for_what_is_wrong_not_for_a_category(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _save(src / "rain" / "good.png", "astronaut")
+    (src / "empty.jpg").write_bytes(b"")
+    (src / "notes.png").write_text("not an image")
+    good = (src / "rain" / "good.png").read_bytes()
+    (src / "cut.png").write_bytes(good[: len(good) // 3])
+    summary = ingest(src, tmp_path / "out", _config(), progress=False)
+    assert summary.accepted == 1
+    reasons = {Path(line["path"]).name: line["reason"] for line in _jsonl(tmp_path / "out" / "rejects.jsonl")}
+    assert reasons["empty.jpg"].startswith("empty file")
+    assert reasons["notes.png"].startswith("not an image")
+    assert "truncated" in reasons["cut.png"].lower() or "corrupt" in reasons["cut.png"].lower()
+    assert not any("category" in reason for reason in reasons.values())
+
+
+def test_records_hold_paths_relative_to_the_output_folder(tmp_path: Path, monkeypatch) -> None:
+    _save(tmp_path / "work" / "photos" / "rain" / "a.png", "astronaut")
+    monkeypatch.chdir(tmp_path / "work")
+    ingest("photos", "ingest", _config(), progress=False)  # relative, as a user types them
+    shutil.move(tmp_path / "work", tmp_path / "moved")
+    (record,) = read_ingested(tmp_path / "moved" / "ingest")
+    assert record["source_path"] == "../photos/rain/a.png"
+    assert (tmp_path / "moved" / "ingest" / record["source_path"]).is_file()
+    monkeypatch.chdir(tmp_path / "moved")
+    assert ingest("photos", "ingest", _config(), progress=False).skipped_done == 1  # resume still matches
+
+
+def test_cli_flat_folder_exits_non_zero_with_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _save(tmp_path / "flat" / "a.png", "astronaut")
+    _save(tmp_path / "flat" / "b.png", "coffee")
+    done = subprocess.run(
+        [sys.executable, "-m", "ggt_hf.cli", "ingest", "flat", "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "--category auto" in errors[0], done.stderr
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -10,9 +10,11 @@ from ggt_hf.constants import CATEGORIES, SPLITS
 
 
 def add_category_arg(
-    parser, help_text: str = "category for items that have none from folders or a manifest"
+    parser,
+    help_text: str = "category for items that have none from folders or a manifest",
+    choices: tuple[str, ...] = CATEGORIES,
 ) -> None:
-    parser.add_argument("--category", choices=None, metavar="|".join(CATEGORIES), help=help_text)
+    parser.add_argument("--category", choices=None, metavar="|".join(choices), help=help_text)
 
 
 def add_split_arg(parser, default: str | None = "train") -> None:

@@ -1,7 +1,8 @@
 """Build GGT data from your own photos: ingest → prompt → generate (any MFM backend) → QC
 (metric filter, geometry/colour checks, judge with corrective re-prompting) → review → pack.
 Crash-safe: kill it at any moment and re-run the same command to continue; no completed backend
-call is paid twice. Override config fields with key=value (e.g. backend.name=classical)."""
+call is paid twice. Override config fields with key=value (e.g. backend.name=classical). A source
+may be a folder of photos, a manifest, or a `ggt ingest` output folder (used as-is)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ HELP = "build GGT pairs from real photos with an MFM and three-stage QC"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("config", help="build config YAML (see dataset_builder/configs/)")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides of config fields")
+    parser.add_argument(
+        "config",
+        help="build config YAML (see dataset_builder/configs/); paths inside it are relative to its folder",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="key=value overrides of config fields; paths in them are relative to the working directory",
+    )
     parser.add_argument("--stage", default="all", choices=("all", "ingest", "generate", "pack"))
     parser.add_argument("--executor", default="local", choices=("local", "ray"))
     parser.add_argument("--rank", type=int, default=0, help="this worker's index (Slurm array task id)")

@@ -9,7 +9,8 @@ HELP = "run the whole pipeline offline on the bundled sample photos"
 
 def add_arguments(parser) -> None:
     parser.add_argument(
-        "out", help="output folder: ingest/, pairs/ and build/ (the packed dataset is build/dataset/)"
+        "out",
+        help="output folder, relative to the working directory (ingest/, pairs/, build/; the dataset: build/dataset/)",
     )
     parser.add_argument("--seed", type=int, default=0, help="base seed of the synthetic degradations")
 

@@ -1,10 +1,16 @@
 """Decode, normalise (default: short side to 1024, centre crop) and deduplicate real photos into
 OUT/images/<category>/, with a record per image (OUT/ingested.jsonl) and a line per rejected file
-(OUT/rejects.jsonl). Re-running resumes: done files are skipped, nothing is lost."""
+(OUT/rejects.jsonl). A photo's category comes from a manifest column, a category sub-folder
+(rain/, haze/, ...), --category CATEGORY, or --category auto (the offline degradation analyser picks
+one per photo and its evidence is recorded). SRC, OUT and --manifest are relative to the working
+directory; paths in a manifest are relative to the manifest's folder (or SRC when it is a folder);
+paths written into OUT's records are relative to OUT. Re-running resumes: done files are skipped,
+nothing is lost. An OUT folder is a ready source for `ggt build` (it is not ingested again)."""
 
 from __future__ import annotations
 
 from ggt_hf.commands._common import add_category_arg
+from ggt_hf.constants import CATEGORIES
 
 HELP = "normalise real photos into a clean square RGB collection"
 
@@ -13,7 +19,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("src", help="a folder of photos (category sub-folders allowed) or one file")
     parser.add_argument("out", help="output folder")
     parser.add_argument("--manifest", help="CSV/JSONL with columns path[,category,source,license,split]")
-    add_category_arg(parser)
+    add_category_arg(
+        parser,
+        "category for photos without one from a sub-folder or the manifest; 'auto': the offline "
+        "degradation analyser picks each photo's category (evidence recorded)",
+        choices=(*CATEGORIES, "auto"),
+    )
     parser.add_argument("--source", help="source name recorded for every image (default: its folder name)")
     parser.add_argument("--license", help="licence recorded for every image without one")
     parser.add_argument("--size", type=int, default=1024, help="output side in pixels (default 1024)")
@@ -36,6 +47,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     from ggt_hf.constants import MAX_IMAGE_PIXELS
     from ggt_hf.ingest import REJECTS_FILE, IngestConfig, ingest
     from ggt_hf.normalize import NormalizePolicy

@@ -1,4 +1,4 @@
-"""The leaderboard and preference arena behind the Gradio Space (issue 7, back end).
+"""The leaderboard and preference arena behind the Gradio Space (its back end).
 
 Everything the Space shows or accepts goes through this package; the UI (``ggt_hf.space``) only
 calls these names. Imports are lazy, so ``import ggt_hf.leaderboard`` stays light.

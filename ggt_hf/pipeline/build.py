@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -47,30 +48,33 @@ STAGES = ("all", "ingest", "generate", "pack")
 
 def ingest_sources(config: BuildConfig, run: Path, progress: bool | None = None) -> list[dict[str, Any]]:
     """Ingest every source (resumable) and create a record for every new item."""
-    from ggt_hf.ingest import IngestConfig, ingest, read_ingested
+    from ggt_hf.ingest import IngestConfig, ingest, is_ingest_output, read_ingested
     from ggt_hf.normalize import NormalizePolicy
 
     items = []
     for n, src in enumerate(config.sources):
         out = run / "ingest" / str(n)
-        ingest_config = IngestConfig(
-            policy=NormalizePolicy(size=config.image_size),
-            min_side=config.min_side,
-            category=src.category,
-            source=src.source,
-            license=src.license,
-        )
-        manifest = src.path if src.manifest else None
-        root = Path(src.path).parent if src.manifest else src.path
-        logger.info("%s", ingest(root, out, ingest_config, manifest=manifest, progress=progress))
+        if not src.manifest and is_ingest_output(src.path):
+            out = Path(src.path)  # a `ggt ingest` output folder: used as-is, not ingested again
+        else:
+            ingest_config = IngestConfig(
+                policy=NormalizePolicy(size=config.image_size),
+                min_side=config.min_side,
+                category=src.category,
+                source=src.source,
+                license=src.license,
+            )
+            manifest = src.path if src.manifest else None
+            root = Path(src.path).parent if src.manifest else src.path
+            logger.info("%s", ingest(root, out, ingest_config, manifest=manifest, progress=progress))
         for rec in read_ingested(out):
             item = {
                 "id": rec["id"],
                 "category": rec["category"],
                 "split": rec.get("split") or src.split,
-                "lq_path": str((out / rec["image"]).relative_to(run)),
-                "source": rec.get("source"),
-                "license": rec.get("license"),
+                "lq_path": os.path.relpath(out / rec["image"], run),
+                "source": rec.get("source") or src.source,
+                "license": rec.get("license") or src.license,
                 "lq_transform": rec.get("transform"),
                 "state": "ingested",
             }

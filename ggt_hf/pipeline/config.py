@@ -1,10 +1,11 @@
-"""The build configuration: one YAML file in ``dataset_builder/configs/`` per dataset build.
+"""The build configuration: one YAML file per dataset build (``dataset_builder/configs/`` has two).
 
-Example (``dataset_builder/configs/demo.yaml``)::
+Example (a ``build.yaml`` of your own)::
 
     name: my-ggt
     output: runs/my-ggt
     sources:
+      - {path: work/ingest}                                  # a `ggt ingest` output folder, used as-is
       - {path: photos/, license: cc0-1.0, split: train}      # category from sub-folders
       - {path: extra.csv, manifest: true}                    # CSV/JSONL manifest
     backend: {name: gemini, model_id: gemini-3-pro-image-preview, rate: 2, concurrency: 8}
@@ -13,21 +14,26 @@ Example (``dataset_builder/configs/demo.yaml``)::
     qc: {metric_thresholds: {musiq: 2.0}, judge: gemini, max_attempts: 3, human_review: true}
 
 Every field maps onto a dataclass below; CLI flags override fields with ``key=value`` (dotted
-keys for nested ones, e.g. ``backend.name=classical``).
+keys for nested ones, e.g. ``backend.name=classical``). Paths written in the YAML file (``output``,
+``sources[].path``) are relative to the file's folder; paths given as overrides on the command line
+are relative to the working directory, like every other CLI argument.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.yaml_config import from_dict, load_yaml
+from ggt_hf.yaml_config import apply_overrides, from_dict, load_yaml
 
 
 @dataclass
 class SourceConfig:
-    """A folder (or manifest) of real LQ photos."""
+    """Real LQ photos: a folder of photos, a CSV/JSONL manifest (``manifest: true``), or a
+    ``ggt ingest`` output folder (it holds ``ingested.jsonl``), which is used as-is, not re-ingested.
+    ``category`` / ``source`` / ``license`` apply to photos without one of their own."""
 
     path: str
     manifest: bool = False
@@ -101,8 +107,29 @@ class BuildConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> BuildConfig:
-        """Load a YAML config; ``overrides`` are ``key=value`` strings (YAML values)."""
-        return cls.from_dict(load_yaml(path, overrides))
+        """Load a YAML config; ``overrides`` are ``key=value`` strings (YAML values).
+
+        Relative paths in the file are resolved against its folder (made absolute); paths in
+        ``overrides`` stay as given, i.e. relative to the working directory.
+        """
+        data = _resolve_paths(load_yaml(path), Path(path).parent)
+        return cls.from_dict(apply_overrides(data, overrides))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make the config's relative ``output`` and ``sources[].path`` absolute against ``base``."""
+
+    def resolve(value: Any) -> Any:
+        if not isinstance(value, str) or os.path.isabs(value):
+            return value
+        return os.path.normpath(os.path.join(os.path.abspath(base), value))
+
+    if "output" in data:
+        data["output"] = resolve(data["output"])
+    for source in data.get("sources") or []:
+        if isinstance(source, dict) and "path" in source:
+            source["path"] = resolve(source["path"])
+    return data

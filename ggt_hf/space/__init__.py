@@ -1,4 +1,4 @@
-"""The Gradio Space (issue 7): restoration demo, leaderboard, submissions and the preference arena.
+"""The Gradio Space: restoration demo, leaderboard, submissions and the preference arena.
 
 ``build_app(config)`` returns the ``gr.Blocks``; ``launch_space(config)`` serves it (``ggt space`` and
 ``spaces/app.py`` call it). The tabs only call the library: restoration in

@@ -14,12 +14,11 @@ import pytest
 from datasets import load_dataset
 from PIL import Image
 
+import ggt_hf.backends.classical  # noqa: F401  (base dependencies only: a failing import must fail)
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.degrade import degrade
 from ggt_hf.pipeline.build import build, item_ids
 from ggt_hf.pipeline.config import BuildConfig
-
-pytest.importorskip("ggt_hf.backends.classical")
 
 
 @pytest.fixture

@@ -251,12 +251,39 @@ def test_entry_flags_become_train_overrides(tmp_path):
         parse_recipe_args(["--config", "r.yaml", "--bogus"], "test")
 
 
+def _step_grad_norms(core: CoreConfig) -> tuple[ToyTask, list[float]]:
+    """Train a ToyTask and record the total gradient norm each optimizer step actually applied."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    norms: list[float] = []
+
+    def record(optimizer, _args, _kwargs) -> None:
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        task = ToyTask()
+        run_training(core, task, loader_factory)
+    finally:
+        handle.remove()
+    return task, norms
+
+
 def test_bf16_mixed_precision_and_clipping_run_on_any_device(tmp_path):
-    task = ToyTask()
-    run_training(
-        _core(tmp_path, max_steps=4, mixed_precision="bf16", max_grad_norm=0.5), task, loader_factory
+    from accelerate.state import AcceleratorState
+
+    max_norm = 0.05
+    _, unclipped = _step_grad_norms(_core(tmp_path / "a", max_steps=4, mixed_precision="bf16"))
+    AcceleratorState._reset_state(reset_partial_state=True)  # a fresh process-wide state per run
+    task, clipped = _step_grad_norms(
+        _core(tmp_path / "b", max_steps=4, mixed_precision="bf16", max_grad_norm=max_norm)
     )
     assert len(task.losses) == 4 and all(map(math.isfinite, task.losses))
+    # the first step sees the same weights and batch in both runs: clipping scaled its gradient down
+    assert unclipped[0] > 2 * max_norm, unclipped
+    assert clipped[0] == pytest.approx(max_norm, rel=1e-3)
+    assert max(clipped) <= max_norm * (1 + 1e-3)
     # accelerate's autocast ran the convolutions in bf16 (and cast the outputs back to fp32)
     assert task.inner_dtypes == {torch.bfloat16}
 

@@ -1,0 +1,171 @@
+"""The docs are tests: every fenced ``bash`` block of README.md and dataset_builder/README.md runs,
+exactly as written, from a fresh temporary working directory (relative paths, ``bash -e -o
+pipefail``, the environment inherited, ``HF_HUB_OFFLINE=1``).
+
+A block is annotated by an HTML comment on the line before its fence, with ``;``-separated
+directives:
+
+* ``<!-- docs-test: skip (reason) -->`` — needs what a fresh offline folder cannot have: API keys, a
+  GPU, the network, a person, or data only the reader has. The reason is required.
+* ``slow (reason)`` — runs only in the slow pass (``pytest -m slow``).
+* ``photos DIR (description)`` — the reader's photos: DIR is filled with degraded copies of the
+  bundled sample photos (one per category below) before the block runs.
+
+The fast checks below keep the collection honest: every block is either run or skipped with a
+reason, the main journeys are among the runnable blocks, and every ``ggt`` sub-command any block
+names exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ("README.md", "dataset_builder/README.md")
+FENCE = re.compile(r"^```bash\n(.*?)^```\n", re.S | re.M)
+ANNOTATION = re.compile(r"<!--\s*docs-test:\s*(.*?)\s*-->\s*$")
+DIRECTIVE = re.compile(r"^(skip|slow|photos)(?:\s+([^\s(]+))?\s*(?:\((.*)\))?$")
+#: The degraded sample photos a ``photos DIR`` block gets: file name -> category of the degradation.
+PHOTOS = {"coffee.png": "haze", "chelsea.png": "low_light", "astronaut.png": "rain"}
+
+
+@dataclass
+class Block:
+    """One fenced bash block and its docs-test directives."""
+
+    doc: str
+    line: int
+    code: str
+    skip: str | None = None
+    slow: bool = False
+    photos: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.doc}:{self.line}"
+
+
+def _parse_annotation(block: Block, text: str) -> None:
+    for part in filter(None, (p.strip() for p in re.split(r";(?![^()]*\))", text))):
+        match = DIRECTIVE.match(part)
+        if match is None:
+            block.problems.append(f"unknown docs-test directive {part!r}")
+            continue
+        kind, arg, reason = match.groups()
+        if kind == "skip":
+            if not reason:
+                block.problems.append("skip needs a reason in parentheses")
+            block.skip = reason or "no reason given"
+        elif kind == "slow":
+            block.slow = True
+        elif not arg:
+            block.problems.append("photos needs a folder name")
+        else:
+            block.photos = arg
+
+
+def collect_blocks(doc: str) -> list[Block]:
+    """Every ```bash block of ``doc`` (relative to the repository root), in order."""
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    blocks = []
+    for match in FENCE.finditer(text):
+        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        block = Block(doc, text.count("\n", 0, match.start()) + 1, match.group(1))
+        if (annotation := ANNOTATION.search(before)) is not None:
+            _parse_annotation(block, annotation.group(1))
+        blocks.append(block)
+    return blocks
+
+
+ALL_BLOCKS = [block for doc in DOCS for block in collect_blocks(doc)]
+RUNNABLE = [block for block in ALL_BLOCKS if block.skip is None and not block.problems]
+
+
+def _make_photos(folder: Path) -> None:
+    """The reader's photos: real photos with a recorded, seeded degradation each."""
+    import numpy as np
+    from PIL import Image
+
+    from ggt_hf.degrade import degrade
+    from ggt_hf.demo import sample_dir
+
+    folder.mkdir(parents=True)
+    for name, category in PHOTOS.items():
+        with Image.open(sample_dir() / name) as img:
+            clean = np.asarray(img.convert("RGB"))
+        Image.fromarray(degrade(clean, category, seed=0).image).save(folder / name)
+
+
+def run_block(block: Block, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``block`` exactly as written from ``cwd``; returns the finished process."""
+    if block.photos:
+        _make_photos(cwd / block.photos)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", block.code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+def _params(blocks: list[Block]):
+    return [
+        pytest.param(block, id=block.name, marks=[pytest.mark.slow] if block.slow else []) for block in blocks
+    ]
+
+
+@pytest.mark.timeout(1900)  # above run_block's own limit: a shared, busy machine is slow
+@pytest.mark.parametrize("block", _params(RUNNABLE))
+def test_doc_block_runs_from_a_fresh_folder(block: Block, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    done = run_block(block, fresh)
+    assert done.returncode == 0, (
+        f"{block.name} failed (exit {done.returncode}):\n{block.code}\n"
+        f"--- stdout ---\n{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-4000:]}"
+    )
+
+
+# ---------------------------------------------------------------------------------- fast checks
+
+
+@pytest.mark.parametrize("block", [pytest.param(b, id=b.name) for b in ALL_BLOCKS])
+def test_every_block_is_run_or_skipped_with_a_reason(block: Block) -> None:
+    assert not block.problems, f"{block.name}: {'; '.join(block.problems)}"
+
+
+def test_the_main_journeys_are_among_the_runnable_blocks() -> None:
+    runnable = [" ".join(b.code.split()) for b in RUNNABLE]
+    assert any(code == "ggt demo demo_out" for code in runnable), "the README's main command"
+    journey = next((code for code in runnable if "ggt ingest" in code), "")
+    for step in ("ggt ingest", "ggt build", "ggt validate", "ggt push"):
+        assert step in journey, f"the own-photos journey lost its {step!r} step"
+
+
+def test_every_ggt_command_named_in_the_docs_exists() -> None:
+    from ggt_hf.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    named = {m.group(1) for b in ALL_BLOCKS for m in re.finditer(r"(?:^|[\s;&|])ggt ([a-z][\w-]*)", b.code)}
+    assert named, "no ggt command found in the docs: the collector is broken"
+    assert named <= set(commands.choices), f"unknown sub-commands: {sorted(named - set(commands.choices))}"
+
+
+def test_the_collector_reads_directives() -> None:
+    block = Block("x", 1, "")
+    _parse_annotation(block, "photos pics (bundled; real); slow")
+    assert (block.photos, block.slow, block.skip, block.problems) == ("pics", True, None, [])
+    bad = Block("x", 1, "")
+    _parse_annotation(bad, "skip; sometimes")
+    assert bad.problems == ["skip needs a reason in parentheses", "unknown docs-test directive 'sometimes'"]
