@@ -282,7 +282,7 @@ def recipe_table(root: str | Path, most_processes: int = 8) -> str:
         num_processes = table_processes(path, most_processes)
         plan = plan_recipe(path, num_processes)
         batch = f"{plan.total_batch} = {plan.batch_per_process}×{plan.accumulation}×{num_processes}"
-        epochs = f"{plan.epochs['ggt']:.1f}" if "ggt" in plan.epochs else "?"
+        epochs = f"{plan.epochs['ggt']:.1f}" if "ggt" in plan.epochs else "— (no GGT data)"
         rows.append(
             f"| `{path.relative_to(root).as_posix()}` | {batch} | {plan.steps:,} | {epochs} | "
             f"{_milestone_text(plan.milestones)} | {plan.precision} | {plan.clipping} | "
