@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ggt_hf.constants import GGT100K_MIRROR_DIR
 from ggt_hf.training.provenance import OFFICIAL_FILE, check_recipe, load_official, recipe_comments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,25 @@ def test_comments_of_flow_mappings_and_continued_lists_are_read():
     assert loss["loss.edge_weight"].startswith("official") and loss["loss.eps"] == loss["loss.name"]
     wide = recipe_comments(RECIPES / "qwen_image_edit/lora_ggt_wide.yaml")
     assert wide["lora.target_modules"].startswith("deviation:")
+
+
+@pytest.mark.parametrize("name", FULL_RECIPES)
+def test_every_recipe_reads_ggt_from_the_mirror_folder_convention(name):
+    from ggt_hf.training.plan import load_any_recipe
+
+    recipe, _ = load_any_recipe(RECIPES / name)
+    assert {s.path for s in recipe.data.ggt} <= {GGT100K_MIRROR_DIR}
+    assert recipe.validation.path in (None, GGT100K_MIRROR_DIR)
+
+
+def test_a_hub_mirror_replaces_the_folder_with_overrides():
+    """The override the README and the recipes' headers give for a Hub mirror."""
+    from ggt_hf.training.plan import load_any_recipe
+
+    hub = "you/ggt-100k"
+    overrides = [f"data.ggt=[{{path: {hub}, split: train}}]", f"validation.path={hub}"]
+    recipe, _ = load_any_recipe(RECIPES / "nafnet/ggt_mix.yaml", overrides)
+    assert [(s.path, s.split) for s in recipe.data.ggt] == [(hub, "train")] and recipe.validation.path == hub
 
 
 def test_inherited_rows_and_their_overrides():
