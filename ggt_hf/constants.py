@@ -119,6 +119,11 @@ MAX_IMAGE_PIXELS: Final = 64_000_000
 GGT100K_REPO_ID: Final = "VCLab-PolyU/GGT-100K"
 #: Licence of the official release.
 GGT100K_LICENSE: Final = "cc-by-nc-nd-4.0"
+#: The packed GGT-100K every training recipe reads (``data.ggt`` and ``validation.path``): the folder
+#: ``ggt pack hf://datasets/VCLab-PolyU/GGT-100K ggt-100k`` writes, relative to the directory a run is
+#: launched from (as the recipes' other data paths). A Hub mirror made by ``ggt mirror`` replaces it
+#: with overrides: ``'data.ggt=[{path: you/ggt-100k, split: train}]' validation.path=you/ggt-100k``.
+GGT100K_MIRROR_DIR: Final = "ggt-100k"
 
 _ALIAS_STRIP = re.compile(r"[\s_\-]+")
 _CATEGORY_ALIASES: Final[dict[str, str]] = {

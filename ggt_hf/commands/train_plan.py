@@ -14,7 +14,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--ggt-pairs",
         type=int,
-        help="GGT pairs for epoch counts when the data is not on disk (default: the paper's)",
+        help="GGT pairs for epoch counts (default: counted when the data is on disk, else the paper's)",
     )
     parser.add_argument(
         "--readme-table", metavar="RECIPES_DIR", help="print the README recipe table of a folder"

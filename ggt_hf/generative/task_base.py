@@ -5,7 +5,7 @@ A recipe (``training/recipes/{qwen_image_edit,flux_kontext,flux_controlnet}/*.ya
     model:      {family: qwen_image_edit, pretrained: Qwen/Qwen-Image-Edit, gradient_checkpointing: true}
     lora:       {rank: 64, alpha: 64, target_modules: [to_q, to_k, to_v, to_out.0]}   # edit LoRA
     controlnet: {num_layers: 4, num_single_layers: 10}                               # FLUX ControlNet
-    data:       {ggt: [{path: GGT-100K/GGT-100K}], baseline: [...], ratio: 1.0, resolution: 1024}
+    data:       {ggt: [{path: ggt-100k}], baseline: [...], ratio: 1.0, resolution: 1024}
     cache:      {latents: true, text: true, folder: null}
     flow:       {weighting_scheme: none, shift: scheduler}
     validation: {max_images: 2, num_inference_steps: 28}

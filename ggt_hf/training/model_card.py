@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from ggt_hf.constants import GGT100K_MIRROR_DIR, GGT100K_REPO_ID
 from ggt_hf.metrics.specs import METRICS
 
 CARD_TEMPLATE = "model_card.md.j2"
@@ -46,19 +47,21 @@ class CardContent:
     citation: str | None = None
 
 
+def _as_hub_dataset(path: str) -> str:
+    """The local GGT-100K mirror folder stands for the official release it was packed from."""
+    return GGT100K_REPO_ID if path.rstrip("/") == GGT100K_MIRROR_DIR else path
+
+
 def dataset_id(recipe) -> str:
     """The dataset the scores were measured on: the validation set, else the first GGT source."""
-    return recipe.validation.path or (recipe.data.ggt[0].path if recipe.data.ggt else "unknown")
+    path = recipe.validation.path or (recipe.data.ggt[0].path if recipe.data.ggt else "unknown")
+    return _as_hub_dataset(path)
 
 
 def hub_datasets(recipe) -> list[str] | None:
     """Hub dataset ids among the recipe's GGT and baseline sources (local paths left out)."""
-    found = {
-        s.path
-        for s in [*recipe.data.ggt, *recipe.data.baseline]
-        if "/" in s.path and not s.path.startswith((".", "/"))
-    }
-    return sorted(found) or None
+    found = {_as_hub_dataset(s.path) for s in [*recipe.data.ggt, *recipe.data.baseline]}
+    return sorted(p for p in found if "/" in p and not p.startswith((".", "/"))) or None
 
 
 def eval_results(recipe, results: dict[str, float], model_name: str) -> list:

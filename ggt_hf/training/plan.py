@@ -108,17 +108,20 @@ class TrainPlan:
 
 
 def _source_sizes(data, ggt_pairs: int | None) -> dict[str, int | None]:
-    """Pairs per group: local sources are counted, Hub ids fall back to ``ggt_pairs`` / the paper."""
+    """Pairs per group: ``ggt_pairs`` when given for the GGT group, else local sources are counted and
+    Hub ids / missing folders fall back to the paper's count."""
     from ggt_hf.training.data import open_source
 
     sizes: dict[str, int | None] = {}
     for group in ("ggt", "baseline"):
         total: int | None = 0
         for spec in getattr(data, group):
-            try:
-                count = len(open_source(spec)) if Path(spec.path).exists() else None
-            except Exception:
-                count = None
+            count = None
+            if not (group == "ggt" and ggt_pairs) and Path(spec.path).exists():
+                try:
+                    count = len(open_source(spec))
+                except Exception:
+                    count = None
             if count is None and group == "ggt":
                 count = ggt_pairs or PAPER_GGT_TRAIN_PAIRS
             total = None if (count is None or total is None) else total + count
@@ -280,9 +283,9 @@ def recipe_table(root: str | Path, most_processes: int = 8) -> str:
         if path.name.startswith("tiny"):
             continue
         num_processes = table_processes(path, most_processes)
-        plan = plan_recipe(path, num_processes)
+        plan = plan_recipe(path, num_processes, ggt_pairs=PAPER_GGT_TRAIN_PAIRS)  # never the local copy
         batch = f"{plan.total_batch} = {plan.batch_per_process}×{plan.accumulation}×{num_processes}"
-        epochs = f"{plan.epochs['ggt']:.1f}" if "ggt" in plan.epochs else "?"
+        epochs = f"{plan.epochs['ggt']:.1f}" if "ggt" in plan.epochs else "— (no GGT data)"
         rows.append(
             f"| `{path.relative_to(root).as_posix()}` | {batch} | {plan.steps:,} | {epochs} | "
             f"{_milestone_text(plan.milestones)} | {plan.precision} | {plan.clipping} | "

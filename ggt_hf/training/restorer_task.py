@@ -5,9 +5,9 @@ on GGT pairs mixed with baseline data — the :class:`~ggt_hf.training.core.Trai
 A recipe (``training/recipes/<model>/<recipe>.yaml``) has five sections, each a dataclass::
 
     model:      {name: nafnet, config: {width: 32}, pretrained: null}
-    data:       {ggt: [{path: GGT-100K/GGT-100K}], baseline: [...], ratio: 1.0, crop_size: 256, ...}
+    data:       {ggt: [{path: ggt-100k}], baseline: [...], ratio: 1.0, crop_size: 256, ...}
     loss:       {name: psnr}
-    validation: {path: GGT-100K/GGT-100K, split: test, max_images: 50, metrics: [psnr, ssim]}
+    validation: {path: ggt-100k, split: test, max_images: 50, metrics: [psnr, ssim]}
     train:      {max_steps: 400000, learning_rate: 1.0e-3, betas: [0.9, 0.9], ...}   # CoreConfig
 
 Diffusion restorers (DA-CLIP, FoundIR: ``trains_with_own_objective``) return their own training

@@ -64,7 +64,7 @@ def test_tiny_run_uses_the_models_objective_and_saves_a_loadable_model(
 
 @pytest.mark.parametrize("name", ["daclip", "foundir"])
 def test_without_and_with_ggt_recipes_differ_only_in_ggt_data(name):
-    without = yaml.safe_load((RECIPES / name / "baseline_only.yaml").read_text())
+    without = yaml.safe_load((RECIPES / name / "wo_ggt.yaml").read_text())
     with_ggt = yaml.safe_load((RECIPES / name / "ggt_mix.yaml").read_text())
     assert without["data"]["ggt"] == [] and with_ggt["data"]["ggt"]
     assert with_ggt["data"]["ratio"] == 1.0 and without["data"]["baseline"] == with_ggt["data"]["baseline"]
@@ -77,7 +77,7 @@ def test_without_and_with_ggt_recipes_differ_only_in_ggt_data(name):
 
 @pytest.mark.parametrize("name", ["daclip", "foundir"])
 def test_every_hyper_parameter_line_cites_its_source(name):
-    for recipe in ("baseline_only.yaml", "ggt_mix.yaml"):
+    for recipe in ("wo_ggt.yaml", "ggt_mix.yaml"):
         lines = (RECIPES / name / recipe).read_text().splitlines()
         for section in ("data", "train"):
             start = lines.index(f"{section}:") + 1

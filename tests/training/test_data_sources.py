@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from ggt_hf.constants import CATEGORIES
+from ggt_hf.constants import CATEGORIES, GGT100K_MIRROR_DIR
 from ggt_hf.errors import PairingError
 from ggt_hf.images import load_image
 from ggt_hf.training.data import PairSample, SourceSpec, open_source
@@ -19,7 +19,13 @@ def test_auto_kind_resolution(training_pairs_dir, packed_pairs, clean_images_dir
     assert resolve_kind(SourceSpec(str(training_pairs_dir))) == "pairs"
     assert resolve_kind(SourceSpec(str(packed_pairs))) == "packed"
     assert resolve_kind(SourceSpec(str(clean_images_dir))) == "clean"
-    assert resolve_kind(SourceSpec("GGT-100K/GGT-100K")) == "packed"  # a Hub id (not opened here)
+    assert resolve_kind(SourceSpec("you/ggt-100k")) == "packed"  # a Hub id (not opened here)
+    with pytest.raises(
+        FileNotFoundError, match=r"ggt-100k: not a folder .*ggt pack hf://datasets/VCLab-PolyU"
+    ):
+        resolve_kind(
+            SourceSpec(str(tmp_path / GGT100K_MIRROR_DIR))
+        )  # the recipes' mirror folder, not made yet
     with pytest.raises(FileNotFoundError, match="not a folder"):
         resolve_kind(SourceSpec(str(tmp_path / "missing")))
     with pytest.raises(ValueError, match="kind must be one of"):

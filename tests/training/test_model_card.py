@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
+from ggt_hf.constants import GGT100K_REPO_ID
 from ggt_hf.training.model_card import render_model_card, restorer_card_content
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +48,8 @@ def test_both_kinds_emit_eval_results_and_the_shared_training_rows(render):
     card = ModelCard(text)
     metrics = {r.metric_type: r.metric_value for r in card.data.eval_results}
     assert metrics == {"psnr": 31.25, "ssim": 0.9}  # metrics outside the specs table are not claimed
-    assert "GGT-100K/GGT-100K" in card.data.datasets
+    assert GGT100K_REPO_ID in card.data.datasets  # the local mirror folder stands for the release
+    assert all(r.dataset_type == GGT100K_REPO_ID for r in card.data.eval_results)
     for row in (
         "| steps |",
         "| batch | `total ",

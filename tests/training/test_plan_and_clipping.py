@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from ggt_hf.constants import GGT100K_MIRROR_DIR
 from ggt_hf.training.core import CoreConfig, clip_targets, make_accelerator, run_training
 from ggt_hf.training.plan import BatchSplitError, apply_world_size, format_plan, plan_recipe, resolve_batch
 from ggt_hf.training.schedules import build_scheduler, cyclic_lr, schedule_milestones
@@ -187,7 +188,7 @@ def _tiny_recipe(tmp_path: Path) -> Path:
             "name": "nafnet",
             "config": {"width": 8, "middle_blk_num": 1, "enc_blk_nums": [1], "dec_blk_nums": [1]},
         },
-        "data": {"ggt": [{"path": "GGT-100K/GGT-100K"}], "crop_size": 16, "batch_size": 2},
+        "data": {"ggt": [{"path": GGT100K_MIRROR_DIR}], "crop_size": 16, "batch_size": 2},
         "train": {
             "output_dir": str(tmp_path / "run"),
             "total_batch_size": 8,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ggt_hf.constants import GGT100K_MIRROR_DIR
+from ggt_hf.training.plan import plan_recipe
 from ggt_hf.training.provenance import OFFICIAL_FILE, check_recipe, load_official, recipe_comments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +77,25 @@ def test_comments_of_flow_mappings_and_continued_lists_are_read():
     assert wide["lora.target_modules"].startswith("deviation:")
 
 
+@pytest.mark.parametrize("name", FULL_RECIPES)
+def test_every_recipe_reads_ggt_from_the_mirror_folder_convention(name):
+    from ggt_hf.training.plan import load_any_recipe
+
+    recipe, _ = load_any_recipe(RECIPES / name)
+    assert {s.path for s in recipe.data.ggt} <= {GGT100K_MIRROR_DIR}
+    assert recipe.validation.path in (None, GGT100K_MIRROR_DIR)
+
+
+def test_a_hub_mirror_replaces_the_folder_with_overrides():
+    """The override the README and the recipes' headers give for a Hub mirror."""
+    from ggt_hf.training.plan import load_any_recipe
+
+    hub = "you/ggt-100k"
+    overrides = [f"data.ggt=[{{path: {hub}, split: train}}]", f"validation.path={hub}"]
+    recipe, _ = load_any_recipe(RECIPES / "nafnet/ggt_mix.yaml", overrides)
+    assert [(s.path, s.split) for s in recipe.data.ggt] == [(hub, "train")] and recipe.validation.path == hub
+
+
 def test_inherited_rows_and_their_overrides():
     rows = load_official(RECIPES)
     assert (
@@ -93,3 +114,17 @@ def test_readme_recipe_table_is_the_generated_one():
     assert match.group(1) == recipe_table(RECIPES), (
         "regenerate: ggt train-plan --readme-table training/recipes"
     )
+
+
+def test_the_readme_table_ignores_a_local_mirror_but_train_plan_counts_it(
+    make_pairs_dir, tmp_path, monkeypatch
+):
+    """The table is about the paper's 103,707 pairs; `ggt train-plan` counts the mirror on disk."""
+    from ggt_hf.training.plan import recipe_table
+
+    make_pairs_dir(n=4, size=32, nested=False, name=GGT100K_MIRROR_DIR)  # a 4-pair `ggt-100k` here
+    monkeypatch.chdir(tmp_path)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert recipe_table(RECIPES) in readme
+    plan = plan_recipe(RECIPES / "nafnet/ggt_mix.yaml", 8)
+    assert plan.epochs["ggt"] == plan.steps * plan.total_batch * 0.5 / 4  # 1:1 mix over the 4 local pairs

@@ -32,6 +32,8 @@ import numpy as np
 
 from ggt_hf.constants import (
     CATEGORIES,
+    GGT100K_MIRROR_DIR,
+    GGT100K_REPO_ID,
     IMAGE_EXTENSIONS,
     MAX_IMAGE_PIXELS,
     Col,
@@ -62,7 +64,14 @@ def resolve_kind(spec: SourceSpec) -> str:
         return "clean"
     if _HUB_ID.match(spec.path):
         return "packed"
-    raise FileNotFoundError(f"{spec.path}: not a folder and not a Hub dataset id (owner/name)")
+    hint = ""
+    if path.name == GGT100K_MIRROR_DIR:
+        hint = (
+            f"; make the GGT-100K mirror with `ggt pack hf://datasets/{GGT100K_REPO_ID} {GGT100K_MIRROR_DIR}`"
+            f" in the launch directory, or give your Hub mirror: 'data.ggt=[{{path: you/{GGT100K_MIRROR_DIR},"
+            f" split: train}}]' validation.path=you/{GGT100K_MIRROR_DIR}"
+        )
+    raise FileNotFoundError(f"{spec.path}: not a folder and not a Hub dataset id (owner/name){hint}")
 
 
 try:  # optional (the ``train`` extra): libspng decodes the packed format's PNGs ~1.8× faster than Pillow
