@@ -158,6 +158,7 @@ class Context:
             concurrency=c.backend.concurrency,
             base_delay=c.backend.base_delay,
             cost_per_call=c.backend.cost_per_call,
+            quarantine_dir=self.store.layout.quarantine_dir / RunLayout.CACHE_DIR,
         )
         self.vlm = create_vlm(c.vlm.name, **c.vlm.options)
         if c.prompt.startswith("adaptive:") and c.prompt.partition(":")[2] == c.vlm.name:

@@ -86,6 +86,10 @@ class RunLayout:
         return self.root / self.CACHE_DIR
 
     @property
+    def quarantine_dir(self) -> Path:
+        return self.root / self.QUARANTINE_DIR
+
+    @property
     def dataset_dir(self) -> Path:
         return self.root / self.DATASET_DIR
 
@@ -211,7 +215,7 @@ def quarantine_file(layout: RunLayout, path: Path, reason: str) -> Path:
         rel = path.relative_to(layout.root)
     except ValueError:
         rel = Path(path.name)
-    target = layout.root / RunLayout.QUARANTINE_DIR / f"{rel}.{time.time_ns()}"
+    target = layout.quarantine_dir / f"{rel}.{time.time_ns()}"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(path, target)
