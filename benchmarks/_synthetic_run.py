@@ -8,6 +8,7 @@ N-item run without N builds.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -41,6 +42,25 @@ def seed_run(work: Path) -> Path:
     return run
 
 
+def _link(links: dict[Path, Path], image: Path, target: Path, root: Path) -> None:
+    """Hard-link ``image`` to ``target``; past the file system's link limit, from a fresh copy."""
+    source = links.setdefault(image, image)
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EMLINK:
+            raise
+        fresh = (
+            root
+            / ".seed-copies"
+            / f"{len(list((root / '.seed-copies').glob('*')) if (root / '.seed-copies').exists() else 0)}.png"
+        )
+        fresh.parent.mkdir(exist_ok=True)
+        shutil.copy2(image, fresh)
+        links[image] = fresh
+        os.link(fresh, target)
+
+
 def make_run(seed: Path, out: Path, n: int) -> Path:
     """An ``n``-item run folder made of copies of the seed run's accepted item (cached by size)."""
     layout = RunLayout(out)
@@ -54,7 +74,7 @@ def make_run(seed: Path, out: Path, n: int) -> Path:
     lq.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(RunLayout(seed).resolve(source.lq_path), lq)
     images = {a.attempt: RunLayout(seed).resolve(a.image) for a in source.attempts if a.image}
-    template = source.to_json()
+    template, links = source.to_json(), {}
     for k in range(n):
         item_id = f"s{k:06d}"
         record = {**template, "id": item_id}
@@ -65,7 +85,10 @@ def make_run(seed: Path, out: Path, n: int) -> Path:
         folder = layout.root / RunLayout.CANDIDATES_DIR / item_id
         folder.mkdir(parents=True)
         for attempt, image in images.items():
-            os.link(image, layout.resolve(RunLayout.candidate(item_id, attempt)))
-        layout.item(item_id).write_text(json.dumps(record))
+            _link(links, image, layout.resolve(RunLayout.candidate(item_id, attempt)), layout.root)
+        # formatted exactly as RunStore.write formats a record (atomic_write_json)
+        layout.item(item_id).write_text(
+            json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        )
     assert len(store.item_ids()) == n
     return out

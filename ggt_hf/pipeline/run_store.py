@@ -12,6 +12,7 @@ app, the pack step) goes through it and through :class:`~ggt_hf.records.ItemReco
       cache/                     content-addressed backend responses (the paid calls)
       ingest/<n>/                one ``ggt ingest`` output per source
       review.jsonl               human decisions (append-only)
+      review_index.json          which items are reviewable, by record size and mtime (a cache)
       locks/                     OS file locks: ``run.lock`` and one per rank / shard
       quarantine/                corrupt files moved aside (never deleted)
       dataset/                   the packed dataset
@@ -61,6 +62,7 @@ class RunLayout:
     RUN_INFO = "run.json"
     CONFIG = "build_config.json"
     REVIEW = "review.jsonl"
+    REVIEW_INDEX = "review_index.json"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -100,6 +102,10 @@ class RunLayout:
     @property
     def review_file(self) -> Path:
         return self.root / self.REVIEW
+
+    @property
+    def review_index(self) -> Path:
+        return self.root / self.REVIEW_INDEX
 
     @property
     def run_info(self) -> Path:

@@ -6,7 +6,8 @@ accepted a candidate wait for a human decision. Decisions are appended to ``revi
 line per decision, fsync'ed; the last decision for an item wins), so a review session can stop at
 any moment and resume where it left off, and several reviewers' decisions merge.
 
-The queue reads the item records once when it opens and keeps an index: the sorted ids of the
+The queue reads the item records once when it opens (and caches which are reviewable in
+``review_index.json``, so a reopen re-reads only changed records) and keeps an index: the sorted ids of the
 reviewable items, the latest decision per id, the sorted ids still pending and running counts. A
 decision appends one line; before answering, the queue reads only the bytes other reviewers
 appended to ``review.jsonl`` since it last looked. So :meth:`ReviewQueue.decide` plus the next
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from bisect import bisect_left, bisect_right
@@ -28,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.io_utils import append_jsonl, read_jsonl
+from ggt_hf.io_utils import append_jsonl, atomic_write_json, read_jsonl
 from ggt_hf.pipeline.run_store import RunLayout, RunStore
 
 #: Kept for callers that name the files directly; :class:`RunLayout` is the source of truth.
@@ -57,6 +59,54 @@ class ReviewItem:
     checks: list[dict[str, Any]]
     decision: str | None = None
     reason: str | None = None
+
+
+#: Top-level lines of a record as :meth:`RunStore.write` formats it (indented, keys sorted).
+_STATE_LINE = re.compile(rb'^  "state": "([a-z_]+)",?$', re.M)
+_FINAL_LINE = re.compile(rb'^  "final_attempt": (\d+|null),?$', re.M)
+
+
+def _is_reviewable(store: RunStore, item_id: str) -> bool:
+    """Whether the record's automatic QC accepted a candidate. Records as the store writes them
+    are recognised from two top-level lines without parsing the whole JSON (opening a 100K-item
+    queue is dominated by parsing); anything else is parsed."""
+    path = store.layout.item(item_id)
+    data = path.read_bytes()
+    state, final = _STATE_LINE.search(data), _FINAL_LINE.search(data)
+    if state and final and data.rstrip().endswith(b"}"):
+        return state[1] == b"accepted" and final[1] != b"null"
+    try:
+        data = json.loads(data)
+        final = data.get("final_attempt")
+        return data.get("state") == "accepted" and any(a.get("attempt") == final for a in data["attempts"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        store.read_or_quarantine(item_id)  # a corrupt record is quarantined, with a warning
+        return False
+
+
+def _scan_reviewable(store: RunStore) -> list[str]:
+    """Sorted ids of the reviewable items, re-reading only records changed since the cached scan."""
+    index_path = store.layout.review_index
+    try:
+        cached = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    fresh, changed = {}, False
+    with os.scandir(store.layout.items_dir) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".json") or entry.name.startswith("."):
+                continue
+            item_id, stat = entry.name[:-5], entry.stat()
+            key = [stat.st_size, stat.st_mtime_ns]
+            hit = cached.get(item_id)
+            if hit is not None and hit[:2] == key:
+                fresh[item_id] = hit
+            else:
+                fresh[item_id] = [*key, _is_reviewable(store, item_id)]
+                changed = True
+    if changed or len(fresh) != len(cached):
+        atomic_write_json(index_path, fresh)
+    return sorted(i for i, (_, _, ok) in fresh.items() if ok)
 
 
 class PendingItems(Sequence):
@@ -96,12 +146,11 @@ class ReviewQueue:
     # -- index -----------------------------------------------------------------------------------
 
     def rescan(self) -> None:
-        """(Re)build the index from the item records and the whole decision log."""
-        reviewable = []
-        for item_id in self.store.item_ids():
-            record = self.store.read_or_quarantine(item_id)
-            if record is not None and record.state == "accepted" and record.final() is not None:
-                reviewable.append(item_id)
+        """(Re)build the index from the item records and the whole decision log.
+
+        Which items are reviewable is cached in ``review_index.json`` keyed by each record's size
+        and modification time, so reopening a large run re-reads only the records that changed."""
+        reviewable = _scan_reviewable(self.store)
         with self._lock:
             self._ids = reviewable
             self._known = set(reviewable)
