@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from ggt_hf import __version__
 from ggt_hf.commands import COMMANDS
 from ggt_hf.errors import GGTError
+from ggt_hf.redact import RedactingFilter, redact_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     try:
         return int(args._run(args) or 0)
     except GGTError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 1
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: re-run the same command to resume", file=sys.stderr)

@@ -8,6 +8,7 @@ of text, including the current values of secret environment variables.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
@@ -61,3 +62,14 @@ def redact(obj: Any) -> Any:
     if isinstance(obj, str):
         return redact_text(obj)
     return obj
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets in every record's final message (:func:`redact_text`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True

@@ -284,3 +284,19 @@ def test_ranks_run_side_by_side_but_not_twice(reference, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_cli_masks_secrets_in_logs_and_errors(capsys):
+    import logging as logging_module
+
+    from ggt_hf.cli import main
+    from ggt_hf.redact import RedactingFilter
+
+    handler = logging_module.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    record = logging_module.LogRecord(
+        "x", logging_module.WARNING, "", 0, "retrying: %s", ("Bearer sk-abcdefghijklmnop123",), None
+    )
+    assert handler.filter(record) and record.getMessage() == "retrying: Bearer ***"
+    assert main(["build", "/no/such/config.yaml", "backend.options.api_key=sk-abcdefghijklmnop123"]) != 0
+    assert "sk-abcdefghijklmnop123" not in capsys.readouterr().err
