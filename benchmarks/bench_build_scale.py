@@ -67,10 +67,10 @@ def main() -> None:
     work = Path(args.work)
     seed = seed_run(work)
     rows = []
-    for n in map(int, args.report_sizes.split(",")):
+    for n in [int(x) for x in args.report_sizes.split(",") if x]:
         rows.append(("report", n, measure("report", make_run(seed, work / "runs" / str(n), n))))
         print(rows[-1], flush=True)
-    for n in map(int, args.pack_sizes.split(",")):
+    for n in [int(x) for x in args.pack_sizes.split(",") if x]:
         run = make_run(seed, work / "pack-runs" / str(n), n)
         rows.append(("build --stage pack (incl. report)", n, measure("pack", run)))
         print(rows[-1], flush=True)
