@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from bisect import bisect_left, bisect_right
@@ -62,8 +61,8 @@ class ReviewItem:
 
 
 #: Top-level lines of a record as :meth:`RunStore.write` formats it (indented, keys sorted).
-_STATE_LINE = re.compile(rb'^  "state": "([a-z_]+)",?$', re.M)
-_FINAL_LINE = re.compile(rb'^  "final_attempt": (\d+|null),?$', re.M)
+_STATE_LINE = b'\n  "state": "'
+_FINAL_LINE = b'\n  "final_attempt": '
 
 
 def _is_reviewable(store: RunStore, item_id: str) -> bool:
@@ -72,9 +71,10 @@ def _is_reviewable(store: RunStore, item_id: str) -> bool:
     queue is dominated by parsing); anything else is parsed."""
     path = store.layout.item(item_id)
     data = path.read_bytes()
-    state, final = _STATE_LINE.search(data), _FINAL_LINE.search(data)
-    if state and final and data.rstrip().endswith(b"}"):
-        return state[1] == b"accepted" and final[1] != b"null"
+    state, final = data.rfind(_STATE_LINE), data.find(_FINAL_LINE)
+    if state >= 0 and final >= 0 and data.rstrip().endswith(b"}"):
+        accepted = data.startswith(b'accepted"', state + len(_STATE_LINE))
+        return accepted and not data.startswith(b"null", final + len(_FINAL_LINE))
     try:
         data = json.loads(data)
         final = data.get("final_attempt")
