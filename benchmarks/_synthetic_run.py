@@ -50,12 +50,9 @@ def _link(links: dict[Path, Path], image: Path, target: Path, root: Path) -> Non
     except OSError as exc:
         if exc.errno != errno.EMLINK:
             raise
-        fresh = (
-            root
-            / ".seed-copies"
-            / f"{len(list((root / '.seed-copies').glob('*')) if (root / '.seed-copies').exists() else 0)}.png"
-        )
-        fresh.parent.mkdir(exist_ok=True)
+        copies = root / ".seed-copies"
+        copies.mkdir(exist_ok=True)
+        fresh = copies / f"{len(os.listdir(copies))}.png"
         shutil.copy2(image, fresh)
         links[image] = fresh
         os.link(fresh, target)
