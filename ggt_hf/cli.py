@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ggt_hf import __version__
 from ggt_hf.commands import COMMANDS
 from ggt_hf.error_reporting import run_reporting_errors
+from ggt_hf.redact import RedactingFilter
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())  # keys never reach the log
     return run_reporting_errors(lambda: args._run(args), debug=args.debug)
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from ggt_hf.errors import GGTError, MissingExtraError, NetworkUnavailableError, UsageError
+from ggt_hf.redact import redact_text
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NETWORK, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -39,7 +40,7 @@ def run_reporting_errors(fn: Callable[[], int | None], debug: bool = False) -> i
             raise
         code, message = classify(exc)
         if _is_main_rank():
-            print(f"error: {message}", file=sys.stderr)
+            print(f"error: {redact_text(message)}", file=sys.stderr)
             if code is None:  # a bug, not a user error: say where to look
                 print("(run again with GGT_DEBUG=1 or --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILED if code is None else code

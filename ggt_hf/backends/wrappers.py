@@ -20,9 +20,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -40,7 +42,7 @@ from ggt_hf.backends.base import (
     RestoreResult,
     Usage,
 )
-from ggt_hf.errors import GGTError
+from ggt_hf.errors import BadImageError, GGTError
 from ggt_hf.images import decode_image, encode_image
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json
 
@@ -206,23 +208,50 @@ def cache_key(backend: str, model_id: str, prompt: str | None, image: Image.Imag
 
 
 class CachedBackend(_Wrapper):
-    """Content-addressed response cache on disk: ``<dir>/<key[:2]>/<key>.png`` + ``.json``."""
+    """Content-addressed response cache on disk: ``<dir>/<key[:2]>/<key>.png`` + ``.json``.
 
-    def __init__(self, inner: ImageBackend, cache_dir: str | Path) -> None:
+    An entry that cannot be read (truncated file, bad JSON) is a miss: both files are moved to
+    ``quarantine_dir`` (default ``<dir>/.quarantine``) with a warning naming them, and the call is made.
+    """
+
+    def __init__(
+        self, inner: ImageBackend, cache_dir: str | Path, quarantine_dir: str | Path | None = None
+    ) -> None:
         super().__init__(inner)
         self.cache_dir = Path(cache_dir)
+        self.quarantine_dir = Path(quarantine_dir) if quarantine_dir else self.cache_dir / ".quarantine"
         self.hits = self.misses = 0
 
-    def restore(self, request: RestoreRequest) -> RestoreResult:
-        key = cache_key(self.name, self.model_id, request.prompt, request.image, request.seed)
-        png, meta = self.cache_dir / key[:2] / f"{key}.png", self.cache_dir / key[:2] / f"{key}.json"
-        if png.exists() and meta.exists():
-            self.hits += 1
+    def _read(self, png: Path, meta: Path) -> RestoreResult | None:
+        if not (png.exists() and meta.exists()):
+            return None
+        try:
             info = json.loads(meta.read_text())
             image = decode_image(png.read_bytes(), png).image
             return RestoreResult(
                 image, info["backend"], info["model_id"], Usage(), {**info["metadata"], "cache": "hit"}
             )
+        except (ValueError, KeyError, TypeError, BadImageError) as exc:
+            self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+            for path in (png, meta):
+                target = self.quarantine_dir / f"{path.name}.{time.time_ns()}"
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(path, target)
+            logger.warning(
+                "%s: corrupt cache entry (%s); moved to %s, the call is made again",
+                png,
+                exc,
+                self.quarantine_dir,
+            )
+            return None
+
+    def restore(self, request: RestoreRequest) -> RestoreResult:
+        key = cache_key(self.name, self.model_id, request.prompt, request.image, request.seed)
+        png, meta = self.cache_dir / key[:2] / f"{key}.png", self.cache_dir / key[:2] / f"{key}.json"
+        cached = self._read(png, meta)
+        if cached is not None:
+            self.hits += 1
+            return cached
         self.misses += 1
         result = self.inner.restore(request)
         atomic_write_bytes(png, encode_image(result.image))
@@ -247,6 +276,7 @@ def wrap(
     concurrency: int | None = None,
     base_delay: float = 1.0,
     cost_per_call: float = 0.0,
+    quarantine_dir: str | Path | None = None,
 ) -> AccountingBackend | CachedBackend:
     """Stack the standard wrappers (see module docstring); returns the outermost."""
     inner: ImageBackend = ValidatingBackend(backend)
@@ -255,7 +285,7 @@ def wrap(
     if rate:
         inner = RateLimitedBackend(inner, rate)
     inner = AccountingBackend(RetryingBackend(inner, attempts=attempts, base_delay=base_delay), cost_per_call)
-    return CachedBackend(inner, cache_dir) if cache_dir else inner
+    return CachedBackend(inner, cache_dir, quarantine_dir) if cache_dir else inner
 
 
 @dataclass

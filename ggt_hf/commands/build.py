@@ -23,6 +23,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--executor", default="local", choices=("local", "ray"))
     parser.add_argument("--rank", type=int, default=0, help="this worker's index (Slurm array task id)")
     parser.add_argument("--world-size", type=int, default=1, help="number of workers splitting the items")
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="retry items whose every attempt failed (e.g. after a bad key, base URL or an outage)",
+    )
 
 
 def run(args) -> int:
@@ -31,8 +36,14 @@ def run(args) -> int:
 
     config = BuildConfig.from_yaml(args.config, args.overrides)
     result = build(
-        config, stage=args.stage, executor=args.executor, rank=args.rank, world_size=args.world_size
+        config,
+        stage=args.stage,
+        executor=args.executor,
+        rank=args.rank,
+        world_size=args.world_size,
+        retry_failed=args.retry_failed,
     )
+    result.config_path = args.config
     print(result.markdown())
     print(f"run folder: {config.output}")
     if args.stage in ("all", "ingest") and not any(sum(c.values()) for c in result.states.values()):
@@ -40,4 +51,6 @@ def run(args) -> int:
 
         print("error: nothing ingested: no usable photo in the configured sources", file=sys.stderr)
         return 1
-    return 0
+    finished = sum(sum(c[s] for s in ("accepted", "rejected")) for c in result.states.values())
+    nothing_useful = args.stage in ("all", "generate") and result.failed and not finished
+    return 1 if result.problems or nothing_useful else 0

@@ -31,12 +31,11 @@ def _default_reviewer() -> str | None:
 
 
 def run(args) -> int:
-    from ggt_hf.qc.review import REVIEW_FILE, ReviewQueue
+    from ggt_hf.qc.review import ReviewQueue
     from ggt_hf.qc.review_app import launch_review
 
     queue = ReviewQueue(args.run)  # a clear FileNotFoundError before any server starts
-    items = queue.items()
-    pending = sum(item.decision is None for item in items)
+    progress = queue.progress()
     app = launch_review(
         args.run,
         host=args.host,
@@ -46,11 +45,11 @@ def run(args) -> int:
         quiet=True,
     )
     try:
-        print(f"reviewing {args.run}: {len(items)} items, {pending} awaiting a decision")
+        print(f"reviewing {args.run}: {progress['total']} items, {progress['pending']} awaiting a decision")
         print(f"open {app.local_url} in a browser (keys: a accept, r reject, s skip)")
         if app.server_name not in ("127.0.0.1", "localhost", "::1"):
             print(f"warning: listening on {app.server_name}: anyone who can reach it can record decisions")
-        print(f"decisions are saved to {queue.run_dir / REVIEW_FILE} as you go; Ctrl+C to stop")
+        print(f"decisions are saved to {queue.layout.review_file} as you go; Ctrl+C to stop")
         app.block_thread()
     finally:
         app.close()

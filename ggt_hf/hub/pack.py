@@ -21,8 +21,12 @@ Design choices, and why:
   storage.
 * **Deterministic**: rows are ordered by SHA-1 of their id (a stable pseudo-shuffle that mixes
   sources) and split greedily into shards, so the same pairs always give the same files.
-* **Incremental and atomic**: a run rewrites only the (category, split) groups it has pairs for;
-  shards are written to a staging folder first and moved in when complete.
+* **Incremental and atomic**: a run rewrites only the (category, split) groups it has pairs for.
+  Shards are written to a staging folder first; each affected ``<subset>/<category>/`` folder is
+  then rebuilt beside the live one as a hidden new generation (the kept shards hard-linked, the new
+  ones moved in) and swapped in with one atomic directory exchange (``renameat2``), then the old
+  generation is deleted. A reader (or a kill) never sees a category with a mix of old and new
+  shards or a partial set; staging and generations left by killed runs are removed by the next pack.
 * **Memory is bounded**: pairs are prepared with a bounded window and written row group by row
   group, so peak memory does not grow with the number of pairs.
 """
@@ -294,7 +298,8 @@ def pack(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = PackReport(problems=list(problems or []))
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    clean_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
     try:
         prepared = _prepare_all(records, config, staging, report, progress)
         if config.strict and report.problems:
@@ -371,12 +376,83 @@ def _write_groups(
         write_shard(new_dir / rel, shard, rows_per_group)
         bar.update(len(shard))
     bar.close()
-    for group in by_group:  # swap in: drop the group's old shards, move the new ones
-        for old in list_shards(out):
-            if old.subset == subset and (old.category, old.split) == group:
-                (out / old.path).unlink()
+    for category in sorted({c for c, _ in by_group}, key=CATEGORIES.index):
+        splits = {s for c, s in by_group if c == category}
+        _swap_in_category(out / subset / category, new_dir / subset / category, splits)
     for group, rel, shard, _ in planned:
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(new_dir / rel, out / rel)
         report.files.append(rel)
         report.written[group] += len(shard)
+
+
+#: Marker in the names of hidden folders a pack run creates (``<pid>`` = the run's process id).
+_GENERATION = ".gen-"
+
+
+def _swap_in_category(live: Path, new: Path, splits: set[str]) -> None:
+    """Make ``new``'s shards (for ``splits``) plus ``live``'s shards of the other splits the live
+    folder, atomically: build the generation beside it, exchange the two, delete the old one."""
+    generation = live.parent / f".{live.name}{_GENERATION}{os.getpid()}-{os.urandom(4).hex()}"
+    generation.mkdir(parents=True)
+    for old in sorted(live.glob("*.parquet")) if live.is_dir() else []:
+        if old.name.split("-", 1)[0] not in splits:
+            os.link(old, generation / old.name)
+    for shard in sorted(new.glob("*.parquet")):
+        os.replace(shard, generation / shard.name)
+    if live.exists():
+        _exchange(generation, live)
+        shutil.rmtree(generation)  # now the old generation
+    else:
+        os.replace(generation, live)
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two directories atomically (Linux ``renameat2(RENAME_EXCHANGE)``); elsewhere, two
+    renames (a reader may then briefly see the category missing, never half-written)."""
+    import ctypes
+    import errno
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+            return
+        if ctypes.get_errno() not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(ctypes.get_errno(), f"cannot swap {a} and {b}")
+    aside = a.with_name(a.name + ".old")
+    os.replace(b, aside)
+    os.replace(a, b)
+    os.replace(aside, a)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_pid(name: str, marker: str) -> int | None:
+    tail = name.split(marker, 1)[1] if marker in name else ""
+    head = tail.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def clean_stale_staging(out: Path) -> list[Path]:
+    """Remove staging folders and half-built generations that killed pack runs left behind
+    (those whose process is gone); returns what was removed."""
+    candidates = list(out.parent.glob(f".{out.name}.staging-*"))
+    for subset in HubLayout.SUBSETS:
+        candidates += [p for p in (out / subset).glob(f".*{_GENERATION}*") if p.is_dir()]
+    removed = []
+    for path in candidates:
+        marker = ".staging-" if path.parent == out.parent else _GENERATION
+        pid = _owner_pid(path.name, marker)
+        if pid is None or not _pid_alive(pid) or pid == os.getpid():
+            logger.warning("removing %s left by an interrupted pack run", path)
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed

@@ -5,8 +5,9 @@ Stages: **ingest** (each source into ``run/ingest/<n>/``) → **prompt** → **g
 re-prompting) → **review** queue (optional human stage 3) → **pack** (accepted pairs into
 ``run/dataset/``).
 
-State lives in one JSON record per item (``run/items/<id>.json``, written atomically after each
-stage) and candidate images under ``run/candidates/<id>/``. Killing the process at any moment
+State lives in one typed record per item (:class:`~ggt_hf.records.ItemRecord`,
+``run/items/<id>.json``, written atomically after each stage) and candidate images under
+``run/candidates/<id>/``; :mod:`ggt_hf.pipeline.run_store` owns the folder's layout. Killing the process at any moment
 and re-running continues from the records; a generation interrupted before its record was
 written is replayed from the content-addressed response cache (``run/cache/``), so no completed
 call is paid twice and every item ends up exactly once.
@@ -16,6 +17,12 @@ Scale-out runs the same per-item function: ``executor="local"`` (threads), ``exe
 (``ggt build CONFIG --stage ingest`` once first, then one generate run per rank, then
 ``--stage pack``). Items are assigned by a hash of their id, so 1 worker and N workers produce the
 same dataset.
+
+A run holds an OS lock for its life (:mod:`ggt_hf.pipeline.run_lock`): a second build on the same
+folder is refused instead of paying every call twice, while ranks of a split run proceed side by
+side. Items that failed (every attempt errored) are retried with ``retry_failed=True``
+(``--retry-failed``); a backend or model change against the run's recorded config is refused
+with an explanation unless failed items are being retried.
 """
 
 from __future__ import annotations
@@ -27,67 +34,95 @@ import os
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from ggt_hf.errors import GGTError
 from ggt_hf.images import encode_image, load_image
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json
 from ggt_hf.parallel import progress_disabled
 from ggt_hf.pipeline.config import BuildConfig
-from ggt_hf.qc.metric_filter import stage1_note
-from ggt_hf.qc.review import ITEMS_DIR
+from ggt_hf.pipeline.report import BuildReport, report
+from ggt_hf.pipeline.run_lock import FileLock, RunLock
+from ggt_hf.pipeline.run_store import RunLayout, RunStore, quarantine_file
+from ggt_hf.records import TERMINAL_STATES, AttemptRecord, ItemRecord
+from ggt_hf.redact import redact, redact_text
 
 logger = logging.getLogger(__name__)
 
-TERMINAL = ("accepted", "rejected", "failed")
+TERMINAL = TERMINAL_STATES
 STAGES = ("all", "ingest", "generate", "pack")
 
+__all__ = ["STAGES", "BuildReport", "build", "ingest_sources", "item_ids", "pack_run", "report", "shard_of"]
 
-def ingest_sources(config: BuildConfig, run: Path, progress: bool | None = None) -> list[dict[str, Any]]:
+
+class ConfigChangedError(GGTError):
+    """The config's backend or model differs from the one the run folder was built with."""
+
+
+def ingest_sources(config: BuildConfig, run: Path, progress: bool | None = None) -> list[ItemRecord]:
     """Ingest every source (resumable) and create a record for every new item."""
-    from ggt_hf.ingest import IngestConfig, ingest, is_ingest_output, read_ingested
+    from ggt_hf.ingest import IngestConfig, ingest
     from ggt_hf.normalize import NormalizePolicy
 
-    items = []
+    layout = RunLayout(run)
     for n, src in enumerate(config.sources):
-        out = run / "ingest" / str(n)
-        if not src.manifest and is_ingest_output(src.path):
-            out = Path(src.path)  # a `ggt ingest` output folder: used as-is, not ingested again
-        else:
-            ingest_config = IngestConfig(
-                policy=NormalizePolicy(size=config.image_size),
-                min_side=config.min_side,
-                category=src.category,
-                source=src.source,
-                license=src.license,
-            )
-            manifest = src.path if src.manifest else None
-            root = Path(src.path).parent if src.manifest else src.path
-            logger.info("%s", ingest(root, out, ingest_config, manifest=manifest, progress=progress))
+        if _source_ingest_dir(layout, n, src) != layout.ingest_dir(n):
+            continue  # a `ggt ingest` output folder: used as-is, not ingested again
+        ingest_config = IngestConfig(
+            policy=NormalizePolicy(size=config.image_size),
+            min_side=config.min_side,
+            category=src.category,
+            source=src.source,
+            license=src.license,
+        )
+        manifest = src.path if src.manifest else None
+        root = Path(src.path).parent if src.manifest else src.path
+        logger.info(
+            "%s", ingest(root, layout.ingest_dir(n), ingest_config, manifest=manifest, progress=progress)
+        )
+    return register_items(config, RunStore(run, create=True))
+
+
+def _source_ingest_dir(layout: RunLayout, n: int, src) -> Path:
+    """Where source ``n``'s ingested photos are: its own folder when it is a ``ggt ingest`` output."""
+    from ggt_hf.ingest import is_ingest_output
+
+    if not src.manifest and is_ingest_output(src.path):
+        return Path(src.path)
+    return layout.ingest_dir(n)
+
+
+def register_items(config: BuildConfig, store: RunStore, only: set[str] | None = None) -> list[ItemRecord]:
+    """Create the record of every ingested item that has none yet (``only``: of these ids)."""
+    from ggt_hf.ingest import read_ingested
+
+    layout, items = store.layout, []
+    for n, src in enumerate(config.sources):
+        out = _source_ingest_dir(layout, n, src)
         for rec in read_ingested(out):
-            item = {
-                "id": rec["id"],
-                "category": rec["category"],
-                "split": rec.get("split") or src.split,
-                "lq_path": os.path.relpath(out / rec["image"], run),
-                "source": rec.get("source") or src.source,
-                "license": rec.get("license") or src.license,
-                "lq_transform": rec.get("transform"),
-                "state": "ingested",
-            }
-            path = run / ITEMS_DIR / f"{item['id']}.json"
-            if not path.exists():
-                atomic_write_json(path, item)
+            if only is not None and rec["id"] not in only:
+                continue
+            item = ItemRecord(
+                id=rec["id"],
+                category=rec["category"],
+                split=rec.get("split") or src.split,
+                lq_path=Path(os.path.relpath(out / rec["image"], layout.root)).as_posix(),
+                source=rec.get("source") or src.source,
+                license=rec.get("license") or src.license,
+                lq_transform=rec.get("transform"),
+            )
+            if not store.exists(item.id):
+                store.write(item)
             items.append(item)
     return items
 
 
 def item_ids(run: Path) -> list[str]:
     """Ids of every item record of the run, sorted."""
-    return sorted(p.stem for p in (run / ITEMS_DIR).glob("*.json"))
+    return RunStore(run).item_ids()
 
 
 def shard_of(item_id: str, world_size: int) -> int:
@@ -98,8 +133,9 @@ def shard_of(item_id: str, world_size: int) -> int:
 class Context:
     """Everything one process needs to process items, built lazily from the config."""
 
-    def __init__(self, config: BuildConfig, run: Path) -> None:
-        self.config, self.run = config, run
+    def __init__(self, config: BuildConfig, run: Path, retry_failed: bool = False) -> None:
+        self.config, self.run, self.retry_failed = config, run, retry_failed
+        self.store = RunStore(run)
         self._built = False
         self._lock = threading.Lock()
 
@@ -128,12 +164,13 @@ class Context:
             backend = FaultInjectingBackend(backend, FaultPlan(**c.backend.faults))
         self.backend = wrap(
             backend,
-            cache_dir=self.run / "cache" if c.backend.cache else None,
+            cache_dir=self.store.layout.cache_dir if c.backend.cache else None,
             attempts=c.backend.retries,
             rate=c.backend.rate,
             concurrency=c.backend.concurrency,
             base_delay=c.backend.base_delay,
             cost_per_call=c.backend.cost_per_call,
+            quarantine_dir=self.store.layout.quarantine_dir / RunLayout.CACHE_DIR,
         )
         self.vlm = create_vlm(c.vlm.name, **c.vlm.options)
         if c.prompt.startswith("adaptive:") and c.prompt.partition(":")[2] == c.vlm.name:
@@ -152,59 +189,80 @@ class Context:
         self.judge = self.vlm if c.qc.judge == "vlm" else (create_vlm(c.qc.judge) if c.qc.judge else None)
 
 
-def _attempt_record(attempt, item_id: str, run: Path) -> dict[str, Any]:
+def _attempt_record(attempt, item_id: str, layout: RunLayout) -> AttemptRecord:
     image = None
     if attempt.image is not None:
-        rel = Path("candidates") / item_id / f"attempt{attempt.attempt}.png"
-        atomic_write_bytes(run / rel, encode_image(attempt.image))
-        image = str(rel)
-    return {
-        "attempt": attempt.attempt,
-        "prompt": attempt.prompt,
-        "seed": attempt.seed,
-        "image": image,
-        "checks": [vars(c) for c in attempt.checks],
-        "error": attempt.error,
-        "feedback": attempt.feedback,
-        "metadata": attempt.metadata,
-        "accepted": attempt.accepted,
-    }
+        image = RunLayout.candidate(item_id, attempt.attempt)
+        atomic_write_bytes(layout.resolve(image), encode_image(attempt.image))
+    return AttemptRecord(
+        attempt=attempt.attempt,
+        prompt=attempt.prompt,
+        seed=attempt.seed,
+        image=image,
+        checks=list(attempt.checks),
+        error=redact_text(attempt.error) if attempt.error else None,
+        feedback=attempt.feedback,
+        metadata=attempt.metadata,
+        accepted=attempt.accepted,
+    )
+
+
+def _load_item(item_id: str, ctx: Context) -> ItemRecord:
+    """The item's record; a corrupt one is quarantined and recreated from the ingest output."""
+    record = ctx.store.read_or_quarantine(item_id)
+    if record is None:
+        found = register_items(ctx.config, ctx.store, only={item_id})
+        if not found:
+            raise GGTError(item_id, "item record was corrupt and the item is in no ingest output")
+        record = ctx.store.read(item_id)
+    if record.state == "failed" and ctx.retry_failed:
+        record.attempts, record.final_attempt = [], None
+        record.state = "prompted" if record.prompt is not None else "ingested"
+    return record
 
 
 def process_item(item_id: str, ctx: Context) -> str:
     """Prompt, generate and QC one item, persisting each step; returns its final state."""
     from ggt_hf.qc.loop import generate_with_qc
 
-    path = ctx.run / ITEMS_DIR / f"{item_id}.json"
-    record = json.loads(path.read_text())
-    if record["state"] in TERMINAL:
-        return record["state"]
+    record = _load_item(item_id, ctx)
+    if record.terminal:
+        return record.state
     ctx.build()
-    lq = load_image(ctx.run / record["lq_path"]).image
-    if "prompt" not in record:
-        result = ctx.strategy.prompt(lq, category=record["category"], item_id=item_id)
-        record.update(prompt=result.prompt, analysis=result.analysis, state="prompted")
-        atomic_write_json(path, record)
+    lq = load_image(ctx.store.layout.resolve(record.lq_path)).image
+    if record.prompt is None:
+        result = ctx.strategy.prompt(lq, category=record.category, item_id=item_id)
+        record.prompt, record.analysis, record.state = result.prompt, result.analysis, "prompted"
+        ctx.store.write(record)
     seed = int(hashlib.sha256(f"{ctx.config.seed}:{item_id}".encode()).hexdigest()[:8], 16)
     attempts = generate_with_qc(
-        item_id, lq, record["prompt"], ctx.backend, ctx.judge, ctx.qc, seed=seed, category=record["category"]
+        item_id, lq, record.prompt, ctx.backend, ctx.judge, ctx.qc, seed=seed, category=record.category
     )
-    record["attempts"] = [_attempt_record(a, item_id, ctx.run) for a in attempts]
-    final = next((a.attempt for a in attempts if a.accepted), None)
+    record.attempts = [_attempt_record(a, item_id, ctx.store.layout) for a in attempts]
+    record.final_attempt = next((a.attempt for a in attempts if a.accepted), None)
     generated = any(a.image is not None for a in attempts)
-    record.update(final_attempt=final, state="accepted" if final else ("rejected" if generated else "failed"))
-    atomic_write_json(path, record)
-    return record["state"]
+    record.state = "accepted" if record.final_attempt else ("rejected" if generated else "failed")
+    ctx.store.write(record)
+    return record.state
 
 
-def _process_shard(config_dict: dict[str, Any], run: str, ids: list[str]) -> Counter:
-    """One Ray task (or any worker): process a shard of items with its own context."""
-    ctx = Context(BuildConfig.from_dict(config_dict), Path(run))
-    return Counter(process_item(i, ctx) for i in ids)
+def _process_shard(
+    config_dict: dict[str, Any], run: str, ids: list[str], shard: str = "", retry_failed: bool = False
+) -> Counter:
+    """One Ray task (or any worker): process a shard of items with its own context, holding the
+    shard's lock (the driver holds the run lock)."""
+    ctx = Context(BuildConfig.from_dict(config_dict), Path(run), retry_failed)
+    with FileLock(ctx.store.layout.lock_file(shard), what=shard):
+        return Counter(process_item(i, ctx) for i in ids)
 
 
 def run_items(
-    config: BuildConfig, run: Path, ids: list[str], executor: str = "local", progress: bool | None = None
+    config: BuildConfig,
+    run: Path,
+    ids: list[str],
+    executor: str = "local",
+    progress: bool | None = None,
+    retry_failed: bool = False,
 ) -> Counter:
     """Process ``ids`` with the chosen executor; returns final states counted."""
     if executor == "ray":
@@ -215,13 +273,18 @@ def run_items(
         task = ray.remote(_process_shard)
         n = max(1, min(len(ids), config.workers * 2))
         shards = [ids[i::n] for i in range(n)]
+        futures = [
+            task.remote(config.to_dict(), str(run), s, f"ray-shard-{k}-of-{n}", retry_failed)
+            for k, s in enumerate(shards)
+            if s
+        ]
         totals: Counter = Counter()
-        for counts in ray.get([task.remote(config.to_dict(), str(run), s) for s in shards if s]):
+        for counts in ray.get(futures):
             totals.update(counts)
         return totals
     if executor != "local":
         raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
-    ctx = Context(config, run)
+    ctx = Context(config, run, retry_failed)
     states: Counter = Counter()
     with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
         bar = tqdm(total=len(ids), desc="generate+qc", unit="item", disable=progress_disabled(progress))
@@ -232,82 +295,11 @@ def run_items(
     return states
 
 
-@dataclass
-class BuildReport:
-    """End-of-run figures (see :func:`report`)."""
-
-    states: dict[str, Counter] = field(default_factory=dict)
-    reasons: Counter = field(default_factory=Counter)
-    attempts: Counter = field(default_factory=Counter)
-    calls: int = 0
-    cost_usd: float = 0.0
-    review: Counter = field(default_factory=Counter)
-    packed: int = 0
-    stage1: set[str] = field(default_factory=set)  # the stage-1 metrics the checks used
-
-    def markdown(self) -> str:
-        rows = [
-            "| category | " + " | ".join(("ingested", "prompted", *TERMINAL)) + " |",
-            "|---|" + "---:|" * 5,
-        ]
-        for category, counts in sorted(self.states.items()):
-            rows.append(
-                f"| {category} | "
-                + " | ".join(str(counts.get(s, 0)) for s in ("ingested", "prompted", *TERMINAL))
-                + " |"
-            )
-        lines = ["## Build report", "", *rows, ""]
-        lines.append(
-            "Attempts to acceptance: "
-            + (", ".join(f"{k}: {v}" for k, v in sorted(self.attempts.items())) or "none")
-        )
-        lines.append(
-            "Rejection reasons: "
-            + (", ".join(f"{k} ×{v}" for k, v in self.reasons.most_common(10)) or "none")
-        )
-        if self.stage1:
-            lines.append(stage1_note(sorted(self.stage1)))
-        lines.append(f"Backend calls paid: {self.calls}, cost: ${self.cost_usd:.2f}")
-        if self.review:
-            lines.append("Human review: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.review.items())))
-        lines.append(f"Pairs packed: {self.packed}")
-        return "\n".join(lines)
-
-
-def report(run: Path) -> BuildReport:
-    """Counts per state and category, rejection reasons, attempts histogram, calls and cost."""
-    from ggt_hf.qc.review import ReviewQueue
-
-    out = BuildReport()
-    for item_id in item_ids(run):
-        record = json.loads((run / ITEMS_DIR / f"{item_id}.json").read_text())
-        out.states.setdefault(record["category"], Counter())[record["state"]] += 1
-        for attempt in record.get("attempts", []):
-            usage = attempt.get("metadata", {}).get("usage", {})
-            out.calls += int(usage.get("calls", 0) or 0)
-            out.cost_usd += float(usage.get("cost_usd", 0.0) or 0.0)
-            out.stage1.update(c["name"] for c in attempt["checks"] if c["stage"] == "metric")
-            if not attempt["accepted"]:
-                for check in attempt["checks"]:
-                    if not check["passed"]:
-                        out.reasons[f"{check['stage']}/{check['name']}"] += 1
-                if attempt["error"]:
-                    out.reasons[attempt["error"].split(":")[0]] += 1
-        if record.get("final_attempt"):
-            out.attempts[record["final_attempt"]] += 1
-    out.review = (
-        Counter(d["decision"] for d in ReviewQueue(run).decisions().values())
-        if (run / ITEMS_DIR).is_dir()
-        else Counter()
-    )
-    return out
-
-
 def _pair(
     config: BuildConfig,
-    run: Path,
-    rec: dict[str, Any],
-    attempt: dict[str, Any],
+    layout: RunLayout,
+    rec: ItemRecord,
+    attempt: AttemptRecord,
     pair_id: str,
     verdict: str,
     checks,
@@ -316,64 +308,140 @@ def _pair(
 
     return PairRecord(
         id=pair_id,
-        category=rec["category"],
-        split=rec["split"],
-        lq_path=str(run / rec["lq_path"]),
-        hq_path=str(run / attempt["image"]),
-        source=rec.get("source"),
-        license=rec.get("license"),
-        prompt=attempt["prompt"],
+        category=rec.category,
+        split=rec.split,
+        lq_path=str(layout.resolve(rec.lq_path)),
+        hq_path=str(layout.resolve(attempt.image)),
+        source=rec.source,
+        license=rec.license,
+        prompt=attempt.prompt,
         provenance=Provenance(
             backend=config.backend.name,
-            model_id=attempt["metadata"].get("model_id") or config.backend.model_id,
+            model_id=attempt.metadata.get("model_id") or config.backend.model_id,
             prompt_strategy=config.prompt,
-            seed=attempt["seed"],
-            attempt=attempt["attempt"],
-            lq_transform=rec.get("lq_transform"),
-            extra={"analysis": rec.get("analysis"), "item_id": rec["id"]},
+            seed=attempt.seed,
+            attempt=attempt.attempt,
+            lq_transform=rec.lq_transform,
+            extra={"analysis": rec.analysis, "item_id": rec.id},
         ),
-        qc=QCResult(verdict, len(rec["attempts"]), checks),
+        qc=QCResult(verdict, len(rec.attempts), checks),
     )
 
 
-def pack_run(config: BuildConfig, run: Path, progress: bool | None = None):
+def _item_pairs(config: BuildConfig, layout: RunLayout, rec: ItemRecord, human: dict | None):
+    """The item's positive pair (``None`` when it has none) and its negatives."""
+    from ggt_hf.records import QCCheck
+
+    human_ok = not config.qc.human_review or (human is not None and human["decision"] == "accept")
+    positive, negatives = None, []
+    for attempt in rec.attempts:
+        if not attempt.image:
+            continue
+        checks = list(attempt.checks)
+        final = rec.state == "accepted" and attempt.attempt == rec.final_attempt
+        if final and human:
+            checks.append(
+                QCCheck("human", "review", human["decision"] == "accept", None, human.get("reason"))
+            )
+        if final and human_ok:
+            positive = _pair(config, layout, rec, attempt, rec.id, "accepted", checks)
+        elif not final or (human and human["decision"] == "reject"):
+            pair_id = f"{rec.id}-a{attempt.attempt}"
+            negatives.append(_pair(config, layout, rec, attempt, pair_id, "rejected", checks))
+    return positive, negatives
+
+
+def _redo_corrupt_candidates(store: RunStore, problems, owners: dict[str, str]) -> tuple[set[str], list[str]]:
+    """Quarantine unreadable candidate images named by pack problems and reset their items, so the
+    next generate pass redoes them (from the response cache when it holds the call)."""
+    redo, messages = set(), []
+    for problem in problems:
+        item_id = owners.get(problem.item)
+        if item_id is None:
+            messages.append(f"{problem.item}: {problem.reason}")
+            continue
+        quarantine_file(store.layout, Path(problem.item), f"unreadable candidate ({problem.reason})")
+        record = store.read(item_id)
+        record.attempts, record.final_attempt = [], None
+        record.state = "prompted" if record.prompt is not None else "ingested"
+        store.write(record)
+        redo.add(item_id)
+        messages.append(
+            f"{item_id}: candidate {problem.item} unreadable ({problem.reason}); quarantined, "
+            "re-run the build to redo the item"
+        )
+    return redo, messages
+
+
+def pack_run(config: BuildConfig, run: Path, progress: bool | None = None, problems: list[str] | None = None):
     """Pack accepted items (human-approved when review is on) into ``run/dataset``, and every
-    rejected candidate into its ``negatives`` config (id ``<item>-a<attempt>``)."""
+    rejected candidate into its ``negatives`` config (id ``<item>-a<attempt>``).
+
+    Every pair that could not be packed is appended to ``problems`` with its reason. A candidate
+    image found unreadable is quarantined and its item reset, so the next generate pass redoes it;
+    those item ids are the returned report's ``redo`` attribute."""
     from ggt_hf.hub.card import CardInfo
     from ggt_hf.hub.pack import PackConfig, pack
     from ggt_hf.pipeline.unfiltered import pack_unfiltered
-    from ggt_hf.qc.review import ReviewQueue
-    from ggt_hf.records import QCCheck
+    from ggt_hf.qc.review import read_decisions
 
-    decisions = ReviewQueue(run).decisions()
+    store = RunStore(run)
+    decisions = read_decisions(store.layout)
     positives, negatives = [], []
-    for item_id in item_ids(run):
-        rec = json.loads((run / ITEMS_DIR / f"{item_id}.json").read_text())
-        human = decisions.get(item_id)
-        human_ok = not config.qc.human_review or (human is not None and human["decision"] == "accept")
-        for attempt in rec.get("attempts", []):
-            if not attempt["image"]:
-                continue
-            checks = [QCCheck(**c) for c in attempt["checks"]]
-            final = rec["state"] == "accepted" and attempt["attempt"] == rec["final_attempt"]
-            if final and human:
-                checks.append(
-                    QCCheck("human", "review", human["decision"] == "accept", None, human.get("reason"))
-                )
-            if final and human_ok:
-                positives.append(_pair(config, run, rec, attempt, item_id, "accepted", checks))
-            elif not final or (human and human["decision"] == "reject"):
-                negatives.append(
-                    _pair(config, run, rec, attempt, f"{item_id}-a{attempt['attempt']}", "rejected", checks)
-                )
-    card = CardInfo(pretty_name=config.pretty_name or config.name, license=config.license)
-    pack_unfiltered(config, run, PackConfig(card=card), progress)  # the QC ablation's w/o-QC config
+    for rec in store.records():
+        positive, rejected = _item_pairs(config, store.layout, rec, decisions.get(rec.id))
+        positives += [positive] if positive else []
+        negatives += rejected
+    pack_config = PackConfig(
+        card=CardInfo(pretty_name=config.pretty_name or config.name, license=config.license)
+    )
+    pack_unfiltered(config, run, pack_config, progress)  # the QC ablation's w/o-QC config
     if not positives:
         return None
-    report = pack(positives, run / "dataset", PackConfig(card=card), progress=progress)
+    owners = {p.hq_path: p.provenance.extra["item_id"] for p in positives + negatives}
+    result = pack(positives, store.layout.dataset_dir, pack_config, progress=progress)
+    found = list(result.problems)
     if negatives:
-        pack(negatives, run / "dataset", PackConfig(card=card), progress=progress, subset="negatives")
-    return report
+        subset = "negatives"
+        found += pack(
+            negatives, store.layout.dataset_dir, pack_config, progress=progress, subset=subset
+        ).problems
+    result.redo, messages = _redo_corrupt_candidates(store, found, owners)
+    if problems is not None:
+        problems.extend(messages)
+    return result
+
+
+def _check_config_change(layout: RunLayout, config: BuildConfig, retry_failed: bool) -> None:
+    """Refuse, with the reason and the way out, a backend/model change against the recorded config."""
+    try:
+        old = json.loads(layout.config_file.read_text()).get("backend", {})
+    except (OSError, ValueError):
+        return
+    before, after = (old.get("name"), old.get("model_id")), (config.backend.name, config.backend.model_id)
+    if before == after:
+        return
+    finished = Counter(r.state for r in RunStore(layout.root).records() if r.terminal)
+    if not finished:
+        return
+
+    def name(backend: tuple) -> str:
+        return backend[0] + (f" (model {backend[1]})" if backend[1] else "")
+
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(finished.items()))
+    message = (
+        f"backend changed from {name(before)} to {name(after)} since this folder was built: its "
+        f"{sum(finished.values())} finished item(s) ({counts}) keep their {name(before)} results"
+    )
+    if not retry_failed:
+        raise ConfigChangedError(
+            layout.root,
+            f"{message}. Re-run with --retry-failed to retry the {finished.get('failed', 0)} failed "
+            f"item(s) with {name(after)}, or use a new output folder to rebuild everything with it",
+        )
+    logger.warning(
+        "%s; retrying the %d failed item(s) with %s", message, finished.get("failed", 0), name(after)
+    )
 
 
 def build(
@@ -384,23 +452,39 @@ def build(
     rank: int = 0,
     world_size: int = 1,
     progress: bool | None = None,
+    retry_failed: bool = False,
 ) -> BuildReport:
-    """Run the build's stages (see module docstring) and return its report."""
+    """Run the build's stages (see module docstring) and return its report.
+
+    Raises:
+        RunInUseError: another process is building this run folder (or this rank of it).
+        IncompatibleRunError: the folder was written by an incompatible ggt-hf version.
+        ConfigChangedError: the backend or model changed since the folder was built.
+    """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} must be in [0, {world_size})")
-    run = Path(config.output)
-    run.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run / "build_config.json", config.to_dict())
-    if stage in ("all", "ingest") and world_size == 1:
-        ingest_sources(config, run, progress)
-    if stage in ("all", "generate"):
-        ids = [i for i in item_ids(run) if shard_of(i, world_size) == rank]
-        run_items(config, run, ids, executor, progress)
-    packed = None
-    if stage == "pack" or (stage == "all" and world_size == 1):
-        packed = pack_run(config, run, progress)
-    result = report(run)
+    layout = RunStore(config.output, create=True).layout
+    rank_name = f"rank-{rank}-of-{world_size}"
+    rank_lock = layout.lock_file(rank_name) if stage == "generate" and world_size > 1 else None
+    problems: list[str] = []
+    with RunLock(layout.lock_file(), rank_lock, rank_name):
+        _check_config_change(layout, config, retry_failed)
+        atomic_write_json(layout.config_file, redact(config.to_dict()))
+        if stage in ("all", "ingest") and world_size == 1:
+            ingest_sources(config, layout.root, progress)
+        if stage in ("all", "generate"):
+            ids = [i for i in item_ids(layout.root) if shard_of(i, world_size) == rank]
+            run_items(config, layout.root, ids, executor, progress, retry_failed)
+        packed = None
+        if stage == "pack" or (stage == "all" and world_size == 1):
+            packed = pack_run(config, layout.root, progress, problems)
+            if packed is not None and packed.redo and stage == "all":  # corrupt candidates: redo, repack
+                run_items(config, layout.root, sorted(packed.redo), executor, progress)
+                problems.clear()
+                packed = pack_run(config, layout.root, progress, problems)
+        result = report(layout.root)
     result.packed = sum(packed.written.values()) if packed else 0
+    result.problems = problems
     return result

@@ -11,34 +11,34 @@ Every split is included (train on the ``train`` split; evaluate on ``default``'s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ggt_hf.constants import HubLayout
 from ggt_hf.pipeline.config import BuildConfig
-from ggt_hf.qc.review import ITEMS_DIR
+from ggt_hf.records import AttemptRecord, ItemRecord
 
 
-def first_candidate(record: dict[str, Any]) -> dict[str, Any] | None:
+def first_candidate(record: ItemRecord) -> AttemptRecord | None:
     """The first attempt of an item record that produced an image (``None`` when none did)."""
-    return next((a for a in record.get("attempts", []) if a.get("image")), None)
+    return next((a for a in record.attempts if a.image), None)
 
 
 def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[str, Any]]) -> list:
     """One :class:`~ggt_hf.records.PairRecord` per item with a candidate (see the module docstring)."""
-    from ggt_hf.pipeline.build import _pair, item_ids
+    from ggt_hf.pipeline.build import _pair
+    from ggt_hf.pipeline.run_store import RunStore
     from ggt_hf.records import QCCheck
 
+    store = RunStore(run)
     pairs = []
-    for item_id in item_ids(run):
-        record = json.loads((run / ITEMS_DIR / f"{item_id}.json").read_text())
+    for record in store.records():
         attempt = first_candidate(record)
         if attempt is None:
             continue
-        checks = [QCCheck(**c) for c in attempt["checks"]]
-        human = decisions.get(item_id)
-        final = record["state"] == "accepted" and attempt["attempt"] == record.get("final_attempt")
+        checks = list(attempt.checks)
+        human = decisions.get(record.id)
+        final = record.state == "accepted" and attempt.attempt == record.final_attempt
         if final and human:
             checks.append(
                 QCCheck("human", "review", human["decision"] == "accept", None, human.get("reason"))
@@ -49,16 +49,20 @@ def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[s
             verdict = "pending"  # awaiting human review
         else:
             verdict = "accepted" if human is None or human["decision"] == "accept" else "rejected"
-        pairs.append(_pair(config, run, record, attempt, item_id, verdict, checks))
+        pairs.append(_pair(config, store.layout, record, attempt, record.id, verdict, checks))
     return pairs
 
 
 def pack_unfiltered(config: BuildConfig, run: Path, pack_config, progress: bool | None = None):
     """Pack :func:`unfiltered_pairs` into ``run/dataset``'s ``unfiltered`` config (``None`` if empty)."""
     from ggt_hf.hub.pack import pack
-    from ggt_hf.qc.review import ReviewQueue
+    from ggt_hf.pipeline.run_store import RunStore
+    from ggt_hf.qc.review import read_decisions
 
-    pairs = unfiltered_pairs(config, run, ReviewQueue(run).decisions())
+    store = RunStore(run)
+    pairs = unfiltered_pairs(config, run, read_decisions(store.layout))
     if not pairs:
         return None
-    return pack(pairs, run / "dataset", pack_config, progress=progress, subset=HubLayout.UNFILTERED_DIR)
+    return pack(
+        pairs, store.layout.dataset_dir, pack_config, progress=progress, subset=HubLayout.UNFILTERED_DIR
+    )

@@ -1,25 +1,49 @@
-"""QC stage 3: the human review queue of a build run, persisted and resumable.
+"""QC stage 3: the human review queue of a build run, persisted, resumable and indexed.
 
-A run folder holds one JSON record per item (``items/<id>.json``, written by the build pipeline)
-and candidate images under ``candidates/<id>/``. Items whose automatic QC accepted a candidate
-wait for a human decision. Decisions are appended to ``review.jsonl`` (one line per decision,
-fsync'ed; the last decision for an item wins), so a review session can stop at any moment and
-resume where it left off, and several reviewers' decisions merge by time.
+A run folder (:class:`~ggt_hf.pipeline.run_store.RunLayout`) holds one
+:class:`~ggt_hf.records.ItemRecord` per item and the candidate images. Items whose automatic QC
+accepted a candidate wait for a human decision. Decisions are appended to ``review.jsonl`` (one
+line per decision, fsync'ed; the last decision for an item wins), so a review session can stop at
+any moment and resume where it left off, and several reviewers' decisions merge.
+
+The queue reads the item records once when it opens (and caches which are reviewable in
+``review_index.json``, so a reopen re-reads only changed records) and keeps an index: the sorted ids of the
+reviewable items, the latest decision per id, the sorted ids still pending and running counts. A
+decision appends one line; before answering, the queue reads only the bytes other reviewers
+appended to ``review.jsonl`` since it last looked. So :meth:`ReviewQueue.decide` plus the next
+pending item cost O(1) amortised (a bisection and a list removal), whatever the size of the run;
+only the item shown is read from disk. Items a still-running build accepts after the queue opened
+appear after :meth:`ReviewQueue.rescan`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
-from dataclasses import dataclass
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.io_utils import append_jsonl, read_jsonl
+from ggt_hf.io_utils import append_jsonl, atomic_write_json, read_jsonl
+from ggt_hf.pipeline.run_store import RunLayout, RunStore
 
-REVIEW_FILE = "review.jsonl"
-ITEMS_DIR = "items"
+#: Kept for callers that name the files directly; :class:`RunLayout` is the source of truth.
+REVIEW_FILE = RunLayout.REVIEW
+ITEMS_DIR = RunLayout.ITEMS_DIR
 DECISIONS = ("accept", "reject")
+
+
+def read_decisions(layout: RunLayout) -> dict[str, dict[str, Any]]:
+    """Latest decision per item id of a run (without opening the item records)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in read_jsonl(layout.review_file):
+        latest[row["id"]] = row
+    return latest
 
 
 @dataclass
@@ -36,49 +60,207 @@ class ReviewItem:
     reason: str | None = None
 
 
+#: Top-level lines of a record as :meth:`RunStore.write` formats it (indented, keys sorted).
+_STATE_LINE = b'\n  "state": "'
+_FINAL_LINE = b'\n  "final_attempt": '
+
+
+def _is_reviewable(store: RunStore, item_id: str) -> bool:
+    """Whether the record's automatic QC accepted a candidate. Records as the store writes them
+    are recognised from two top-level lines without parsing the whole JSON (opening a 100K-item
+    queue is dominated by parsing); anything else is parsed."""
+    path = store.layout.item(item_id)
+    data = path.read_bytes()
+    state, final = data.rfind(_STATE_LINE), data.find(_FINAL_LINE)
+    if state >= 0 and final >= 0 and data.rstrip().endswith(b"}"):
+        accepted = data.startswith(b'accepted"', state + len(_STATE_LINE))
+        return accepted and not data.startswith(b"null", final + len(_FINAL_LINE))
+    try:
+        data = json.loads(data)
+        final = data.get("final_attempt")
+        return data.get("state") == "accepted" and any(a.get("attempt") == final for a in data["attempts"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        store.read_or_quarantine(item_id)  # a corrupt record is quarantined, with a warning
+        return False
+
+
+def _scan_reviewable(store: RunStore) -> list[str]:
+    """Sorted ids of the reviewable items, re-reading only records changed since the cached scan."""
+    index_path = store.layout.review_index
+    try:
+        cached = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    fresh, changed = {}, False
+    with os.scandir(store.layout.items_dir) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".json") or entry.name.startswith("."):
+                continue
+            item_id, stat = entry.name[:-5], entry.stat()
+            key = [stat.st_size, stat.st_mtime_ns]
+            hit = cached.get(item_id)
+            if hit is not None and hit[:2] == key:
+                fresh[item_id] = hit
+            else:
+                fresh[item_id] = [*key, _is_reviewable(store, item_id)]
+                changed = True
+    if changed or len(fresh) != len(cached):
+        atomic_write_json(index_path, fresh)
+    return sorted(i for i, (_, _, ok) in fresh.items() if ok)
+
+
+class PendingItems(Sequence):
+    """The undecided items at one moment, in id order; each item is read from disk when accessed."""
+
+    def __init__(self, queue: ReviewQueue, ids: list[str]) -> None:
+        self._queue, self._ids = queue, ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._queue.item(i) for i in self._ids[index]]
+        return self._queue.item(self._ids[index])
+
+    def __iter__(self) -> Iterator[ReviewItem]:
+        return (self._queue.item(i) for i in self._ids)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._ids)
+
+
 class ReviewQueue:
     """Items of a run with an automatically accepted candidate, and their human decisions."""
 
     def __init__(self, run_dir: str | Path) -> None:
-        self.run_dir = Path(run_dir)
-        if not (self.run_dir / ITEMS_DIR).is_dir():
+        self.store = RunStore(run_dir)
+        self.layout = self.store.layout
+        self.run_dir = self.layout.root
+        if not self.layout.is_run():
             raise FileNotFoundError(f"{self.run_dir} is not a build run folder (no {ITEMS_DIR}/)")
+        self._lock = threading.RLock()
+        self.rescan()
+
+    # -- index -----------------------------------------------------------------------------------
+
+    def rescan(self) -> None:
+        """(Re)build the index from the item records and the whole decision log.
+
+        Which items are reviewable is cached in ``review_index.json`` keyed by each record's size
+        and modification time, so reopening a large run re-reads only the records that changed."""
+        reviewable = _scan_reviewable(self.store)
+        with self._lock:
+            self._ids = reviewable
+            self._known = set(reviewable)
+            self._latest: dict[str, dict[str, Any]] = {}
+            self._pending = list(reviewable)
+            self._counts: Counter = Counter()
+            self._offset = 0
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Apply the decisions appended to the log since the last look (by any reviewer)."""
+        path = self.layout.review_file
+        try:
+            size = os.path.getsize(path)
+        except FileNotFoundError:
+            return
+        if size < self._offset:  # the log was replaced: start over
+            self._latest, self._pending, self._counts, self._offset = {}, list(self._ids), Counter(), 0
+        if size == self._offset:
+            return
+        with open(path, "rb") as fh:
+            fh.seek(self._offset)
+            data = fh.read(size - self._offset)
+        end = data.rfind(b"\n") + 1  # a torn last line (a writer mid-append) waits for next time
+        for line in data[:end].splitlines():
+            if line.strip():
+                self._apply(json.loads(line))
+        self._offset += end
+
+    def _apply(self, row: dict[str, Any]) -> None:
+        item_id = row["id"]
+        previous = self._latest.get(item_id)
+        self._latest[item_id] = row
+        if item_id not in self._known:
+            return
+        if previous is None:
+            k = bisect_left(self._pending, item_id)
+            if k < len(self._pending) and self._pending[k] == item_id:
+                del self._pending[k]
+        else:
+            self._counts[previous["decision"]] -= 1
+        self._counts[row["decision"]] += 1
+
+    # -- reading ---------------------------------------------------------------------------------
 
     def decisions(self) -> dict[str, dict[str, Any]]:
         """Latest decision per item id."""
-        latest: dict[str, dict[str, Any]] = {}
-        for row in read_jsonl(self.run_dir / REVIEW_FILE):
-            latest[row["id"]] = row
-        return latest
+        with self._lock:
+            self._refresh()
+            return dict(self._latest)
+
+    def item(self, item_id: str) -> ReviewItem:
+        """One reviewable item with its current decision (read from its record)."""
+        if item_id not in self._known:
+            raise KeyError(f"{item_id!r} is not awaiting review in {self.run_dir}")
+        record = self.store.read(item_id)
+        attempt = record.final()
+        decided = self._latest.get(item_id, {})
+        return ReviewItem(
+            id=record.id,
+            category=record.category,
+            lq_path=self.layout.resolve(record.lq_path),
+            hq_path=self.layout.resolve(attempt.image),
+            prompt=attempt.prompt,
+            checks=[asdict(c) for c in attempt.checks],
+            decision=decided.get("decision"),
+            reason=decided.get("reason"),
+        )
 
     def items(self) -> list[ReviewItem]:
-        """Every reviewable item, sorted by id, with its current decision."""
-        decided = self.decisions()
-        out = []
-        for path in sorted((self.run_dir / ITEMS_DIR).glob("*.json")):
-            record = json.loads(path.read_text())
-            final = record.get("final_attempt")
-            if record.get("state") != "accepted" or final is None:
-                continue
-            attempt = record["attempts"][final - 1]
-            d = decided.get(record["id"], {})
-            out.append(
-                ReviewItem(
-                    id=record["id"],
-                    category=record["category"],
-                    lq_path=self.run_dir / record["lq_path"],
-                    hq_path=self.run_dir / attempt["image"],
-                    prompt=attempt.get("prompt"),
-                    checks=attempt.get("checks", []),
-                    decision=d.get("decision"),
-                    reason=d.get("reason"),
-                )
-            )
-        return out
+        """Every reviewable item, sorted by id, with its current decision (reads every record)."""
+        with self._lock:
+            self._refresh()
+        return [self.item(i) for i in self._ids]
 
-    def pending(self) -> list[ReviewItem]:
-        """Items with no decision yet (the resume point)."""
-        return [i for i in self.items() if i.decision is None]
+    def pending(self) -> PendingItems:
+        """Items with no decision yet, in id order (the first one is the resume point)."""
+        with self._lock:
+            self._refresh()
+            return PendingItems(self, list(self._pending))
+
+    def next_pending(self, after: str | None = None) -> ReviewItem | None:
+        """The first undecided item after ``after`` in id order, wrapping round (``None``: done)."""
+        with self._lock:
+            self._refresh()
+            if not self._pending:
+                return None
+            k = bisect_right(self._pending, after) if after is not None else 0
+            item_id = self._pending[k] if k < len(self._pending) else self._pending[0]
+        return self.item(item_id)
+
+    def is_pending(self, item_id: str) -> bool:
+        with self._lock:
+            self._refresh()
+            return item_id in self._known and item_id not in self._latest
+
+    def progress(self) -> dict[str, int]:
+        """``total``, ``reviewed``, ``accepted``, ``rejected`` and ``pending`` counts."""
+        with self._lock:
+            self._refresh()
+            total, pending = len(self._ids), len(self._pending)
+            return {
+                "reviewed": total - pending,
+                "total": total,
+                "accepted": self._counts["accept"],
+                "rejected": self._counts["reject"],
+                "pending": pending,
+            }
+
+    # -- writing ---------------------------------------------------------------------------------
 
     def decide(
         self, item_id: str, decision: str, reason: str | None = None, reviewer: str | None = None
@@ -88,16 +270,15 @@ class ReviewQueue:
             raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
         if decision == "reject" and not reason:
             raise ValueError("a rejection needs a reason")
-        known = {i.id for i in self.items()}
-        if item_id not in known:
+        if item_id not in self._known:
             raise KeyError(f"{item_id!r} is not awaiting review in {self.run_dir}")
-        append_jsonl(
-            self.run_dir / REVIEW_FILE,
-            {
-                "id": item_id,
-                "decision": decision,
-                "reason": reason,
-                "reviewer": reviewer,
-                "time": time.time(),
-            },
-        )
+        row = {
+            "id": item_id,
+            "decision": decision,
+            "reason": reason,
+            "reviewer": reviewer,
+            "time": time.time(),
+        }
+        with self._lock:
+            append_jsonl(self.layout.review_file, row)
+            self._refresh()

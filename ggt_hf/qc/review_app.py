@@ -140,12 +140,15 @@ class ReviewController:
         (``reviewed``, ``total``, ``accepted``, ``rejected``, ``pending``), ``summary`` (``"12 / 40
         reviewed ..."`` or ``"All 40 items reviewed ..."``), ``message`` and ``run_dir``.
         """
-        items = self.queue.items()
-        item = _pick(items, item_id or None, stay=stay)
-        accepted = sum(i.decision == "accept" for i in items)
-        rejected = sum(i.decision == "reject" for i in items)
-        reviewed = sum(i.decision is not None for i in items)
-        total = len(items)
+        item_id = item_id or None
+        if stay and item_id is not None and self.queue.is_pending(item_id):
+            item = self.queue.item(item_id)
+        else:
+            item = self.queue.next_pending(after=item_id)
+        progress = self.queue.progress()
+        accepted, rejected, reviewed, total = (
+            progress[k] for k in ("accepted", "rejected", "reviewed", "total")
+        )
         counts = f"{accepted} accepted, {rejected} rejected"
         if total == 0:
             summary = "No items to review: automatic QC has not accepted any candidate in this run yet"
@@ -157,13 +160,7 @@ class ReviewController:
             "run_dir": str(self.run_dir),
             "done": item is None,
             "item": _item_json(item),
-            "progress": {
-                "reviewed": reviewed,
-                "total": total,
-                "accepted": accepted,
-                "rejected": rejected,
-                "pending": total - reviewed,
-            },
+            "progress": progress,
             "summary": summary,
             "message": message,
         }
@@ -217,16 +214,6 @@ class ReviewController:
             else f"Skipped {item_id} (no decision written; it comes back later)."
         )
         return view
-
-
-def _pick(items: Sequence[ReviewItem], item_id: str | None, *, stay: bool) -> ReviewItem | None:
-    pending = [k for k, item in enumerate(items) if item.decision is None]
-    if not pending:
-        return None
-    position = next((k for k, item in enumerate(items) if item.id == item_id), -1) if item_id else -1
-    if stay and position >= 0 and items[position].decision is None:
-        return items[position]
-    return items[next((k for k in pending if k > position), pending[0])]
 
 
 def _item_json(item: ReviewItem | None) -> dict[str, Any] | None:

@@ -9,53 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from datasets import load_dataset
-from PIL import Image
 
 import ggt_hf.backends.classical  # noqa: F401  (base dependencies only: a failing import must fail)
-from ggt_hf.constants import CATEGORIES
-from ggt_hf.degrade import degrade
 from ggt_hf.pipeline.build import build, item_ids
 from ggt_hf.pipeline.config import BuildConfig
-
-
-@pytest.fixture
-def photo_dir(tmp_path, photos) -> Path:
-    """Real photos, synthetically degraded, in category folders: stand-ins for real LQ photos."""
-    root = tmp_path / "photos"
-    for i in range(8):
-        category = CATEGORIES[i % len(CATEGORIES)]
-        img = photos[i % len(photos)].resize((288, 288))
-        if i >= len(photos):
-            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        lq = degrade(np.asarray(img), category, seed=i).image
-        (root / category).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(lq).save(root / category / f"photo{i}.png")
-    return root
-
-
-def make_config(photo_dir: Path, out: Path, **overrides) -> BuildConfig:
-    data = {
-        "name": "test-build",
-        "output": str(out),
-        "sources": [{"path": str(photo_dir), "license": "cc0-1.0"}],
-        "backend": {"name": "classical", "concurrency": 2, "base_delay": 0.0},
-        "prompt": "adaptive:heuristic",
-        "vlm": {"name": "heuristic"},
-        "qc": {"metric_thresholds": {"piqe": -100.0}, "max_attempts": 3},
-        "image_size": 256,
-        "min_side": 64,
-        "workers": 2,
-    }
-    for key, value in overrides.items():
-        target = data
-        *parents, leaf = key.split("__")
-        for p in parents:
-            target = target[p]
-        target[leaf] = value
-    return BuildConfig.from_dict(data)
+from ggt_hf.pipeline.run_store import RunStore
 
 
 def _dataset_files(run: Path) -> dict[str, bytes]:
@@ -64,10 +24,11 @@ def _dataset_files(run: Path) -> dict[str, bytes]:
 
 
 def _records(run: Path) -> list[dict]:
-    return [json.loads((run / "items" / f"{i}.json").read_text()) for i in item_ids(run)]
+    store = RunStore(run)
+    return [json.loads(store.layout.item(i).read_text()) for i in item_ids(run)]
 
 
-def test_build_end_to_end(photo_dir, tmp_path):
+def test_build_end_to_end(photo_dir, make_config, tmp_path):
     run = tmp_path / "run"
     report = build(make_config(photo_dir, run, backend__cost_per_call=0.04), progress=False)
     records = _records(run)
@@ -93,13 +54,20 @@ def test_build_end_to_end(photo_dir, tmp_path):
     assert row["prompt"] and row["lq"].size == row["hq"].size == (256, 256)
     text = report.markdown()
     assert "Build report" in text and "Pairs packed" in text
+    # every item was ingested and prompted, whatever its final state
+    assert sum(c["ingested"] for c in report.states.values()) == 8
+    assert sum(c["prompted"] for c in report.states.values()) == 8
+    for category, counts in report.states.items():
+        assert (
+            f"| {category} | {counts['ingested']} | {counts['prompted']} |" in text and counts["ingested"] > 0
+        )
 
 
 class _Crash(BaseException):
     """Simulates the process dying mid-run (not an error the pipeline may catch)."""
 
 
-def test_crash_and_resume_pays_no_call_twice(photo_dir, tmp_path, monkeypatch):
+def test_crash_and_resume_pays_no_call_twice(photo_dir, make_config, tmp_path, monkeypatch):
     from ggt_hf.backends.classical import ClassicalBackend
 
     reference = tmp_path / "reference"
@@ -129,7 +97,7 @@ def test_crash_and_resume_pays_no_call_twice(photo_dir, tmp_path, monkeypatch):
     assert len(calls) == before
 
 
-def test_faults_are_retried_or_recorded(photo_dir, tmp_path):
+def test_faults_are_retried_or_recorded(photo_dir, make_config, tmp_path):
     run = tmp_path / "run"
     faults = {
         "rate_limit": 0.2,
@@ -152,7 +120,7 @@ def test_faults_are_retried_or_recorded(photo_dir, tmp_path):
     assert all(e.startswith(("refused:", "failed:")) for e in errors)
 
 
-def test_ray_and_rank_split_match_local(photo_dir, tmp_path):
+def test_ray_and_rank_split_match_local(photo_dir, make_config, tmp_path):
     local = tmp_path / "local"
     build(make_config(photo_dir, local), progress=False)
     split = tmp_path / "split"

@@ -1,0 +1,105 @@
+"""The build report: per-category progress, rejection reasons, attempts, calls paid, problems.
+
+It streams over the run's item records once (memory flat in the number of items) and reads the
+review decisions from the append-only log, so it stays cheap at the paper's 100K items.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ggt_hf.pipeline.run_store import RunStore
+from ggt_hf.qc.metric_filter import stage1_note
+from ggt_hf.records import TERMINAL_STATES, ItemRecord
+
+#: Columns of the per-category table: how many items reached each step, then the final states.
+#: ``ingested`` counts every item, ``prompted`` every item with a prompt (whatever came after).
+REPORT_COLUMNS = ("ingested", "prompted", *TERMINAL_STATES)
+
+
+@dataclass
+class BuildReport:
+    """End-of-run figures (see :func:`report`)."""
+
+    states: dict[str, Counter] = field(default_factory=dict)
+    reasons: Counter = field(default_factory=Counter)
+    attempts: Counter = field(default_factory=Counter)
+    calls: int = 0
+    cost_usd: float = 0.0
+    review: Counter = field(default_factory=Counter)
+    packed: int = 0
+    problems: list[str] = field(default_factory=list)
+    config_path: str | None = None
+    stage1: set[str] = field(default_factory=set)  # the stage-1 metrics the checks used
+
+    @property
+    def failed(self) -> int:
+        """Items whose every attempt failed (no candidate at all)."""
+        return sum(c.get("failed", 0) for c in self.states.values())
+
+    def add(self, record: ItemRecord) -> None:
+        """Count one item record."""
+        counts = self.states.setdefault(record.category, Counter())
+        counts["ingested"] += 1
+        counts["prompted"] += record.prompt is not None
+        if record.terminal:
+            counts[record.state] += 1
+        for attempt in record.attempts:
+            usage = attempt.metadata.get("usage", {})
+            self.calls += int(usage.get("calls", 0) or 0)
+            self.cost_usd += float(usage.get("cost_usd", 0.0) or 0.0)
+            self.stage1.update(c.name for c in attempt.checks if c.stage == "metric")
+            if not attempt.accepted:
+                for check in attempt.checks:
+                    if not check.passed:
+                        self.reasons[f"{check.stage}/{check.name}"] += 1
+                if attempt.error:
+                    self.reasons[attempt.error.split(":")[0]] += 1
+        if record.final_attempt:
+            self.attempts[record.final_attempt] += 1
+
+    def markdown(self) -> str:
+        rows = ["| category | " + " | ".join(REPORT_COLUMNS) + " |", "|---|" + "---:|" * len(REPORT_COLUMNS)]
+        for category, counts in sorted(self.states.items()):
+            rows.append(f"| {category} | " + " | ".join(str(counts.get(s, 0)) for s in REPORT_COLUMNS) + " |")
+        lines = ["## Build report", "", *rows, ""]
+        lines.append(
+            "Attempts to acceptance: "
+            + (", ".join(f"{k}: {v}" for k, v in sorted(self.attempts.items())) or "none")
+        )
+        lines.append(
+            "Rejection reasons: "
+            + (", ".join(f"{k} ×{v}" for k, v in self.reasons.most_common(10)) or "none")
+        )
+        if self.stage1:
+            lines.append(stage1_note(sorted(self.stage1)))
+        lines.append(f"Backend calls paid: {self.calls}, cost: ${self.cost_usd:.2f}")
+        if self.review:
+            lines.append("Human review: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.review.items())))
+        lines.append(f"Pairs packed: {self.packed}")
+        if self.failed:
+            config = self.config_path or "CONFIG"
+            lines.append(
+                f"Failed items: {self.failed} (every attempt errored: see their records' errors). "
+                f"Retry them with: ggt build {config} --retry-failed"
+            )
+        if self.problems:
+            lines.append(f"Problems ({len(self.problems)}):")
+            lines += [f"- {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def report(run: str | Path) -> BuildReport:
+    """Counts per state and category, rejection reasons, attempts histogram, calls and cost."""
+    from ggt_hf.qc.review import read_decisions
+
+    store = RunStore(run)
+    out = BuildReport()
+    for item_id in store.item_ids():
+        record = store.read_or_quarantine(item_id)
+        if record is not None:
+            out.add(record)
+    out.review = Counter(d["decision"] for d in read_decisions(store.layout).values())
+    return out

@@ -1,0 +1,69 @@
+"""The pack swap-in is atomic from a reader's view, and killed runs leave nothing behind for long."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+
+from ggt_hf.hub import pack as pack_module
+from ggt_hf.hub.card import list_shards
+from ggt_hf.hub.pack import PackConfig, clean_stale_staging, pack
+from ggt_hf.hub.pairs import pairs_from_dir
+
+
+class _Killed(BaseException):
+    """The process dying mid-swap."""
+
+
+def _shards(out: Path) -> dict[str, bytes]:
+    """The shards a reader sees (hidden folders are not part of the dataset)."""
+    return {s.path: (out / s.path).read_bytes() for s in list_shards(out)}
+
+
+def test_kill_during_swap_leaves_old_or_new_generation_never_a_mix(make_pairs_dir, tmp_path, monkeypatch):
+    first, second = make_pairs_dir(n=12), make_pairs_dir(n=18, name="more")
+    out = tmp_path / "ds"
+    small = PackConfig(max_shard_bytes=40_000)  # several shards per group, so a partial swap would show
+    pack(*pairs_from_dir(first, split="train")[:1], out, small, progress=False)
+    before = _shards(out)
+    assert len(before) > 6
+
+    real_replace = os.replace
+    moved = []
+
+    def dying_replace(src, dst):  # dies after moving two new shards into the new generation
+        if str(src).endswith(".parquet"):
+            moved.append(dst)
+            if len(moved) == 3:
+                raise _Killed()
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(pack_module.os, "replace", dying_replace)
+    with pytest.raises(_Killed):
+        pack(*pairs_from_dir(second, split="train")[:1], out, small, progress=False)
+    monkeypatch.undo()
+    assert _shards(out) == before  # the live folder is the old generation, complete
+    assert load_dataset(str(out), split="train").num_rows == 12
+    leftovers = [p for p in out.glob("data/.*") if ".gen-" in p.name]
+    assert leftovers  # the half-built generation, hidden from readers
+
+    pack(*pairs_from_dir(second, split="train")[:1], out, small, progress=False)  # the re-run cleans up
+    assert not [p for p in out.rglob(".*") if ".gen-" in p.name or ".staging-" in p.name]
+    assert load_dataset(str(out), split="train").num_rows == 18
+    assert sum(s.num_rows for s in list_shards(out)) == 18
+
+
+def test_stale_staging_of_dead_runs_is_removed_live_ones_kept(tmp_path):
+    out = tmp_path / "ds"
+    (out / "data").mkdir(parents=True)
+    dead = tmp_path / ".ds.staging-999999999-abcd"
+    alive = tmp_path / f".ds.staging-{os.getppid()}-efgh"
+    generation = out / "data" / ".rain.gen-999999999-0000"
+    for folder in (dead, alive, generation):
+        folder.mkdir()
+        (folder / "x.parquet").write_bytes(b"partial")
+    removed = clean_stale_staging(out)
+    assert sorted(removed) == sorted([dead, generation]) and alive.exists()
