@@ -115,10 +115,12 @@ def test_convert_two_files_and_restore_a_photo(tiny, tmp_path, photos):
     overrides = [f"--set={k}={json.dumps(v)}" for k, v in asdict(tiny.config).items() if k != "model_type"]
     args = ["convert", "--model", "daclip", "--checkpoint", str(encoder), str(unet), "--out", str(out)]
     assert main([*args, *overrides]) == 0
-    from ggt_hf.leaderboard.submission import check_model_repo
+    from ggt_hf.leaderboard.model_repo import _check_files, check_config
     from ggt_hf.restorers import load_restorer
 
-    assert check_model_repo(str(out)) == "daclip"  # the leaderboard worker accepts it
+    # the leaderboard worker's checks of a pinned Hub repo accept the converted folder's files
+    _check_files("user/daclip", {p.name: p.stat().st_size for p in out.iterdir()})
+    assert check_config("user/daclip", (out / "config.json").read_text()) == "daclip"
 
     converted = load_restorer(str(out), device="cpu").state_dict()
     assert converted.keys() == tiny.state_dict().keys()
