@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ggt_hf.constants import CATEGORIES, MAX_IMAGE_PIXELS, Col, HubLayout
-from ggt_hf.errors import BadImageError, GGTError, LeakageError, PairingError
+from ggt_hf.errors import BadImageError, DatasetValidationError, GGTError, LeakageError, PairingError
 from ggt_hf.hashing import NearDuplicateIndex, phash
 from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards
 from ggt_hf.hub.pairs import Problem
@@ -341,7 +341,14 @@ def pack(
         _write_groups(prepared, out, staging, config, report, progress, subset)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    finalize_folder(out, config.card)
+    try:
+        finalize_folder(out, config.card)
+    except OSError as exc:  # e.g. a full disk: the shards are in place, the card is not
+        raise DatasetValidationError(
+            out,
+            f"the shards were written but the card and manifest could not be ({exc.strerror or exc}); "
+            f"free some space, then run `ggt card {out}` (or the same pack again) to finish the folder",
+        ) from exc
     return report
 
 

@@ -67,3 +67,33 @@ def test_stale_staging_of_dead_runs_is_removed_live_ones_kept(tmp_path):
         (folder / "x.parquet").write_bytes(b"partial")
     removed = clean_stale_staging(out)
     assert sorted(removed) == sorted([dead, generation]) and alive.exists()
+
+
+def test_disk_full_while_the_card_is_written_is_reported_and_repairable(
+    make_pairs_dir, tmp_path, monkeypatch
+):
+    """Shards in place but no card (ENOSPC): a one-line error says how to finish, validate flags the
+    folder, and `ggt card` (or the same pack again) completes it."""
+    import errno
+
+    from ggt_hf.cli import main
+    from ggt_hf.errors import DatasetValidationError
+    from ggt_hf.hub import card as card_module
+    from ggt_hf.hub.validate import validate_folder
+
+    out = tmp_path / "ds"
+    records = pairs_from_dir(make_pairs_dir(n=6), split="train")[0]
+
+    def disk_full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(card_module, "atomic_write_json", disk_full)
+    with pytest.raises(DatasetValidationError, match=r"No space left on device.*ggt card"):
+        pack(records, out, PackConfig(), progress=False)
+    monkeypatch.undo()
+    assert list_shards(out) and not (out / "README.md").exists()
+    assert validate_folder(out, progress=False)  # an incomplete folder is never reported valid
+
+    assert main(["card", str(out)]) == 0
+    assert validate_folder(out, progress=False) == []
+    assert load_dataset(str(out), split="train").num_rows == 6
