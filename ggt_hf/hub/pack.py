@@ -36,9 +36,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 import shutil
+import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -166,8 +169,44 @@ def prepare_pair(record: PairRecord, staging: Path, max_pixels: int = MAX_IMAGE_
     return PreparedPair(record, lq, hq, width, height, sha256_bytes(lq_bytes), phash(lq_img.image))
 
 
-def _order_key(pair: PreparedPair) -> str:
-    return hashlib.sha1(pair.record.id.encode()).hexdigest()
+class _Spill:
+    """Pickled objects appended to one staging file and read back by position, so a pack holds
+    its records and prepared pairs on disk, not in memory (reads are thread-safe: ``os.pread``)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "w+b", buffering=0)  # noqa: SIM115 - closed by close()
+        self._end = 0
+
+    def put(self, obj: object) -> tuple[int, int]:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.write(data)
+        where, self._end = (self._end, len(data)), self._end + len(data)
+        return where
+
+    def get(self, where: tuple[int, int]):
+        # only this process's own staging file is unpickled
+        return pickle.loads(os.pread(self._file.fileno(), where[1], where[0]))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass(slots=True)
+class _Planned:
+    """What a pack keeps in memory per prepared pair: what dedupe, leak check and shard planning
+    need, and where the full :class:`PreparedPair` is spilled."""
+
+    id: str
+    category: str
+    split: str
+    nbytes: int
+    lq_sha256: str
+    lq_phash: str
+    where: tuple[int, int]
+
+
+def _order_key(pair: _Planned) -> str:
+    return hashlib.sha1(pair.id.encode()).hexdigest()
 
 
 def plan_shards(pairs: list[PreparedPair], max_shard_bytes: int) -> list[list[PreparedPair]]:
@@ -183,7 +222,7 @@ def plan_shards(pairs: list[PreparedPair], max_shard_bytes: int) -> list[list[Pr
     return shards if shards[0] else []
 
 
-def write_shard(path: Path, pairs: list[PreparedPair], rows_per_group: int) -> None:
+def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) -> None:
     """Write one parquet shard, one row group at a time (bounded memory)."""
     schema = dataset_features().arrow_schema
     with pq.ParquetWriter(
@@ -244,23 +283,34 @@ def find_leaks(entries: list[dict[str, str]], max_distance: int) -> list[Problem
     return leaks
 
 
-def _prepare_all(
-    records: list[PairRecord], config: PackConfig, staging: Path, report: PackReport, progress: bool | None
-) -> list[PreparedPair]:
-    seen: dict[str, PairRecord] = {}
-    unique = []
-    for record in sorted(records, key=lambda r: (r.id, r.lq_path)):
-        if record.id in seen:
-            report.problems.append(
-                Problem(record.lq_path, f"duplicate id {record.id!r} (also {seen[record.id].lq_path})")
-            )
+def _unique_records(
+    records: Iterable[PairRecord], spill: _Spill, report: PackReport
+) -> list[tuple[str, str, tuple[int, int]]]:
+    """Spill ``records`` (read once, lazily); (id, lq_path, where) of the first of each id in
+    (id, lq_path) order, a problem for every other one."""
+    keys = sorted(((r.id, r.lq_path, spill.put(r)) for r in records), key=lambda k: (k[0], k[1]))
+    unique: list[tuple[str, str, tuple[int, int]]] = []
+    for key in keys:
+        if unique and unique[-1][0] == key[0]:
+            report.problems.append(Problem(key[1], f"duplicate id {key[0]!r} (also {unique[-1][1]})"))
         else:
-            seen[record.id] = record
-            unique.append(record)
+            unique.append(key)
+    return unique
 
-    def work(record: PairRecord) -> PreparedPair | GGTError:
+
+def _prepare_all(
+    records: Iterable[PairRecord],
+    config: PackConfig,
+    staging: Path,
+    report: PackReport,
+    progress: bool | None,
+    spill: _Spill,
+) -> list[_Planned]:
+    unique = _unique_records(records, spill, report)
+
+    def work(key: tuple[str, str, tuple[int, int]]) -> PreparedPair | GGTError:
         try:
-            return prepare_pair(record, staging, config.max_pixels)
+            return prepare_pair(spill.get(key[2]), staging, config.max_pixels)
         except GGTError as exc:
             return exc
 
@@ -272,13 +322,24 @@ def _prepare_all(
         ):
             if isinstance(result, GGTError):
                 report.problems.append(Problem(result.item, result.reason))
-            else:
-                prepared.append(result)
+                continue
+            rec = result.record
+            prepared.append(
+                _Planned(
+                    rec.id,
+                    sys.intern(rec.category),
+                    sys.intern(rec.split),
+                    result.nbytes,
+                    result.lq_sha256,
+                    result.lq_phash,
+                    spill.put(result),
+                )
+            )
     return prepared
 
 
 def pack(
-    records: list[PairRecord],
+    records: Iterable[PairRecord],
     out: str | os.PathLike,
     config: PackConfig | None = None,
     *,
@@ -287,6 +348,9 @@ def pack(
     subset: str = HubLayout.DATA_DIR,
 ) -> PackReport:
     """Pack ``records`` into the dataset folder ``out`` (created or updated); see module docs.
+
+    ``records`` is read once and may be a lazy iterable: records and prepared pairs are spilled to
+    the staging folder, so memory holds only ids, hashes and sizes per pair.
 
     ``subset="negatives"`` writes QC-rejected candidates to the ``negatives`` config instead.
 
@@ -300,8 +364,9 @@ def pack(
     report = PackReport(problems=list(problems or []))
     clean_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
+    spill = _Spill(staging / "spill.pickle")
     try:
-        prepared = _prepare_all(records, config, staging, report, progress)
+        prepared = _prepare_all(records, config, staging, report, progress, spill)
         if config.strict and report.problems:
             raise PairingError(
                 out,
@@ -310,20 +375,15 @@ def pack(
             )
         if not prepared:
             raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
-        groups = {(p.record.category, p.record.split) for p in prepared}
+        groups = {(p.category, p.split) for p in prepared}
         kept = _existing_rows(out, groups, subset)
         taken = {r[Col.ID]: r["where"] for r in kept}
-        clash = [p for p in prepared if p.record.id in taken]
+        clash = [p for p in prepared if p.id in taken]
         for p in clash:
-            report.problems.append(Problem(p.record.id, f"id already used in {taken[p.record.id]}"))
-        prepared = [p for p in prepared if p.record.id not in taken]
+            report.problems.append(Problem(p.id, f"id already used in {taken[p.id]}"))
+        prepared = [p for p in prepared if p.id not in taken]
         entries = kept + [
-            {
-                Col.ID: p.record.id,
-                Col.LQ_SHA256: p.lq_sha256,
-                Col.LQ_PHASH: p.lq_phash,
-                "split": p.record.split,
-            }
+            {Col.ID: p.id, Col.LQ_SHA256: p.lq_sha256, Col.LQ_PHASH: p.lq_phash, "split": p.split}
             for p in prepared
         ]
         # leakage matters for the pairs people train and test on; negatives are extra data
@@ -338,8 +398,9 @@ def pack(
             )
         if subset not in HubLayout.SUBSETS:
             raise ValueError(f"subset must be one of {HubLayout.SUBSETS}, got {subset!r}")
-        _write_groups(prepared, out, staging, config, report, progress, subset)
+        _write_groups(prepared, out, staging, config, report, progress, subset, spill)
     finally:
+        spill.close()
         shutil.rmtree(staging, ignore_errors=True)
     try:
         finalize_folder(out, config.card)
@@ -353,23 +414,24 @@ def pack(
 
 
 def _write_groups(
-    prepared: list[PreparedPair],
+    prepared: list[_Planned],
     out: Path,
     staging: Path,
     config: PackConfig,
     report: PackReport,
     progress: bool | None,
     subset: str,
+    spill: _Spill,
 ) -> None:
-    by_group: dict[tuple[str, str], list[PreparedPair]] = {}
+    by_group: dict[tuple[str, str], list[_Planned]] = {}
     for p in sorted(prepared, key=_order_key):
-        by_group.setdefault((p.record.category, p.record.split), []).append(p)
+        by_group.setdefault((p.category, p.split), []).append(p)
     new_dir = staging / "new"
     planned = []
     for (category, split), pairs in sorted(
         by_group.items(), key=lambda kv: (CATEGORIES.index(kv[0][0]), kv[0][1])
     ):
-        shards = plan_shards(pairs, config.max_shard_bytes)
+        shards = plan_shards(pairs, config.max_shard_bytes)  # type: ignore[arg-type]
         mean = sum(p.nbytes for p in pairs) / len(pairs)
         rows_per_group = int(max(1, min(config.max_row_group_rows, config.row_group_bytes // max(1, mean))))
         for i, shard in enumerate(shards):
@@ -380,7 +442,7 @@ def _write_groups(
     bar = tqdm(total=len(prepared), desc="pack: write", unit="pair", disable=progress_disabled(progress))
     for _, rel, shard, rows_per_group in planned:
         (new_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        write_shard(new_dir / rel, shard, rows_per_group)
+        write_shard(new_dir / rel, _loaded(spill, shard), rows_per_group)
         bar.update(len(shard))
     bar.close()
     for category in sorted({c for c, _ in by_group}, key=CATEGORIES.index):
@@ -389,6 +451,11 @@ def _write_groups(
     for group, rel, shard, _ in planned:
         report.files.append(rel)
         report.written[group] += len(shard)
+
+
+def _loaded(spill: _Spill, planned: list[_Planned]) -> Iterator[PreparedPair]:
+    """The spilled pairs of ``planned``, read back one at a time (for :func:`write_shard`)."""
+    return (spill.get(p.where) for p in planned)
 
 
 #: Marker in the names of hidden folders a pack run creates (``<pid>`` = the run's process id).

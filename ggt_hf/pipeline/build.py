@@ -33,7 +33,9 @@ import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.pipeline.report import BuildReport, report
 from ggt_hf.pipeline.run_lock import FileLock, RunLock
 from ggt_hf.pipeline.run_store import RunLayout, RunStore, quarantine_file
-from ggt_hf.records import TERMINAL_STATES, AttemptRecord, ItemRecord
+from ggt_hf.records import TERMINAL_STATES, AttemptRecord, ItemRecord, PairRecord
 from ggt_hf.redact import redact, redact_text
 
 logger = logging.getLogger(__name__)
@@ -387,29 +389,48 @@ def pack_run(config: BuildConfig, run: Path, progress: bool | None = None, probl
 
     store = RunStore(run)
     decisions = read_decisions(store.layout)
-    positives, negatives = [], []
-    for rec in store.records():
-        positive, rejected = _item_pairs(config, store.layout, rec, decisions.get(rec.id))
-        positives += [positive] if positive else []
-        negatives += rejected
+
+    def pairs(positive: bool) -> Iterator[PairRecord]:
+        """The run's positive (or negative) pairs, reading one item record at a time."""
+        for rec in store.iter_records():
+            pos, rejected = _item_pairs(config, store.layout, rec, decisions.get(rec.id))
+            yield from ([pos] if pos else []) if positive else rejected
+
     pack_config = PackConfig(
         card=CardInfo(pretty_name=config.pretty_name or config.name, license=config.license)
     )
     pack_unfiltered(config, run, pack_config, progress)  # the QC ablation's w/o-QC config
-    if not positives:
+    positives = _nonempty(pairs(True))
+    if positives is None:
         return None
-    owners = {p.hq_path: p.provenance.extra["item_id"] for p in positives + negatives}
     result = pack(positives, store.layout.dataset_dir, pack_config, progress=progress)
     found = list(result.problems)
-    if negatives:
+    if (negatives := _nonempty(pairs(False))) is not None:
         subset = "negatives"
         found += pack(
             negatives, store.layout.dataset_dir, pack_config, progress=progress, subset=subset
         ).problems
+    owners = {}
+    if found:  # which item a problem's candidate belongs to (one more pass, only on problems)
+        named = {str(p.item) for p in found}
+        owners = {
+            p.hq_path: p.provenance.extra["item_id"]
+            for p in chain(pairs(True), pairs(False))
+            if p.hq_path in named
+        }
     result.redo, messages = _redo_corrupt_candidates(store, found, owners)
     if problems is not None:
         problems.extend(messages)
     return result
+
+
+def _nonempty(items: Iterator) -> Iterator | None:
+    """``items`` unchanged, or ``None`` when it yields nothing (reads one element ahead)."""
+    first = next(items, _NOTHING)
+    return None if first is _NOTHING else chain([first], items)
+
+
+_NOTHING = object()
 
 
 def _check_config_change(layout: RunLayout, config: BuildConfig, retry_failed: bool) -> None:

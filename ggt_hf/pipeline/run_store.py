@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,7 +208,11 @@ class RunStore:
 
     def records(self) -> list[ItemRecord]:
         """Every readable record, sorted by id (corrupt ones are quarantined and skipped)."""
-        return [r for i in self.item_ids() if (r := self.read_or_quarantine(i)) is not None]
+        return list(self.iter_records())
+
+    def iter_records(self) -> Iterator[ItemRecord]:
+        """:meth:`records`, read one at a time (memory holds the ids, not the records)."""
+        return (r for i in self.item_ids() if (r := self.read_or_quarantine(i)) is not None)
 
     def quarantine(self, path: Path, reason: str) -> Path:
         """Move a corrupt file under ``quarantine/`` (keeping its path in the run), warning once."""

@@ -32,7 +32,7 @@ def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[s
 
     store = RunStore(run)
     pairs = []
-    for record in store.records():
+    for record in store.iter_records():
         attempt = first_candidate(record)
         if attempt is None:
             continue

@@ -147,6 +147,18 @@ def test_deterministic_and_incremental(tmp_path, make_pairs_dir):
     assert sum(c["train"] for c in manifest["counts"].values()) == 6
 
 
+def test_records_read_once_from_a_lazy_iterable_pack_like_a_list(tmp_path, make_pairs_dir):
+    records, _ = pairs_from_dir(make_pairs_dir(n=6), split="train")
+    config = PackConfig(max_shard_bytes=1, max_row_group_rows=2)  # several shards and row groups
+    pack(records, tmp_path / "a", config, progress=False)
+    pack((r for r in reversed(records)), tmp_path / "b", config, progress=False)  # one pass only
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert len(list_shards(tmp_path / "a")) > 1
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
 def test_shards_and_row_groups_are_bounded(tmp_path, make_pairs_dir):
     pairs = make_pairs_dir(n=12, nested=False, size=96)
     records, _ = pairs_from_dir(pairs, split="train", category="general")
