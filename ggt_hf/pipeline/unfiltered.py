@@ -11,6 +11,7 @@ Every split is included (train on the ``train`` split; evaluate on ``default``'s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,14 @@ def first_candidate(record: ItemRecord) -> AttemptRecord | None:
     return next((a for a in record.attempts if a.image), None)
 
 
-def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[str, Any]]) -> list:
-    """One :class:`~ggt_hf.records.PairRecord` per item with a candidate (see the module docstring)."""
+def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[str, Any]]) -> Iterator:
+    """One :class:`~ggt_hf.records.PairRecord` per item with a candidate (see the module docstring),
+    read one item record at a time."""
     from ggt_hf.pipeline.build import _pair
     from ggt_hf.pipeline.run_store import RunStore
     from ggt_hf.records import QCCheck
 
     store = RunStore(run)
-    pairs = []
     for record in store.iter_records():
         attempt = first_candidate(record)
         if attempt is None:
@@ -49,19 +50,19 @@ def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[s
             verdict = "pending"  # awaiting human review
         else:
             verdict = "accepted" if human is None or human["decision"] == "accept" else "rejected"
-        pairs.append(_pair(config, store.layout, record, attempt, record.id, verdict, checks))
-    return pairs
+        yield _pair(config, store.layout, record, attempt, record.id, verdict, checks)
 
 
 def pack_unfiltered(config: BuildConfig, run: Path, pack_config, progress: bool | None = None):
     """Pack :func:`unfiltered_pairs` into ``run/dataset``'s ``unfiltered`` config (``None`` if empty)."""
     from ggt_hf.hub.pack import pack
+    from ggt_hf.pipeline.build import _nonempty
     from ggt_hf.pipeline.run_store import RunStore
     from ggt_hf.qc.review import read_decisions
 
     store = RunStore(run)
-    pairs = unfiltered_pairs(config, run, read_decisions(store.layout))
-    if not pairs:
+    pairs = _nonempty(unfiltered_pairs(config, run, read_decisions(store.layout)))
+    if pairs is None:
         return None
     return pack(
         pairs, store.layout.dataset_dir, pack_config, progress=progress, subset=HubLayout.UNFILTERED_DIR
