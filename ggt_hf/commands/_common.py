@@ -66,3 +66,14 @@ def check_dataset_arg(value: str | None, option: str = "--dataset") -> None:
     from ggt_hf.network import hub_offline
 
     hub_offline()  # an unreachable Hub is reported once and the loader only looks at the cache
+
+
+def print_release_report(label: str, report, leaks_title: str, report_path: str | Path | None) -> None:
+    """Print a release pack/mirror report (rows written per subset/category/split, skipped pairs,
+    leaks) and write its problems to ``report_path`` when given."""
+    print(f"{label}: {report}")
+    for (subset, category, split), n in sorted(report.written.items()):
+        print(f"  {subset}/{category}/{split}: {n}")
+    print_problems(report.problems, "skipped pairs")
+    print_problems(report.leaks, leaks_title)
+    write_problems(report_path, report.problems + report.leaks)

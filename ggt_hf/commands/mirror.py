@@ -30,7 +30,7 @@ def run(args) -> int:
     import hashlib
     from pathlib import Path
 
-    from ggt_hf.commands._common import print_problems, write_problems
+    from ggt_hf.commands._common import print_release_report
     from ggt_hf.hub.layout import ReleaseSource, detect_layout
     from ggt_hf.hub.mirror import StreamConfig, mirror_release
     from ggt_hf.hub.push import resolve_token
@@ -48,11 +48,8 @@ def run(args) -> int:
         max_shard_bytes=args.max_shard_mb * 1024**2, workers=args.workers, license=args.license
     )
     report = mirror_release(plan, source, args.repo_id, work, config, private=args.private, token=token)
-    print(f"mirror: {report}")
-    for (subset, category, split), n in sorted(report.written.items()):
-        print(f"  {subset}/{category}/{split}: {n}")
-    print_problems(report.problems, "skipped pairs")
-    print_problems(report.leaks, "train/test leaks in the source (mirrored as they are)")
-    write_problems(args.report, report.problems + report.leaks)
+    print_release_report(
+        "mirror", report, "train/test leaks in the source (mirrored as they are)", args.report
+    )
     print(f"https://huggingface.co/datasets/{args.repo_id}")
     return 0

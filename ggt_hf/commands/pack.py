@@ -80,7 +80,7 @@ def _is_release(args) -> bool:
 
 
 def _pack_release(args, card) -> int:
-    from ggt_hf.commands._common import print_problems, write_problems
+    from ggt_hf.commands._common import print_release_report
     from ggt_hf.hub.layout import ReleaseSource, detect_layout
     from ggt_hf.hub.mirror import StreamConfig, pack_release
 
@@ -94,12 +94,7 @@ def _pack_release(args, card) -> int:
         max_shard_bytes=args.max_shard_mb * 1024**2, workers=max(4, args.workers), license=args.pair_license
     )
     report = pack_release(plan, source, args.out, config, force=args.force, card=card)
-    print(f"pack: {report}")
-    for (subset, category, split), n in sorted(report.written.items()):
-        print(f"  {subset}/{category}/{split}: {n}")
-    print_problems(report.problems, "skipped pairs")
-    print_problems(report.leaks, "train/test leaks kept because of --force")
-    write_problems(args.report, report.problems + report.leaks)
+    print_release_report("pack", report, "train/test leaks kept because of --force", args.report)
     return 0
 
 
