@@ -35,12 +35,22 @@ from typing import Any
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from tqdm.auto import tqdm
 
-from ggt_hf.constants import CATEGORIES, SPLITS, HubLayout
+from ggt_hf.constants import CATEGORIES, MAX_IMAGE_PIXELS, SPLITS, HubLayout
 from ggt_hf.errors import GGTError, LeakageError, PairingError
 from ggt_hf.hashing import phash
 from ggt_hf.hub.card import CardInfo, ShardInfo, Tile, render_grid, write_card_files
 from ggt_hf.hub.layout import DetectedPair, LayoutPlan, ReleaseSource
-from ggt_hf.hub.pack import ImageRef, PreparedPair, check_image, find_leaks, plan_shards, write_shard
+from ggt_hf.hub.pack import (
+    MAX_SHARD_BYTES,
+    ROW_GROUP_BYTES,
+    ROW_GROUP_ROWS,
+    ImageRef,
+    PreparedPair,
+    check_image,
+    find_leaks,
+    plan_shards,
+    write_shard,
+)
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, sha256_bytes
 from ggt_hf.parallel import bounded_map, progress_disabled
@@ -57,11 +67,11 @@ SAMPLES_PER_CATEGORY = 2
 class StreamConfig:
     """Settings of a streaming pack / mirror."""
 
-    max_shard_bytes: int = 500 * 1024**2
-    row_group_bytes: int = 32 * 1024**2
-    max_row_group_rows: int = 100
+    max_shard_bytes: int = MAX_SHARD_BYTES
+    row_group_bytes: int = ROW_GROUP_BYTES
+    max_row_group_rows: int = ROW_GROUP_ROWS
     workers: int = 8
-    max_pixels: int = 64_000_000
+    max_pixels: int = MAX_IMAGE_PIXELS
     near_duplicate_distance: int = 4
     license: str | None = None
 

@@ -68,13 +68,20 @@ logger = logging.getLogger(__name__)
 _STAT_COLUMNS = [c for c in dataset_features() if c not in (Col.LQ, Col.HQ, Col.PROVENANCE, Col.QC)]
 
 
+#: Shard and row-group limits shared by ``ggt pack`` and the streaming release pack / mirror:
+#: shards at most 500 MB (datasets' default), row groups small enough for the dataset viewer.
+MAX_SHARD_BYTES = 500 * 1024**2
+ROW_GROUP_BYTES = 32 * 1024**2
+ROW_GROUP_ROWS = 100
+
+
 @dataclass
 class PackConfig:
     """Settings of ``ggt pack``."""
 
-    max_shard_bytes: int = 500 * 1024**2
-    row_group_bytes: int = 32 * 1024**2
-    max_row_group_rows: int = 100
+    max_shard_bytes: int = MAX_SHARD_BYTES
+    row_group_bytes: int = ROW_GROUP_BYTES
+    max_row_group_rows: int = ROW_GROUP_ROWS
     near_duplicate_distance: int = 4
     force: bool = False
     strict: bool = False
