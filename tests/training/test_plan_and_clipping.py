@@ -248,6 +248,7 @@ def test_clip_targets_are_the_prepared_trainable_parameters_once():
 
 
 FSDP_SCRIPT = r"""
+import sys
 import torch, torch.distributed as dist
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
@@ -267,7 +268,9 @@ after = torch.nn.utils.get_total_norm([p.grad for p in targets])
 after = after.full_tensor() if hasattr(after, "full_tensor") else after
 assert float(total.full_tensor() if hasattr(total, "full_tensor") else total) > 0.01
 assert float(after) <= 0.01 * 1.0001, float(after)
-print("rank", dist.get_rank(), "OK", type(targets[0]).__name__, float(after))
+# one file per rank: two ranks printing to one stdout interleave their characters
+with open(f"{sys.argv[1]}/rank{dist.get_rank()}.txt", "w") as out:
+    out.write(f"OK {type(targets[0]).__name__} {float(after)}")
 dist.destroy_process_group()
 """
 
@@ -295,6 +298,7 @@ def test_clipping_under_fsdp2_on_two_cpu_processes(tmp_path):
             "--master_port",
             str(port),
             str(script),
+            str(tmp_path),
         ],
         capture_output=True,
         text=True,
@@ -302,4 +306,5 @@ def test_clipping_under_fsdp2_on_two_cpu_processes(tmp_path):
         env=env,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert proc.stdout.count("OK DTensor") == 2
+    results = [(tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1)]
+    assert all(r.startswith("OK DTensor ") for r in results), results
