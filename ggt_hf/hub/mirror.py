@@ -317,12 +317,12 @@ def stream_shards(
         _collect(report, record)
         bar.update(len(task.pairs))
     bar.close()
-    entries = [
+    entries = (
         {"id": h[0], "split": h[1], "lq_sha256": h[2], "lq_phash": h[3]}
         for task in tasks
         if task.subset == HubLayout.DATA_DIR and (r := journal.get(task.rel))
         for h in r.hashes
-    ]
+    )
     report.leaks = find_leaks(entries, config.near_duplicate_distance)
     return report
 

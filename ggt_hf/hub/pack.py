@@ -27,18 +27,18 @@ Design choices, and why:
   ones moved in) and swapped in with one atomic directory exchange (``renameat2``), then the old
   generation is deleted. A reader (or a kill) never sees a category with a mix of old and new
   shards or a partial set; staging and generations left by killed runs are removed by the next pack.
-* **Memory is bounded**: pairs are prepared with a bounded window and written row group by row
-  group, so peak memory does not grow with the number of pairs.
+* **Memory is flat in the number of pairs**: records are read once and spilled to the staging
+  folder with what the pack decides on (ids, hashes, sizes) in a SQLite plan beside them
+  (:mod:`ggt_hf.hub.pack_plan`); pairs are checked with a bounded window and written row group by
+  row group. With ``PackConfig.check_cache``, files already fully checked and unchanged since are
+  not decoded again (:mod:`ggt_hf.hub.check_cache`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import pickle
 import shutil
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -51,10 +51,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from ggt_hf.constants import CATEGORIES, MAX_IMAGE_PIXELS, Col, HubLayout
+from ggt_hf.constants import MAX_IMAGE_PIXELS, Col, HubLayout
 from ggt_hf.errors import BadImageError, DatasetValidationError, GGTError, LeakageError, PairingError
-from ggt_hf.hashing import NearDuplicateIndex, phash
+from ggt_hf.hashing import phash
 from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards
+from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache
+from ggt_hf.hub.leaks import find_leaks
+from ggt_hf.hub.pack_plan import PackPlan, PlannedPair, Spill, shard_sizes
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.hub.schema import dataset_features, record_to_row
 from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_file_bytes
@@ -88,6 +91,8 @@ class PackConfig:
     workers: int = 2
     max_pixels: int = MAX_IMAGE_PIXELS
     card: CardInfo | None = None  # None keeps the card info stored in the folder
+    #: SQLite file remembering files already fully checked (see :mod:`ggt_hf.hub.check_cache`)
+    check_cache: str | os.PathLike | None = None
 
 
 @dataclass
@@ -152,81 +157,60 @@ def check_image(data: bytes, path: object, max_pixels: int = MAX_IMAGE_PIXELS):
     return decoded, encode_image(decoded.image, "png"), "png"  # e.g. TIFF/BMP: pixels stay identical
 
 
-def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int):
+def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int, cache: CheckCache | None):
+    """Check one image of a pair: (its ImageRef, width, height, SHA-256, pHash); the hashes are
+    computed for the LQ side only (``None`` for HQ unless a cached check has them)."""
     path = getattr(record, f"{side}_path")
+    hashes = side == "lq"  # the LQ's SHA-256 and pHash go into the row (dedupe, leak checks)
+    st = _stat(path) if cache is not None else None
+    hit = cache.get(path, st) if st is not None else None  # type: ignore[union-attr]
+    if hit is not None and (hit.phash is not None or not hashes) and hit.width * hit.height <= max_pixels:
+        ref = ImageRef(str(path), f"{record.id}.{hit.ext}", st.st_size)  # type: ignore[union-attr]
+        return ref, hit.width, hit.height, hit.sha256, hit.phash
     data = read_file_bytes(path)
     decoded, stored, ext = check_image(data, path, max_pixels)
+    width, height = decoded.image.size
+    sha, hashed = (sha256_bytes(data), phash(decoded.image)) if hashes else (None, None)
     if stored is data:
         ref = ImageRef(str(path), f"{record.id}.{ext}", len(data))
+        if st is not None and _stat(path) == st:  # unchanged while it was read: remember the check
+            cache.put(path, st, CheckedFile(width, height, ext, sha, hashed))  # type: ignore[union-attr]
     else:
         tmp = staging / f"{record.id}.{side}.png"
         tmp.write_bytes(stored)
         ref = ImageRef(str(tmp), f"{record.id}.png", len(stored))
-    return ref, decoded, data
+    return ref, width, height, sha, hashed
 
 
-def prepare_pair(record: PairRecord, staging: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> PreparedPair:
-    """Read, fully decode and check one pair. Raises a :class:`GGTError` naming the problem."""
-    lq, lq_img, lq_bytes = _prepare_side(record, "lq", staging, max_pixels)
-    hq, hq_img, _ = _prepare_side(record, "hq", staging, max_pixels)
-    if lq_img.image.size != hq_img.image.size:
-        (lw, lh), (hw, hh) = lq_img.image.size, hq_img.image.size
+def _stat(path: str | os.PathLike) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None  # read_file_bytes then says what is wrong with it
+
+
+def prepare_pair(
+    record: PairRecord,
+    staging: Path,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    cache: CheckCache | None = None,
+) -> PreparedPair:
+    """Read, fully decode and check one pair (or take a file's earlier check from ``cache``).
+    Raises a :class:`GGTError` naming the problem."""
+    lq, lw, lh, lq_sha, lq_phash = _prepare_side(record, "lq", staging, max_pixels, cache)
+    hq, hw, hh, _, _ = _prepare_side(record, "hq", staging, max_pixels, cache)
+    if (lw, lh) != (hw, hh):
         raise PairingError(record.id, f"size mismatch: LQ is {lw}×{lh} but HQ is {hw}×{hh}")
-    width, height = lq_img.image.size
-    return PreparedPair(record, lq, hq, width, height, sha256_bytes(lq_bytes), phash(lq_img.image))
-
-
-class _Spill:
-    """Pickled objects appended to one staging file and read back by position, so a pack holds
-    its records and prepared pairs on disk, not in memory (reads are thread-safe: ``os.pread``)."""
-
-    def __init__(self, path: Path) -> None:
-        self._file = open(path, "w+b", buffering=0)  # noqa: SIM115 - closed by close()
-        self._end = 0
-
-    def put(self, obj: object) -> tuple[int, int]:
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        self._file.write(data)
-        where, self._end = (self._end, len(data)), self._end + len(data)
-        return where
-
-    def get(self, where: tuple[int, int]):
-        # only this process's own staging file is unpickled
-        return pickle.loads(os.pread(self._file.fileno(), where[1], where[0]))
-
-    def close(self) -> None:
-        self._file.close()
-
-
-@dataclass(slots=True)
-class _Planned:
-    """What a pack keeps in memory per prepared pair: what dedupe, leak check and shard planning
-    need, and where the full :class:`PreparedPair` is spilled."""
-
-    id: str
-    category: str
-    split: str
-    nbytes: int
-    lq_sha256: str
-    lq_phash: str
-    where: tuple[int, int]
-
-
-def _order_key(pair: _Planned) -> str:
-    return hashlib.sha1(pair.id.encode()).hexdigest()
+    return PreparedPair(record, lq, hq, lw, lh, lq_sha, lq_phash)
 
 
 def plan_shards(pairs: list[PreparedPair], max_shard_bytes: int) -> list[list[PreparedPair]]:
     """Split pairs (already ordered) greedily into shards of at most ``max_shard_bytes``."""
-    shards: list[list[PreparedPair]] = [[]]
-    size = 0
-    for pair in pairs:
-        if shards[-1] and size + pair.nbytes > max_shard_bytes:
-            shards.append([])
-            size = 0
-        shards[-1].append(pair)
-        size += pair.nbytes
-    return shards if shards[0] else []
+    shards, start = [], 0
+    for size in shard_sizes((p.nbytes for p in pairs), max_shard_bytes):
+        shards.append(pairs[start : start + size])
+        start += size
+    return shards
 
 
 def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) -> None:
@@ -257,52 +241,30 @@ def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) 
             writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=len(rows))
 
 
-def _existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> list[dict[str, str]]:
-    """id/split/hash of rows of ``subset`` already in ``out`` that this run keeps."""
-    rows = []
+def _existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> Iterator[tuple[str, ...]]:
+    """(id, split, lq_sha256, lq_phash, shard) of rows of ``subset`` already in ``out`` that this
+    run keeps, one shard at a time."""
     for shard in list_shards(out):
         if shard.subset != subset or (shard.category, shard.split) in replaced:
             continue
         table = pq.read_table(out / shard.path, columns=[Col.ID, Col.LQ_SHA256, Col.LQ_PHASH])
         for row in table.to_pylist():
-            rows.append({**row, "split": shard.split, "where": shard.path})
-    return rows
+            yield row[Col.ID], shard.split, row[Col.LQ_SHA256], row[Col.LQ_PHASH], shard.path
 
 
-def find_leaks(entries: list[dict[str, str]], max_distance: int) -> list[Problem]:
-    """Test rows whose LQ equals (SHA-256) or nearly equals (pHash) a train row's LQ."""
-    index = NearDuplicateIndex(max_distance)
-    train_sha = {}
-    for e in entries:
-        if e["split"] == "train":
-            index.add(e[Col.ID], e[Col.LQ_PHASH])
-            train_sha[e[Col.LQ_SHA256]] = e[Col.ID]
-    leaks = []
-    for e in entries:
-        if e["split"] != "test":
-            continue
-        if e[Col.LQ_SHA256] in train_sha:
-            leaks.append(Problem(e[Col.ID], f"test LQ identical to train pair {train_sha[e[Col.LQ_SHA256]]}"))
-        elif (hit := index.query(e[Col.LQ_PHASH])) is not None:
-            leaks.append(
-                Problem(e[Col.ID], f"test LQ near-duplicate of train pair {hit[0]} (pHash distance {hit[1]})")
-            )
-    return leaks
-
-
-def _unique_records(
-    records: Iterable[PairRecord], spill: _Spill, report: PackReport
-) -> list[tuple[str, str, tuple[int, int]]]:
-    """Spill ``records`` (read once, lazily); (id, lq_path, where) of the first of each id in
-    (id, lq_path) order, a problem for every other one."""
-    keys = sorted(((r.id, r.lq_path, spill.put(r)) for r in records), key=lambda k: (k[0], k[1]))
-    unique: list[tuple[str, str, tuple[int, int]]] = []
-    for key in keys:
-        if unique and unique[-1][0] == key[0]:
-            report.problems.append(Problem(key[1], f"duplicate id {key[0]!r} (also {unique[-1][1]})"))
+def _first_of_each_id(
+    plan: PackPlan, problems: list[Problem] | None = None
+) -> Iterator[tuple[str, str, tuple[int, int]]]:
+    """(id, lq_path, where) of the first record of each id in (id, lq_path) order; a problem is
+    appended to ``problems`` (when given) for every other one."""
+    last: tuple[str, str] | None = None
+    for key in plan.records_by_id():
+        if last is not None and last[0] == key[0]:
+            if problems is not None:
+                problems.append(Problem(key[1], f"duplicate id {key[0]!r} (also {last[1]})"))
         else:
-            unique.append(key)
-    return unique
+            last = key[:2]
+            yield key
 
 
 def _prepare_all(
@@ -311,38 +273,42 @@ def _prepare_all(
     staging: Path,
     report: PackReport,
     progress: bool | None,
-    spill: _Spill,
-) -> list[_Planned]:
-    unique = _unique_records(records, spill, report)
+    spill: Spill,
+    plan: PackPlan,
+) -> None:
+    """Spill ``records`` (read once), then check the first of each id in (id, lq_path) order (a
+    problem for every other one) and plan every pair that passes."""
+    for r in records:
+        plan.add_record(r.id, r.lq_path, spill.put(r))
+    total = sum(1 for _ in _first_of_each_id(plan, report.problems))
 
     def work(key: tuple[str, str, tuple[int, int]]) -> PreparedPair | GGTError:
         try:
-            return prepare_pair(spill.get(key[2]), staging, config.max_pixels)
+            return prepare_pair(spill.get(key[2]), staging, config.max_pixels, cache)
         except GGTError as exc:
             return exc
 
-    prepared = []
-    with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
-        results = bounded_map(pool, work, unique, window=4 * max(1, config.workers))
+    cache = CheckCache(config.check_cache) if config.check_cache else None
+    with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool, closing_cache(cache):
+        results = bounded_map(pool, work, _first_of_each_id(plan), window=4 * max(1, config.workers))
         for result in tqdm(
-            results, total=len(unique), desc="pack: check", unit="pair", disable=progress_disabled(progress)
+            results, total=total, desc="pack: check", unit="pair", disable=progress_disabled(progress)
         ):
             if isinstance(result, GGTError):
                 report.problems.append(Problem(result.item, result.reason))
                 continue
             rec = result.record
-            prepared.append(
-                _Planned(
+            plan.add_planned(
+                PlannedPair(
                     rec.id,
-                    sys.intern(rec.category),
-                    sys.intern(rec.split),
+                    rec.category,
+                    rec.split,
                     result.nbytes,
                     result.lq_sha256,
                     result.lq_phash,
                     spill.put(result),
                 )
             )
-    return prepared
 
 
 def pack(
@@ -366,48 +332,40 @@ def pack(
         PairingError: when ``config.strict`` and any item had a problem, or nothing is packable.
     """
     config = config or PackConfig()
+    if subset not in HubLayout.SUBSETS:
+        raise ValueError(f"subset must be one of {HubLayout.SUBSETS}, got {subset!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = PackReport(problems=list(problems or []))
     clean_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
-    spill = _Spill(staging / "spill.pickle")
+    spill, plan = Spill(staging / "spill.pickle"), PackPlan(staging / "plan.sqlite")
     try:
-        prepared = _prepare_all(records, config, staging, report, progress, spill)
+        _prepare_all(records, config, staging, report, progress, spill, plan)
         if config.strict and report.problems:
             raise PairingError(
                 out,
                 f"{len(report.problems)} problem(s) and --strict: "
                 + "; ".join(map(str, report.problems[:5])),
             )
-        if not prepared:
+        if not plan.planned_count():
             raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
-        groups = {(p.category, p.split) for p in prepared}
-        kept = _existing_rows(out, groups, subset)
-        taken = {r[Col.ID]: r["where"] for r in kept}
-        clash = [p for p in prepared if p.id in taken]
-        for p in clash:
-            report.problems.append(Problem(p.id, f"id already used in {taken[p.id]}"))
-        prepared = [p for p in prepared if p.id not in taken]
-        entries = kept + [
-            {Col.ID: p.id, Col.LQ_SHA256: p.lq_sha256, Col.LQ_PHASH: p.lq_phash, "split": p.split}
-            for p in prepared
-        ]
+        plan.add_kept(_existing_rows(out, set(plan.groups()), subset))
+        for pair_id, shard in plan.drop_clashes():
+            report.problems.append(Problem(pair_id, f"id already used in {shard}"))
         # leakage matters for the pairs people train and test on; negatives are extra data
-        report.leaks = (
-            find_leaks(entries, config.near_duplicate_distance) if subset == HubLayout.DATA_DIR else []
-        )
+        if subset == HubLayout.DATA_DIR:
+            report.leaks = find_leaks(plan.leak_entries(), config.near_duplicate_distance, staging)
         if report.leaks and not config.force:
             raise LeakageError(
                 out,
                 f"{len(report.leaks)} test pair(s) leak from train (use --force to pack anyway): "
                 + "; ".join(map(str, report.leaks[:5])),
             )
-        if subset not in HubLayout.SUBSETS:
-            raise ValueError(f"subset must be one of {HubLayout.SUBSETS}, got {subset!r}")
-        _write_groups(prepared, out, staging, config, report, progress, subset, spill)
+        _write_groups(plan, spill, out, staging, config, report, progress, subset)
     finally:
         spill.close()
+        plan.close()
         shutil.rmtree(staging, ignore_errors=True)
     try:
         finalize_folder(out, config.card)
@@ -421,48 +379,40 @@ def pack(
 
 
 def _write_groups(
-    prepared: list[_Planned],
+    plan: PackPlan,
+    spill: Spill,
     out: Path,
     staging: Path,
     config: PackConfig,
     report: PackReport,
     progress: bool | None,
     subset: str,
-    spill: _Spill,
 ) -> None:
-    by_group: dict[tuple[str, str], list[_Planned]] = {}
-    for p in sorted(prepared, key=_order_key):
-        by_group.setdefault((p.category, p.split), []).append(p)
+    """Write every planned group's shards to staging (one row group at a time), then swap each
+    affected category in."""
+    plan.finish_inserts()
+    groups = plan.groups()
     new_dir = staging / "new"
-    planned = []
-    for (category, split), pairs in sorted(
-        by_group.items(), key=lambda kv: (CATEGORIES.index(kv[0][0]), kv[0][1])
-    ):
-        shards = plan_shards(pairs, config.max_shard_bytes)  # type: ignore[arg-type]
-        mean = sum(p.nbytes for p in pairs) / len(pairs)
+    bar = tqdm(
+        total=plan.planned_count(), desc="pack: write", unit="pair", disable=progress_disabled(progress)
+    )
+    for category, split in groups:
+        sizes, mean = plan.group_sizes(category, split, config.max_shard_bytes)
         rows_per_group = int(max(1, min(config.max_row_group_rows, config.row_group_bytes // max(1, mean))))
-        for i, shard in enumerate(shards):
+        spilled = plan.group_spilled(category, split)
+        for i, size in enumerate(sizes):
             rel = HubLayout.SHARD.format(
-                subset=subset, category=category, split=split, index=i, total=len(shards)
+                subset=subset, category=category, split=split, index=i, total=len(sizes)
             )
-            planned.append(((category, split), rel, shard, rows_per_group))
-    bar = tqdm(total=len(prepared), desc="pack: write", unit="pair", disable=progress_disabled(progress))
-    for _, rel, shard, rows_per_group in planned:
-        (new_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        write_shard(new_dir / rel, _loaded(spill, shard), rows_per_group)
-        bar.update(len(shard))
+            (new_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            write_shard(new_dir / rel, (spill.get(w) for w in islice(spilled, size)), rows_per_group)
+            report.files.append(rel)
+            report.written[(category, split)] += size
+            bar.update(size)
     bar.close()
-    for category in sorted({c for c, _ in by_group}, key=CATEGORIES.index):
-        splits = {s for c, s in by_group if c == category}
+    for category in dict.fromkeys(c for c, _ in groups):
+        splits = {s for c, s in groups if c == category}
         _swap_in_category(out / subset / category, new_dir / subset / category, splits)
-    for group, rel, shard, _ in planned:
-        report.files.append(rel)
-        report.written[group] += len(shard)
-
-
-def _loaded(spill: _Spill, planned: list[_Planned]) -> Iterator[PreparedPair]:
-    """The spilled pairs of ``planned``, read back one at a time (for :func:`write_shard`)."""
-    return (spill.get(p.where) for p in planned)
 
 
 #: Marker in the names of hidden folders a pack run creates (``<pid>`` = the run's process id).

@@ -397,7 +397,8 @@ def pack_run(config: BuildConfig, run: Path, progress: bool | None = None, probl
             yield from ([pos] if pos else []) if positive else rejected
 
     pack_config = PackConfig(
-        card=CardInfo(pretty_name=config.pretty_name or config.name, license=config.license)
+        card=CardInfo(pretty_name=config.pretty_name or config.name, license=config.license),
+        check_cache=store.layout.pack_checks,  # the three packs below share LQ photos and candidates
     )
     pack_unfiltered(config, run, pack_config, progress)  # the QC ablation's w/o-QC config
     positives = _nonempty(pairs(True))

@@ -13,6 +13,7 @@ app, the pack step) goes through it and through :class:`~ggt_hf.records.ItemReco
       ingest/<n>/                one ``ggt ingest`` output per source
       review.jsonl               human decisions (append-only)
       review_index.json          which items are reviewable, by record size and mtime (a cache)
+      pack_checks.sqlite         files the pack step fully decoded, by path, size and mtime (a cache)
       locks/                     OS file locks: ``run.lock`` and one per rank / shard
       quarantine/                corrupt files moved aside (never deleted)
       dataset/                   the packed dataset
@@ -64,6 +65,7 @@ class RunLayout:
     CONFIG = "build_config.json"
     REVIEW = "review.jsonl"
     REVIEW_INDEX = "review_index.json"
+    PACK_CHECKS = "pack_checks.sqlite"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -107,6 +109,10 @@ class RunLayout:
     @property
     def review_index(self) -> Path:
         return self.root / self.REVIEW_INDEX
+
+    @property
+    def pack_checks(self) -> Path:
+        return self.root / self.PACK_CHECKS
 
     @property
     def run_info(self) -> Path:

@@ -1,0 +1,123 @@
+"""What a full decode proved about an image file, remembered so the file is not decoded again.
+
+``pack`` decodes every image fully to prove it reads. A build run packs the same files up to three
+times (its ``unfiltered``, ``default`` and ``negatives`` configs share LQ photos and candidates), and
+a re-pack after more human review sees mostly files it already checked. With a :class:`CheckCache`
+(``PackConfig.check_cache``; the build uses ``run/pack_checks.sqlite``), a file whose path, size,
+modification time (ns) and inode are unchanged since its check is taken as checked: its size,
+format, SHA-256 and pHash come from the cache. Only files stored with their original bytes are
+remembered (a re-encoded file is checked every time). The cache is SQLite on disk, so memory does
+not grow with the number of files; an unreadable cache file is replaced by an empty one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: Bump when what a check proves (or how its hashes are computed) changes: old entries are dropped.
+CHECK_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """The result of one full decode of a file stored with its original bytes."""
+
+    width: int
+    height: int
+    ext: str
+    sha256: str | None  # hashes are kept for LQ files only (``None`` for HQ)
+    phash: str | None
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+class CheckCache:
+    """Checked files by absolute path and stat stamp, in a SQLite file (thread-safe)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._broken = False
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            logger.warning("pack check cache %s unreadable (%s); starting an empty one", self.path, exc)
+            self.path.unlink(missing_ok=True)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA synchronous=OFF")
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version != CHECK_CACHE_VERSION:
+            db.execute("DROP TABLE IF EXISTS checked")
+            db.execute(f"PRAGMA user_version={CHECK_CACHE_VERSION}")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS checked(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+            " ino INTEGER, width INTEGER, height INTEGER, ext TEXT, sha256 TEXT, phash TEXT)"
+        )
+        db.commit()
+        return db
+
+    def get(self, path: str | os.PathLike, st: os.stat_result) -> CheckedFile | None:
+        """The check of ``path`` if it was made on a file with ``st``'s size, mtime and inode."""
+        with self._lock:
+            if self._broken:
+                return None
+            try:
+                row = self._db.execute(
+                    "SELECT size, mtime_ns, ino, width, height, ext, sha256, phash FROM checked WHERE path = ?",
+                    (os.path.abspath(path),),
+                ).fetchone()
+            except sqlite3.DatabaseError as exc:
+                self._give_up(exc)
+                return None
+        if row is None or tuple(row[:3]) != _stamp(st):
+            return None
+        return CheckedFile(*row[3:])
+
+    def put(self, path: str | os.PathLike, st: os.stat_result, checked: CheckedFile) -> None:
+        """Remember ``checked`` for ``path`` as it was when ``st`` was taken."""
+        row = (os.path.abspath(path), *_stamp(st), checked.width, checked.height, checked.ext)
+        with self._lock:
+            if self._broken:
+                return
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO checked VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*row, checked.sha256, checked.phash),
+                )
+                self._db.commit()
+            except sqlite3.DatabaseError as exc:
+                self._give_up(exc)
+
+    def _give_up(self, exc: Exception) -> None:
+        """A cache damaged while in use: every file is checked for real from now on."""
+        logger.warning("pack check cache %s failed (%s); checking every file without it", self.path, exc)
+        self._broken = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+@contextmanager
+def closing_cache(cache: CheckCache | None) -> Iterator[CheckCache | None]:
+    """``cache`` (or ``None``), closed on exit."""
+    try:
+        yield cache
+    finally:
+        if cache is not None:
+            cache.close()
