@@ -1,9 +1,11 @@
 """Synthetic build run folders for the scale benchmarks: one real demo item, copied N times.
 
 The seed item is built for real (the demo's offline config: classical backend, heuristic prompt
-and judge, geometry checks) from one bundled photo degraded with ``ggt_hf.degrade`` (rain). Copies get their own id, record and hard-linked
-candidate image (the ingested LQ is shared), so the folder has the layout and file count of an
-N-item run without N builds.
+and judge, geometry checks) from one bundled photo degraded with ``ggt_hf.degrade`` (rain). Copies
+get their own id, record, hard-linked LQ photo and hard-linked candidate images, so the folder has
+the layout and file count of an N-item run without N builds (and the pack's check cache, keyed by
+path, sees N distinct files). ``size`` makes the copies from a downscaled seed (e.g. 64² instead of
+1024²) to measure per-item bookkeeping at 100K items without the 1024² decode time.
 """
 
 from __future__ import annotations
@@ -58,23 +60,42 @@ def _link(links: dict[Path, Path], image: Path, target: Path, root: Path) -> Non
         os.link(fresh, target)
 
 
-def make_run(seed: Path, out: Path, n: int) -> Path:
-    """An ``n``-item run folder made of copies of the seed run's accepted item (cached by size)."""
+def _small_copy(image: Path, root: Path, size: int) -> Path:
+    """``image`` downscaled to ``size``² (PNG), made once per run folder."""
+    small = root / ".seed-small" / f"{image.stem}-{size}.png"
+    if not small.exists():
+        small.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(image).convert("RGB").resize((size, size), Image.Resampling.LANCZOS).save(small)
+    return small
+
+
+def make_run(seed: Path, out: Path, n: int, size: int | None = None, reviewed: bool = False) -> Path:
+    """An ``n``-item run folder made of copies of the seed run's accepted item (cached by size;
+    ``size`` downscales the images to ``size``²). ``reviewed`` turns human review on and records a
+    decision for every item, as the paper's review of all accepted items does: accept, except
+    every tenth item, rejected (so the ``negatives`` config gets rows too)."""
     layout = RunLayout(out)
     if layout.items_dir.is_dir() and len(os.listdir(layout.items_dir)) == n:
         return out
     shutil.rmtree(out, ignore_errors=True)
     source = next(r for r in RunStore(seed).records() if r.state == "accepted")
     store = RunStore(out, create=True)
-    shutil.copy2(RunLayout(seed).config_file, layout.config_file)
-    lq = layout.resolve(source.lq_path)
-    lq.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(RunLayout(seed).resolve(source.lq_path), lq)
+    config = json.loads(RunLayout(seed).config_file.read_text())
+    config["qc"]["human_review"] = reviewed
+    layout.config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    seed_lq = RunLayout(seed).resolve(source.lq_path)
     images = {a.attempt: RunLayout(seed).resolve(a.image) for a in source.attempts if a.image}
+    if size:
+        seed_lq = _small_copy(seed_lq, out, size)
+        images = {k: _small_copy(v, out, size) for k, v in images.items()}
+    lq_dir = Path(source.lq_path).parent
+    (layout.root / lq_dir).mkdir(parents=True, exist_ok=True)
     template, links = source.to_json(), {}
     for k in range(n):
         item_id = f"s{k:06d}"
-        record = {**template, "id": item_id}
+        lq_path = (lq_dir / f"{item_id}{seed_lq.suffix}").as_posix()
+        _link(links, seed_lq, layout.resolve(lq_path), layout.root)
+        record = {**template, "id": item_id, "lq_path": lq_path}
         record["attempts"] = [
             {**a, "image": a["image"] and RunLayout.candidate(item_id, a["attempt"])}
             for a in template["attempts"]
@@ -87,5 +108,17 @@ def make_run(seed: Path, out: Path, n: int) -> Path:
         layout.item(item_id).write_text(
             json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         )
+    if reviewed:
+        with layout.review_file.open("w", encoding="utf-8") as fh:
+            for k in range(n):
+                rejected = k % 10 == 9
+                row = {
+                    "decision": "reject" if rejected else "accept",
+                    "id": f"s{k:06d}",
+                    "reason": "synthetic rejection" if rejected else None,
+                    "reviewer": "bench",
+                    "time": 0.0,
+                }
+                fh.write(json.dumps(row, sort_keys=True) + "\n")
     assert len(store.item_ids()) == n
     return out

@@ -113,23 +113,31 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Yield the records of a JSONL file; a missing file yields nothing.
+    """Yield the records of a JSONL file, one line at a time; a missing file yields nothing.
 
     A torn final line (a crash mid-write) is skipped; a corrupt line elsewhere raises ``ValueError``
-    naming the file and line number.
+    naming the file and line number. Lines end at ``\n`` only (JSON text may hold U+2028 and the like).
     """
     path = Path(path)
     if not path.exists():
         return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
-                return
+    with open(path, encoding="utf-8", newline="\n") as fh:
+        previous: tuple[int, str] | None = None
+        for number, line in enumerate(fh, start=1):
+            if previous is not None:
+                yield from _jsonl_line(path, *previous, final=False)
+            previous = (number, line)
+    if previous is not None:
+        yield from _jsonl_line(path, *previous, final=True)
+
+
+def _jsonl_line(path: Path, number: int, line: str, final: bool) -> Iterator[dict[str, Any]]:
+    if not line.strip():
+        return
+    try:
+        yield json.loads(line)
+    except json.JSONDecodeError as exc:
+        if not final:
             raise ValueError(f"{path}:{number}: corrupt JSON line ({exc.msg})") from exc
 
 

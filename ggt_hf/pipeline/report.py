@@ -101,5 +101,5 @@ def report(run: str | Path) -> BuildReport:
         record = store.read_or_quarantine(item_id)
         if record is not None:
             out.add(record)
-    out.review = Counter(d["decision"] for d in read_decisions(store.layout).values())
+    out.review = read_decisions(store.layout).counts()
     return out

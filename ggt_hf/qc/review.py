@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,41 @@ ITEMS_DIR = RunLayout.ITEMS_DIR
 DECISIONS = ("accept", "reject")
 
 
-def read_decisions(layout: RunLayout) -> dict[str, dict[str, Any]]:
+class Decisions(Mapping[str, dict[str, Any]]):
+    """The latest decision row per item id of a run, read once from ``review.jsonl``.
+
+    The rows live in a private temporary SQLite database (on disk, deleted when this object goes),
+    so the pack and the report of a run whose 100K items were all reviewed hold none of them in
+    memory."""
+
+    def __init__(self, layout: RunLayout) -> None:
+        self._db = sqlite3.connect("")  # "": a private on-disk database, deleted on close
+        self._db.execute("CREATE TABLE decisions(id TEXT PRIMARY KEY, decision TEXT, row TEXT)")
+        self._db.executemany(
+            "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?)",  # a later line replaces an earlier one
+            ((r["id"], r["decision"], json.dumps(r)) for r in read_jsonl(layout.review_file)),
+        )
+
+    def __getitem__(self, item_id: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT row FROM decisions WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise KeyError(item_id)
+        return json.loads(row[0])
+
+    def __iter__(self) -> Iterator[str]:
+        return (item_id for (item_id,) in self._db.execute("SELECT id FROM decisions ORDER BY id"))
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+
+    def counts(self) -> Counter:
+        """How many items have each decision."""
+        return Counter(dict(self._db.execute("SELECT decision, COUNT(*) FROM decisions GROUP BY decision")))
+
+
+def read_decisions(layout: RunLayout) -> Decisions:
     """Latest decision per item id of a run (without opening the item records)."""
-    latest: dict[str, dict[str, Any]] = {}
-    for row in read_jsonl(layout.review_file):
-        latest[row["id"]] = row
-    return latest
+    return Decisions(layout)
 
 
 @dataclass
