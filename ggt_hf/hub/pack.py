@@ -132,6 +132,8 @@ class PackReport:
     problems: list[Problem] = field(default_factory=list)
     leaks: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    #: build runs only: items whose candidate was found unreadable, quarantined and reset for a redo
+    redo: set[str] = field(default_factory=set)
 
     def __str__(self) -> str:
         rows = sum(self.written.values())

@@ -392,7 +392,7 @@ def pack_run(config: BuildConfig, run: Path, progress: bool | None = None, probl
 
     def pairs(positive: bool) -> Iterator[PairRecord]:
         """The run's positive (or negative) pairs, reading one item record at a time."""
-        for rec in store.iter_records():
+        for rec in store.iter_records(ordered=False):  # pack orders the pairs itself
             pos, rejected = _item_pairs(config, store.layout, rec, decisions.get(rec.id))
             yield from ([pos] if pos else []) if positive else rejected
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from ggt_hf.pipeline.run_store import RunStore
@@ -33,6 +34,7 @@ class BuildReport:
     problems: list[str] = field(default_factory=list)
     config_path: str | None = None
     stage1: set[str] = field(default_factory=set)  # the stage-1 metrics the checks used
+    _cost: Fraction = field(default=Fraction(0), repr=False, compare=False)
 
     @property
     def failed(self) -> int:
@@ -49,7 +51,8 @@ class BuildReport:
         for attempt in record.attempts:
             usage = attempt.metadata.get("usage", {})
             self.calls += int(usage.get("calls", 0) or 0)
-            self.cost_usd += float(usage.get("cost_usd", 0.0) or 0.0)
+            self._cost += Fraction(float(usage.get("cost_usd", 0.0) or 0.0))  # exact: order-free
+            self.cost_usd = float(self._cost)
             self.stage1.update(c.name for c in attempt.checks if c.stage == "metric")
             if not attempt.accepted:
                 for check in attempt.checks:
@@ -59,6 +62,10 @@ class BuildReport:
                     self.reasons[attempt.error.split(":")[0]] += 1
         if record.final_attempt:
             self.attempts[record.final_attempt] += 1
+
+    def top_reasons(self, n: int = 10) -> list[tuple[str, int]]:
+        """The ``n`` most frequent rejection reasons, ties by name (whatever order items came in)."""
+        return sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
     def markdown(self) -> str:
         rows = ["| category | " + " | ".join(REPORT_COLUMNS) + " |", "|---|" + "---:|" * len(REPORT_COLUMNS)]
@@ -71,7 +78,7 @@ class BuildReport:
         )
         lines.append(
             "Rejection reasons: "
-            + (", ".join(f"{k} ×{v}" for k, v in self.reasons.most_common(10)) or "none")
+            + (", ".join(f"{k} ×{v}" for k, v in self.top_reasons()) or "none")
         )
         if self.stage1:
             lines.append(stage1_note(sorted(self.stage1)))
@@ -97,9 +104,7 @@ def report(run: str | Path) -> BuildReport:
 
     store = RunStore(run)
     out = BuildReport()
-    for item_id in store.item_ids():
-        record = store.read_or_quarantine(item_id)
-        if record is not None:
-            out.add(record)
+    for record in store.iter_records(ordered=False):  # counts only: no id list at 100K items
+        out.add(record)
     out.review = read_decisions(store.layout).counts()
     return out

@@ -164,15 +164,16 @@ class RunStore:
 
     def item_ids(self) -> list[str]:
         """Ids of every item record, sorted."""
-        return (
-            sorted(
-                name[:-5]
-                for name in os.listdir(self.layout.items_dir)
-                if name.endswith(".json") and not name.startswith(".")
-            )
-            if self.layout.items_dir.is_dir()
-            else []
-        )
+        return sorted(self.scan_item_ids())
+
+    def scan_item_ids(self) -> Iterator[str]:
+        """Ids of every item record in directory order, streamed (no list of 100K names)."""
+        if not self.layout.items_dir.is_dir():
+            return
+        with os.scandir(self.layout.items_dir) as entries:
+            for entry in entries:
+                if entry.name.endswith(".json") and not entry.name.startswith("."):
+                    yield entry.name[:-5]
 
     def exists(self, item_id: str) -> bool:
         return self.layout.item(item_id).exists()
@@ -216,9 +217,12 @@ class RunStore:
         """Every readable record, sorted by id (corrupt ones are quarantined and skipped)."""
         return list(self.iter_records())
 
-    def iter_records(self) -> Iterator[ItemRecord]:
-        """:meth:`records`, read one at a time (memory holds the ids, not the records)."""
-        return (r for i in self.item_ids() if (r := self.read_or_quarantine(i)) is not None)
+    def iter_records(self, ordered: bool = True) -> Iterator[ItemRecord]:
+        """:meth:`records`, read one at a time (memory holds the ids, not the records); with
+        ``ordered=False`` in directory order, holding nothing per item (for readers that sort or
+        count themselves: the pack, the report)."""
+        ids = self.item_ids() if ordered else self.scan_item_ids()
+        return (r for i in ids if (r := self.read_or_quarantine(i)) is not None)
 
     def quarantine(self, path: Path, reason: str) -> Path:
         """Move a corrupt file under ``quarantine/`` (keeping its path in the run), warning once."""

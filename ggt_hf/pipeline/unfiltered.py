@@ -33,7 +33,7 @@ def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[s
     from ggt_hf.records import QCCheck
 
     store = RunStore(run)
-    for record in store.iter_records():
+    for record in store.iter_records(ordered=False):  # pack orders the pairs itself
         attempt = first_candidate(record)
         if attempt is None:
             continue

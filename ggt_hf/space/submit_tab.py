@@ -61,12 +61,12 @@ def _message(record: dict[str, Any]) -> str:
     return text
 
 
-def _error_text(exc: GGTError) -> str:
+def _error_text(exc: GGTError, prefix: str = "Submission rejected") -> str:
     problems = getattr(exc, "problems", None) or []
     if len(problems) > 1:
         lines = [f"{getattr(p, 'item', '')}: {getattr(p, 'reason', p)}" for p in problems]
-        return "Submission rejected:\n" + "\n".join(f"- {line}" for line in lines)
-    return f"Submission rejected: {exc.item}: {exc.reason}"
+        return f"{prefix}:\n" + "\n".join(f"- {line}" for line in lines)
+    return f"{prefix}: {exc.item}: {exc.reason}"
 
 
 class SubmissionService:
@@ -131,11 +131,11 @@ class SubmissionService:
         return _record(self.store.get_request(request_id))
 
 
-def _guard(call, *args) -> tuple[dict[str, Any], str]:
+def _guard(call, *args, prefix: str = "Submission rejected") -> tuple[dict[str, Any], str]:
     try:
         record = call(*args)
     except GGTError as exc:
-        raise gr.Error(_error_text(exc), print_exception=False) from None
+        raise gr.Error(_error_text(exc, prefix), print_exception=False) from None
     except KeyError as exc:  # unknown request id
         raise gr.Error(f"Unknown request: {exc}", print_exception=False) from None
     return record, _message(record)
@@ -175,7 +175,7 @@ def build_submit_tab(service: SubmissionService) -> None:
 
     def request_status(request_id: str):
         """The record of a request (PENDING → RUNNING → FINISHED / FAILED) and a status line."""
-        return _guard(service.status, request_id)
+        return _guard(service.status, request_id, prefix="Request lookup failed")
 
     def show_id(rec: dict[str, Any]) -> str:
         return (rec or {}).get("request_id", "")

@@ -12,6 +12,7 @@ a branch in the template.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -58,10 +59,24 @@ def dataset_id(recipe) -> str:
     return _as_hub_dataset(path)
 
 
+def _is_hub_id(path: str) -> bool:
+    """``owner/name`` that is a valid repo id and not a folder on this machine (``data/ggt`` may be either)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if path.count("/") != 1 or path.startswith((".", "/")) or os.path.exists(path):
+        return False
+    try:
+        validate_repo_id(path)
+    except HFValidationError:
+        return False
+    return True
+
+
 def hub_datasets(recipe) -> list[str] | None:
     """Hub dataset ids among the recipe's GGT and baseline sources (local paths left out)."""
     found = {_as_hub_dataset(s.path) for s in [*recipe.data.ggt, *recipe.data.baseline]}
-    return sorted(p for p in found if "/" in p and not p.startswith((".", "/"))) or None
+    return sorted(p for p in found if _is_hub_id(p)) or None
 
 
 def eval_results(recipe, results: dict[str, float], model_name: str) -> list:

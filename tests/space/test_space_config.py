@@ -134,3 +134,20 @@ def test_review_tab_mounts_when_a_run_dir_is_configured(space_config, store, ser
     view = client.predict(api_name="/current")
     assert view["item"]["id"] == "x" and view["progress"]["total"] == 1
     assert client.predict("x", api_name="/accept")["done"]
+
+
+def test_status_lookup_errors_are_not_called_rejected_submissions():
+    import gradio as gr
+
+    from ggt_hf.errors import GGTError
+    from ggt_hf.space.submit_tab import _guard
+
+    def lookup(request_id):
+        raise GGTError("request", "give a request id")
+
+    with pytest.raises(gr.Error) as lookup_error:
+        _guard(lookup, "", prefix="Request lookup failed")
+    assert lookup_error.value.message == "Request lookup failed: request: give a request id"
+    with pytest.raises(gr.Error) as submit_error:
+        _guard(lookup, "")
+    assert submit_error.value.message.startswith("Submission rejected: ")

@@ -68,3 +68,24 @@ def test_each_kind_keeps_its_own_text():
     assert "ControlNet for `black-forest-labs/FLUX.1-dev`" in generative and "## Citation" not in generative
     assert "| flow matching | `weighting logit_normal, shift none` |" in generative
     assert ModelCard(generative).data.base_model == "black-forest-labs/FLUX.1-dev"
+
+
+def test_only_hub_ids_are_listed_as_hub_datasets(tmp_path, monkeypatch):
+    """A local ``data/ggt`` folder looks like ``owner/name`` but is not a Hub dataset."""
+    from types import SimpleNamespace
+
+    from ggt_hf.training.model_card import hub_datasets
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "ggt").mkdir(parents=True)
+
+    def source(path):
+        return SimpleNamespace(path=path)
+
+    recipe = SimpleNamespace(
+        data=SimpleNamespace(
+            ggt=[source("ggt-100k"), source("data/ggt"), source("./x/y")],
+            baseline=[source("someone/LSDIR"), source("bad//id"), source("a/b/c")],
+        )
+    )
+    assert hub_datasets(recipe) == [GGT100K_REPO_ID, "someone/LSDIR"]
