@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets import DatasetInfo, SplitDict, SplitInfo
 from datasets.info import DatasetInfosDict
@@ -247,16 +249,20 @@ BACKEND_MEANINGS = {
 
 
 def provenance_summary(folder: Path, shards: list[ShardInfo]) -> tuple[Counter, Counter]:
-    """Counts of ``provenance.backend`` and ``qc.verdict`` over all shards (small columns only)."""
+    """Counts of ``provenance.backend`` and ``qc.verdict`` over all shards (small columns only, a
+    batch at a time: a shard of small images holds tens of thousands of rows)."""
     backends: Counter = Counter()
     verdicts: Counter = Counter()
     for shard in (s for s in shards if s.subset == HubLayout.DATA_DIR):
-        table = pq.read_table(folder / shard.path, columns=[Col.PROVENANCE, Col.QC])
-        for prov, qc in zip(table[Col.PROVENANCE].to_pylist(), table[Col.QC].to_pylist(), strict=False):
-            backends[(prov or {}).get("backend")] += 1
-            if qc and qc.get("verdict"):
-                verdicts[qc["verdict"]] += 1
+        for batch in pq.ParquetFile(folder / shard.path).iter_batches(1024, columns=[Col.PROVENANCE, Col.QC]):
+            backends.update(_field_values(batch.column(Col.PROVENANCE), "backend"))
+            verdicts.update(v for v in _field_values(batch.column(Col.QC), "verdict") if v)
     return backends, verdicts
+
+
+def _field_values(column: pa.Array, name: str) -> list:
+    """``row[name]`` of a struct column (``None`` for a null struct)."""
+    return pc.struct_field(column, name).to_pylist()
 
 
 def render_card(

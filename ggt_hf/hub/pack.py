@@ -249,9 +249,10 @@ def _existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> It
     for shard in list_shards(out):
         if shard.subset != subset or (shard.category, shard.split) in replaced:
             continue
-        table = pq.read_table(out / shard.path, columns=[Col.ID, Col.LQ_SHA256, Col.LQ_PHASH])
-        for row in table.to_pylist():
-            yield row[Col.ID], shard.split, row[Col.LQ_SHA256], row[Col.LQ_PHASH], shard.path
+        parquet = pq.ParquetFile(out / shard.path)
+        for batch in parquet.iter_batches(4096, columns=[Col.ID, Col.LQ_SHA256, Col.LQ_PHASH]):
+            for row in batch.to_pylist():
+                yield row[Col.ID], shard.split, row[Col.LQ_SHA256], row[Col.LQ_PHASH], shard.path
 
 
 def _first_of_each_id(
