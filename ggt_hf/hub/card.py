@@ -193,8 +193,10 @@ def sample_tiles(folder: Path, shards: list[ShardInfo], per_category: int = 2) -
     for category in CATEGORIES:
         taken = 0
         for shard in (s for s in shards if s.category == category and s.subset == HubLayout.DATA_DIR):
-            pf = pq.ParquetFile(folder / shard.path)
-            rows = pf.read_row_group(0, columns=[Col.LQ, Col.HQ]).slice(0, per_category - taken).to_pylist()
+            batches = pq.ParquetFile(folder / shard.path).iter_batches(
+                per_category - taken, columns=[Col.LQ, Col.HQ]
+            )
+            rows = next(batches).to_pylist()  # the first rows only, not the whole row group
             tiles += [(category, row[Col.LQ]["bytes"], row[Col.HQ]["bytes"]) for row in rows]
             taken += len(rows)
             if taken >= per_category:

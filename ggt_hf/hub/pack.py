@@ -62,6 +62,7 @@ from ggt_hf.hub.pairs import Problem
 from ggt_hf.hub.schema import dataset_features, record_to_row
 from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_file_bytes
 from ggt_hf.io_utils import sha256_bytes
+from ggt_hf.memory import release_freed_memory
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.records import PairRecord
 
@@ -372,6 +373,7 @@ def pack(
         shutil.rmtree(staging, ignore_errors=True)
     try:
         finalize_folder(out, config.card)
+        release_freed_memory()  # the card's shard reads: not to stack on the next pack's peak
     except OSError as exc:  # e.g. a full disk: the shards are in place, the card is not
         raise DatasetValidationError(
             out,
@@ -409,6 +411,7 @@ def _write_groups(
             )
             (new_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             write_shard(new_dir / rel, (spill.get(w) for w in islice(spilled, size)), rows_per_group)
+            release_freed_memory()  # a shard's write buffers, before the next phase stacks on them
             report.files.append(rel)
             report.written[(category, split)] += size
             bar.update(size)

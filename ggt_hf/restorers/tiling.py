@@ -17,6 +17,11 @@ With ``overlap`` > 0 adjacent windows cross-fade, which hides the seams a model 
 field would otherwise leave at tile borders (for a receptive radius up to ``overlap // 4`` the result
 is that of the untiled model); for a pixel-wise model tiled and untiled results are equal up to
 float rounding.
+
+A model conditioned on the whole image (DA-CLIP's degradation and content embeddings) exposes
+``whole_image_context(image)``, a context manager: :func:`restore_image` enters it with the whole
+image before the tiles run, so every tile shares the embedding of the whole image, as an untiled
+run would.
 """
 
 from __future__ import annotations
@@ -177,5 +182,7 @@ def restore_image(
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
     batch = to_tensor([image.convert("RGB")])
-    out = tiled_forward(_tile_fn(model), batch, tile, overlap, device, dtype, progress)
+    pin = getattr(model, "whole_image_context", None)
+    with torch.inference_mode(), pin(batch.to(device)) if callable(pin) else nullcontext():
+        out = tiled_forward(_tile_fn(model), batch, tile, overlap, device, dtype, progress)
     return Image.fromarray(to_uint8(out)[0])

@@ -150,3 +150,21 @@ def test_encoder_alone_converts_with_a_fresh_unet(tiny, tmp_path):
     assert not all(torch.equal(converted[k], v) for k, v in original.items() if k.startswith("unet."))
     with pytest.raises(CheckpointMismatchError, match="expects 1-2 checkpoint file"):
         convert_checkpoint("daclip", [encoder, unet, unet], tmp_path / "out3", overrides)
+
+
+def test_tiles_share_the_whole_image_embedding(tiny):
+    """Tiled restoration embeds the whole image once (as the official test does), not each tile."""
+    import numpy as np
+
+    from ggt_hf.restorers.tiling import restore_image
+
+    image = np.random.default_rng(0).integers(0, 255, (40, 72, 3), dtype=np.uint8)
+    seen, real = [], tiny._encode
+    tiny._encode = lambda pixels: seen.append(tuple(pixels.shape)) or real(pixels)
+    restored = restore_image(tiny, image, tile=32, overlap=8, device="cpu")
+    assert seen == [(1, 3, 32, 32)]  # once, the whole image at the CLIP input size; the tiles reuse it
+    assert restored.size == (72, 40) and tiny._pinned_contexts is None  # released afterwards
+
+    seen.clear()
+    tiny(torch.rand(2, 3, 32, 48))  # outside a tiled restore each call embeds its own input
+    assert seen == [(2, 3, 32, 32)]

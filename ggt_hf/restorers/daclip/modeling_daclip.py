@@ -12,6 +12,9 @@ the SDE mean. ``forward(lq, hq)`` returns the official training loss instead (se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 
@@ -26,8 +29,9 @@ from ggt_hf.restorers.daclip.unet_daclip import ConditionalUNet
 class DACLIP(Restorer):
     """DA-CLIP + IR-SDE universal restoration (see the module docstring).
 
-    Tiled restoration (``ggt restore``) embeds each tile with DA-CLIP separately; the official test
-    embeds the whole image once (a 224² centre crop of it).
+    Tiled restoration (``ggt restore``, :func:`~ggt_hf.restorers.tiling.restore_image`) embeds the
+    whole image once and every tile uses that embedding (:meth:`whole_image_context`), as the
+    official test embeds the whole image.
     """
 
     config_class = DACLIPConfig
@@ -62,6 +66,7 @@ class DACLIP(Restorer):
         #: the UNet pads to 2**depth itself (reflect); restore() pads first so tiny inputs work too
         self.size_multiple = 2 ** len(cfg.ch_mult)
         self.sde = IRSDE(cfg.max_sigma, cfg.sde_steps, cfg.schedule, cfg.eps)
+        self._pinned_contexts: tuple[torch.Tensor, torch.Tensor] | None = None  # whole_image_context
         if cfg.sampling_mode not in ("posterior", "sde"):
             raise ValueError(f"sampling_mode must be 'posterior' or 'sde', got {cfg.sampling_mode!r}")
 
@@ -71,12 +76,24 @@ class DACLIP(Restorer):
         self.daclip.eval()
         return self
 
+    @contextmanager
+    def whole_image_context(self, image: torch.Tensor) -> Iterator[None]:
+        """Within: sampling uses ``image``'s DA-CLIP embeddings (a ``(1, 3, H, W)`` whole image, on
+        any device: it is resized to the CLIP input where it lies) for any input, e.g. each tile."""
+        device = next(self.parameters()).device
+        self._pinned_contexts = self._encode(clip_preprocess(image, self.config.vision_image_size).to(device))
+        try:
+            yield
+        finally:
+            self._pinned_contexts = None
+
     def contexts(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(image_context, degradation_context)`` of a ``(N, 3, H, W)`` LQ batch in [0, 1]."""
+        return self._encode(clip_preprocess(lq, self.config.vision_image_size))
+
+    def _encode(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
-            image_context, degra_context = self.daclip.encode_image(
-                clip_preprocess(lq, self.config.vision_image_size), control=True
-            )
+            image_context, degra_context = self.daclip.encode_image(pixels, control=True)
         return image_context.float(), degra_context.float()
 
     def _noise(self, state, t, mu, contexts):
@@ -88,7 +105,8 @@ class DACLIP(Restorer):
         """The restored batch: ``T`` reverse IR-SDE steps from ``lq + max_sigma·noise``."""
         from ggt_hf.restorers.daclip.sde_daclip import randn_like
 
-        contexts = self.contexts(lq)
+        pinned = self._pinned_contexts
+        contexts = tuple(c.expand(lq.shape[0], *c.shape[1:]) for c in pinned) if pinned else self.contexts(lq)
         state = lq + randn_like(lq, generator) * self.sde.max_sigma
         for t in range(self.sde.T, 0, -1):
             noise = self._noise(state, t, lq, contexts)
