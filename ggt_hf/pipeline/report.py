@@ -77,8 +77,7 @@ class BuildReport:
             + (", ".join(f"{k}: {v}" for k, v in sorted(self.attempts.items())) or "none")
         )
         lines.append(
-            "Rejection reasons: "
-            + (", ".join(f"{k} ×{v}" for k, v in self.top_reasons()) or "none")
+            "Rejection reasons: " + (", ".join(f"{k} ×{v}" for k, v in self.top_reasons()) or "none")
         )
         if self.stage1:
             lines.append(stage1_note(sorted(self.stage1)))

@@ -96,6 +96,9 @@ class RestoreService:
         self._skipped: dict[str, str] = {}
         self._interim: tuple[Any, list[str]] | None = None
         self._engine_lock = threading.Lock()
+        #: set once the warm-up has created and run the weight-free metrics (see :meth:`deltas`)
+        self._interim_ready = threading.Event()
+        self._warming = False
         self.output_dir = Path(tempfile.mkdtemp(prefix="ggt-space-"))
         self.keep_seconds = KEEP_SECONDS
         weakref.finalize(self, shutil.rmtree, str(self.output_dir), True)
@@ -227,16 +230,20 @@ class RestoreService:
         if not self._engine_lock.acquire(blocking=wait):
             return None, {}
         try:
-            if self._engine is None:
-                from ggt_hf.metrics.engine import MetricEngine
-
-                specs, not_nr = self._configured_nr()
-                engine = MetricEngine(specs, device=self.config.device)
-                self._skipped = {**not_nr, **engine.drop_unavailable()}
-                self._engine = engine
-            return self._engine, self._skipped
+            return self._build_engine()
         finally:
             self._engine_lock.release()
+
+    def _build_engine(self) -> tuple[Any, dict[str, str]]:
+        """The full engine, built on first use; the caller holds ``_engine_lock``."""
+        if self._engine is None:
+            from ggt_hf.metrics.engine import MetricEngine
+
+            specs, not_nr = self._configured_nr()
+            engine = MetricEngine(specs, device=self.config.device)
+            self._skipped = {**not_nr, **engine.drop_unavailable()}
+            self._engine = engine
+        return self._engine, self._skipped
 
     def _interim_engine(self) -> tuple[Any, list[str]]:
         """The weight-free configured NR metrics (quick to create), used while the full engine is
@@ -256,11 +263,18 @@ class RestoreService:
     def deltas(self, before: Image.Image, after: Image.Image) -> tuple[list[list[Any]], str]:
         """Rows of :data:`DELTA_HEADERS` (NR scores of input and output) and a note naming the
         metrics that were not computed. Never waits for the warm-up: until the learned metrics are
-        ready, only the weight-free ones are computed (and the note says so)."""
+        ready, only the weight-free ones are computed, and until the warm-up has loaded even those
+        (the first seconds after start), none (the note says so each time)."""
         from ggt_hf.tensors import to_tensor
 
         engine, skipped = self.metric_engine(wait=False)
         pending: list[str] = []
+        if engine is None and self._warming and not self._interim_ready.is_set():
+            # right after start: the warm-up is still importing the metric stack; do not wait for it
+            return (
+                [],
+                "Metrics are still loading (first restore after start); they are shown from the next restore.",
+            )
         if engine is None:
             engine, pending = self._interim_engine()
         rows: list[list[Any]] = []
@@ -283,16 +297,36 @@ class RestoreService:
         return rows, " ".join(notes)
 
     def warm_up(self) -> threading.Thread:
-        """Build the metric engine in a daemon thread; returns the thread."""
+        """In a daemon thread, run the default path once on a small image (the imports of torch,
+        pyiqa and the classical backend, and the first call of the weight-free metrics, are then
+        paid before the first visitor's restore, not during it), then build the full metric
+        engine; returns the thread."""
+        self._engine_lock.acquire()  # held until the full engine is built: a restore never builds it
+        self._warming = True
         thread = threading.Thread(target=self._safe_warm_up, name="ggt-space-warm-up", daemon=True)
         thread.start()
         return thread
 
+    def _prime(self) -> None:
+        from ggt_hf.tensors import to_tensor
+
+        pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        small = Image.fromarray(pixels)
+        restored = self._run(DEFAULT_RESTORER, small, [])
+        engine, _ = self._interim_engine()
+        if engine.specs:
+            engine.score_batch(to_tensor([pixels, np.asarray(restored.convert("RGB"))], device=engine.device))
+
     def _safe_warm_up(self) -> None:
         try:
-            self.metric_engine()
+            self._prime()
+            self._interim_ready.set()
+            self._build_engine()
         except Exception:  # reported again, with its reason, on the first restore
             logger.exception("metric engine warm-up failed")
+        finally:
+            self._interim_ready.set()
+            self._engine_lock.release()
 
     # -- files -----------------------------------------------------------------------------------
 

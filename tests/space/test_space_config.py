@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,27 @@ def test_deltas_do_not_wait_for_the_warm_up() -> None:
         rows, note = service.deltas(img, img.rotate(90))
     assert [r[0] for r in rows] == ["PIQE"]
     assert "Still loading: niqe" in note
+
+
+def test_warm_up_primes_the_default_path_before_the_full_engine(monkeypatch) -> None:
+    """The first visitor finds the classical backend and the weight-free metrics ready; a restore
+    that comes before even those are loaded is answered without metrics, never by waiting (or by
+    building the full engine itself)."""
+    service = RestoreService(SpaceConfig(warm_up=False, metrics=["niqe", "piqe"]))
+    gate = threading.Event()
+    real_prime = service._prime
+    monkeypatch.setattr(service, "_prime", lambda: gate.wait(60) and real_prime())
+    thread = service.warm_up()
+    img = Image.new("RGB", (64, 64), (120, 90, 60))
+    rows, note = service.deltas(img, img)
+    assert rows == [] and "still loading" in note and service._engine is None
+    gate.set()
+    thread.join(timeout=300)
+    assert "classical" in service._backends
+    interim, pending = service._interim
+    assert [s.name for s in interim.specs] == ["piqe"] and pending == ["niqe"]
+    assert "piqe" in interim._fns  # created and run once, off the request path
+    assert service._engine is not None  # then the full engine
 
 
 def test_cli_and_env_address(monkeypatch, capsys, tmp_path: Path, port: int) -> None:
