@@ -425,6 +425,22 @@ def pack_run(config: BuildConfig, run: Path, progress: bool | None = None, probl
     return result
 
 
+def _recorded_config(config: BuildConfig, layout: RunLayout) -> dict:
+    """The config as ``build_config.json`` records it: secrets redacted, and its paths relative to
+    the run folder (``output`` is ``.``), like every path the tools write, so the file is itself a
+    config: ``ggt build RUN/build_config.json --stage pack`` works from any folder."""
+    data = redact(config.to_dict())
+    data["output"] = "."
+    for source in data.get("sources") or []:
+        path = source.get("path")
+        if isinstance(path, str) and "://" not in path:
+            try:
+                source["path"] = os.path.relpath(os.path.abspath(path), layout.root.resolve())
+            except ValueError:  # another drive (Windows): keep it absolute
+                source["path"] = os.path.abspath(path)
+    return data
+
+
 def _nonempty(items: Iterator) -> Iterator | None:
     """``items`` unchanged, or ``None`` when it yields nothing (reads one element ahead)."""
     first = next(items, _NOTHING)
@@ -493,7 +509,7 @@ def build(
     problems: list[str] = []
     with RunLock(layout.lock_file(), rank_lock, rank_name):
         _check_config_change(layout, config, retry_failed)
-        atomic_write_json(layout.config_file, redact(config.to_dict()))
+        atomic_write_json(layout.config_file, _recorded_config(config, layout))
         if stage in ("all", "ingest") and world_size == 1:
             ingest_sources(config, layout.root, progress)
         if stage in ("all", "generate"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -230,6 +231,25 @@ def test_config_api_key_is_redacted_in_build_config(small_photos, tmp_path):
     build(config, stage="ingest", progress=False)
     saved = (run / "build_config.json").read_text()
     assert "secret-value" not in saved and json.loads(saved)["backend"]["options"]["api_key"] == "***"
+
+
+def test_recorded_config_is_itself_a_config_from_any_folder(small_photos, tmp_path, monkeypatch):
+    """build_config.json holds paths relative to the run folder, so `ggt build RUN/build_config.json
+    --stage pack` finds the run and its sources wherever it is typed."""
+    from ggt_hf.pipeline.config import BuildConfig
+
+    monkeypatch.chdir(tmp_path)
+    config = small_config(small_photos, "runs/a", retries=1)
+    config.sources[0].path = os.path.relpath(config.sources[0].path, tmp_path)
+    build(config, stage="ingest", progress=False)
+    saved = json.loads((tmp_path / "runs/a/build_config.json").read_text())
+    assert saved["output"] == "." and not os.path.isabs(saved["sources"][0]["path"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    again = BuildConfig.from_yaml("../runs/a/build_config.json")
+    assert Path(again.output) == tmp_path / "runs" / "a"
+    assert Path(again.sources[0].path) == Path(small_photos).resolve()
 
 
 # -- run lock -------------------------------------------------------------------------------------
