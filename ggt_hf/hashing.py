@@ -27,16 +27,21 @@ def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
+def hash_bands(max_distance: int) -> list[tuple[int, int]]:
+    """Bit ranges that split a 64-bit hash into ``max_distance + 1`` bands: two hashes within
+    ``max_distance`` bits agree exactly on at least one band (multi-index hashing)."""
+    if not 0 <= max_distance < HASH_BITS:
+        raise ValueError(f"max_distance must be in [0, {HASH_BITS}), got {max_distance}")
+    edges = [round(i * HASH_BITS / (max_distance + 1)) for i in range(max_distance + 2)]
+    return [(lo, hi) for lo, hi in itertools.pairwise(edges) if hi > lo]
+
+
 class NearDuplicateIndex:
     """Index of perceptual hashes answering near-duplicate queries in sub-linear time."""
 
     def __init__(self, max_distance: int) -> None:
-        if not 0 <= max_distance < HASH_BITS:
-            raise ValueError(f"max_distance must be in [0, {HASH_BITS}), got {max_distance}")
+        self._bands = hash_bands(max_distance)
         self.max_distance = max_distance
-        bands = max_distance + 1
-        edges = [round(i * HASH_BITS / bands) for i in range(bands + 1)]
-        self._bands = [(lo, hi) for lo, hi in itertools.pairwise(edges) if hi > lo]
         self._table: dict[tuple[int, int], list[tuple[str, int]]] = defaultdict(list)
 
     def _keys(self, value: int) -> list[tuple[int, int]]:

@@ -13,20 +13,11 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Mapping
-from itertools import pairwise
 from pathlib import Path
 
 from ggt_hf.constants import Col
-from ggt_hf.hashing import HASH_BITS
+from ggt_hf.hashing import HASH_BITS, hash_bands
 from ggt_hf.hub.pairs import Problem
-
-
-def _bands(max_distance: int) -> list[tuple[int, int]]:
-    """Bit ranges of the pHash bands (as :class:`~ggt_hf.hashing.NearDuplicateIndex` cuts them)."""
-    if not 0 <= max_distance < HASH_BITS:
-        raise ValueError(f"max_distance must be in [0, {HASH_BITS}), got {max_distance}")
-    edges = [round(i * HASH_BITS / (max_distance + 1)) for i in range(max_distance + 2)]
-    return [(lo, hi) for lo, hi in pairwise(edges) if hi > lo]
 
 
 def _band(value: int, lo: int, hi: int) -> int:
@@ -48,7 +39,7 @@ def find_leaks(
     ``lq_phash``. An identical train LQ is named by the last train row with that hash; a near
     duplicate by the closest train row (ties: the one found first band by band, in input order).
     """
-    bands = _bands(max_distance)
+    bands = hash_bands(max_distance)
     band_cols = [f"b{i}" for i in range(len(bands))]
     with tempfile.TemporaryDirectory(prefix="ggt-leaks-", dir=workdir) as tmp:
         db = sqlite3.connect(Path(tmp) / "leaks.sqlite")

@@ -51,6 +51,7 @@ from ggt_hf.hub.pack import (
     plan_shards,
     write_shard,
 )
+from ggt_hf.hub.pack_plan import order_key
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, sha256_bytes
 from ggt_hf.parallel import bounded_map, progress_disabled
@@ -97,7 +98,7 @@ class ShardTask:
 def plan_tasks(pairs: list[DetectedPair], max_shard_bytes: int) -> list[ShardTask]:
     """Shards of every (subset, split, category) group: train before test so samples come early."""
     groups: dict[tuple[str, str, str], list[DetectedPair]] = {}
-    for p in sorted(pairs, key=lambda p: hashlib.sha1(p.id.encode()).hexdigest()):
+    for p in sorted(pairs, key=lambda p: order_key(p.id)):
         groups.setdefault((p.subset, p.category, p.split), []).append(p)
     order = sorted(
         groups,
