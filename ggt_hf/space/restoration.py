@@ -99,6 +99,7 @@ class RestoreService:
         #: set once the warm-up has created and run the weight-free metrics (see :meth:`deltas`)
         self._interim_ready = threading.Event()
         self._warming = False
+        self._warm_thread: threading.Thread | None = None
         self.output_dir = Path(tempfile.mkdtemp(prefix="ggt-space-"))
         self.keep_seconds = KEEP_SECONDS
         weakref.finalize(self, shutil.rmtree, str(self.output_dir), True)
@@ -301,11 +302,13 @@ class RestoreService:
         pyiqa and the classical backend, and the first call of the weight-free metrics, are then
         paid before the first visitor's restore, not during it), then build the full metric
         engine; returns the thread."""
+        if self._warm_thread is not None:  # once per service
+            return self._warm_thread
         self._engine_lock.acquire()  # held until the full engine is built: a restore never builds it
         self._warming = True
-        thread = threading.Thread(target=self._safe_warm_up, name="ggt-space-warm-up", daemon=True)
-        thread.start()
-        return thread
+        self._warm_thread = threading.Thread(target=self._safe_warm_up, name="ggt-space-warm-up", daemon=True)
+        self._warm_thread.start()
+        return self._warm_thread
 
     def _prime(self) -> None:
         from ggt_hf.tensors import to_tensor

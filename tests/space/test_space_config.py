@@ -111,6 +111,7 @@ def test_warm_up_primes_the_default_path_before_the_full_engine(monkeypatch) -> 
     img = Image.new("RGB", (64, 64), (120, 90, 60))
     rows, note = service.deltas(img, img)
     assert rows == [] and "still loading" in note and service._engine is None
+    assert service.warm_up() is thread  # a second call neither blocks nor starts another
     gate.set()
     thread.join(timeout=300)
     assert "classical" in service._backends
