@@ -8,7 +8,11 @@ folders or suffixes, train/test and category folders at any depth, zip/tar archi
 --plan shows what was detected and writes nothing). An ambiguous layout is refused: describe it
 with --lq-template/--hq-template, e.g.
 --lq-template "{split}/{category}/LQ/{id}.{ext}" --hq-template "{split}/{category}/GT/{id}.{ext}".
-Only the (category, split) groups present in INPUT are rewritten in OUT."""
+Only the (category, split) groups present in INPUT are rewritten in OUT.
+
+OUT must be new, empty, or a dataset folder ggt packed (anything else is refused before any work),
+and must not overlap INPUT. One pack at a time per OUT: a second is refused ("in use by PID ...").
+A re-pack replaces only its own shards: other files kept in OUT/data/<category>/ stay."""
 
 from __future__ import annotations
 
@@ -67,6 +71,17 @@ def _records(args):
     )
 
 
+def _read_paths(args) -> list:
+    """The local paths pack reads: a pairs folder's lq/ and hq/ (so `ggt pack . ds` is fine), else
+    INPUT itself (a records file, or a release root read recursively)."""
+    from pathlib import Path
+
+    root = Path(args.input)
+    if not (args.lq_template or args.hq_template) and (root / "lq").is_dir() and (root / "hq").is_dir():
+        return [root / "lq", root / "hq"]
+    return [root]
+
+
 def _is_release(args) -> bool:
     """INPUT is a release whose layout must be detected (not a pairs folder, records or templates)."""
     from pathlib import Path
@@ -104,7 +119,10 @@ def run(args) -> int:
     from ggt_hf.commands._common import print_problems, write_problems
     from ggt_hf.hub.card import CardInfo, read_card_info
     from ggt_hf.hub.pack import PackConfig, pack
+    from ggt_hf.output_folders import check_no_overlap
 
+    if "://" not in args.input and not args.plan:
+        check_no_overlap(_read_paths(args), args.out)  # before anything is read or written
     card = None
     if args.pretty_name or args.license or args.repo_id:
         from dataclasses import replace

@@ -9,6 +9,7 @@ band; each band is an indexed column and only the train rows that share a band a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import tempfile
@@ -90,3 +91,35 @@ def _leaks(db: sqlite3.Connection, bands: list[tuple[int, int]], max_distance: i
             yield Problem(
                 test_id, f"test LQ near-duplicate of train pair {best[0]} (pHash distance {best[1]})"
             )
+
+
+class SplitOverlaps:
+    """Images (LQ or HQ, exact bytes) shared between the splits of a packed dataset, found while
+    ``ggt validate`` reads the rows: the check that two packs racing, or ``--force``, cannot hide.
+
+    Memory holds one 32-byte digest per image; near duplicates are :func:`find_leaks`' job at pack
+    time. Feed rows with :meth:`add`; :attr:`problems` names each shared image's two rows.
+    """
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, bytes], tuple[str, str]] = {}
+        self.problems: list[Problem] = []
+
+    def add(self, row: Mapping[str, object], split: str, where: str) -> None:
+        """Record the images of ``row`` (of ``split``, at ``where``); a problem if another split has one."""
+        for side in (Col.LQ, Col.HQ):
+            image = row.get(side)
+            data = image.get("bytes") if isinstance(image, Mapping) else None
+            if not data:
+                continue
+            first_split, first_where = self._first.setdefault(
+                (side, hashlib.sha256(data).digest()), (split, where)
+            )
+            if first_split != split:
+                self.problems.append(
+                    Problem(
+                        where,
+                        f"{side.upper()} identical to the {first_split} {side.upper()} of {first_where}: "
+                        "an image shared between splits (a train/test leak)",
+                    )
+                )

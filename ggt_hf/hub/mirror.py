@@ -41,12 +41,14 @@ from ggt_hf.hashing import phash
 from ggt_hf.hub.card import CardInfo, ShardInfo, Tile, render_grid, write_card_files
 from ggt_hf.hub.layout import DetectedPair, LayoutPlan, ReleaseSource
 from ggt_hf.hub.pack import (
+    DATASET_LOCK,
     MAX_SHARD_BYTES,
     ROW_GROUP_BYTES,
     ROW_GROUP_ROWS,
     ImageRef,
     PreparedPair,
     check_image,
+    claim_dataset_folder,
     find_leaks,
     plan_shards,
     write_shard,
@@ -54,6 +56,7 @@ from ggt_hf.hub.pack import (
 from ggt_hf.hub.pack_plan import order_key
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, sha256_bytes
+from ggt_hf.output_folders import check_no_overlap, output_lock
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.records import PairRecord, Provenance
 
@@ -473,13 +476,37 @@ def pack_release(
     Raises:
         PairingError: the layout is ambiguous (nothing written).
         LeakageError: a test LQ duplicates a train LQ and ``force`` is false (nothing written).
+        OutputFolderError: ``out`` overlaps the release or holds files ggt did not write.
+        InUseError: another pack holds ``out``.
     """
+    plan.check()
+    source_path = _local_path(source.url)
+    if source_path is not None:
+        check_no_overlap(source_path, out)
+    out = claim_dataset_folder(out)
+    with output_lock(out, DATASET_LOCK):
+        return _pack_release_locked(plan, source, out, config or StreamConfig(), force, card, progress)
+
+
+def _local_path(url: str) -> str | None:
+    """The local path of a release root given as a path or ``file://`` URL (``None`` when remote)."""
+    if "://" not in url:
+        return url
+    return url.removeprefix("file://") if url.startswith("file://") else None
+
+
+def _pack_release_locked(
+    plan: LayoutPlan,
+    source: ReleaseSource,
+    out: Path,
+    config: StreamConfig,
+    force: bool,
+    card: CardInfo | None,
+    progress: bool | None,
+) -> StreamReport:
+    """:func:`pack_release`'s work, run while it holds the dataset folder's lock."""
     from ggt_hf.hub.card import finalize_folder, list_shards
 
-    plan.check()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    config = config or StreamConfig()
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.stream-", dir=out.parent))
     try:
         staging = work / "staged"

@@ -36,8 +36,10 @@ Design choices, and why:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -51,7 +53,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from ggt_hf.constants import MAX_IMAGE_PIXELS, Col, HubLayout
+from ggt_hf.constants import MAX_IMAGE_PIXELS, SPLITS, Col, HubLayout
 from ggt_hf.errors import BadImageError, DatasetValidationError, GGTError, LeakageError, PairingError
 from ggt_hf.hashing import phash
 from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards
@@ -63,6 +65,7 @@ from ggt_hf.hub.schema import dataset_features, record_to_row
 from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_file_bytes
 from ggt_hf.io_utils import sha256_bytes
 from ggt_hf.memory import release_freed_memory
+from ggt_hf.output_folders import claim_output_folder, output_lock
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.records import PairRecord
 
@@ -315,6 +318,30 @@ def _prepare_all(
             )
 
 
+#: What the lock of a dataset folder is called in "dataset folder in use by PID ...".
+DATASET_LOCK = "dataset folder"
+
+
+def is_packed_dataset(folder: Path) -> bool:
+    """Whether ``folder`` holds a dataset ggt packed (its ``ggt_dataset.json`` manifest), e.g. one
+    downloaded from the Hub."""
+    try:
+        manifest = json.loads((folder / HubLayout.MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "schema_version" in manifest and "shards" in manifest
+
+
+def claim_dataset_folder(out: str | os.PathLike) -> Path:
+    """The dataset folder ``out``, created or checked to be ggt's (new, empty, or packed by ggt);
+    see :func:`ggt_hf.output_folders.claim_output_folder`.
+
+    Raises:
+        OutputFolderError: ``out`` holds files that are not ggt's (nothing is changed).
+    """
+    return claim_output_folder(out, "dataset", recognise=is_packed_dataset, command="ggt pack")
+
+
 def pack(
     records: Iterable[PairRecord],
     out: str | os.PathLike,
@@ -334,13 +361,28 @@ def pack(
     Raises:
         LeakageError: when a test LQ duplicates a train LQ and ``config.force`` is false.
         PairingError: when ``config.strict`` and any item had a problem, or nothing is packable.
+        OutputFolderError: ``out`` holds files ggt did not write (checked before any work).
+        InUseError: another pack holds ``out`` (one writer at a time; the leak check then sees
+            every shard of the folder as it will be kept).
     """
     config = config or PackConfig()
     if subset not in HubLayout.SUBSETS:
         raise ValueError(f"subset must be one of {HubLayout.SUBSETS}, got {subset!r}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = PackReport(problems=list(problems or []))
+    out = claim_dataset_folder(out)
+    with output_lock(out, DATASET_LOCK):  # the leak check sees the output as it is under the lock
+        return _pack_locked(records, out, config, subset, list(problems or []), progress)
+
+
+def _pack_locked(
+    records: Iterable[PairRecord],
+    out: Path,
+    config: PackConfig,
+    subset: str,
+    problems: list[Problem],
+    progress: bool | None,
+) -> PackReport:
+    """:func:`pack`'s work, run while it holds the output folder's lock."""
+    report = PackReport(problems=problems)
     clean_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
     spill, plan = Spill(staging / "spill.pickle"), PackPlan(staging / "plan.sqlite")
@@ -423,21 +465,86 @@ def _write_groups(
 
 #: Marker in the names of hidden folders a pack run creates (``<pid>`` = the run's process id).
 _GENERATION = ".gen-"
+#: The exact name of a shard pack writes (``HubLayout.SHARD``'s file name); nothing else is pack's.
+_SHARD_NAME = re.compile(rf"(?P<split>{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet")
+
+
+def _shard_split(name: str) -> str | None:
+    """The split of a shard file name pack writes, or ``None`` for any other name."""
+    match = _SHARD_NAME.fullmatch(name)
+    return match["split"] if match else None
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Recreate folder ``src`` at ``dst`` with hard links to its files (symlinks copied as links,
+    nothing followed): the user's notes, backups and sub-folders carried into a new generation."""
+    dst.mkdir(exist_ok=True)
+    os.chmod(dst, src.stat().st_mode & 0o7777)
+    for entry in os.scandir(src):
+        target = dst / entry.name
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir():
+            _link_tree(Path(entry.path), target)
+        elif entry.is_file():
+            os.link(entry.path, target)
+        else:  # a socket or FIFO stays where it is; _retire moves it back after the swap
+            logger.warning("%s is not a regular file; it is moved, not linked, by the swap", entry.path)
+
+
+def _same_entry(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file (hard links) or equal symlinks; nothing is followed."""
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except FileNotFoundError:
+        return False
+    if os.path.islink(a) or os.path.islink(b):
+        return os.path.islink(a) and os.path.islink(b) and os.readlink(a) == os.readlink(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _retire(old: Path, live: Path) -> None:
+    """Remove the generation ``old`` that ``live`` replaced, deleting only pack's own files:
+    shards, and links whose twin in ``live`` is the same file. Anything else (a file the user
+    added while the swap ran) is moved into ``live``, or left in place with a warning."""
+    for entry in list(os.scandir(old)):
+        path, twin = Path(entry.path), live / entry.name
+        if entry.is_file(follow_symlinks=False) and _shard_split(entry.name):
+            path.unlink()
+        elif entry.is_dir(follow_symlinks=False) and twin.is_dir() and not twin.is_symlink():
+            _retire(path, twin)
+        elif _same_entry(path, twin):
+            path.unlink()  # a link to what live holds
+        elif os.path.lexists(twin):
+            logger.warning("kept %s: it differs from %s, which the swap put in place", path, twin)
+        else:
+            os.rename(path, twin)
+    try:
+        old.rmdir()
+    except OSError:
+        logger.warning("left %s (it holds files that are not pack's); move what you need out of it", old)
 
 
 def _swap_in_category(live: Path, new: Path, splits: set[str]) -> None:
-    """Make ``new``'s shards (for ``splits``) plus ``live``'s shards of the other splits the live
-    folder, atomically: build the generation beside it, exchange the two, delete the old one."""
+    """Make ``new``'s shards (for ``splits``) plus everything else in ``live`` (shards of the other
+    splits, and whatever the user keeps there) the live folder, atomically: build the generation
+    beside it (hard links), exchange the two, retire the old one deleting only pack's files."""
     generation = live.parent / f".{live.name}{_GENERATION}{os.getpid()}-{os.urandom(4).hex()}"
     generation.mkdir(parents=True)
-    for old in sorted(live.glob("*.parquet")) if live.is_dir() else []:
-        if old.name.split("-", 1)[0] not in splits:
-            os.link(old, generation / old.name)
+    for old in sorted(os.scandir(live), key=lambda e: e.name) if live.is_dir() else []:
+        if _shard_split(old.name) in splits and old.is_file(follow_symlinks=False):
+            continue  # replaced by this run's shards
+        if old.is_symlink():
+            os.symlink(os.readlink(old.path), generation / old.name)
+        elif old.is_dir():
+            _link_tree(Path(old.path), generation / old.name)
+        elif old.is_file():
+            os.link(old.path, generation / old.name)
     for shard in sorted(new.glob("*.parquet")):
         os.replace(shard, generation / shard.name)
     if live.exists():
         _exchange(generation, live)
-        shutil.rmtree(generation)  # now the old generation
+        _retire(generation, live)  # now the old generation
     else:
         os.replace(generation, live)
 
@@ -490,6 +597,10 @@ def clean_stale_staging(out: Path) -> list[Path]:
         pid = _owner_pid(path.name, marker)
         if pid is None or not _pid_alive(pid) or pid == os.getpid():
             logger.warning("removing %s left by an interrupted pack run", path)
-            shutil.rmtree(path, ignore_errors=True)
+            live = path.with_name(path.name[1:].split(_GENERATION, 1)[0])
+            if marker == _GENERATION and live.is_dir():
+                _retire(path, live)  # it may hold links to (or, after a swap, the only copy of) user files
+            else:
+                shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed

@@ -7,7 +7,8 @@ Checks, each reported with its file (and row) rather than stopping at the first:
 * every parquet file under ``data/`` follows the layout and has exactly the GGT schema;
 * every row: unique id, ``category``/``split`` agree with the shard's path, both images decode to
   RGB at the recorded ``width`` × ``height``;
-* ``ggt_dataset.json`` exists and its counts agree with the shards.
+* ``ggt_dataset.json`` exists and its counts agree with the shards;
+* no LQ or HQ image of ``data/`` is shared between splits (exact bytes: a train/test leak).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 from ggt_hf.constants import CATEGORIES, Col, HubLayout
 from ggt_hf.errors import GGTError
 from ggt_hf.hub.card import counts, list_shards
+from ggt_hf.hub.leaks import SplitOverlaps
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.images import decode_image
@@ -140,6 +142,7 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
     problems += _check_card(folder, rows_per_group)
     problems += _check_manifest(folder, shards)
     seen: dict[tuple[str, str], str] = {}
+    shared = SplitOverlaps()
     total = sum(s.num_rows for s in shards)
     bar = tqdm(total=total, desc="validate", unit="pair", disable=progress_disabled(progress))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -156,13 +159,15 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
                 if key in seen:
                     problems.append(Problem(where, f"duplicate id, also in {seen[key]}"))
                 seen.setdefault(key, shard.path)
+                if shard.subset == HubLayout.DATA_DIR:
+                    shared.add(row, shard.split, where)
                 jobs.append((row, where, shard.category, shard.split))
                 if len(jobs) >= 16:
                     problems += _run(pool, jobs, bar)
                     jobs = []
             problems += _run(pool, jobs, bar)
     bar.close()
-    return problems
+    return problems + shared.problems
 
 
 def _run(pool: ThreadPoolExecutor, jobs: list, bar: tqdm) -> list[Problem]:

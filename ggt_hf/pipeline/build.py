@@ -254,7 +254,7 @@ def _process_shard(
     """One Ray task (or any worker): process a shard of items with its own context, holding the
     shard's lock (the driver holds the run lock)."""
     ctx = Context(BuildConfig.from_dict(config_dict), Path(run), retry_failed)
-    with FileLock(ctx.store.layout.lock_file(shard), what=shard):
+    with FileLock(ctx.store.layout.lock_file(shard), what=shard, item=run):
         return Counter(process_item(i, ctx) for i in ids)
 
 

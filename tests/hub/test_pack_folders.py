@@ -1,0 +1,178 @@
+"""Issue 21, points 1-2: `ggt pack` never deletes or overwrites what it did not write, refuses an
+output that overlaps its input, takes one lock per output folder, and validate catches leaks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ggt_hf.cli import main
+from ggt_hf.errors import LeakageError
+from ggt_hf.file_lock import InUseError
+from ggt_hf.hub.card import list_shards
+from ggt_hf.hub.pack import PackConfig, pack
+from ggt_hf.hub.pairs import pairs_from_dir
+from ggt_hf.hub.validate import validate_folder
+from ggt_hf.output_folders import OutputFolderError
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every regular file under ``root`` (relative path → bytes)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _pack(pairs: Path, out: Path, split: str = "train", **config):
+    records, problems = pairs_from_dir(pairs, split=split)
+    return pack(records, out, PackConfig(**config), problems=problems, progress=False)
+
+
+def test_repack_keeps_user_files_in_the_category_folder(make_pairs_dir, tmp_path):
+    out = tmp_path / "ds"
+    _pack(make_pairs_dir(n=12), out)
+    rain = out / "data" / "rain"
+    user = {
+        "notes.txt": b"my notes",
+        "backup/train-00000-of-00001.parquet": b"an old copy I keep",
+        "old/lq/x.png": b"png-ish",
+        "train-old.parquet": b"not a shard name",
+    }
+    for rel, data in user.items():
+        (rain / rel).parent.mkdir(parents=True, exist_ok=True)
+        (rain / rel).write_bytes(data)
+    (rain / "link-to-notes").symlink_to("notes.txt")
+
+    _pack(make_pairs_dir(n=18, name="more"), out)  # replaces data/rain/train-* with new shards
+
+    for rel, data in user.items():
+        assert (rain / rel).read_bytes() == data, rel
+    assert (rain / "link-to-notes").is_symlink() and (rain / "link-to-notes").read_bytes() == b"my notes"
+    assert sum(s.num_rows for s in list_shards(out)) == 18
+    assert not [p for p in out.rglob(".*") if ".gen-" in p.name]
+
+
+def test_pack_into_a_folder_of_user_files_is_refused_and_nothing_changes(make_pairs_dir, tmp_path):
+    pairs = make_pairs_dir(n=4)
+    userout = tmp_path / "userout"
+    (userout / "assets").mkdir(parents=True)
+    (userout / "README.md").write_text("# my project\n")
+    (userout / "assets" / "logo.png").write_bytes(b"logo")
+    before = _files(userout)
+    assert main(["pack", str(pairs), str(userout)]) != 0
+    assert _files(userout) == before  # README.md and assets/ byte-identical, nothing added
+    with pytest.raises(OutputFolderError, match=r"README\.md.*choose a new or empty folder"):
+        _pack(pairs, userout)
+    assert _files(userout) == before
+
+
+def test_source_inside_the_output_is_refused_and_the_source_survives(make_pairs_dir, tmp_path):
+    x = tmp_path / "X"
+    _pack(make_pairs_dir(n=6), x)  # X is a ggt dataset folder
+    source = x / "data" / "rain"
+    for side in ("lq", "hq"):  # 4 pairs = 8 source images kept inside X/data/rain
+        shutil.copytree(make_pairs_dir(n=4, nested=False, name=f"src-{side}") / side, source / side)
+    before = _files(source)
+    assert len([p for p in before if p.endswith(".png")]) == 8
+    assert main(["pack", str(source), str(x), "--category", "rain"]) != 0
+    assert _files(source) == before
+
+
+def test_same_folder_and_output_containing_input_are_refused(make_pairs_dir, tmp_path, capsys):
+    pairs = make_pairs_dir(n=4)
+    before = _files(pairs)
+    assert main(["pack", str(pairs), str(pairs)]) != 0
+    assert "must not overlap" in capsys.readouterr().err
+    assert main(["pack", str(pairs), str(pairs / "lq" / "out")]) != 0  # output inside what is read
+    assert _files(pairs) == before and not (pairs / "lq" / "out").exists()
+    (tmp_path / "link").symlink_to(pairs)  # the same folder under another name
+    assert main(["pack", str(pairs), str(tmp_path / "link")]) != 0
+    assert _files(pairs) == before
+
+
+def test_a_folder_ggt_packed_or_an_empty_one_is_accepted(make_pairs_dir, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _pack(make_pairs_dir(n=4), empty)
+    # a dataset downloaded from the Hub has the manifest but not the local marker
+    (empty / ".ggt-output.json").unlink(missing_ok=True)
+    _pack(make_pairs_dir(n=4, name="again", offset=10), empty)  # general, rain, low_light, old_photo
+    assert sum(s.num_rows for s in list_shards(empty)) == 6  # + haze and snow of the first pack
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys
+    from ggt_hf.output_folders import output_lock
+    with output_lock(sys.argv[1]):
+        print("locked", flush=True)
+        sys.stdin.readline()
+    """
+)
+
+
+def test_second_pack_into_one_output_is_refused_while_the_first_holds_it(make_pairs_dir, tmp_path):
+    out = tmp_path / "ds"
+    _pack(make_pairs_dir(n=6, name="train"), out)
+    before = _files(out)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(InUseError, match=rf"dataset folder in use by PID {holder.pid}"):
+            _pack(make_pairs_dir(n=6, name="test"), out, "test")
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert _files(out) == before
+    _pack(make_pairs_dir(n=6, name="test2", offset=20), out, "test")  # free again: goes ahead
+
+
+def test_racing_packs_cannot_both_pass_the_leak_check(make_pairs_dir, tmp_path, monkeypatch):
+    """Pack B starts while pack A is between its leak check and its swap: B is refused, so it
+    never checks against the folder as it was before A wrote."""
+    from ggt_hf.hub import pack as pack_module
+
+    out = tmp_path / "ds"
+    photos = make_pairs_dir(n=6, name="photos")
+    copies = tmp_path / "copies"  # the same images under other ids: test pairs identical to train
+    for path in photos.rglob("*.png"):
+        target = copies / path.relative_to(photos).with_name(f"t{path.name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    real_write_groups = pack_module._write_groups
+    seen = []
+
+    def write_groups_then_race(*args, **kwargs):
+        try:  # B, the same photos as test pairs, arrives now
+            _pack(copies, out, "test")
+        except InUseError as exc:
+            seen.append(exc)
+        return real_write_groups(*args, **kwargs)
+
+    monkeypatch.setattr(pack_module, "_write_groups", write_groups_then_race)
+    _pack(photos, out, "train")
+    monkeypatch.undo()
+    assert seen and "in use by PID" in seen[0].reason
+    assert not list(out.glob("data/*/test-*.parquet"))
+    with pytest.raises(LeakageError, match="6 test pair"):  # run after A, B sees A's train pairs
+        _pack(copies, out, "test")
+
+
+def test_validate_flags_lq_and_hq_shared_between_splits(make_pairs_dir, tmp_path):
+    pairs = make_pairs_dir(n=6)
+    out = tmp_path / "ds"
+    _pack(pairs, out, "train")
+    test = tmp_path / "test"
+    for side in ("lq", "hq"):
+        shutil.copytree(pairs / side / "rain", test / side / "rain")
+    (test / "lq" / "rain" / "p1.png").rename(test / "lq" / "rain" / "t1.png")
+    (test / "hq" / "rain" / "p1.png").rename(test / "hq" / "rain" / "t1.png")
+    _pack(test, out, "test", force=True)
+    problems = [str(p) for p in validate_folder(out, progress=False)]
+    assert any("t1" in p and "LQ" in p and "p1" in p for p in problems), problems
+    assert any("t1" in p and "HQ" in p and "p1" in p for p in problems), problems
+    assert len(problems) == 2
