@@ -6,8 +6,9 @@ Model restorers run tiled (``--tile``/``--overlap``), so large images fit in bou
 or CUDA. Outputs are lossless PNGs mirroring the input names; existing outputs made by the same
 restorer are skipped unless ``--overwrite`` (re-running resumes). The output folder records which
 restorer made each output (``.ggt_restore.jsonl``): outputs of another model are refused up front
-unless ``--overwrite``. Unreadable files are reported item by item and the rest go on; exit 1 if any
-failed.
+unless ``--overwrite``. Input and output never overlap (``ggt restore in in``, ``ggt restore in .``,
+``ggt restore a.png a.png`` are refused before any work). Unreadable files are reported item by item
+and the rest go on; exit 1 if any failed.
 """
 
 from __future__ import annotations
@@ -91,6 +92,24 @@ def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Ex
     return [(s, o) for o, s in pairs.items()], problems
 
 
+def refuse_overlap(src: Path, dst: Path) -> None:
+    """Refuse, before any work, an output that is or overlaps its input: a file restored onto
+    itself, an output folder that is, is inside or contains the input folder (symlinks resolved).
+    The error never offers ``--overwrite``: a source is never replaced.
+
+    Raises:
+        OutputFolderError: naming both paths.
+    """
+    from ggt_hf.output_folders import check_no_overlap, overlap
+
+    if src.is_file():
+        out = dst if dst.suffix.lower() == ".png" else dst / f"{src.stem}.png"
+        if overlap(out, src) == "is":
+            check_no_overlap(src, out, what="output file")
+    elif src.is_dir():
+        check_no_overlap(src, dst, what="output folder")
+
+
 def restore_files(
     pairs: list[tuple[Path, Path]],
     restore: RestoreFn,
@@ -167,6 +186,7 @@ def run(args) -> int:
     from ggt_hf.restorer_spec import RestorerOptions, build_restorer, parse_restorer
 
     src, dst = Path(args.input), Path(args.output)
+    refuse_overlap(src, dst)  # before anything is read, loaded or written
     pairs, problems = plan_outputs(src, dst)
     spec = parse_restorer(args.model)  # cheap: a bad name (e.g. an unknown category) fails first
     provenance, identity = _check_provenance(args, dst, pairs)  # before any model is loaded
