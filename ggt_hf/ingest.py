@@ -50,6 +50,7 @@ from ggt_hf.hashing import NearDuplicateIndex, phash
 from ggt_hf.images import decode_image, encode_image, read_file_bytes
 from ggt_hf.io_utils import append_jsonl, atomic_write_bytes, read_jsonl, sha256_bytes
 from ggt_hf.normalize import NormalizePolicy
+from ggt_hf.output_folders import check_no_overlap, claim_output_folder
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.tables import read_table, require_columns
 
@@ -126,6 +127,20 @@ def _path_text(path: str | os.PathLike) -> str:
     except UnicodeEncodeError:
         text = os.fsencode(text).decode("utf-8", "backslashreplace")
     return text
+
+
+def claim_ingest_folder(out: Path) -> None:
+    """Create ``out``, or check that it is empty or a folder ggt ingested into (its records).
+
+    Raises:
+        OutputFolderError: ``out`` holds files that are not ggt's (named in the message).
+    """
+    claim_output_folder(
+        out,
+        "ingest",
+        recognise=lambda f: (f / RECORDS_FILE).is_file() or (f / REJECTS_FILE).is_file(),
+        command="ggt ingest",
+    )
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -339,12 +354,13 @@ def ingest(
     """
     config = config or IngestConfig()
     out = Path(out)
+    check_no_overlap(src, out, allow_output_inside=Path(src).is_dir())  # an inner output is skipped
     items = discover_sources(src, config, manifest)
     if manifest is None and Path(src).is_dir() and _is_within(out, Path(src)):
         # The output folder inside the source folder: never ingest our own outputs.
         items = [item for item in items if not _is_within(item.path, out)]
     check_categories(items, config)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_ingest_folder(out)
     state = _State(out, config)
     summary = IngestSummary()
     todo = []

@@ -64,8 +64,12 @@ def check_no_overlap(
     output: str | os.PathLike,
     *,
     what: str = "output",
+    allow_output_inside: bool = False,
 ) -> None:
     """Refuse an ``output`` that is, is inside, or contains one of ``inputs``.
+
+    ``allow_output_inside`` accepts an output inside an input folder, for commands that skip their
+    own output folder while they walk the input (``ggt ingest photos photos/ingested``).
 
     Raises:
         OutputFolderError: naming both paths (as given and as resolved when they differ).
@@ -74,16 +78,16 @@ def check_no_overlap(
         inputs = [inputs]
     for source in inputs:
         how = overlap(output, source)
-        if how is None:
+        if how is None or (how == "is inside" and allow_output_inside):
             continue
         shown = {"is": "is the same as", "is inside": "is inside", "contains": "contains"}[how]
-        resolved = f" (resolved: {_resolved(output)} and {_resolved(source)})"
+        linked = [_resolved(p) != Path(os.path.abspath(p)) for p in (output, source)]
+        resolved = f" (symlinks resolved: {_resolved(output)} and {_resolved(source)})" if any(linked) else ""
         raise OutputFolderError(
             output,
-            f"the {what} {output} {shown} the input {source}"
-            + (resolved if str(_resolved(output)) != str(output) else "")
-            + "; input and output must not overlap (ggt could overwrite or delete its own input): "
-            f"choose an {what} outside the input, e.g. a new folder beside it",
+            f"the {what} {output} {shown} the input {source}{resolved}; input and output must not "
+            f"overlap (ggt could overwrite or delete its own input): write to a new folder apart "
+            "from the input instead",
         )
 
 

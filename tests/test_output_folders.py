@@ -87,3 +87,33 @@ def test_claim_refuses_user_folders_and_accepts_new_empty_or_own(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputFolderError, match="is a file"):
         claim_output_folder(tmp_path / "file", "dataset")
+
+
+def _user_folder(path: Path) -> dict[str, bytes]:
+    (path / "assets").mkdir(parents=True)
+    (path / "README.md").write_text("# my project\n")
+    (path / "assets" / "logo.png").write_bytes(b"logo")
+    return _files(path)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["degrade", "photos", "user", "--category", "rain"],
+        ["degrade", "photos", "photos", "--category", "rain"],
+        ["ingest", "photos", "user"],
+        ["ingest", "photos", "photos"],
+        ["ingest", "photos", "."],
+        ["card", "user"],
+    ],
+    ids=["degrade-user", "degrade-same", "ingest-user", "ingest-same", "ingest-input-inside", "card-user"],
+)
+def test_other_writers_refuse_user_folders_and_overlaps(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    _photos(tmp_path / "photos", ["rain/a.png"])
+    before = {"user": _user_folder(tmp_path / "user"), "photos": _files(tmp_path / "photos")}
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "must not overlap" in err or "not made by ggt" in err, err
+    assert {"user": _files(tmp_path / "user"), "photos": _files(tmp_path / "photos")} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "user"]

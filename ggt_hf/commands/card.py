@@ -18,12 +18,21 @@ def run(args) -> int:
     from dataclasses import replace
     from pathlib import Path
 
+    from ggt_hf.errors import UsageError
     from ggt_hf.hub.card import finalize_folder, read_card_info
+    from ggt_hf.hub.pack import DATASET_LOCK, claim_dataset_folder
+    from ggt_hf.output_folders import output_lock
 
-    info = read_card_info(Path(args.folder), None)
-    changes = {
-        k: getattr(args, k) for k in ("pretty_name", "license", "repo_id", "description") if getattr(args, k)
-    }
-    finalize_folder(args.folder, replace(info, **changes))
+    if not Path(args.folder).is_dir():
+        raise UsageError(args.folder, "no such folder (give a dataset folder that `ggt pack` wrote)")
+    folder = claim_dataset_folder(args.folder)  # README.md of a folder that is not ggt's is never rewritten
+    with output_lock(folder, DATASET_LOCK):
+        info = read_card_info(folder, None)
+        changes = {
+            k: getattr(args, k)
+            for k in ("pretty_name", "license", "repo_id", "description")
+            if getattr(args, k)
+        }
+        finalize_folder(folder, replace(info, **changes))
     print(f"{args.folder}: card, manifest and preview regenerated")
     return 0

@@ -19,6 +19,20 @@ def add_arguments(parser) -> None:
     )
 
 
+def claim_degrade_folder(src, out) -> None:
+    """Refuse, before any work, an ``out`` overlapping ``src`` or holding files that are not ggt's
+    (a folder of earlier ``<name>.png`` + ``<name>.json`` outputs is ggt's)."""
+    from ggt_hf.output_folders import check_no_overlap, claim_output_folder
+
+    def earlier_outputs(folder) -> bool:
+        names = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+        stems = {n.rsplit(".", 1)[0] for n in names}
+        return bool(names) and set(names) == {f"{s}.{e}" for s in stems for e in ("png", "json")}
+
+    check_no_overlap(src, out)
+    claim_output_folder(out, "degraded", recognise=earlier_outputs, command="ggt degrade")
+
+
 def run(args) -> int:
     import json
     import sys
@@ -43,6 +57,7 @@ def run(args) -> int:
     if not files:
         raise UsageError(src, f"no images in this folder ({', '.join(sorted(IMAGE_EXTENSIONS))})")
     categories = list(CATEGORIES) if args.category == "all" else [parse_category(args.category)]
+    claim_degrade_folder(src, out)
     done = failed = 0
     for path in tqdm(files, desc="degrade", unit="img"):
         for category in categories:

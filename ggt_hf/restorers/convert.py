@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf.errors import GGTError
+from ggt_hf.output_folders import check_no_overlap, claim_output_folder
 
 logger = logging.getLogger(__name__)
 
@@ -352,9 +353,12 @@ def convert_checkpoint(
     Returns:
         ``out_dir`` as a :class:`~pathlib.Path`, loadable with ``load_restorer(out_dir)``.
     """
+    sources = [checkpoint_path] if isinstance(checkpoint_path, (str, Path)) else list(checkpoint_path)
+    check_no_overlap(sources, out_dir)  # save_pretrained could overwrite the checkpoint it reads
     model = load_official_checkpoint(name, checkpoint_path, config_overrides, state_dict_key, trust_pickle)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output_folder(
+        out_dir, "model", recognise=lambda f: (f / "config.json").is_file(), command="ggt convert"
+    )
     model.save_pretrained(out)
     logger.info("converted %s (%s, %d parameters) to %s", checkpoint_path, name, model.num_parameters(), out)
     return out

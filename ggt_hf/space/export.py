@@ -37,6 +37,7 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 from ggt_hf.errors import GGTError
+from ggt_hf.output_folders import claim_output_folder
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -244,14 +245,23 @@ def render_requirements(requirements: list[str], wheel: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _earlier_export(folder: Path) -> bool:
+    """Whether ``folder`` holds a Space exported by ggt (its ``app.py`` is ours, word for word)."""
+    try:
+        return (folder / "app.py").read_text(encoding="utf-8") == APP_PY
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def export_space(folder: str | os.PathLike, *, wheel: bool = True) -> SpaceExport:
-    """Write the Space repository into ``folder`` (created if needed; files it owns are replaced,
-    so re-running is safe). ``wheel=False`` writes the development copy (no wheel)."""
+    """Write the Space repository into ``folder`` (new, empty, or an earlier export: a folder of
+    other files is refused, see :mod:`ggt_hf.output_folders`; files it owns are replaced, so
+    re-running is safe). ``wheel=False`` writes the development copy (no wheel)."""
     folder = Path(folder)
     root = source_root()
     sdk_version = _gradio_version()
     requirements = pinned_requirements(root)
-    folder.mkdir(parents=True, exist_ok=True)
+    claim_output_folder(folder, "space", recognise=_earlier_export, command="ggt space export")
     export = SpaceExport(folder, sdk_version=sdk_version)
     if wheel:
         built = build_wheel(root, folder / WHEELS_FOLDER)

@@ -21,6 +21,7 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 from ggt_hf.cli import main  # noqa: E402
+from ggt_hf.output_folders import MARKER, OutputFolderError  # noqa: E402
 from ggt_hf.space import export as export_module  # noqa: E402
 from ggt_hf.space.examples import example_paths  # noqa: E402
 from ggt_hf.space.export import SpaceExportError, deploy_space, export_space, pinned_requirements  # noqa: E402
@@ -57,8 +58,20 @@ def _card_fields(readme: str) -> dict[str, str]:
     return dict(re.findall(r"^(\w+): (.+)$", readme.split("---")[1], re.M))
 
 
+def test_export_into_a_folder_of_user_files_is_refused(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# my project\n")
+    with pytest.raises(OutputFolderError, match=r"README\.md"):
+        export_space(project, wheel=False)
+    assert [p.name for p in project.iterdir()] == ["README.md"]
+    assert (project / "README.md").read_text() == "# my project\n"
+
+
 def test_export_writes_a_self_contained_space(exported: Path) -> None:
-    assert sorted(p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file()) == [
+    files = sorted(p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file())
+    assert files == [
+        MARKER,  # ggt's hidden marker (never uploaded: deploy sends only the files it lists)
         "README.md",
         "app.py",
         "requirements.txt",
