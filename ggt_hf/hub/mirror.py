@@ -26,9 +26,10 @@ import logging
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from ggt_hf.hub.pack import (
     PreparedPair,
     check_image,
     claim_dataset_folder,
+    existing_rows,
     find_leaks,
     plan_shards,
     write_shard,
@@ -288,8 +290,13 @@ def stream_shards(
     config: StreamConfig | None = None,
     *,
     progress: bool | None = None,
+    kept: Callable[[set[tuple[str, str]]], Iterable[Mapping[str, str]]] | None = None,
 ) -> StreamReport:
-    """Write every shard of ``plan`` not yet at ``sink`` and hand it over; see module docs."""
+    """Write every shard of ``plan`` not yet at ``sink`` and hand it over; see module docs.
+
+    ``kept(replaced)`` yields the leak-check entries of rows already at the destination that stay
+    (those outside the replaced ``(category, split)`` groups), so the train/test check covers them.
+    """
     config = config or StreamConfig()
     work = Path(work)
     journal, samples = Journal(work), Samples(work)
@@ -327,6 +334,9 @@ def stream_shards(
         if task.subset == HubLayout.DATA_DIR and (r := journal.get(task.rel))
         for h in r.hashes
     )
+    if kept is not None:
+        replaced = {(t.category, t.split) for t in tasks if t.subset == HubLayout.DATA_DIR}
+        entries = chain(entries, kept(replaced))
     report.leaks = find_leaks(entries, config.near_duplicate_distance)
     return report
 
@@ -488,6 +498,16 @@ def pack_release(
         return _pack_release_locked(plan, source, out, config or StreamConfig(), force, card, progress)
 
 
+def _kept_rows(out: Path) -> Callable[[set[tuple[str, str]]], Iterator[dict[str, str]]]:
+    """Leak-check entries of the rows of ``out`` that a release pack keeps (read under its lock)."""
+
+    def rows(replaced: set[tuple[str, str]]) -> Iterator[dict[str, str]]:
+        for pair_id, split, sha, hashed, _ in existing_rows(out, replaced, HubLayout.DATA_DIR):
+            yield {"id": pair_id, "split": split, "lq_sha256": sha, "lq_phash": hashed}
+
+    return rows
+
+
 def _local_path(url: str) -> str | None:
     """The local path of a release root given as a path or ``file://`` URL (``None`` when remote)."""
     if "://" not in url:
@@ -510,7 +530,9 @@ def _pack_release_locked(
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.stream-", dir=out.parent))
     try:
         staging = work / "staged"
-        report = stream_shards(plan, source, FolderSink(staging), work / "work", config, progress=progress)
+        report = stream_shards(
+            plan, source, FolderSink(staging), work / "work", config, progress=progress, kept=_kept_rows(out)
+        )
         if not sum(report.written.values()):
             raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
         if report.leaks and not force:

@@ -247,7 +247,7 @@ def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) 
             writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=len(rows))
 
 
-def _existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> Iterator[tuple[str, ...]]:
+def existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> Iterator[tuple[str, ...]]:
     """(id, split, lq_sha256, lq_phash, shard) of rows of ``subset`` already in ``out`` that this
     run keeps, one shard at a time."""
     for shard in list_shards(out):
@@ -396,7 +396,7 @@ def _pack_locked(
             )
         if not plan.planned_count():
             raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
-        plan.add_kept(_existing_rows(out, set(plan.groups()), subset))
+        plan.add_kept(existing_rows(out, set(plan.groups()), subset))
         for pair_id, shard in plan.drop_clashes():
             report.problems.append(Problem(pair_id, f"id already used in {shard}"))
         # leakage matters for the pairs people train and test on; negatives are extra data

@@ -176,3 +176,33 @@ def test_validate_flags_lq_and_hq_shared_between_splits(make_pairs_dir, tmp_path
     assert any("t1" in p and "LQ" in p and "p1" in p for p in problems), problems
     assert any("t1" in p and "HQ" in p and "p1" in p for p in problems), problems
     assert len(problems) == 2
+
+
+def _release(root: Path, split: str, ids: list[str], seeds: list[int]) -> Path:
+    from tests.hub.release_fixtures import image_bytes
+
+    for pair_id, seed in zip(ids, seeds, strict=True):
+        for role, offset in (("LQ", 0), ("GT", 1000)):
+            path = root / split / "rain" / role / f"{pair_id}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(image_bytes(seed + offset, size=32))
+    return root
+
+
+def test_release_pack_checks_leaks_against_the_rows_it_keeps_and_refuses_user_folders(tmp_path):
+    out = tmp_path / "ds"
+    train = _release(tmp_path / "rel-train", "train", ["a1", "a2", "a3"], [1, 2, 3])
+    assert main(["pack", str(train), str(out)]) == 0
+    test = _release(tmp_path / "rel-test", "test", ["b1", "b2"], [2, 9])  # b1's LQ is a2's
+    before = _files(out)
+    assert main(["pack", str(test), str(out)]) != 0  # b1 leaks from the train rows already in out
+    assert _files(out) == before
+    assert main(["pack", str(test), str(out), "--force"]) == 0
+    assert any("b1" in str(p) for p in validate_folder(out, progress=False))
+
+    userout = tmp_path / "userout"
+    userout.mkdir()
+    (userout / "README.md").write_text("# mine\n")
+    assert main(["pack", str(train), str(userout)]) != 0
+    assert _files(userout) == {"README.md": b"# mine\n"}
+    assert main(["pack", str(train), str(train / "train")]) != 0  # the output inside the release
