@@ -59,6 +59,7 @@ def run(args) -> int:
 
     from ggt_hf.evaluation.bench_mfm import BenchConfig, run_bench, write_report
     from ggt_hf.metrics.specs import paper_metrics, parse_metric_list
+    from ggt_hf.output_folders import check_no_overlap, claim_output_folder
     from ggt_hf.restorer_spec import parse_judge, parse_system
 
     if not (args.clean or args.real):
@@ -74,6 +75,10 @@ def run(args) -> int:
     for spec in specs:  # every key before any work
         spec.check()
     judge_spec.check()
+    check_no_overlap([f for f in (args.clean, args.real) if f], args.out)
+    claim_output_folder(
+        args.out, "bench-mfm", recognise=lambda f: (f / "table1.json").is_file(), command="ggt bench-mfm"
+    )
     systems = [build_system(s, args.device) for s in specs]
     config = BenchConfig(
         clean_dir=args.clean,

@@ -58,7 +58,7 @@ from ggt_hf.hub.pack import (
 from ggt_hf.hub.pack_plan import order_key
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, sha256_bytes
-from ggt_hf.output_folders import check_no_overlap, output_lock
+from ggt_hf.output_folders import check_no_overlap, claim_output_folder, output_lock
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.records import PairRecord, Provenance
 
@@ -450,9 +450,35 @@ def mirror_release(
     card: CardInfo | None = None,
     progress: bool | None = None,
 ) -> StreamReport:
-    """Pack ``plan`` and upload it to the dataset repo ``repo_id`` shard by shard; card last."""
+    """Pack ``plan`` and upload it to the dataset repo ``repo_id`` shard by shard; card last.
+
+    ``work`` must be new, empty or an earlier mirror's work folder (its journal), apart from the
+    release; one mirror at a time uses it (see :mod:`ggt_hf.output_folders`).
+    """
     plan.check()
-    work = Path(work)
+    source_path = _local_path(source.url)
+    if source_path is not None:
+        check_no_overlap(source_path, work, what="work folder")
+    work = claim_output_folder(
+        work, "mirror-work", recognise=lambda f: (f / JOURNAL_DIR).is_dir(), command="ggt mirror"
+    )
+    with output_lock(work, "mirror work folder"):
+        return _mirror_locked(plan, source, repo_id, work, config, api, private, token, card, progress)
+
+
+def _mirror_locked(
+    plan: LayoutPlan,
+    source: ReleaseSource,
+    repo_id: str,
+    work: Path,
+    config: StreamConfig | None,
+    api: HfApi | None,
+    private: bool,
+    token: str | None,
+    card: CardInfo | None,
+    progress: bool | None,
+) -> StreamReport:
+    """:func:`mirror_release`'s work, run while it holds the work folder's lock."""
     config = config or StreamConfig()
     card = card or release_card(source.url, repo_id, config.license)
     config.license = config.license or card.license

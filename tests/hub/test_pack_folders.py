@@ -206,3 +206,21 @@ def test_release_pack_checks_leaks_against_the_rows_it_keeps_and_refuses_user_fo
     assert main(["pack", str(train), str(userout)]) != 0
     assert _files(userout) == {"README.md": b"# mine\n"}
     assert main(["pack", str(train), str(train / "train")]) != 0  # the output inside the release
+
+
+def test_mirror_work_folder_must_be_ggts(tmp_path):
+    """`ggt mirror --work` deletes its card/ scratch folder: a user's folder is refused first."""
+    from ggt_hf.hub.layout import ReleaseSource, detect_layout
+    from ggt_hf.hub.mirror import mirror_release
+
+    release = _release(tmp_path / "rel", "train", ["a1"], [1])
+    source = ReleaseSource(str(release))
+    plan = detect_layout(source)
+    work = tmp_path / "mywork"
+    (work / "card").mkdir(parents=True)
+    (work / "card" / "draft.md").write_text("my card draft")
+    with pytest.raises(OutputFolderError, match="card"):
+        mirror_release(plan, source, "someone/ds", work)
+    assert _files(work) == {"card/draft.md": b"my card draft"}
+    with pytest.raises(OutputFolderError, match="inside the input"):
+        mirror_release(plan, source, "someone/ds", release / "work")
