@@ -333,13 +333,20 @@ def is_packed_dataset(folder: Path) -> bool:
 
 
 def claim_dataset_folder(out: str | os.PathLike) -> Path:
-    """The dataset folder ``out``, created or checked to be ggt's (new, empty, or packed by ggt);
-    see :func:`ggt_hf.output_folders.claim_output_folder`.
+    """The dataset folder ``out``, created or checked to be ggt's (new, empty, or packed by ggt; a
+    clone of an empty Hub repo, only ``.git``/``.gitattributes``, counts as empty); see
+    :func:`ggt_hf.output_folders.claim_output_folder`.
 
     Raises:
         OutputFolderError: ``out`` holds files that are not ggt's (nothing is changed).
     """
-    return claim_output_folder(out, "dataset", recognise=is_packed_dataset, command="ggt pack")
+    return claim_output_folder(
+        out, "dataset", recognise=is_packed_dataset, allowed=_GIT_NAMES.__contains__, command="ggt pack"
+    )
+
+
+#: What a fresh ``git clone`` of an empty Hub dataset repo holds; pack never writes these.
+_GIT_NAMES = frozenset({".git", ".gitattributes"})
 
 
 def pack(

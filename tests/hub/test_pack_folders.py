@@ -95,7 +95,8 @@ def test_same_folder_and_output_containing_input_are_refused(make_pairs_dir, tmp
 
 def test_a_folder_ggt_packed_or_an_empty_one_is_accepted(make_pairs_dir, tmp_path):
     empty = tmp_path / "empty"
-    empty.mkdir()
+    (empty / ".git").mkdir(parents=True)  # a clone of an empty Hub repo counts as empty
+    (empty / ".gitattributes").write_text("*.parquet filter=lfs\n")
     _pack(make_pairs_dir(n=4), empty)
     # a dataset downloaded from the Hub has the manifest but not the local marker
     (empty / ".ggt-output.json").unlink(missing_ok=True)
