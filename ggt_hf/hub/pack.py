@@ -25,8 +25,15 @@ Design choices, and why:
   Shards are written to a staging folder first; each affected ``<subset>/<category>/`` folder is
   then rebuilt beside the live one as a hidden new generation (the kept shards hard-linked, the new
   ones moved in) and swapped in with one atomic directory exchange (``renameat2``), then the old
-  generation is deleted. A reader (or a kill) never sees a category with a mix of old and new
+  generation is retired. A reader (or a kill) never sees a category with a mix of old and new
   shards or a partial set; staging and generations left by killed runs are removed by the next pack.
+  Only pack's own files (``<split>-NNNNN-of-NNNNN.parquet``) are ever replaced or deleted: notes,
+  backups and sub-folders kept in ``data/<category>/`` are carried into the new generation (hard
+  links) and stay.
+* **The output folder is ggt's, and one pack at a time writes it**: ``out`` must be new, empty or a
+  folder ggt packed (:func:`claim_dataset_folder`, :mod:`ggt_hf.output_folders`), else it is
+  refused before any work; a run holds the folder's lock from its first read of the kept rows to
+  its card, so the train/test leak check sees every row the folder will hold.
 * **Memory is flat in the number of pairs**: records are read once and spilled to the staging
   folder with what the pack decides on (ids, hashes, sizes) in a SQLite plan beside them
   (:mod:`ggt_hf.hub.pack_plan`); pairs are checked with a bounded window and written row group by
