@@ -225,3 +225,45 @@ def test_mirror_work_folder_must_be_ggts(tmp_path):
     assert _files(work) == {"card/draft.md": b"my card draft"}
     with pytest.raises(OutputFolderError, match="inside the input"):
         mirror_release(plan, source, "someone/ds", release / "work")
+
+
+def test_a_file_written_into_the_category_during_the_swap_survives(make_pairs_dir, tmp_path, monkeypatch):
+    """A note saved into data/rain/ after the new generation was linked but before the exchange
+    ends up in the old generation: retiring it moves the note back, never deletes it."""
+    from ggt_hf.hub import pack as pack_module
+
+    out = tmp_path / "ds"
+    _pack(make_pairs_dir(n=12), out)
+    real_exchange = pack_module._exchange
+
+    def exchange_after_a_late_note(a, b):
+        if b.name == "rain":
+            (b / "late-note.txt").write_text("saved mid-swap")
+        return real_exchange(a, b)
+
+    monkeypatch.setattr(pack_module, "_exchange", exchange_after_a_late_note)
+    _pack(make_pairs_dir(n=12, name="more", offset=30), out)
+    assert (out / "data" / "rain" / "late-note.txt").read_text() == "saved mid-swap"
+    assert not [p for p in out.rglob(".*") if ".gen-" in p.name]
+
+
+def test_a_killed_swap_loses_no_user_file_when_the_next_pack_cleans_up(make_pairs_dir, tmp_path, monkeypatch):
+    from ggt_hf.hub import pack as pack_module
+
+    out = tmp_path / "ds"
+    _pack(make_pairs_dir(n=12), out)
+    (out / "data" / "rain" / "notes.txt").write_text("mine")
+
+    def killed_after_exchange(live, new, splits):  # the old generation holds the only links left
+        generation = live.with_name(f".{live.name}.gen-999999999-dead")
+        live.rename(generation)
+        live.mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pack_module, "_swap_in_category", killed_after_exchange)
+    with pytest.raises(KeyboardInterrupt):
+        _pack(make_pairs_dir(n=12, name="more", offset=30), out)
+    monkeypatch.undo()
+    _pack(make_pairs_dir(n=12, name="again", offset=60), out)  # cleans the dead run's generation
+    assert (out / "data" / "rain" / "notes.txt").read_text() == "mine"
+    assert not [p for p in out.rglob(".*") if ".gen-" in p.name]
