@@ -102,13 +102,17 @@ class StudyArena(Arena):
             found = {i: [s for s, files in self.outputs.items() if i in files] for i in self.lq}
             self.candidates = {i: s for i, s in found.items() if len(s) >= 2}
 
-    def sample_round(self, rng: np.random.Generator | None = None) -> StudyRound:
-        """A blind round: a random image, every system that restored it, in random order."""
+    def sample_round(self, rng: np.random.Generator | None = None, user: str | None = None) -> StudyRound:
+        """A blind round: a random image, every system that restored it, in random order (for
+        ``user``, an image that account has not judged yet when there is one)."""
         if not self.candidates:
             raise InvalidVoteError(self.outputs_dir, "no LQ id has outputs from at least two systems")
         rng = rng or np.random.default_rng()
         ids = self.ids
-        pair_id = ids[int(rng.integers(len(ids)))]
+        for _ in range(32):
+            pair_id = ids[int(rng.integers(len(ids)))]
+            if user is None or not self._judged(user, (pair_id, *sorted(self.candidates[pair_id]))):
+                break
         systems = [str(s) for s in rng.permutation(self.candidates[pair_id])]
         token = secrets.token_urlsafe(16)
         self._open(token, _Round(pair_id, tuple(systems), time.monotonic()))
