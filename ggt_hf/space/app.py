@@ -97,7 +97,8 @@ def _study_service(store: Any, config: SpaceConfig, temp: SpaceTemp) -> tuple[An
             store,
             config.arena,
             config.arena_lq_dir or "",
-            vote_limit=_vote_limit(config),
+            # a study on one machine without sign-in is one address: limits need real accounts
+            vote_limit=_vote_limit(config) if config.sign_in else None,
             serve_dir=temp.folder("gradio/study"),
         )
         return service, ""

@@ -187,3 +187,22 @@ def test_sigterm_leaves_no_space_temp_folder(tmp_path, space_data) -> None:
         if proc.poll() is None:
             proc.kill()
     assert not list(tmp.glob("ggt-space-*")) and not list(tmp.glob("ggt-arena-*"))
+
+
+def test_space_temp_evicts_the_oldest_files_first(tmp_path, monkeypatch) -> None:
+    from ggt_hf.space.temp import SpaceTemp
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    temp = SpaceTemp(max_bytes=10_000, max_files=100, interval=0)
+    assert temp.root.parent == tmp_path and temp.root.name.startswith("ggt-space-")
+    uploads = temp.folder("gradio/uploads")
+    for i in range(50):  # 50 "uploads" of 1 kB, oldest first
+        path = uploads / f"u{i}.bin"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))
+    assert temp.enforce() == 40
+    assert sorted(p.name for p in uploads.iterdir()) == sorted(f"u{i}.bin" for i in range(40, 50))
+    assert temp.usage() == (10_000, 10)
+    temp.cleanup()
+    assert not temp.root.exists()
