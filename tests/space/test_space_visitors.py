@@ -206,3 +206,15 @@ def test_space_temp_evicts_the_oldest_files_first(tmp_path, monkeypatch) -> None
     assert temp.usage() == (10_000, 10)
     temp.cleanup()
     assert not temp.root.exists()
+
+
+def test_uploads_land_in_the_bounded_temp_folder(space_config, store, serve) -> None:
+    app, _ = serve(space_config.with_(temp_max_mb=1), store)
+    url = app.local_url.rstrip("/")
+    for i in range(6):  # uploads arrive without any action running: the janitor bounds them
+        files = {"files": (f"junk{i}.bin", os.urandom(300_000), "application/octet-stream")}
+        (path,) = httpx.post(f"{url}/gradio_api/upload", files=files).json()
+        assert Path(path).is_relative_to(app.ggt_temp.root)
+    assert app.ggt_temp.usage()[0] > 1 << 20
+    app.ggt_temp.enforce()  # what the janitor runs every 30 s
+    assert app.ggt_temp.usage()[0] <= 1 << 20
