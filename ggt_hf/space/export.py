@@ -76,7 +76,6 @@ python_version: "{python_version}"
 app_file: app.py
 pinned: false
 hf_oauth: true
-hf_oauth_expiration_minutes: 480
 license: apache-2.0
 short_description: Restore photos, compare restorers, submit, vote blind
 tags:
