@@ -204,7 +204,7 @@ def _stored_path(path: Path, out: Path) -> str:
 
 def _process(item: SourceItem, config: IngestConfig) -> dict[str, Any]:
     """Decode, check and normalise one source, then find its category (runs in a worker thread)."""
-    data = read_file_bytes(item.path)
+    data = read_file_bytes(item.path, max_pixels=config.max_pixels)
     digest = sha256_bytes(data)
     decoded = decode_image(data, item.path, max_pixels=config.max_pixels)
     w, h = decoded.image.size

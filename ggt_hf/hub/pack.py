@@ -60,7 +60,7 @@ from ggt_hf.hub.leaks import find_leaks
 from ggt_hf.hub.pack_plan import PackPlan, PlannedPair, Spill, shard_sizes
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.hub.schema import dataset_features, record_to_row
-from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_file_bytes
+from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_capped, read_file_bytes
 from ggt_hf.io_utils import sha256_bytes
 from ggt_hf.memory import release_freed_memory
 from ggt_hf.parallel import bounded_map, progress_disabled
@@ -105,7 +105,7 @@ class ImageRef:
     nbytes: int
 
     def read(self) -> dict[str, object]:
-        return {"bytes": Path(self.path).read_bytes(), "path": self.name}
+        return {"bytes": read_capped(self.path), "path": self.name}
 
 
 @dataclass
@@ -170,7 +170,7 @@ def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int,
     if hit is not None and (hit.phash is not None or not hashes) and hit.width * hit.height <= max_pixels:
         ref = ImageRef(str(path), f"{record.id}.{hit.ext}", st.st_size)  # type: ignore[union-attr]
         return ref, hit.width, hit.height, hit.sha256, hit.phash
-    data = read_file_bytes(path)
+    data = read_file_bytes(path, max_pixels=max_pixels)
     decoded, stored, ext = check_image(data, path, max_pixels)
     width, height = decoded.image.size
     sha, hashed = (sha256_bytes(data), phash(decoded.image)) if hashes else (None, None)
