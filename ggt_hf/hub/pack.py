@@ -216,9 +216,13 @@ def plan_shards(pairs: list[PreparedPair], max_shard_bytes: int) -> list[list[Pr
     return shards
 
 
-def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) -> None:
-    """Write one parquet shard, one row group at a time (bounded memory)."""
+def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) -> int:
+    """Write one parquet shard, one row group at a time (bounded memory); returns its rows.
+
+    A shard with no rows is never left behind: when ``pairs`` is empty the file is removed (0).
+    """
     schema = dataset_features().arrow_schema
+    rows_written = 0
     with pq.ParquetWriter(
         path,
         schema,
@@ -242,6 +246,10 @@ def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) 
                 for p in chunk
             ]
             writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=len(rows))
+            rows_written += len(rows)
+    if not rows_written:
+        path.unlink(missing_ok=True)
+    return rows_written
 
 
 def _existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> Iterator[tuple[str, ...]]:

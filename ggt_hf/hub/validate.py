@@ -140,6 +140,7 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
         rows_per_group[key] = rows_per_group.get(key, 0) + s.num_rows
         if s.category not in CATEGORIES:
             problems.append(Problem(s.path, f"unknown category folder {s.category!r}"))
+    problems += check_empty_shards(shards)
     problems += _check_card(folder, rows_per_group)
     problems += _check_manifest(folder, shards)
     seen: dict[tuple[str, str], str] = {}
@@ -166,6 +167,16 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
             problems += _run(pool, jobs, bar)
     bar.close()
     return problems
+
+
+def check_empty_shards(shards: list) -> list[Problem]:
+    """A problem per shard with no rows (older ggt versions could leave one when every pair of a
+    shard failed): it is safe to delete, then ``ggt card FOLDER`` rewrites the card and manifest."""
+    return [
+        Problem(s.path, "shard has no rows (left by an older ggt); delete it, then run `ggt card FOLDER`")
+        for s in shards
+        if s.num_rows == 0
+    ]
 
 
 def check_links(folder: str | Path) -> list[Problem]:
