@@ -67,3 +67,36 @@ def test_ggt_error_item_is_printable() -> None:
     error = GGTError(Path("/data") / BAD_NAME, "broken")
     assert error.item == "/data/bad\\xff.png"
     str(error).encode("utf-8")
+
+
+def test_unreadable_folder_is_named_and_the_rest_walked(tmp_path: Path, monkeypatch) -> None:
+    """As root a chmod 000 folder stays readable, so the refusal is simulated at os.scandir."""
+    for rel in ("a.png", "locked/b.png"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    walk = walk_files(tmp_path)
+    assert walk.files == [tmp_path / "a.png"]
+    assert [(p.item, p.reason) for p in walk.problems] == [
+        (str(tmp_path / "locked"), "unreadable folder: Permission denied")
+    ]
+
+
+def test_degrade_goes_on_past_a_symlink_loop(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    from ggt_hf.cli import main
+
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (64, 64), (120, 90, 60)).save(tmp_path / "in" / "a.png")
+    (tmp_path / "in" / "loop.png").symlink_to("loop.png")
+    assert main(["degrade", str(tmp_path / "in"), str(tmp_path / "out"), "--category", "haze"]) == 1
+    assert (tmp_path / "out" / "a.png").is_file()
+    assert "loop.png: symlink loop (points to 'loop.png')" in capsys.readouterr().err

@@ -46,13 +46,15 @@ def test_tar_link_members_are_refused_and_the_rest_packs(tmp_path: Path) -> None
     root = tmp_path / "release" / "train"
     root.mkdir(parents=True)
     links = {"LQ/0009.png": (tarfile.SYMTYPE, "/etc/passwd"), "GT/0009.png": (tarfile.LNKTYPE, "GT/0000.png")}
-    (root / "Rain.tar").write_bytes(tar_bytes(_pairs(3, 0), links))
+    members = {**_pairs(3, 0), os.fsdecode(b"LQ/bad\xff.png"): image_bytes(7)}  # a name that is not UTF-8
+    (root / "Rain.tar").write_bytes(tar_bytes(members, links))
     report = _pack(tmp_path / "release", tmp_path / "out")
     assert dict(report.written) == {("data", "rain", "train"): 3}
     reasons = {p.item: p.reason for p in report.problems}
     assert reasons == {
         "train/Rain/LQ/0009.png": "symlink member in the archive (to '/etc/passwd'): refused, never followed",
         "train/Rain/GT/0009.png": "hard link member in the archive (to 'GT/0000.png'): refused, never followed",
+        "train/Rain/LQ/bad\\xff.png": "member name is not valid UTF-8",
     }
 
 
