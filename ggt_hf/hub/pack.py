@@ -55,7 +55,7 @@ from ggt_hf.constants import MAX_IMAGE_PIXELS, Col, HubLayout
 from ggt_hf.errors import BadImageError, DatasetValidationError, GGTError, LeakageError, PairingError
 from ggt_hf.hashing import phash
 from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards
-from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache
+from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache, unchanged
 from ggt_hf.hub.leaks import find_leaks
 from ggt_hf.hub.pack_plan import PackPlan, PlannedPair, Spill, shard_sizes
 from ggt_hf.hub.pairs import Problem
@@ -176,7 +176,7 @@ def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int,
     sha, hashed = (sha256_bytes(data), phash(decoded.image)) if hashes else (None, None)
     if stored is data:
         ref = ImageRef(str(path), f"{record.id}.{ext}", len(data))
-        if st is not None and _stat(path) == st:  # unchanged while it was read: remember the check
+        if st is not None and unchanged(st, _stat(path)):  # unchanged while read: remember the check
             cache.put(path, st, CheckedFile(width, height, ext, sha, hashed))  # type: ignore[union-attr]
     else:
         tmp = staging / f"{record.id}.{side}.png"
