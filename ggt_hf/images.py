@@ -29,6 +29,7 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
@@ -107,18 +108,37 @@ def _open_checked(path: Path) -> io.BufferedReader:
         raise BadImageError(path, f"unreadable: {exc.strerror or exc}") from None
 
 
+def read_bounded(fh: IO[bytes], item: object, expected: int, max_bytes: int) -> bytes:
+    """Everything left in ``fh``, at most ``max_bytes``: ``expected`` (its stated size) + 1 bytes in
+    one read, then on in 1 MiB blocks only if there is more (a file that grows, a size that lies),
+    stopping past ``max_bytes``. Never asks for more than that at once (a ``read(n)`` allocates ``n``).
+
+    Raises:
+        BadImageError: more than ``max_bytes``; a read failure.
+    """
+    try:
+        chunks = [fh.read(min(expected, max_bytes) + 1)]
+        total = len(chunks[0])
+        while (
+            total > expected
+            and total <= max_bytes
+            and (block := fh.read(min(1 << 20, max_bytes + 1 - total)))
+        ):
+            chunks.append(block)
+            total += len(block)
+    except OSError as exc:
+        raise BadImageError(item, f"unreadable: {exc.strerror or exc}") from None
+    if total > max_bytes:
+        raise too_large(item, total, max_bytes)
+    return b"".join(chunks) if len(chunks) > 1 else chunks[0]
+
+
 def _read_at_most(fh: io.BufferedReader, path: Path, max_bytes: int) -> bytes:
-    """The whole file, refused when over ``max_bytes`` (its size first, then at most ``max_bytes + 1``
-    bytes read, so a file that grows or lies about its size never fills memory)."""
+    """The whole file, refused when over ``max_bytes`` (from its size first, then while reading)."""
     size = os.fstat(fh.fileno()).st_size
     if size > max_bytes:
         raise too_large(path, size, max_bytes)
-    try:
-        data = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise BadImageError(path, f"unreadable: {exc.strerror or exc}") from None
-    if len(data) > max_bytes:
-        raise too_large(path, len(data), max_bytes)
+    data = read_bounded(fh, path, size, max_bytes)
     if not data:
         raise BadImageError(path, "empty file (0 bytes)")
     return data

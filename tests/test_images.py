@@ -621,3 +621,18 @@ def test_capped_read_of_a_small_file_is_whole(tmp_path: Path) -> None:
     assert read_file_bytes(tmp_path / "ok.png", max_bytes=len(data)) == data
     with pytest.raises(BadImageError, match=r"^.*ok\.png: file too large: "):
         read_file_bytes(tmp_path / "ok.png", max_bytes=len(data) - 1)
+
+
+def test_read_bounded_stops_past_the_cap_when_the_size_lies() -> None:
+    """A file (or archive member, or /proc-like file) holding more than its stated size is read only
+    to the cap + 1 and refused; one that holds what it says is read whole."""
+    from ggt_hf.images import read_bounded
+
+    assert read_bounded(io.BytesIO(b"x" * 10), "f", expected=10, max_bytes=10) == b"x" * 10
+    assert (
+        read_bounded(io.BytesIO(b"x" * 3_000_000), "f", expected=0, max_bytes=4_000_000) == b"x" * 3_000_000
+    )
+    stream = io.BytesIO(b"x" * 5_000_000)
+    with pytest.raises(BadImageError, match="file too large: 2,000,001 bytes, over the limit of 2,000,000"):
+        read_bounded(stream, "f", expected=100, max_bytes=2_000_000)
+    assert stream.tell() == 2_000_001  # nothing read past the cap + 1

@@ -28,7 +28,7 @@ from typing import IO
 
 from ggt_hf.constants import MAX_IMAGE_BYTES
 from ggt_hf.errors import BadImageError
-from ggt_hf.images import too_large
+from ggt_hf.images import read_bounded, too_large
 from ggt_hf.walk import is_utf8_name
 
 #: What zipfile / tarfile / zlib raise on a damaged archive or member.
@@ -121,12 +121,8 @@ class Archive:
             with self._lock:
                 if isinstance(info, zipfile.ZipInfo):
                     with self._zip.open(info) as fh:
-                        data = fh.read(max_bytes + 1)
-                else:
-                    fh = self._tar.extractfile(info)
-                    data = fh.read(max_bytes + 1) if fh is not None else b""
+                        return read_bounded(fh, item, declared, max_bytes)
+                fh = self._tar.extractfile(info)
+                return read_bounded(fh, item, declared, max_bytes) if fh is not None else b""
         except _ARCHIVE_ERRORS as exc:
             raise BadImageError(item, f"corrupt archive member: {exc}") from None
-        if len(data) > max_bytes:
-            raise too_large(item, len(data), max_bytes)
-        return data

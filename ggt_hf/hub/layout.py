@@ -39,7 +39,7 @@ from ggt_hf.constants import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, HubLayout, try_p
 from ggt_hf.errors import BadImageError, PairingError
 from ggt_hf.hub.archives import Archive
 from ggt_hf.hub.pairs import Problem
-from ggt_hf.images import too_large
+from ggt_hf.images import read_bounded, too_large
 from ggt_hf.walk import is_utf8_name, walk_files
 
 logger = logging.getLogger(__name__)
@@ -278,10 +278,7 @@ class ReleaseSource:
         if file.size > self.max_bytes:
             raise too_large(file.rel, file.size, self.max_bytes)
         with self.fs.open(file.path, "rb") as fh:
-            data = fh.read(self.max_bytes + 1)
-        if len(data) > self.max_bytes:
-            raise too_large(file.rel, len(data), self.max_bytes)
-        return data
+            return read_bounded(fh, file.rel, file.size, self.max_bytes)
 
 
 @dataclass
