@@ -95,6 +95,9 @@ def walk_files(
     ``None``), and every entry refused on the way; see the module docs. Never raises for an entry."""
     root = Path(root)
     walk = Walk(root)
+    if not allow_non_utf8 and not is_utf8_name(root):
+        walk.refuse(root, "folder path is not valid UTF-8; rename it (none of its files can be named)")
+        return walk
     root_real = root.resolve()
     suffixes = {e.lower() for e in extensions} if extensions is not None else None
 

@@ -57,3 +57,13 @@ def test_restore_goes_on_past_a_symlink_loop_and_refuses_a_link_out(photos, tmp_
     err = capsys.readouterr().err
     assert "loop.png: symlink loop (points to 'loop.png')" in err
     assert "passwd.png: symlink leaves the folder (points to /etc/passwd)" in err
+
+
+def test_pack_of_a_folder_whose_path_is_not_utf8_names_it(make_pairs_dir, tmp_path: Path, capsys) -> None:
+    pairs = make_pairs_dir(n=2)
+    bad_root = pairs.rename(tmp_path / os.fsdecode(b"caf\xe9"))
+    # The old code crashed in the pack plan ("surrogates not allowed") without naming anything.
+    assert main(["pack", str(bad_root), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "nothing to pack (1 problem(s)): " in err
+    assert "caf\\xe9: folder path is not valid UTF-8; rename it" in err

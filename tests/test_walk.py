@@ -100,3 +100,15 @@ def test_degrade_goes_on_past_a_symlink_loop(tmp_path: Path, capsys) -> None:
     assert main(["degrade", str(tmp_path / "in"), str(tmp_path / "out"), "--category", "haze"]) == 1
     assert (tmp_path / "out" / "a.png").is_file()
     assert "loop.png: symlink loop (points to 'loop.png')" in capsys.readouterr().err
+
+
+def test_a_root_whose_path_is_not_utf8_is_one_named_problem(tmp_path: Path) -> None:
+    root = tmp_path / os.fsdecode(b"caf\xe9")
+    root.mkdir()
+    (root / "a.png").write_bytes(b"x")
+    walk = walk_files(root)
+    assert walk.files == []
+    assert [p.reason for p in walk.problems] == [
+        "folder path is not valid UTF-8; rename it (none of its files can be named)"
+    ]
+    assert walk_files(root, allow_non_utf8=True).files == [root / "a.png"]  # ingest names files itself

@@ -52,7 +52,7 @@ from ggt_hf.hub.pack import (
     write_shard,
 )
 from ggt_hf.hub.pack_plan import order_key
-from ggt_hf.hub.pairs import Problem
+from ggt_hf.hub.pairs import Problem, nothing_to_pack
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, sha256_bytes
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.records import PairRecord, Provenance
@@ -497,7 +497,7 @@ def pack_release(
         staging = work / "staged"
         report = stream_shards(plan, source, FolderSink(staging), work / "work", config, progress=progress)
         if not sum(report.written.values()):
-            raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
+            raise nothing_to_pack(out, report.problems)
         if report.leaks and not force:
             raise LeakageError(
                 out,

@@ -58,7 +58,7 @@ from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards
 from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache, unchanged
 from ggt_hf.hub.leaks import find_leaks
 from ggt_hf.hub.pack_plan import PackPlan, PlannedPair, Spill, shard_sizes
-from ggt_hf.hub.pairs import Problem
+from ggt_hf.hub.pairs import Problem, nothing_to_pack
 from ggt_hf.hub.schema import dataset_features, record_to_row
 from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_capped, read_file_bytes
 from ggt_hf.io_utils import sha256_bytes
@@ -361,7 +361,7 @@ def pack(
                 + "; ".join(map(str, report.problems[:5])),
             )
         if not plan.planned_count():
-            raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
+            raise nothing_to_pack(out, report.problems)
         plan.add_kept(_existing_rows(out, set(plan.groups()), subset))
         for pair_id, shard in plan.drop_clashes():
             report.problems.append(Problem(pair_id, f"id already used in {shard}"))

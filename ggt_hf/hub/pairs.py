@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf.constants import IMAGE_EXTENSIONS, parse_split
+from ggt_hf.errors import PairingError
 from ggt_hf.io_utils import path_text, read_jsonl
 from ggt_hf.records import PairRecord
 from ggt_hf.tables import read_table
@@ -43,6 +44,12 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.item}: {self.reason}"
+
+
+def nothing_to_pack(out: object, problems: list[Problem], limit: int = 5) -> PairingError:
+    """The error of a pack that found no usable pair, naming the first ``limit`` problems."""
+    listed = "; ".join(map(str, problems[:limit])) + ("; ..." if len(problems) > limit else "")
+    return PairingError(out, f"nothing to pack ({len(problems)} problem(s)){': ' + listed if listed else ''}")
 
 
 _FIELD = re.compile(r"\{(\w+)\}")
