@@ -50,6 +50,11 @@ class BadWeightsError(UsageError):
     more data than the file holds, or tensors that do not match the model (names the tensor and shape)."""
 
 
+class CheckpointError(UsageError):
+    """A training checkpoint that cannot be resumed safely: a state file missing, unreadable, or
+    holding more than tensors and plain data (a pickle that could run code is never executed)."""
+
+
 class UnknownNameError(UsageError, KeyError):
     """A name (metric, restorer, category, ...) that is not in its registry; the reason lists the known ones."""
 
