@@ -53,6 +53,21 @@ class UsageError(GGTError):
     """A command-line argument or config value that cannot work; raised before any work is done."""
 
 
+class ModelConfigError(UsageError):
+    """A model config (``config.json``, overrides) with a field or a total size out of its bounds;
+    raised before anything is allocated."""
+
+
+class BadWeightsError(UsageError):
+    """A weights file that cannot be what it claims: a safetensors header that is malformed, declares
+    more data than the file holds, or tensors that do not match the model (names the tensor and shape)."""
+
+
+class CheckpointError(UsageError):
+    """A training checkpoint that cannot be resumed safely: a state file missing, unreadable, or
+    holding more than tensors and plain data (a pickle that could run code is never executed)."""
+
+
 class UnknownNameError(UsageError, KeyError):
     """A name (metric, restorer, category, ...) that is not in its registry; the reason lists the known ones."""
 
