@@ -16,7 +16,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ggt_hf.metrics.engine import MetricEngine
     from ggt_hf.metrics.specs import METRICS, get_spec
     from ggt_hf.metrics.weight_files import readiness
     from ggt_hf.metrics.weights import weights_dirs
@@ -34,6 +33,8 @@ def run(args) -> int:
         if args.action == "list" or spec.pyiqa_id is None:
             status = readiness(spec)  # from the disk: no model is built, no network touched
         else:  # fetch: building the model downloads what it loads
+            from ggt_hf.metrics.engine import MetricEngine
+
             missing = MetricEngine([spec], device=args.device).drop_unavailable()
             status = "ready" if not missing else f"missing: {missing[spec.name]}"
             failures += bool(missing)

@@ -5,12 +5,16 @@ model loads as :class:`~ggt_hf.metrics.specs.WeightRef` entries; this module tur
 the file name and folder that the loading library itself declares, and looks at the disk:
 
 * ``pyiqa``: a key of the arch module's ``default_model_urls`` (or ``DEFAULT_MODEL_URLS``) dict,
-  fetched by ``load_file_from_url`` into pyiqa's cache (``~/.cache/torch/hub/pyiqa``);
+  fetched by ``load_file_from_url`` into pyiqa's cache (``~/.cache/torch/hub/pyiqa``). The dict is
+  read from the module's source (literal strings and ``get_url_from_name(...)`` calls, evaluated
+  with pyiqa's own function), not by importing the module: importing an arch module imports its
+  model code's dependencies (scipy, facexlib, ...), a second or more that a listing does not need;
 * ``torchvision``: a member of a builder's weights enum (``IMAGENET1K_V1``), fetched by
   ``torch.hub`` into ``~/.cache/torch/hub/checkpoints``;
 * ``timm``: a model's pretrained config, whose Hub repo timm downloads into the Hugging Face cache
   (``model.safetensors``, or ``pytorch_model.bin``);
-* ``clip``: a key of a pyiqa CLIP module's ``_MODELS`` dict, fetched into that module's folder.
+* ``clip``: a key of a pyiqa CLIP module's ``_MODELS`` dict (read from its source, likewise),
+  fetched into that module's folder.
 
 Nothing here builds a network or touches the network: ``ggt metrics list`` answers from the disk
 alone, the same with or without a connection, in about the time pyiqa takes to import. The files
@@ -20,7 +24,7 @@ model build would stop at.
 
 from __future__ import annotations
 
-import importlib
+import ast
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,12 +124,39 @@ def _url_file(url: str, folder: Path) -> WeightFile:
     return WeightFile(name, folder, url, (folder / name,))
 
 
+def declared_urls(module: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The module-level dict ``names[0]`` (or another of ``names``) of the pyiqa arch module
+    ``module``, read from its source without importing it."""
+    pyiqa = import_pyiqa()
+    path = Path(pyiqa.__file__).parent / "archs" / f"{module}.py"
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id in names for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            return {
+                ast.literal_eval(k): _url_value(v)
+                for k, v in zip(node.value.keys, node.value.values, strict=True)
+            }
+    raise LookupError(f"pyiqa {pyiqa.__version__}: {path} declares none of {', '.join(names)}")
+
+
+def _url_value(node: ast.expr) -> str:
+    """A literal URL, or pyiqa's ``get_url_from_name(<literals>)`` evaluated by pyiqa itself."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_url_from_name":
+        from pyiqa.archs.arch_util import get_url_from_name
+
+        args = [ast.literal_eval(a) for a in node.args]
+        return get_url_from_name(*args, **{k.arg: ast.literal_eval(k.value) for k in node.keywords})
+    return ast.literal_eval(node)
+
+
 def _pyiqa(ref: WeightRef) -> WeightFile:
     import_pyiqa()
     from pyiqa.utils import download_util
 
-    module = importlib.import_module(f"pyiqa.archs.{ref.owner}")
-    urls = getattr(module, "default_model_urls", None) or module.DEFAULT_MODEL_URLS
+    urls = declared_urls(ref.owner, ("default_model_urls", "DEFAULT_MODEL_URLS"))
     return _url_file(urls[ref.key], Path(download_util.DEFAULT_CACHE_DIR))
 
 
@@ -153,9 +184,7 @@ def _timm(ref: WeightRef) -> WeightFile:
 
 
 def _clip(ref: WeightRef) -> WeightFile:
-    import_pyiqa()
-    module = importlib.import_module(f"pyiqa.archs.{ref.owner}")
-    return _url_file(module._MODELS[ref.key], _CLIP_ROOTS[ref.owner]())
+    return _url_file(declared_urls(ref.owner, ("_MODELS",))[ref.key], _CLIP_ROOTS[ref.owner]())
 
 
 _RESOLVERS = {"pyiqa": _pyiqa, "torchvision": _torchvision, "timm": _timm, "clip": _clip}
