@@ -1,7 +1,7 @@
 """`ggt metrics list` against its floor: importing pyiqa and listing its models.
 
 The listing reads the weight files pyiqa declares and looks for them on disk (no model is built);
-pyiqa's import (torch, torchvision, timm) is the floor it cannot go under. The two commands run in
+importing pyiqa (torch, torchvision) is the floor it cannot go under. The two commands run in
 turn (A B A B ...), each a fresh process from start to exit, and the ratio is taken pair by pair
 (so a drift in the machine's speed moves both sides); figures are medians. The old way — building
 every learned metric's pyiqa model offline to see which download it attempts, what the listing did
@@ -95,8 +95,8 @@ def main() -> None:
             *rows,
             "",
             f"Listing / peer wall time, median of {args.runs} paired runs: **{ratio:.2f}×**. The listing "
-            "builds no model and touches no network; what is left is pyiqa's import (torch, torchvision, "
-            "timm), which is also the peer's cost.",
+            "builds no model and touches no network; what is left is importing pyiqa (torch, torchvision: "
+            "the peer's cost) plus timm for its backbones' configs.",
         ]
     )
     print(section)
