@@ -253,3 +253,12 @@ def test_the_offline_check_catches(name: str, tmp_path: Path) -> None:
     fresh.mkdir()
     with pytest.raises(DocCheckError, match=re.escape(reason)):
         check_block(code, fresh, ["real_lq/", "photos/"])
+
+
+def test_the_example_build_configs_read_the_same_photos_folder_beside_them() -> None:
+    from ggt_hf.pipeline.config import BuildConfig
+
+    folder = ROOT / "dataset_builder" / "configs"
+    for name in ("offline_classical.yaml", "gemini_nano_banana.yaml"):
+        sources = [Path(s.path) for s in BuildConfig.from_yaml(folder / name).sources]
+        assert sources == [folder / "photos"], f"{name}: copy it beside photos/, as the README says"
