@@ -67,8 +67,9 @@ Rate limit (:mod:`ggt_hf.leaderboard.ratelimit`): ``RateLimit(max_requests=5, wi
 ``RateLimitError``, ``check_rate_limit(requests, user, limit, now=None)``.
 
 Ownership (:mod:`ggt_hf.leaderboard.ownership`): a row belongs to the account that first submitted
-its model name (``model_key``: case/width-insensitive); ``add_request(..., admins=...)`` records the
-``owner`` and refuses anyone else but an admin with ``OwnershipError``; rows from before owners
+its model name (``model_key``: case/width/separator-insensitive; new names must pass
+``check_model_name``: ASCII letters, digits, single ``._- /`` separators, else ``ModelNameError``);
+``add_request(..., admins=...)`` records the ``owner`` and refuses anyone else but an admin with ``OwnershipError``; rows from before owners
 were recorded are admin-only; ``latest_per_model`` shows only results of the row's owner.
 
 Votes and arena (:mod:`ggt_hf.leaderboard.votes`, :mod:`ggt_hf.leaderboard.arena`):
@@ -132,6 +133,8 @@ _EXPORTS: dict[str, str] = {
     "counted_votes": "votes",
     "OwnershipError": "ownership",
     "model_key": "ownership",
+    "check_model_name": "ownership",
+    "ModelNameError": "ownership",
     "Arena": "arena",
     "ArenaPair": "arena",
 }
