@@ -64,10 +64,19 @@ def _vote_limit(config: SpaceConfig) -> Any:
     return VoteLimit(max_votes=config.vote_limit, window_hours=24)
 
 
+def _pair_limit(config: SpaceConfig) -> Any:
+    """Pairs per account: 4 open at once, three times the vote limit drawn per day (room to skip
+    pairs, not to draw until one's own system shows up)."""
+    from ggt_hf.leaderboard.arena import PairLimit
+
+    return PairLimit(max_open=4, max_drawn=3 * config.vote_limit, window_hours=24)
+
+
 def _arena_service(store: Any, config: SpaceConfig, temp: SpaceTemp) -> tuple[ArenaService | None, str]:
     # blind copies go inside Gradio's cache folder: served in place, never copied again
     options = {
         "vote_limit": _vote_limit(config),
+        "pair_limit": _pair_limit(config),
         "serve_dir": temp.folder("gradio/arena"),
         "after_write": temp.enforce,
     }

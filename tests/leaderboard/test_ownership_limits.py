@@ -15,6 +15,7 @@ from ggt_hf.leaderboard.arena import Arena
 from ggt_hf.leaderboard.ownership import ModelNameError, OwnershipError, model_key
 from ggt_hf.leaderboard.ratelimit import RateLimit
 from ggt_hf.leaderboard.votes import (
+    InvalidVoteError,
     Vote,
     VoteLimit,
     VoteLimitError,
@@ -209,3 +210,36 @@ def test_served_arena_copies_never_share_bytes(tmp_path, photos):
     for _ in range(12):
         arena.sample(rng)
     assert len([p for p in arena.serve_dir.iterdir()]) == 5
+
+
+def test_pairs_drawn_per_account_are_bounded(tmp_path, photos):
+    from ggt_hf.leaderboard.arena import PairLimit, PairLimitError
+
+    arena, _ = _flood_arena(tmp_path, photos, VoteLimit(max_votes=10))
+    arena.pair_limit = PairLimit(max_open=3, max_drawn=20)
+    rng = np.random.default_rng(2)
+    drawn = []
+    with pytest.raises(PairLimitError, match="drew 20 pairs"):
+        for _ in range(1000):  # "draw until my system shows up"
+            drawn.append(arena.sample(rng, user="mallory"))
+    assert len(drawn) == 20
+    # only the account's newest pairs stay open (older tokens no longer vote)
+    open_tokens = [p.token for p in drawn if p.token in arena._pending]
+    assert open_tokens == [p.token for p in drawn[-3:]]
+    with pytest.raises(InvalidVoteError, match="unknown"):
+        arena.vote(drawn[0].token, "left", user="mallory")
+    arena.sample(rng, user="alice")  # another account is not affected
+
+
+def test_a_vote_reply_names_no_system(tmp_path, photos):
+    from ggt_hf.space.arena_tab import ArenaService
+
+    _flood_arena(tmp_path, photos, None)
+    store = LeaderboardStore(tmp_path / "lb")
+    service = ArenaService(store, (str(tmp_path / "out"), str(tmp_path / "lq")), serve_dir=tmp_path / "s")
+    for _ in range(5):
+        _, a, b, token, caption = service.pair("alice")
+        status, _ = service.vote(token, "A", "alice")
+        text = " ".join((a, b, caption, status))
+        assert "counted" in status and not any(s in text for s in ("strong", "weak", "mid"))
+    assert len(store.votes_store().votes()) == 5  # the server still knows every system
