@@ -67,8 +67,9 @@ Rate limit (:mod:`ggt_hf.leaderboard.ratelimit`): ``RateLimit(max_requests=5, wi
 ``RateLimitError``, ``check_rate_limit(requests, user, limit, now=None)``.
 
 Ownership (:mod:`ggt_hf.leaderboard.ownership`): a row belongs to the account that first submitted
-its model name (``model_key``: case/width-insensitive); ``add_request(..., admins=...)`` records the
-``owner`` and refuses anyone else but an admin with ``OwnershipError``; rows from before owners
+its model name (``model_key``: case/width/separator-insensitive; new names must pass
+``check_model_name``: ASCII letters, digits, single ``._- /`` separators, else ``ModelNameError``);
+``add_request(..., admins=...)`` records the ``owner`` and refuses anyone else but an admin with ``OwnershipError``; rows from before owners
 were recorded are admin-only; ``latest_per_model`` shows only results of the row's owner.
 
 Votes and arena (:mod:`ggt_hf.leaderboard.votes`, :mod:`ggt_hf.leaderboard.arena`):
@@ -80,13 +81,15 @@ Votes and arena (:mod:`ggt_hf.leaderboard.votes`, :mod:`ggt_hf.leaderboard.arena
 * ``bradley_terry(votes, *, bootstrap=200, seed=0, ...) -> pandas.DataFrame`` ranking with columns
   ``Rank, System, Rating, CI low, CI high, Votes, Wins, Losses, Ties, Both bad``.
 * ``Arena(outputs_dir, lq_dir, votes=store.votes_store(), ttl_seconds=3600, serve_dir=None,
-  vote_limit=None, max_pending=256)``: ``systems``, ``ids``, ``sample(rng=None, user=None) ->
+  vote_limit=None, max_pending=256, pair_limit=None)``: ``systems``, ``ids``, ``sample(rng=None, user=None) ->
   ArenaPair`` (``token, pair_id, lq, left, right`` paths only — no system names; each image a fresh
   ``blind_copy``: seeded ±1 on ~1/64 of the values, metadata-free PNG, never byte-identical to
   another serve), ``vote(token, choice ("left" | "right" | "tie" | "both_bad"), user) -> Vote``
   (resolves the server-side mapping; tokens are single use; past the account's limit:
   ``VoteLimitError``, not stored), ``reveal(token)`` (the two system names of a token not yet
-  voted on), ``close()``. Bad votes or tokens raise ``InvalidVoteError``.
+  voted on; server-side only, never shown to voters), ``close()``. Bad votes or tokens raise
+  ``InvalidVoteError``. ``PairLimit(max_open=4, max_drawn=300, window_hours=24)`` bounds each
+  account's open and drawn pairs (``PairLimitError``).
 """
 
 from __future__ import annotations
@@ -132,6 +135,8 @@ _EXPORTS: dict[str, str] = {
     "counted_votes": "votes",
     "OwnershipError": "ownership",
     "model_key": "ownership",
+    "check_model_name": "ownership",
+    "ModelNameError": "ownership",
     "Arena": "arena",
     "ArenaPair": "arena",
 }

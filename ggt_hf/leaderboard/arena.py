@@ -19,7 +19,17 @@ blocks it).
 **Limits.** With a :class:`~ggt_hf.leaderboard.votes.VoteLimit`, each account's votes count at most
 ``max_votes`` per window and once per battle (image + the two systems); votes past it raise
 :class:`~ggt_hf.leaderboard.votes.VoteLimitError` and are not stored. A pair for a known account
-avoids battles it has already judged.
+avoids battles it has already judged. With a :class:`PairLimit`, each account has at most
+``max_open`` pairs open (drawing another drops its oldest) and draws at most ``max_drawn`` pairs per
+window (:class:`PairLimitError` past it), so "draw until my system shows up" is bounded.
+
+**Threat model.** Blind copies stop matching by bytes, not by pixels: a script that has seen a
+system's output once finds it again by nearest pixels (smallest MSE), because systems differ far
+more than any change that stays invisible (sub-pixel shifts, resampling or JPEG-level noise would
+not stop that either; a transform larger than the systems' differences would change what voters
+judge). What keeps a vote blind is that an account never learns which system it saw: the Space does
+not reveal identities after a vote (only the aggregate ranking), and the pair limits bound how many
+pairs one account can look at. :meth:`Arena.reveal` is for server-side code and tests only.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +76,25 @@ class _Pending:
     left: str
     right: str
     created: float
+    user: str | None = None
+
+
+class PairLimitError(InvalidVoteError):
+    """An account drew more pairs than its :class:`PairLimit` allows."""
+
+
+@dataclass(frozen=True)
+class PairLimit:
+    """Per account: at most ``max_open`` pairs open at once (a new one drops that account's
+    oldest) and ``max_drawn`` pairs drawn per ``window_hours``."""
+
+    max_open: int = 4
+    max_drawn: int = 300
+    window_hours: float = 24.0
+
+    def __post_init__(self) -> None:
+        if self.max_open < 1 or self.max_drawn < 1 or self.window_hours <= 0:
+            raise ValueError(f"pair limits must be positive, got {self}")
 
 
 #: About one pixel value in this many gets a ±1 change in a served copy.
@@ -113,6 +143,7 @@ class Arena:
         serve_dir: str | os.PathLike | None = None,
         vote_limit: VoteLimit | None = None,
         max_pending: int = 256,
+        pair_limit: PairLimit | None = None,
     ) -> None:
         self.outputs_dir = Path(outputs_dir)
         self.lq = _images(Path(lq_dir), recursive=True)
@@ -130,6 +161,8 @@ class Arena:
         self.serve_dir = Path(serve_dir)
         self.vote_limit = vote_limit
         self.max_pending = max(1, max_pending)
+        self.pair_limit = pair_limit
+        self._drawn: dict[str, deque[float]] = {}
         self._ledger: VoteLedger | None = None
         self._pending: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -162,12 +195,36 @@ class Arena:
         shutil.rmtree(self._folder(token), ignore_errors=True)
 
     def _open(self, token: str, pending: Any) -> None:
-        """Register a pending pair/round (expiring stale ones, dropping the oldest past the cap)."""
+        """Register a pending pair/round (expiring stale ones, dropping the oldest past the cap and
+        the account's oldest past its :attr:`PairLimit.max_open`)."""
+        user = getattr(pending, "user", None)
         with self._lock:
             self._expire()
+            if self.pair_limit is not None and user is not None:
+                mine = [t for t, p in self._pending.items() if getattr(p, "user", None) == user]
+                for old in mine[: max(0, len(mine) - self.pair_limit.max_open + 1)]:
+                    self._drop(old)
             while len(self._pending) >= self.max_pending:
                 self._drop(next(iter(self._pending)))
             self._pending[token] = pending
+
+    def _admit_draw(self, user: str | None) -> None:
+        """Count one drawn pair for ``user``; :class:`PairLimitError` past its limit."""
+        limit = self.pair_limit
+        if limit is None or user is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            drawn = self._drawn.setdefault(user, deque())
+            while drawn and drawn[0] < now - limit.window_hours * 3600:
+                drawn.popleft()
+            if len(drawn) >= limit.max_drawn:
+                raise PairLimitError(
+                    user,
+                    f"this account drew {limit.max_drawn} pairs in the last {limit.window_hours:g} h, "
+                    "the most allowed; vote on the pairs you have or come back later.",
+                )
+            drawn.append(now)
 
     def _draw(self, rng: np.random.Generator, user: str | None) -> tuple[str, str, str]:
         ids = self.ids
@@ -206,13 +263,15 @@ class Arena:
 
     def sample(self, rng: np.random.Generator | None = None, user: str | None = None) -> ArenaPair:
         """A blind pair: a random id, two different random systems in random display order
-        (for ``user``, a battle that account has not judged yet when there is one)."""
+        (for ``user``, a battle that account has not judged yet when there is one; counted against
+        its :class:`PairLimit`)."""
         if not self.candidates:
             raise InvalidVoteError(self.outputs_dir, "no LQ id has outputs from at least two systems")
+        self._admit_draw(user)
         rng = rng or np.random.default_rng()
         pair_id, left, right = self._draw(rng, user)
         token = secrets.token_urlsafe(16)
-        self._open(token, _Pending(pair_id, left, right, time.monotonic()))
+        self._open(token, _Pending(pair_id, left, right, time.monotonic(), user))
         return ArenaPair(
             token=token,
             pair_id=pair_id,

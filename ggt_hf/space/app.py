@@ -25,6 +25,7 @@ from ggt_hf.space.config import SpaceConfig
 
 try:
     import gradio as gr
+    from starlette.middleware import Middleware
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingExtraError("gradio", "space") from exc
 
@@ -34,7 +35,7 @@ from ggt_hf.space.restoration import RestoreService
 from ggt_hf.space.restore_tab import build_restore_tab
 from ggt_hf.space.study_tab import build_study_tab
 from ggt_hf.space.submit_tab import SubmissionService, build_submit_tab
-from ggt_hf.space.temp import SpaceTemp, scoped_env
+from ggt_hf.space.temp import SpaceTemp, UploadGate, scoped_env
 from ggt_hf.space.visitors import forwarded_allow_ips
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,11 @@ _HEADER = (
     "preference arena. Code and dataset builder: [ggt-hf](https://github.com/ggt-hf/ggt-hf)."
 )
 
-#: Upload limit handed to ``launch`` (Gradio refuses larger files before any of our code runs).
-MAX_FILE_SIZE = "200mb"
+
+def max_file_size(config: SpaceConfig) -> str:
+    """Gradio's per-file upload limit for ``config``: ``upload_max_mb``, never more than the temp
+    folder's bound (Gradio refuses a larger file while it streams)."""
+    return f"{min(config.upload_max_mb, config.temp_max_mb)}mb"
 
 
 def open_space_store(config: SpaceConfig) -> Any:
@@ -64,10 +68,19 @@ def _vote_limit(config: SpaceConfig) -> Any:
     return VoteLimit(max_votes=config.vote_limit, window_hours=24)
 
 
+def _pair_limit(config: SpaceConfig) -> Any:
+    """Pairs per account: 4 open at once, three times the vote limit drawn per day (room to skip
+    pairs, not to draw until one's own system shows up)."""
+    from ggt_hf.leaderboard.arena import PairLimit
+
+    return PairLimit(max_open=4, max_drawn=3 * config.vote_limit, window_hours=24)
+
+
 def _arena_service(store: Any, config: SpaceConfig, temp: SpaceTemp) -> tuple[ArenaService | None, str]:
     # blind copies go inside Gradio's cache folder: served in place, never copied again
     options = {
         "vote_limit": _vote_limit(config),
+        "pair_limit": _pair_limit(config),
         "serve_dir": temp.folder("gradio/arena"),
         "after_write": temp.enforce,
     }
@@ -240,7 +253,10 @@ def launch_space(
     # no file URL may reach them, whatever else is allowed
     blocked = [str(Path(p).resolve()) for p in (config.arena, config.arena_lq_dir, config.store) if p]
     blocked += list(launch_kwargs.pop("blocked_paths", None) or [])
-    launch_kwargs.setdefault("max_file_size", MAX_FILE_SIZE)
+    launch_kwargs.setdefault("max_file_size", max_file_size(config))
+    # every upload must fit in the temp folder before it is read (UploadGate)
+    app_kwargs = dict(launch_kwargs.pop("app_kwargs", None) or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(UploadGate, temp=app.ggt_temp)]
     app.queue(default_concurrency_limit=2)
     # Gradio checks uploads against GRADIO_TEMP_DIR at request time: it stays set while the Space
     # runs (restored by close); FORWARDED_ALLOW_IPS is read once, by uvicorn's config at launch
@@ -254,6 +270,7 @@ def launch_space(
                 prevent_thread_lock=True,
                 allowed_paths=allowed,
                 blocked_paths=blocked,
+                app_kwargs=app_kwargs,
                 **launch_kwargs,
             )
     except BaseException:

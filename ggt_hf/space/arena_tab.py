@@ -1,17 +1,23 @@
-"""The Arena tab: a blind pair of two systems' outputs for one LQ photo, a vote, then the reveal
-and the Bradley–Terry ranking (with bootstrap intervals) over every vote in the store.
+"""The Arena tab: a blind pair of two systems' outputs for one LQ photo, a vote, and the
+Bradley–Terry ranking (with bootstrap intervals) over every vote in the store.
 
 Which system is left (A) or right (B) is random and known only server-side (a single-use token,
-:class:`ggt_hf.leaderboard.Arena`). Endpoints (``gradio_client``)::
+:class:`ggt_hf.leaderboard.Arena`), and it is never told to the voter: the reply to a vote says
+whether it counted, not which systems were shown (a reveal would let a script recognise each system
+by its pixels in every later pair; see the Arena's threat model). The ranking is recomputed at most
+every :data:`RANKING_REFRESH` seconds, so one vote cannot be read off the table right after it.
+Each account draws pairs under a :class:`~ggt_hf.leaderboard.arena.PairLimit`. Endpoints
+(``gradio_client``)::
 
     lq, a, b, token, caption = client.predict(api_name="/arena_pair")
-    reveal, ranking = client.predict(token, "A", api_name="/vote")   # "A" | "B" | "tie" | "both_bad"
+    status, ranking = client.predict(token, "A", api_name="/vote")   # "A" | "B" | "tie" | "both_bad"
     ranking = client.predict(api_name="/arena_ranking")              # {"headers": [...], "data": [...]}
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -36,6 +42,9 @@ CHOICE_ALIASES: dict[str, str] = {
 #: Bootstrap resamples behind the ranking's intervals (seeded, so the table is reproducible).
 BOOTSTRAP = 200
 
+#: Seconds the shown ranking is kept before it is recomputed from the stored votes.
+RANKING_REFRESH = 300.0
+
 
 class ArenaService:
     """Pairs and votes over an :class:`~ggt_hf.leaderboard.Arena` and the store's votes.
@@ -43,8 +52,10 @@ class ArenaService:
     ``folders`` is ``(outputs_dir, lq_dir)``, or a callable returning them that is run in a
     background thread (the built-in arena is rendered at start without delaying the page); the
     first pair waits for it. ``vote_limit`` (a :class:`~ggt_hf.leaderboard.votes.VoteLimit`) bounds
-    each account's counted votes, ``serve_dir`` holds the blind copies, ``after_write`` is called
-    after each new pair (the Space bounds its temp folder)."""
+    each account's counted votes, ``pair_limit`` (a :class:`~ggt_hf.leaderboard.arena.PairLimit`)
+    the pairs it draws, ``serve_dir`` holds the blind copies, ``after_write`` is called after each
+    new pair (the Space bounds its temp folder), ``ranking_refresh`` is how long (seconds) a
+    computed ranking is shown before it is recomputed."""
 
     def __init__(
         self,
@@ -52,11 +63,17 @@ class ArenaService:
         folders: tuple[str, str] | Callable[[], tuple[Any, Any]],
         *,
         vote_limit: Any = None,
+        pair_limit: Any = None,
         serve_dir: str | Path | None = None,
         after_write: Callable[[], Any] | None = None,
+        ranking_refresh: float = RANKING_REFRESH,
     ) -> None:
         self.votes = store.votes_store()
         self.vote_limit = vote_limit
+        self.pair_limit = pair_limit
+        self.ranking_refresh = ranking_refresh
+        self._ranking: tuple[float, Any] | None = None
+        self._ranking_lock = threading.Lock()
         self.serve_dir = serve_dir
         self.after_write = after_write
         self._arena: Future = Future()
@@ -69,7 +86,12 @@ class ArenaService:
         from ggt_hf.leaderboard import Arena
 
         return Arena(
-            Path(outputs), Path(lq), votes=self.votes, vote_limit=self.vote_limit, serve_dir=self.serve_dir
+            Path(outputs),
+            Path(lq),
+            votes=self.votes,
+            vote_limit=self.vote_limit,
+            pair_limit=self.pair_limit,
+            serve_dir=self.serve_dir,
         )
 
     def _open(self, folders: Callable[[], tuple[Any, Any]]) -> None:
@@ -96,23 +118,32 @@ class ArenaService:
         return str(pair.lq), str(pair.left), str(pair.right), pair.token, caption
 
     def vote(self, token: str, choice: str, user: str) -> tuple[str, Any]:
-        """Record the vote of ``token``; the reveal text and the updated ranking."""
+        """Record the vote of ``token``; a status line (which never names the systems) and the
+        ranking."""
         key = CHOICE_ALIASES.get((choice or "").strip().lower())
         if key is None:
             raise GGTError(choice, f"choose one of A, B, tie, both_bad (got {choice!r})")
         vote = self.arena.vote((token or "").strip(), key, user=user)
         verdict = {"a": "A", "b": "B", "tie": "a tie", "both_bad": "both bad"}[vote.winner]
-        reveal = f"You voted **{verdict}**. A was **{vote.system_a}**, B was **{vote.system_b}**."
-        return reveal, self.ranking()
+        status = (
+            f"You voted **{verdict}**: counted. The systems stay anonymous; the ranking below is "
+            "refreshed every few minutes."
+        )
+        return status, self.ranking()
 
     def ranking(self) -> Any:
         """Bradley–Terry ranking of the stored votes that count under the vote limit (DataFrame
-        with CI columns)."""
+        with CI columns), recomputed at most every ``ranking_refresh`` seconds."""
         from ggt_hf.leaderboard import bradley_terry
         from ggt_hf.leaderboard.votes import counted_votes
 
-        frame = bradley_terry(counted_votes(self.votes.votes(), self.vote_limit), bootstrap=BOOTSTRAP, seed=0)
-        return frame.round({"Rating": 1, "CI low": 1, "CI high": 1})
+        with self._ranking_lock:
+            now = time.monotonic()
+            if self._ranking is None or now - self._ranking[0] >= self.ranking_refresh:
+                votes = counted_votes(self.votes.votes(), self.vote_limit)
+                frame = bradley_terry(votes, bootstrap=BOOTSTRAP, seed=0)
+                self._ranking = (now, frame.round({"Rating": 1, "CI low": 1, "CI high": 1}))
+            return self._ranking[1]
 
 
 def guarded(call, *args):
@@ -132,9 +163,9 @@ def build_arena_tab(
         gr.Markdown(f"The arena is not configured on this Space. {reason}", elem_id="ggt-arena-off")
         return None
     gr.Markdown(
-        "Two restorations of the same photo, shown blind in random order. Vote for the better one; "
-        "the systems are revealed after your vote and the ranking (Bradley–Terry, 95 % bootstrap "
-        "intervals; a tie counts half a win each) updates."
+        "Two restorations of the same photo, shown blind in random order. Vote for the better one. "
+        "The systems stay anonymous (also after your vote); the ranking (Bradley–Terry, 95 % "
+        "bootstrap intervals; a tie counts half a win each) is refreshed every few minutes."
     )
     caption = gr.Markdown(elem_id="ggt-arena-caption")
     token = gr.Textbox(visible=False, elem_id="ggt-arena-token")
@@ -156,7 +187,10 @@ def build_arena_tab(
 
     def arena_pair(request: gr.Request, profile: gr.OAuthProfile | None):
         """A new blind pair: LQ, A and B images, the pair token and a caption."""
-        return guarded(service.pair, visitor(request, profile, sign_in=sign_in, required=False))
+        user = visitor(request, profile, sign_in=sign_in, required=False)
+        if user is None:  # not signed in: may look, not vote; limited by address
+            user = f"viewer@{getattr(getattr(request, 'client', None), 'host', None) or 'unknown'}"
+        return guarded(service.pair, user)
 
     def vote(token_value: str, choice: str, request: gr.Request, profile: gr.OAuthProfile | None):
         """Vote on the pair of ``token_value`` (A, B, tie, both_bad); the reveal and the ranking."""

@@ -33,6 +33,7 @@ Environment variables (flags of ``ggt space`` override them):
 ``GGT_SPACE_TEMP_MAX_MB``     bound of the Space's temp folder (uploads, cache, served images;
                               default 1024)
 ``GGT_SPACE_TEMP_MAX_FILES``  the same bound in files (default 2000)
+``GGT_SPACE_UPLOAD_MAX_MB``   largest single upload in MB (default 200, at most the temp bound)
 ============================  =====================================================================
 """
 
@@ -128,6 +129,8 @@ class SpaceConfig:
     #: bounds of the Space's temp folder (oldest files evicted first)
     temp_max_mb: int = 1024
     temp_max_files: int = 2000
+    #: largest single upload (Gradio's ``max_file_size``; never more than ``temp_max_mb``)
+    upload_max_mb: int = 200
     examples: list[str] = field(default_factory=list)
     #: Without ``arena``, serve the built-in arena (the baseline's outputs on the example photos).
     builtin_arena: bool = True
@@ -140,7 +143,7 @@ class SpaceConfig:
             raise ValueError(f"max_side must be ≥ 64, got {self.max_side}")
         if self.tile and self.tile <= 2 * self.tile_overlap:
             raise ValueError(f"tile ({self.tile}) must exceed twice the overlap ({self.tile_overlap})")
-        for name in ("rate_limit", "vote_limit", "temp_max_mb", "temp_max_files"):
+        for name in ("rate_limit", "vote_limit", "temp_max_mb", "temp_max_files", "upload_max_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.sign_in is None:
@@ -187,6 +190,7 @@ def _convert(name: str, raw: str) -> Any:
         "vote_limit",
         "temp_max_mb",
         "temp_max_files",
+        "upload_max_mb",
     }:
         try:
             return int(raw)

@@ -114,6 +114,7 @@ a built-in arena of the baseline's outputs on them. Settings, as Space variables
 | `GGT_SPACE_SIGN_IN` | `0` turns the Hugging Face sign-in off (then callers are keyed by their address) |
 | `GGT_SPACE_TRUSTED_PROXIES` | proxy IPs whose `X-Forwarded-For` is believed (default none) |
 | `GGT_SPACE_TEMP_MAX_MB`, `GGT_SPACE_TEMP_MAX_FILES` | bound of the Space's temp folder (default 1024 MB / 2000 files) |
+| `GGT_SPACE_UPLOAD_MAX_MB` | largest single upload (default 200 MB, at most the temp bound) |
 | `GEMINI_API_KEY`, `OPENAI_API_KEY`, `HF_TOKEN` | the matching API restorers appear in Restore |
 
 `hf_oauth: true` above adds "Sign in with Hugging Face": submitting and voting need a signed-in

@@ -12,9 +12,10 @@ from PIL import Image
 
 from ggt_hf.leaderboard import LeaderboardStore, leaderboard_frame, submit_predictions
 from ggt_hf.leaderboard.arena import Arena
-from ggt_hf.leaderboard.ownership import OwnershipError, model_key
+from ggt_hf.leaderboard.ownership import ModelNameError, OwnershipError, model_key
 from ggt_hf.leaderboard.ratelimit import RateLimit
 from ggt_hf.leaderboard.votes import (
+    InvalidVoteError,
     Vote,
     VoteLimit,
     VoteLimitError,
@@ -43,7 +44,7 @@ def test_second_account_cannot_replace_a_row(tmp_path, make_zip, hq_members, exp
     )  # fmt: skip
     assert first.owner == "teama"
     _finish(store, first, 30.0)
-    for name in ("TeamA-NAFNet", "teama-nafnet", "ＴｅａｍＡ-NAFNet "):  # same row: case, width, spaces
+    for name in ("TeamA-NAFNet", "teama-nafnet", "teama_nafnet"):  # same row: case, separators
         with pytest.raises(OwnershipError, match="belongs to the account 'teama'"):
             submit_predictions(
                 store, make_zip(hq_members), model=name, user="mallory", expected=expected,
@@ -80,6 +81,56 @@ def test_rows_from_before_owners_are_admin_only(tmp_path, make_zip, hq_members, 
     )
     assert request.owner is None  # stays owned by nobody
     assert model_key(" Legacy\t") == "legacy"
+
+
+#: The attacker's lookalikes of "TeamA-NAFNet" (ATTACK.md finding 7), each accepted for mallory before.
+LOOKALIKES = {
+    "zero-width space": "TeamA-NAF\u200bNet",
+    "soft hyphen": "TeamA-NAF\u00adNet",
+    "word joiner": "TeamA\u2060-NAFNet",
+    "Cyrillic a": "Te\u0430mA-NAFNet",
+    "Cyrillic e": "T\u0435amA-NAFNet",
+    "trailing dot": "TeamA-NAFNet.",
+    "non-breaking hyphen": "TeamA\u2011NAFNet",
+}
+
+
+@pytest.mark.parametrize("label", sorted(LOOKALIKES))
+def test_lookalike_names_give_no_second_row(tmp_path, label):
+    from ggt_hf.leaderboard.store import Request
+
+    store = LeaderboardStore(tmp_path / "lb")
+    store.add_request(Request.new("predictions", "TeamA-NAFNet", "teama"))
+    name = LOOKALIKES[label]
+    with pytest.raises(OwnershipError) as caught:
+        store.add_request(Request.new("predictions", name, "mallory"))
+    odd = [c for c in name if not (c.isascii() and (c.isalnum() or c in "-"))]
+    if odd and odd != ["."]:  # the message names the offending character
+        assert isinstance(caught.value, ModelNameError)
+        assert f"U+{ord(odd[0]):04X}" in caught.value.reason
+    assert [r.user for r in store.requests()] == ["teama"]
+    # an invisible character or a separator variant is teama's row, whoever writes it
+    if label not in ("Cyrillic a", "Cyrillic e"):
+        assert model_key(name) == model_key("TeamA-NAFNet")
+
+
+def test_separator_and_case_variants_are_one_row_and_legacy_names_still_load(tmp_path):
+    from ggt_hf.leaderboard.store import Request
+
+    assert (
+        len({model_key(n) for n in ("TeamA-NAFNet", "teama_nafnet", "TeamA NAFNet.", "TEAMA--NAFNET")}) == 1
+    )
+    store = LeaderboardStore(tmp_path / "lb")
+    # a row stored before the grammar (odd characters, no owner) stays on the table
+    store.add_result(_result("Old\u00b7Model!", 21.0), {"model_repo": "old/model", "user": "x"})
+    assert leaderboard_frame(store.results())["PSNR↑"].tolist() == [21.0]
+    # ... but nobody can submit that name again; the error names the character
+    with pytest.raises(ModelNameError, match=r"U\+00B7"):
+        store.add_request(Request.new("predictions", "Old\u00b7Model!", "root"), admins=["root"])
+    for bad in ("", " lead", "trail-", "a..b", "x" * 97):
+        with pytest.raises(ModelNameError):
+            store.add_request(Request.new("predictions", bad, "teama"))
+    assert store.add_request(Request.new("predictions", "org/Model_v2.1 large", "teama")).owner == "teama"
 
 
 def _flood_arena(tmp_path, photos, limit):
@@ -159,3 +210,36 @@ def test_served_arena_copies_never_share_bytes(tmp_path, photos):
     for _ in range(12):
         arena.sample(rng)
     assert len([p for p in arena.serve_dir.iterdir()]) == 5
+
+
+def test_pairs_drawn_per_account_are_bounded(tmp_path, photos):
+    from ggt_hf.leaderboard.arena import PairLimit, PairLimitError
+
+    arena, _ = _flood_arena(tmp_path, photos, VoteLimit(max_votes=10))
+    arena.pair_limit = PairLimit(max_open=3, max_drawn=20)
+    rng = np.random.default_rng(2)
+    drawn = []
+    with pytest.raises(PairLimitError, match="drew 20 pairs"):
+        for _ in range(1000):  # "draw until my system shows up"
+            drawn.append(arena.sample(rng, user="mallory"))
+    assert len(drawn) == 20
+    # only the account's newest pairs stay open (older tokens no longer vote)
+    open_tokens = [p.token for p in drawn if p.token in arena._pending]
+    assert open_tokens == [p.token for p in drawn[-3:]]
+    with pytest.raises(InvalidVoteError, match="unknown"):
+        arena.vote(drawn[0].token, "left", user="mallory")
+    arena.sample(rng, user="alice")  # another account is not affected
+
+
+def test_a_vote_reply_names_no_system(tmp_path, photos):
+    from ggt_hf.space.arena_tab import ArenaService
+
+    _flood_arena(tmp_path, photos, None)
+    store = LeaderboardStore(tmp_path / "lb")
+    service = ArenaService(store, (str(tmp_path / "out"), str(tmp_path / "lq")), serve_dir=tmp_path / "s")
+    for _ in range(5):
+        _, a, b, token, caption = service.pair("alice")
+        status, _ = service.vote(token, "A", "alice")
+        text = " ".join((a, b, caption, status))
+        assert "counted" in status and not any(s in text for s in ("strong", "weak", "mid"))
+    assert len(store.votes_store().votes()) == 5  # the server still knows every system

@@ -8,7 +8,6 @@ download browsers). Without /usr/bin/chromium the test is skipped with that reas
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -96,15 +95,13 @@ def test_every_tab_in_a_real_browser(space_config, store, serve, page, tmp_path,
     page.screenshot(path=str(shots / "submit.png"), full_page=True)
     assert [r.model for r in store.requests()] == ["browser-model"]
 
-    # Arena: a blind pair, a vote, the reveal and the ranking.
+    # Arena: a blind pair, a vote (systems stay anonymous) and the ranking.
     _tab(page, "Arena")
     expect(page.locator("#ggt-arena-caption")).to_contain_text("which restoration is better")
     expect(page.locator("#ggt-arena-a img")).to_be_visible()
     page.locator("#ggt-vote-a").click()
-    reveal = page.locator("#ggt-arena-reveal")
-    expect(reveal).to_contain_text(re.compile(r"A was \S+, B was \S+"))
-    winner = re.search(r"A was (\S+),", reveal.inner_text())[1]
-    expect(page.locator("#ggt-arena-ranking")).to_contain_text(winner)
+    expect(page.locator("#ggt-arena-reveal")).to_contain_text("counted")
+    assert "A was" not in page.locator("#ggt-arena-reveal").inner_text()
     page.screenshot(path=str(shots / "arena.png"), full_page=True)
     assert len(store.votes_store().votes()) == 1
 

@@ -208,13 +208,63 @@ def test_space_temp_evicts_the_oldest_files_first(tmp_path, monkeypatch) -> None
     assert not temp.root.exists()
 
 
-def test_uploads_land_in_the_bounded_temp_folder(space_config, store, serve) -> None:
-    app, _ = serve(space_config.with_(temp_max_mb=1), store)
-    url = app.local_url.rstrip("/")
-    for i in range(6):  # uploads arrive without any action running: the janitor bounds them
-        files = {"files": (f"junk{i}.bin", os.urandom(300_000), "application/octet-stream")}
-        (path,) = httpx.post(f"{url}/gradio_api/upload", files=files).json()
-        assert Path(path).is_relative_to(app.ggt_temp.root)
-    assert app.ggt_temp.usage()[0] > 1 << 20
-    app.ggt_temp.enforce()  # what the janitor runs every 30 s
-    assert app.ggt_temp.usage()[0] <= 1 << 20
+def _du(root: Path) -> int:
+    """Disk bytes under ``root`` as ``du`` counts them (allocated blocks of files and folders)."""
+    return sum(p.lstat().st_blocks * 512 for p in [root, *root.rglob("*")])
+
+
+def test_uploads_stay_within_the_temp_bound(space_config, store, serve) -> None:
+    """ATTACK.md finding 4: 15 x 20 MiB uploads reached 301 MB against a 64 MB bound (the janitor
+    ran only every 30 s). Scaled down: 15 x 1 MB against 3 MB, sequential and concurrent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app, _ = serve(space_config.with_(temp_max_mb=3, upload_max_mb=2, sign_in=False), store)
+    url, temp = app.local_url.rstrip("/"), app.ggt_temp
+    bound = (3 << 20) + (256 << 10)  # the files' bound, plus folder blocks and the marker
+
+    def upload(i: int, size: int = 1_000_000) -> int:
+        files = {"files": (f"x{i}.png", os.urandom(size), "image/png")}
+        return httpx.post(f"{url}/gradio_api/upload", files=files, timeout=60).status_code
+
+    peak = 0
+    for i in range(15):
+        assert upload(i) == 200
+        peak = max(peak, _du(temp.root))
+    with ThreadPoolExecutor(5) as pool:
+        codes = list(pool.map(upload, range(15, 30)))
+    peak = max(peak, _du(temp.root))
+    assert set(codes) <= {200, 503} and 200 in codes
+    assert peak <= bound, f"temp folder reached {peak} bytes against {bound}"
+    assert upload(99, 3_000_000) == 413  # larger than the Space accepts: refused at the door
+    assert _du(temp.root) <= bound
+
+
+def test_a_start_removes_only_ggt_folders_of_dead_processes(tmp_path, monkeypatch) -> None:
+    from ggt_hf.space.temp import MARKER, SpaceTemp
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+
+    def folder(name: str, pid: int | None) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "upload.bin").write_bytes(b"x" * 1000)
+        if pid is not None:
+            (path / MARKER).write_text(f"ggt-temp pid={pid}\n")
+        return path
+
+    stale = [folder("ggt-space-killed", dead.pid), folder("ggt-arena-killed", dead.pid)]
+    kept = [
+        folder("ggt-space-nomarker", None),  # not provably ours
+        folder("ggt-space-alive", os.getppid()),  # its owner still runs
+        folder("user-folder", dead.pid),  # not a ggt name
+    ]
+    (tmp_path / "ggt-space-link").symlink_to(kept[2])  # a link is never followed
+    temp = SpaceTemp(max_bytes=10_000, max_files=10, interval=0)
+    assert not any(p.exists() for p in stale)
+    assert all((p / "upload.bin").is_file() for p in kept) and (tmp_path / "ggt-space-link").is_symlink()
+    assert (temp.root / MARKER).read_text().strip() == f"ggt-temp pid={os.getpid()}"
+    assert temp.usage() == (0, 0)  # the marker is not counted, nor evicted
+    temp.cleanup()
