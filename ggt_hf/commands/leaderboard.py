@@ -49,6 +49,12 @@ def add_arguments(parser) -> None:
     votes.add_argument("--bootstrap", type=int, default=200)
     votes.add_argument("--seed", type=int, default=0)
     votes.add_argument(
+        "--vote-limit",
+        type=int,
+        help="count at most N votes per account per 24 h and one per comparison, as the Space does "
+        "when they are cast (default: every stored vote); re-checks a store written before the limit",
+    )
+    votes.add_argument(
         "--share",
         action="store_true",
         help="the best-of-N study instead: each system's share of picks with bootstrap intervals",
@@ -118,16 +124,25 @@ def run(args) -> int:
         return _shares(store, args)
     from ggt_hf.leaderboard.votes import bradley_terry
 
-    ranking = bradley_terry(store.votes_store().votes(), bootstrap=args.bootstrap, seed=args.seed)
+    votes = _counted(store.votes_store().votes(), args)
+    ranking = bradley_terry(votes, bootstrap=args.bootstrap, seed=args.seed)
     print("no votes yet" if ranking.empty else ranking.to_string(index=False, float_format="%.1f"))
     return 0
+
+
+def _counted(votes: list, args) -> list:
+    """The votes that count under ``--vote-limit`` (all without it)."""
+    from ggt_hf.leaderboard.votes import VoteLimit, counted_votes
+
+    limit = getattr(args, "vote_limit", None)
+    return counted_votes(votes, VoteLimit(max_votes=limit) if limit else None)
 
 
 def _shares(store, args) -> int:
     from ggt_hf.io_utils import atomic_write_json
     from ggt_hf.leaderboard.study import StudyStore, shares_json, vote_shares
 
-    votes = store.votes_store(StudyStore).votes()
+    votes = _counted(store.votes_store(StudyStore).votes(), args)
     if not votes:
         print("no study votes yet")
         return 1

@@ -14,6 +14,8 @@ Hugging Face Space (HF_TOKEN or `hf auth login`). DIR resolves against the worki
 
 from __future__ import annotations
 
+import argparse
+
 HELP = "serve the Gradio Space (restore demo, leaderboard, submissions, arena) locally"
 
 
@@ -44,7 +46,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--metrics", help="comma-separated NR metrics for the restore deltas")
     parser.add_argument("--max-side", type=int, help="uploads longer than this are resized (default 2048)")
     parser.add_argument("--tile", type=int, help="tile size for registry restorers (default 512, 0 = off)")
-    parser.add_argument("--rate-limit", type=int, help="submissions per user per 24 h (default 5)")
+    parser.add_argument("--rate-limit", type=int, help="submissions per account per 24 h (default 5)")
+    parser.add_argument(
+        "--vote-limit", type=int, help="counted votes per account per 24 h (default 100; one per comparison)"
+    )
+    parser.add_argument(
+        "--sign-in",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="require a Hugging Face sign-in to submit and vote (default: on in a Space with hf_oauth; "
+        "locally Gradio mocks it with your `hf auth login` account)",
+    )
+    parser.add_argument("--admins", help="comma-separated HF accounts that may replace any leaderboard row")
+    parser.add_argument(
+        "--trusted-proxies",
+        help="comma-separated proxy IPs/networks whose X-Forwarded-For is believed (default: none)",
+    )
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     sub = parser.add_subparsers(dest="action", metavar="{export,deploy}")
     export = sub.add_parser("export", help="write a self-contained Space repository folder")
@@ -109,6 +126,10 @@ def run(args) -> int:
         max_side=args.max_side,
         tile=args.tile,
         rate_limit=args.rate_limit,
+        vote_limit=args.vote_limit,
+        sign_in=args.sign_in,
+        admins=args.admins.split(",") if args.admins else None,
+        trusted_proxies=args.trusted_proxies.split(",") if args.trusted_proxies else None,
     )
     app = launch_space(config, args.host, args.port, prevent_thread_lock=True, quiet=True, share=args.share)
     try:
@@ -116,6 +137,10 @@ def run(args) -> int:
         print(
             f"leaderboard store: {config.store}; restorers: {', '.join(app.ggt_services['restore'].choices())}"
         )
+        if config.sign_in:
+            print("sign-in: submitting and voting need a Hugging Face account (Sign in button)")
+        else:
+            print("sign-in: off; submitters and voters are keyed by their network address")
         if not config.dataset:
             print("no --dataset: predictions zips cannot be checked against a test split")
         if app.server_name not in ("127.0.0.1", "localhost", "::1"):

@@ -66,18 +66,27 @@ Queue (:mod:`ggt_hf.leaderboard.queue`):
 Rate limit (:mod:`ggt_hf.leaderboard.ratelimit`): ``RateLimit(max_requests=5, window_hours=24)``,
 ``RateLimitError``, ``check_rate_limit(requests, user, limit, now=None)``.
 
+Ownership (:mod:`ggt_hf.leaderboard.ownership`): a row belongs to the account that first submitted
+its model name (``model_key``: case/width-insensitive); ``add_request(..., admins=...)`` records the
+``owner`` and refuses anyone else but an admin with ``OwnershipError``; rows from before owners
+were recorded are admin-only; ``latest_per_model`` shows only results of the row's owner.
+
 Votes and arena (:mod:`ggt_hf.leaderboard.votes`, :mod:`ggt_hf.leaderboard.arena`):
 
 * ``Vote`` (``pair_id, system_a, system_b, winner ("a" | "b" | "tie" | "both_bad"), user, time``),
   ``VoteStore(folder)`` with ``add(vote)``, ``votes() -> list[Vote]``.
+* ``VoteLimit(max_votes=100, window_hours=24)`` (per account, and one vote per battle = photo + the
+  two systems), ``VoteLedger``, ``counted_votes(votes, limit)``, ``VoteLimitError`` (not counted).
 * ``bradley_terry(votes, *, bootstrap=200, seed=0, ...) -> pandas.DataFrame`` ranking with columns
   ``Rank, System, Rating, CI low, CI high, Votes, Wins, Losses, Ties, Both bad``.
-* ``Arena(outputs_dir, lq_dir, votes=store.votes_store(), ttl_seconds=3600)``: ``systems``, ``ids``,
-  ``sample(rng=None) -> ArenaPair`` (``token,
-  pair_id, lq, left, right`` paths only — no system names), ``vote(token, choice ("left" | "right" |
-  "tie" | "both_bad"), user) -> Vote`` (resolves the server-side mapping; tokens are single use),
-  ``reveal(token)`` (the two system names of a token not yet voted on). Bad votes or tokens raise
-  ``InvalidVoteError``.
+* ``Arena(outputs_dir, lq_dir, votes=store.votes_store(), ttl_seconds=3600, serve_dir=None,
+  vote_limit=None, max_pending=256)``: ``systems``, ``ids``, ``sample(rng=None, user=None) ->
+  ArenaPair`` (``token, pair_id, lq, left, right`` paths only — no system names; each image a fresh
+  ``blind_copy``: seeded ±1 on ~1/64 of the values, metadata-free PNG, never byte-identical to
+  another serve), ``vote(token, choice ("left" | "right" | "tie" | "both_bad"), user) -> Vote``
+  (resolves the server-side mapping; tokens are single use; past the account's limit:
+  ``VoteLimitError``, not stored), ``reveal(token)`` (the two system names of a token not yet
+  voted on), ``close()``. Bad votes or tokens raise ``InvalidVoteError``.
 """
 
 from __future__ import annotations
@@ -118,6 +127,11 @@ _EXPORTS: dict[str, str] = {
     "VoteStore": "votes",
     "bradley_terry": "votes",
     "InvalidVoteError": "votes",
+    "VoteLimit": "votes",
+    "VoteLimitError": "votes",
+    "counted_votes": "votes",
+    "OwnershipError": "ownership",
+    "model_key": "ownership",
     "Arena": "arena",
     "ArenaPair": "arena",
 }

@@ -24,7 +24,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ggt_hf.constants import Col
 from ggt_hf.leaderboard.model_repo import fetch_pinned_model, pin_model_repo, shown
+from ggt_hf.leaderboard.ownership import OwnershipError
 from ggt_hf.leaderboard.store import LeaderboardStore, Request
 from ggt_hf.leaderboard.submission import (
     InvalidSubmissionError,
@@ -53,13 +54,39 @@ PREDICTIONS_FOLDER = "predictions"
 REFUSED_MODEL = "(refused model submission)"
 
 
-def _early_rate_limit(store: LeaderboardStore, user: str, rate_limit: RateLimit | None) -> None:
-    """Refuse a user with no submissions left before any checking work (``add_request`` re-checks
-    under the store's lock)."""
+def _early_checks(
+    store: LeaderboardStore,
+    user: str,
+    rate_limit: RateLimit | None,
+    model: str | None = None,
+    admins: Collection[str] = (),
+) -> None:
+    """Refuse a user with no submissions left, or a model name another account owns, before any
+    checking work (``add_request`` re-checks both under the store's lock). A name refusal is
+    recorded and counts against the rate limit."""
+    requests = store.requests()
     if rate_limit is not None:
         from ggt_hf.leaderboard.ratelimit import check_rate_limit
 
-        check_rate_limit(store.requests(), user, rate_limit)
+        check_rate_limit(requests, user, rate_limit)
+    if model:
+        _check_owner(store, user, rate_limit, model, admins, requests)
+
+
+def _check_owner(
+    store: LeaderboardStore,
+    user: str,
+    rate_limit: RateLimit | None,
+    model: str,
+    admins: Collection[str],
+    requests: list[Request] | None = None,
+    kind: str = "predictions",
+) -> None:
+    try:
+        store.check_owner(model, user, admins, requests=requests)
+    except OwnershipError as exc:
+        store.add_refusal(Request.new(kind, model[:120], user), str(exc), rate_limit)
+        raise
 
 
 def submit_predictions(
@@ -72,6 +99,7 @@ def submit_predictions(
     limits: SubmissionLimits | None = None,
     rate_limit: RateLimit | None = None,
     model_repo: str | None = None,
+    admins: Collection[str] = (),
 ) -> Request:
     """Validate a predictions zip against ``expected`` (id → size) and queue it.
 
@@ -79,8 +107,10 @@ def submit_predictions(
         InvalidSubmissionError: every problem of the zip (``.problems``), nothing queued (the
             refusal is recorded and counts against the rate limit).
         RateLimitError: the user has no submissions left, nothing queued.
+        OwnershipError: ``model`` names a row another account owns (only the owner or one of
+            ``admins`` may replace it), nothing queued.
     """
-    _early_rate_limit(store, user, rate_limit)
+    _early_checks(store, user, rate_limit, model, admins)
     check = check_zip(zip_path, expected, limits)
     try:
         check.raise_if_invalid(Path(zip_path).name)
@@ -94,7 +124,7 @@ def submit_predictions(
     extract_predictions(zip_path, folder, check)
     store.publish(folder)
     try:
-        store.add_request(request, rate_limit=rate_limit)
+        store.add_request(request, rate_limit=rate_limit, admins=admins)
     except BaseException:
         shutil.rmtree(folder.parent, ignore_errors=True)
         raise
@@ -109,13 +139,15 @@ def submit_model(
     model: str | None = None,
     rate_limit: RateLimit | None = None,
     api: HfApi | None = None,
+    admins: Collection[str] = (),
 ) -> Request:
     """Check a Hub restorer repo id, pin it to its current commit and queue it (local folders are
-    refused unread: see :mod:`ggt_hf.leaderboard.model_repo`).
+    refused unread: see :mod:`ggt_hf.leaderboard.model_repo`). The row is named ``model``, else
+    the repo id.
 
     Raises like :func:`submit_predictions`.
     """
-    _early_rate_limit(store, user, rate_limit)
+    _early_checks(store, user, rate_limit, model, admins)
     try:
         pinned = pin_model_repo(repo, api=api)
     except InvalidSubmissionError as exc:
@@ -123,10 +155,11 @@ def submit_model(
             Request.new("model", REFUSED_MODEL, user, model_repo=shown(repo)), str(exc), rate_limit
         )
         raise
-    request = Request.new(
-        "model", model or pinned.repo_id, user, model_repo=pinned.repo_id, revision=pinned.revision
-    )
-    return store.add_request(request, rate_limit=rate_limit)
+    name = model or pinned.repo_id
+    if not model:
+        _check_owner(store, user, rate_limit, name, admins, kind="model")
+    request = Request.new("model", name, user, model_repo=pinned.repo_id, revision=pinned.revision)
+    return store.add_request(request, rate_limit=rate_limit, admins=admins)
 
 
 class Worker:
@@ -200,6 +233,7 @@ class Worker:
             "model_type": request.kind,
             "model_repo": request.model_repo,
             "user": request.user,
+            "owner": request.owner,
             "submitted_at": request.submitted_at,
         }
         result_file = self.store.add_result(result, meta)

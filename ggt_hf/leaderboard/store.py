@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,6 +103,9 @@ class Request:
     result_file: str | None = None
     worker: str | None = None
     history: list[dict[str, str]] = field(default_factory=list)
+    #: the account owning the model name's row (:mod:`ggt_hf.leaderboard.ownership`); ``None`` for
+    #: refusals and for requests written before rows had owners
+    owner: str | None = None
 
     @classmethod
     def new(
@@ -196,16 +200,32 @@ class LeaderboardStore:
         atomic_write_json(path, request.to_json())
         self.publish(path)
 
-    def add_request(self, request: Request, rate_limit: RateLimit | None = None) -> Request:
-        """Queue ``request``; with ``rate_limit`` the check and the write happen under one lock, so
-        concurrent submissions of one user cannot exceed it."""
+    def add_request(
+        self,
+        request: Request,
+        rate_limit: RateLimit | None = None,
+        *,
+        admins: Collection[str] = (),
+        claim: bool = True,
+    ) -> Request:
+        """Queue ``request``; the rate limit and the model name's ownership are checked and the
+        request written under one lock, so concurrent submissions cannot exceed the limit or both
+        claim one name.
+
+        With ``claim`` (every accepted submission) the request records the row's owner: the
+        submitter for a new name, else the existing owner, and only that account or one of
+        ``admins`` may submit under it (:class:`~ggt_hf.leaderboard.ownership.OwnershipError`).
+        """
         with self.lock():
             if self._request_path(request.request_id).exists():
                 raise StoreError(request.request_id, "a request with this id exists already")
+            requests = self.requests()
             if rate_limit is not None:
                 from ggt_hf.leaderboard.ratelimit import check_rate_limit
 
-                check_rate_limit(self.requests(), request.user, rate_limit)
+                check_rate_limit(requests, request.user, rate_limit)
+            if claim:
+                request.owner = self.check_owner(request.model, request.user, admins, requests=requests)
             self._write_request(request)
         logger.info(
             "request %s (%s %s) for %s: %s",
@@ -220,12 +240,28 @@ class LeaderboardStore:
         rate limit; ``None`` (nothing written) when the user has no submissions left anyway."""
         request.status = RequestStatus.FAILED
         request.reason = f"refused: {reason}"
+        request.owner = None  # a refusal claims no model name
         request.history.append({"status": RequestStatus.FAILED, "time": utc_now(), "reason": request.reason})
         try:
-            self.add_request(request, rate_limit=rate_limit)
+            self.add_request(request, rate_limit=rate_limit, claim=False)
         except GGTError:  # over the limit already: refused either way, nothing more to count
             return None
         return request
+
+    def check_owner(
+        self,
+        model: str,
+        user: str,
+        admins: Collection[str] = (),
+        *,
+        requests: list[Request] | None = None,
+    ) -> str | None:
+        """The owner a submission of ``model`` by ``user`` would record; raises
+        :class:`~ggt_hf.leaderboard.ownership.OwnershipError` when ``user`` may not replace its row."""
+        from ggt_hf.leaderboard.ownership import claim_owner, row_owners
+
+        owners = row_owners(self.requests() if requests is None else requests, self.results())
+        return claim_owner(owners, model, user, admins)
 
     def get_request(self, request_id: str) -> Request:
         """The request ``request_id``; raises :class:`StoreError` when there is none."""

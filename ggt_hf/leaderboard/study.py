@@ -18,7 +18,6 @@ Votes are stored beside the pairwise ones as ``study-<uid>.jsonl`` shards (:clas
 from __future__ import annotations
 
 import secrets
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,6 +54,11 @@ class StudyVote:
             raise InvalidVoteError(
                 self.pair_id, f"choice {self.choice!r} was not shown ({', '.join(self.shown)})"
             )
+
+    @property
+    def battle(self) -> tuple[str, ...]:
+        """What one account may judge once: the image and the systems shown."""
+        return (self.pair_id, *sorted(self.shown))
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "shown": list(self.shown)}
@@ -98,18 +102,20 @@ class StudyArena(Arena):
             found = {i: [s for s, files in self.outputs.items() if i in files] for i in self.lq}
             self.candidates = {i: s for i, s in found.items() if len(s) >= 2}
 
-    def sample_round(self, rng: np.random.Generator | None = None) -> StudyRound:
-        """A blind round: a random image, every system that restored it, in random order."""
+    def sample_round(self, rng: np.random.Generator | None = None, user: str | None = None) -> StudyRound:
+        """A blind round: a random image, every system that restored it, in random order (for
+        ``user``, an image that account has not judged yet when there is one)."""
         if not self.candidates:
             raise InvalidVoteError(self.outputs_dir, "no LQ id has outputs from at least two systems")
         rng = rng or np.random.default_rng()
         ids = self.ids
-        pair_id = ids[int(rng.integers(len(ids)))]
+        for _ in range(32):
+            pair_id = ids[int(rng.integers(len(ids)))]
+            if user is None or not self._judged(user, (pair_id, *sorted(self.candidates[pair_id]))):
+                break
         systems = [str(s) for s in rng.permutation(self.candidates[pair_id])]
         token = secrets.token_urlsafe(16)
-        with self._lock:
-            self._expire()
-            self._pending[token] = _Round(pair_id, tuple(systems), time.monotonic())
+        self._open(token, _Round(pair_id, tuple(systems), time.monotonic()))
         options = tuple(
             self._serve(token, f"option{i + 1}", self.outputs[s][pair_id]) for i, s in enumerate(systems)
         )
@@ -133,12 +139,8 @@ class StudyArena(Arena):
                         token, f"choice must be 1..{len(pending.systems)} or 'none', got {choice!r}"
                     )
                 system = pending.systems[number - 1]
-            del self._pending[token]
-        shutil.rmtree(self.serve_dir / token, ignore_errors=True)
-        vote = StudyVote(pending.pair_id, pending.systems, system, user=user)
-        if self.votes is not None:
-            self.votes.add(vote)
-        return vote
+            self._drop(token)
+        return self._count(StudyVote(pending.pair_id, pending.systems, system, user=user))
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ metric columns (groups); they never change a value.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.evaluation.composite import GROUP_TITLES, composite
+from ggt_hf.leaderboard.ownership import model_key
 from ggt_hf.metrics.specs import GROUPS, METRICS, MetricSpec
 
 #: Category choices of the board: the overall mean first, then each category.
@@ -24,6 +26,7 @@ MODEL_TYPES: tuple[str, ...] = ("predictions", "model")
 #: Group filter name of the metrics outside the paper's composite (spec group ``None``).
 EXTRA_GROUP = "extra"
 HUB_URL = "https://huggingface.co"
+logger = logging.getLogger(__name__)
 
 
 def column_title(spec: MetricSpec) -> str:
@@ -36,14 +39,28 @@ _HIGHER_BETTER_COLUMNS = {"Avg", *GROUP_TITLES.values()}
 
 
 def latest_per_model(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The most recent result of each model (by submission time, then file name)."""
+    """The most recent result of each model row (by submission time, then file name).
+
+    Rows are keyed by :func:`~ggt_hf.leaderboard.ownership.model_key` and belong to the owner of
+    their earliest result (``leaderboard.owner``; ``None`` for results from before owners were
+    recorded): a later result replaces the row only when it records the same owner, so a result
+    another account slipped in under the name is never shown (and logged).
+    """
+    ordered = sorted(results, key=_key)
+    first: dict[str, dict[str, Any]] = {}
     latest: dict[str, dict[str, Any]] = {}
-    for result in results:
+    for result in ordered:
         meta = result.get("leaderboard", {})
-        name = str(meta.get("model") or result.get("model"))
-        key = (meta.get("submitted_at", ""), meta.get("file", ""))
-        if name not in latest or key >= _key(latest[name]):
-            latest[name] = result
+        key = model_key(str(meta.get("model") or result.get("model")))
+        if key not in first:
+            first[key] = latest[key] = result
+        elif meta.get("owner") == first[key].get("leaderboard", {}).get("owner"):
+            latest[key] = result
+        else:
+            logger.warning(
+                "ignoring result %s for %r: submitted by %r, the row belongs to %r",
+                *(meta.get("file"), key, meta.get("owner"), first[key].get("leaderboard", {}).get("owner")),
+            )
     return list(latest.values())
 
 

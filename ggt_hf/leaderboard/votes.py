@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -84,6 +85,11 @@ class Vote:
                 self.pair_id, f"a vote needs two different systems, got {self.system_a!r} twice"
             )
 
+    @property
+    def battle(self) -> tuple[str, ...]:
+        """What one account may judge once: the image and the two systems (in either order)."""
+        return (self.pair_id, *sorted((self.system_a, self.system_b)))
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -132,6 +138,85 @@ class VoteStore:
                 except (TypeError, GGTError) as exc:
                     logger.warning("%s: skipping malformed vote %r (%s)", path, record, exc)
         return sorted(out, key=lambda v: v.time)
+
+
+class VoteLimitError(InvalidVoteError):
+    """A vote past its account's limit (per window, or a second vote on one battle): not counted."""
+
+
+@dataclass(frozen=True)
+class VoteLimit:
+    """Per account: at most ``max_votes`` counted votes within ``window_hours``, and one vote per
+    battle (the same image and the same two systems, see ``Vote.battle``)."""
+
+    max_votes: int = 100
+    window_hours: float = 24.0
+
+    def __post_init__(self) -> None:
+        if self.max_votes < 1 or self.window_hours <= 0:
+            raise ValueError("a vote limit needs max_votes >= 1 and window_hours > 0")
+
+
+def _seconds(stamp: str) -> float:
+    from datetime import datetime, timezone
+
+    value = datetime.fromisoformat(stamp)
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+
+
+class VoteLedger:
+    """Which votes count under a :class:`VoteLimit`: fed votes in time order, it admits each one
+    its account may still cast. The arena checks every new vote against it, and
+    :func:`counted_votes` replays a whole store through one (so votes stored past the limit, e.g.
+    before the limit existed, never reach the ranking either)."""
+
+    def __init__(self, limit: VoteLimit) -> None:
+        self.limit = limit
+        self._times: dict[str, deque[float]] = {}
+        self._battles: set[tuple[str, ...]] = set()
+
+    def judged(self, user: str, battle: tuple[str, ...]) -> bool:
+        """Whether ``user`` has a counted vote on ``battle``."""
+        return (user, *battle) in self._battles
+
+    def check(self, vote: Any) -> None:
+        """Raise :class:`VoteLimitError` when ``vote`` would not count."""
+        if self.judged(vote.user, vote.battle):
+            raise VoteLimitError(vote.pair_id, "not counted: this account has already judged this comparison")
+        times = self._times.get(vote.user)
+        if times:
+            cutoff = _seconds(vote.time) - self.limit.window_hours * 3600
+            while times and times[0] <= cutoff:
+                times.popleft()
+            if len(times) >= self.limit.max_votes:
+                raise VoteLimitError(
+                    vote.user,
+                    f"not counted: vote limit reached ({self.limit.max_votes} votes per account in "
+                    f"{self.limit.window_hours:g} h); try again later",
+                )
+
+    def record(self, vote: Any) -> None:
+        """Count ``vote`` (after :meth:`check` passed)."""
+        self._times.setdefault(vote.user, deque()).append(_seconds(vote.time))
+        self._battles.add((vote.user, *vote.battle))
+
+    def admit(self, vote: Any) -> bool:
+        """Count ``vote`` if it may count; whether it did."""
+        try:
+            self.check(vote)
+        except VoteLimitError:
+            return False
+        self.record(vote)
+        return True
+
+
+def counted_votes(votes: Sequence[Any], limit: VoteLimit | None) -> list:
+    """The votes that count under ``limit`` (all of them when ``limit`` is ``None``), in time order."""
+    ordered = sorted(votes, key=lambda v: v.time)
+    if limit is None:
+        return ordered
+    ledger = VoteLedger(limit)
+    return [v for v in ordered if ledger.admit(v)]
 
 
 def _matrices(a: np.ndarray, b: np.ndarray, winner: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

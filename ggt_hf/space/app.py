@@ -14,6 +14,9 @@ Named endpoints: ``/restore``, ``/restorers`` (Restore); ``/leaderboard`` (Leade
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,8 @@ from ggt_hf.space.restoration import RestoreService
 from ggt_hf.space.restore_tab import build_restore_tab
 from ggt_hf.space.study_tab import build_study_tab
 from ggt_hf.space.submit_tab import SubmissionService, build_submit_tab
+from ggt_hf.space.temp import SpaceTemp, scoped_env
+from ggt_hf.space.visitors import forwarded_allow_ips
 
 logger = logging.getLogger(__name__)
 
@@ -53,30 +58,50 @@ def open_space_store(config: SpaceConfig) -> Any:
     return open_store(config.store, requests_repo=config.requests_repo, results_repo=config.results_repo)
 
 
-def _arena_service(store: Any, config: SpaceConfig) -> tuple[ArenaService | None, str]:
+def _vote_limit(config: SpaceConfig) -> Any:
+    from ggt_hf.leaderboard.votes import VoteLimit
+
+    return VoteLimit(max_votes=config.vote_limit, window_hours=24)
+
+
+def _arena_service(store: Any, config: SpaceConfig, temp: SpaceTemp) -> tuple[ArenaService | None, str]:
+    # blind copies go inside Gradio's cache folder: served in place, never copied again
+    options = {
+        "vote_limit": _vote_limit(config),
+        "serve_dir": temp.folder("gradio/arena"),
+        "after_write": temp.enforce,
+    }
     if not config.arena:
         if config.builtin_arena:  # the bundled baseline's outputs on the example photos
             from ggt_hf.space.examples import builtin_arena
 
-            return ArenaService(store, builtin_arena), ""
+            return ArenaService(store, builtin_arena, **options), ""
         return (
             None,
             "Set `GGT_SPACE_ARENA` (or `ggt space --arena`) to a folder of `<system>/<id>.png` outputs.",
         )
     try:
-        return ArenaService(store, (config.arena, config.arena_lq_dir or "")), ""
+        return ArenaService(store, (config.arena, config.arena_lq_dir or ""), **options), ""
     except (OSError, ValueError) as exc:
         logger.warning("arena disabled: %s", exc)
         return None, f"The arena folder could not be read: {exc}"
 
 
-def _study_service(store: Any, config: SpaceConfig) -> tuple[Any, str]:
+def _study_service(store: Any, config: SpaceConfig, temp: SpaceTemp) -> tuple[Any, str]:
     from ggt_hf.space.study_tab import StudyService
 
     if not config.arena:
         return None, "It uses the arena's folders: set `GGT_SPACE_ARENA` (or `ggt space --arena`)."
     try:
-        return StudyService(store, config.arena, config.arena_lq_dir or ""), ""
+        service = StudyService(
+            store,
+            config.arena,
+            config.arena_lq_dir or "",
+            # a study on one machine without sign-in is one address: limits need real accounts
+            vote_limit=_vote_limit(config) if config.sign_in else None,
+            serve_dir=temp.folder("gradio/study"),
+        )
+        return service, ""
     except (OSError, ValueError) as exc:
         return None, f"The arena folder could not be read: {exc}"
 
@@ -92,15 +117,34 @@ def build_app(config: SpaceConfig | None = None, *, store: Any = None, hub_api: 
             store.pull()  # a Hub-mirrored store starts from the repos' current content
         except Exception as exc:  # serve what is cached; the Refresh button retries
             logger.warning("could not pull the leaderboard store: %s", exc)
-    restore_service = RestoreService(config)
-    submissions = SubmissionService(store, config, hub_api=hub_api)
-    arena, arena_reason = _arena_service(store, config)
+    temp = SpaceTemp(config.temp_max_mb << 20, config.temp_max_files)
+    with scoped_env(GRADIO_TEMP_DIR=str(temp.folder("gradio"))):  # components capture it when built
+        app = _build_blocks(config, store, hub_api, temp)
+    app.ggt_temp = temp
+    close = app.close
+
+    def close_and_clean(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return close(*args, **kwargs)
+        finally:
+            temp.cleanup()
+
+    app.close = close_and_clean
+    return app
+
+
+def _build_blocks(config: SpaceConfig, store: Any, hub_api: Any, temp: SpaceTemp) -> gr.Blocks:
+    restore_service = RestoreService(config, output_dir=temp.folder("gradio/restore"))
+    submissions = SubmissionService(store, config, hub_api=hub_api, after_write=temp.enforce)
+    arena, arena_reason = _arena_service(store, config, temp)
     if config.warm_up:
         restore_service.warm_up()
 
     loads: list[dict[str, Any]] = []
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as app:
+    with gr.Blocks(title=TITLE, delete_cache=(600, 600)) as app:
         gr.Markdown(_HEADER)
+        if config.sign_in:
+            gr.LoginButton(elem_id="ggt-login")
         with gr.Tabs():
             with gr.Tab("Restore", id="restore"):
                 build_restore_tab(restore_service)
@@ -109,11 +153,13 @@ def build_app(config: SpaceConfig | None = None, *, store: Any = None, hub_api: 
             with gr.Tab("Submit", id="submit"):
                 build_submit_tab(submissions)
             with gr.Tab("Arena", id="arena"):
-                event = build_arena_tab(arena, arena_reason)
+                event = build_arena_tab(arena, arena_reason, sign_in=bool(config.sign_in))
                 if event is not None:
                     loads.append(event)
             with gr.Tab("Study", id="study"):  # best-of-N preference study over the arena's folders
-                loads.append(build_study_tab(*_study_service(store, config)))
+                loads.append(
+                    build_study_tab(*_study_service(store, config, temp), sign_in=bool(config.sign_in))
+                )
             if config.run_dir:
                 with gr.Tab("Review", id="review"):
                     _mount_review(config.run_dir)
@@ -121,6 +167,46 @@ def build_app(config: SpaceConfig | None = None, *, store: Any = None, hub_api: 
             app.load(**{**event, "api_visibility": "private"})
     app.ggt_services = {"restore": restore_service, "submissions": submissions, "arena": arena}
     return app
+
+
+def _set_env_until_close(app: gr.Blocks, **values: str) -> Callable[[], None]:
+    """Set environment variables now and restore them when ``app`` closes; returns the restorer."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    restored = threading.Event()
+
+    def restore() -> None:
+        if restored.is_set():
+            return
+        restored.set()
+        for key, value in saved.items():
+            if os.environ.get(key) != values[key]:
+                continue  # changed since by someone else: leave it
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    close = app.close
+
+    def close_and_restore(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return close(*args, **kwargs)
+        finally:
+            restore()
+
+    app.close = close_and_restore
+    return restore
+
+
+def _check_proxy_trust(app: gr.Blocks, expected: str) -> None:
+    """Refuse to serve when uvicorn did not take our forwarded-header trust list (a client could
+    then pick its own rate-limit key with ``X-Forwarded-For``)."""
+    server_config = getattr(getattr(app, "server", None), "config", None)
+    actual = getattr(server_config, "forwarded_allow_ips", expected)
+    if server_config is not None and getattr(server_config, "proxy_headers", False) and actual != expected:
+        app.close()
+        raise RuntimeError(f"the server trusts X-Forwarded-For from {actual!r}, expected {expected!r}")
 
 
 def _mount_review(run_dir: str) -> None:
@@ -148,13 +234,33 @@ def launch_space(
     config = config or SpaceConfig.from_env()
     app = build_app(config, store=store, hub_api=hub_api)
     host, port = resolve_address(host, port)
-    allowed = [str(Path(p).resolve()) for p in (config.run_dir, config.arena) if p]
+    allowed = [str(Path(p).resolve()) for p in (config.run_dir,) if p]
     allowed += list(launch_kwargs.pop("allowed_paths", None) or [])
+    # the arena's store names the systems in its paths and the leaderboard store holds requests:
+    # no file URL may reach them, whatever else is allowed
+    blocked = [str(Path(p).resolve()) for p in (config.arena, config.arena_lq_dir, config.store) if p]
+    blocked += list(launch_kwargs.pop("blocked_paths", None) or [])
     launch_kwargs.setdefault("max_file_size", MAX_FILE_SIZE)
     app.queue(default_concurrency_limit=2)
-    app.launch(
-        server_name=host, server_port=port, prevent_thread_lock=True, allowed_paths=allowed, **launch_kwargs
-    )
+    # Gradio checks uploads against GRADIO_TEMP_DIR at request time: it stays set while the Space
+    # runs (restored by close); FORWARDED_ALLOW_IPS is read once, by uvicorn's config at launch
+    trust = forwarded_allow_ips(config.trusted_proxies)
+    restore_env = _set_env_until_close(app, GRADIO_TEMP_DIR=str(app.ggt_temp.folder("gradio")))
+    try:
+        with scoped_env(FORWARDED_ALLOW_IPS=trust):
+            app.launch(
+                server_name=host,
+                server_port=port,
+                prevent_thread_lock=True,
+                allowed_paths=allowed,
+                blocked_paths=blocked,
+                **launch_kwargs,
+            )
+    except BaseException:
+        app.close()
+        restore_env()
+        raise
+    _check_proxy_trust(app, trust)
     if not prevent_thread_lock:
         try:
             app.block_thread()

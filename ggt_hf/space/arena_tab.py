@@ -20,7 +20,7 @@ from typing import Any
 import gradio as gr
 
 from ggt_hf.errors import GGTError
-from ggt_hf.space.submit_tab import submitter
+from ggt_hf.space.visitors import visitor
 
 #: What the UI and API accept as a choice → the arena's choice for the display order.
 CHOICE_ALIASES: dict[str, str] = {
@@ -42,10 +42,23 @@ class ArenaService:
 
     ``folders`` is ``(outputs_dir, lq_dir)``, or a callable returning them that is run in a
     background thread (the built-in arena is rendered at start without delaying the page); the
-    first pair waits for it."""
+    first pair waits for it. ``vote_limit`` (a :class:`~ggt_hf.leaderboard.votes.VoteLimit`) bounds
+    each account's counted votes, ``serve_dir`` holds the blind copies, ``after_write`` is called
+    after each new pair (the Space bounds its temp folder)."""
 
-    def __init__(self, store: Any, folders: tuple[str, str] | Callable[[], tuple[Any, Any]]) -> None:
+    def __init__(
+        self,
+        store: Any,
+        folders: tuple[str, str] | Callable[[], tuple[Any, Any]],
+        *,
+        vote_limit: Any = None,
+        serve_dir: str | Path | None = None,
+        after_write: Callable[[], Any] | None = None,
+    ) -> None:
         self.votes = store.votes_store()
+        self.vote_limit = vote_limit
+        self.serve_dir = serve_dir
+        self.after_write = after_write
         self._arena: Future = Future()
         if callable(folders):
             threading.Thread(target=self._open, args=(folders,), name="ggt-arena-build", daemon=True).start()
@@ -55,7 +68,9 @@ class ArenaService:
     def _make(self, outputs: Any, lq: Any) -> Any:
         from ggt_hf.leaderboard import Arena
 
-        return Arena(Path(outputs), Path(lq), votes=self.votes)
+        return Arena(
+            Path(outputs), Path(lq), votes=self.votes, vote_limit=self.vote_limit, serve_dir=self.serve_dir
+        )
 
     def _open(self, folders: Callable[[], tuple[Any, Any]]) -> None:
         try:
@@ -72,9 +87,11 @@ class ArenaService:
         except Exception as exc:
             raise GGTError("arena", f"the arena could not be prepared ({type(exc).__name__}: {exc})") from exc
 
-    def pair(self) -> tuple[str, str, str, str, str]:
+    def pair(self, user: str | None = None) -> tuple[str, str, str, str, str]:
         """LQ, A and B image paths, the pair token and a caption (no system names)."""
-        pair = self.arena.sample()
+        pair = self.arena.sample(user=user)
+        if self.after_write is not None:
+            self.after_write()
         caption = f"Photo `{pair.pair_id}`: which restoration is better, A or B?"
         return str(pair.lq), str(pair.left), str(pair.right), pair.token, caption
 
@@ -89,10 +106,12 @@ class ArenaService:
         return reveal, self.ranking()
 
     def ranking(self) -> Any:
-        """Bradley–Terry ranking of every stored vote (DataFrame with CI columns)."""
+        """Bradley–Terry ranking of the stored votes that count under the vote limit (DataFrame
+        with CI columns)."""
         from ggt_hf.leaderboard import bradley_terry
+        from ggt_hf.leaderboard.votes import counted_votes
 
-        frame = bradley_terry(self.votes.votes(), bootstrap=BOOTSTRAP, seed=0)
+        frame = bradley_terry(counted_votes(self.votes.votes(), self.vote_limit), bootstrap=BOOTSTRAP, seed=0)
         return frame.round({"Rating": 1, "CI low": 1, "CI high": 1})
 
 
@@ -104,7 +123,9 @@ def guarded(call, *args):
         raise gr.Error(f"{exc.item}: {exc.reason}", print_exception=False) from None
 
 
-def build_arena_tab(service: ArenaService | None, reason: str = "") -> dict[str, Any] | None:
+def build_arena_tab(
+    service: ArenaService | None, reason: str = "", *, sign_in: bool = False
+) -> dict[str, Any] | None:
     """Render the tab inside the current ``gr.Blocks``/``gr.Tab``; returns the event that fills it
     on page load (``None`` when the arena is not configured: the tab then says why)."""
     if service is None:
@@ -133,13 +154,13 @@ def build_arena_tab(service: ArenaService | None, reason: str = "") -> dict[str,
     reveal = gr.Markdown(elem_id="ggt-arena-reveal")
     ranking = gr.Dataframe(label="Ranking", interactive=False, elem_id="ggt-arena-ranking")
 
-    def arena_pair():
+    def arena_pair(request: gr.Request, profile: gr.OAuthProfile | None):
         """A new blind pair: LQ, A and B images, the pair token and a caption."""
-        return guarded(service.pair)
+        return guarded(service.pair, visitor(request, profile, sign_in=sign_in, required=False))
 
-    def vote(token_value: str, choice: str, request: gr.Request):
+    def vote(token_value: str, choice: str, request: gr.Request, profile: gr.OAuthProfile | None):
         """Vote on the pair of ``token_value`` (A, B, tie, both_bad); the reveal and the ranking."""
-        return guarded(service.vote, token_value, choice, submitter(request))
+        return guarded(service.vote, token_value, choice, visitor(request, profile, sign_in=sign_in))
 
     def arena_ranking():
         """The Bradley–Terry ranking of all votes so far."""
@@ -159,8 +180,8 @@ def build_arena_tab(service: ArenaService | None, reason: str = "") -> dict[str,
     rank_api = gr.Button(visible=False)
     rank_api.click(arena_ranking, None, ranking, api_name="arena_ranking")
 
-    def on_load():
-        return (*arena_pair(), arena_ranking())
+    def on_load(request: gr.Request, profile: gr.OAuthProfile | None):
+        return (*arena_pair(request, profile), arena_ranking())
 
     return {"fn": on_load, "inputs": None, "outputs": [*pair_outputs, ranking]}
 
@@ -168,8 +189,8 @@ def build_arena_tab(service: ArenaService | None, reason: str = "") -> dict[str,
 def _vote_for(vote, choice: str):
     """The click handler of one vote button (the choice is fixed, the token comes from the page)."""
 
-    def handler(token_value: str, request: gr.Request):
-        return vote(token_value, choice, request)
+    def handler(token_value: str, request: gr.Request, profile: gr.OAuthProfile | None):
+        return vote(token_value, choice, request, profile)
 
     handler.__name__ = f"vote_{choice.lower()}"
     return handler

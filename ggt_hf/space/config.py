@@ -22,14 +22,25 @@ Environment variables (flags of ``ggt space`` override them):
 ``GGT_SPACE_METRICS``         NR metrics for the restore deltas (default: the paper's NR metrics + PIQE)
 ``GGT_SPACE_MAX_SIDE``        longer uploads are resized to this side (default 2048)
 ``GGT_SPACE_TILE``            tile size for registry restorers (default 512; 0 = no tiling)
-``GGT_SPACE_RATE_LIMIT``      submissions per user per 24 h (default 5)
+``GGT_SPACE_RATE_LIMIT``      submissions per account per 24 h (default 5)
+``GGT_SPACE_VOTE_LIMIT``      counted arena / study votes per account per 24 h (default 100; one
+                              per battle)
+``GGT_SPACE_SIGN_IN``         require a Hugging Face sign-in to submit and vote (default: on in a
+                              Space with ``hf_oauth: true``, off elsewhere; locally ``1`` uses
+                              Gradio's mock sign-in, which needs ``hf auth login``)
+``GGT_SPACE_ADMINS``          HF account names that may replace any leaderboard row, comma-separated
+``GGT_SPACE_TRUSTED_PROXIES`` proxy IPs/networks whose ``X-Forwarded-For`` is believed (default none)
+``GGT_SPACE_TEMP_MAX_MB``     bound of the Space's temp folder (uploads, cache, served images;
+                              default 1024)
+``GGT_SPACE_TEMP_MAX_FILES``  the same bound in files (default 2000)
 ============================  =====================================================================
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -67,6 +78,27 @@ def parse_models(entries: list[str] | str | None) -> dict[str, str]:
     return out
 
 
+def oauth_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process runs in a Space with Hugging Face sign-in (``hf_oauth: true``)."""
+    env = os.environ if environ is None else environ
+    return env.get("SYSTEM") == "spaces" and bool(env.get("OAUTH_CLIENT_ID"))
+
+
+def check_trusted_proxies(entries: Sequence[str]) -> list[str]:
+    """The trusted proxy list, each an IP address or network; ``*`` and names are refused."""
+    out = []
+    for entry in entries:
+        text = entry.strip()
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"trusted proxy {entry!r}: give IP addresses or networks (e.g. 10.0.0.1, 10.0.0.0/8)"
+            ) from None
+        out.append(text)
+    return out
+
+
 @dataclass
 class SpaceConfig:
     """Everything :func:`ggt_hf.space.app.build_app` needs (see the module docstring)."""
@@ -85,6 +117,17 @@ class SpaceConfig:
     tile: int = 512
     tile_overlap: int = 32
     rate_limit: int = 5
+    #: counted votes per account per 24 h (arena and study; one per battle)
+    vote_limit: int = 100
+    #: require an HF sign-in to submit and vote (``None``: on in a Space with ``hf_oauth: true``)
+    sign_in: bool | None = None
+    #: HF accounts that may replace any leaderboard row (also rows from before rows had owners)
+    admins: list[str] = field(default_factory=list)
+    #: proxy IPs / networks whose ``X-Forwarded-For`` is believed (default: none, the TCP peer)
+    trusted_proxies: list[str] = field(default_factory=list)
+    #: bounds of the Space's temp folder (oldest files evicted first)
+    temp_max_mb: int = 1024
+    temp_max_files: int = 2000
     examples: list[str] = field(default_factory=list)
     #: Without ``arena``, serve the built-in arena (the baseline's outputs on the example photos).
     builtin_arena: bool = True
@@ -97,8 +140,12 @@ class SpaceConfig:
             raise ValueError(f"max_side must be ≥ 64, got {self.max_side}")
         if self.tile and self.tile <= 2 * self.tile_overlap:
             raise ValueError(f"tile ({self.tile}) must exceed twice the overlap ({self.tile_overlap})")
-        if self.rate_limit < 1:
-            raise ValueError(f"rate_limit must be ≥ 1, got {self.rate_limit}")
+        for name in ("rate_limit", "vote_limit", "temp_max_mb", "temp_max_files"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.sign_in is None:
+            self.sign_in = oauth_configured()
+        self.trusted_proxies = check_trusted_proxies(self.trusted_proxies)
         if not self.examples:
             from ggt_hf.space.examples import example_paths
 
@@ -132,15 +179,23 @@ class SpaceConfig:
 
 
 def _convert(name: str, raw: str) -> Any:
-    if name in {"max_side", "tile", "tile_overlap", "rate_limit"}:
+    if name in {
+        "max_side",
+        "tile",
+        "tile_overlap",
+        "rate_limit",
+        "vote_limit",
+        "temp_max_mb",
+        "temp_max_files",
+    }:
         try:
             return int(raw)
         except ValueError:
             raise ValueError(f"{_ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
-    if name in {"warm_up", "builtin_arena"}:
+    if name in {"warm_up", "builtin_arena", "sign_in"}:
         return raw.strip().lower() in {"1", "true", "yes"}
     if name == "models":
         return parse_models(raw)
-    if name in {"pipelines", "metrics", "examples"}:
+    if name in {"pipelines", "metrics", "examples", "admins", "trusted_proxies"}:
         return _split_list(raw)
     return raw

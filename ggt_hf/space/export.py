@@ -76,6 +76,7 @@ sdk_version: {sdk_version}
 python_version: "{python_version}"
 app_file: app.py
 pinned: false
+hf_oauth: true
 license: apache-2.0
 short_description: Restore photos, compare restorers, submit, vote blind
 tags:
@@ -108,11 +109,19 @@ a built-in arena of the baseline's outputs on them. Settings, as Space variables
 | `GGT_SPACE_PIPELINES` | diffusers pipelines: `model_id[+lora_repo],...` |
 | `GGT_SPACE_ARENA` | arena folder of `<system>/<id>.png` outputs (LQ in `<arena>/lq`, never a system) |
 | `GGT_SPACE_BUILTIN_ARENA` | `0` hides the built-in arena when no arena folder is set |
+| `GGT_SPACE_ADMINS` | Hugging Face accounts that may replace any leaderboard row, comma-separated |
+| `GGT_SPACE_RATE_LIMIT`, `GGT_SPACE_VOTE_LIMIT` | submissions / counted votes per account per 24 h (default 5 / 100) |
+| `GGT_SPACE_SIGN_IN` | `0` turns the Hugging Face sign-in off (then callers are keyed by their address) |
+| `GGT_SPACE_TRUSTED_PROXIES` | proxy IPs whose `X-Forwarded-For` is believed (default none) |
+| `GGT_SPACE_TEMP_MAX_MB`, `GGT_SPACE_TEMP_MAX_FILES` | bound of the Space's temp folder (default 1024 MB / 2000 files) |
 | `GEMINI_API_KEY`, `OPENAI_API_KEY`, `HF_TOKEN` | the matching API restorers appear in Restore |
 
-Model submissions take Hub repo ids only (`user/name`, checked with `huggingface_hub`'s validator,
-pinned to the commit sha at submission); every refused submission counts against the submitter's
-rate limit.
+`hf_oauth: true` above adds "Sign in with Hugging Face": submitting and voting need a signed-in
+account. A leaderboard row belongs to the account that first submitted its model name; only that
+account or an admin can replace it. Votes count at most `GGT_SPACE_VOTE_LIMIT` per account per day
+and once per comparison. Model submissions take Hub repo ids only (`user/name`, checked with
+`huggingface_hub`'s validator, pinned to the commit sha at submission); every refused submission
+counts against the submitter's rate limit.
 
 {install}
 Every action is also a named API endpoint (`gradio_client`): `/restore`, `/restorers`,

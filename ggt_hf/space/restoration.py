@@ -87,7 +87,9 @@ def api_backends_with_keys(environ: dict[str, str] | None = None) -> list[str]:
 class RestoreService:
     """Serves restorations for the Space; loaded models and the metric engine are cached."""
 
-    def __init__(self, config: SpaceConfig) -> None:
+    def __init__(self, config: SpaceConfig, output_dir: str | os.PathLike | None = None) -> None:
+        """``output_dir``: where the PNGs go (the Space's bounded temp folder); default a new
+        ``ggt-space-*`` temp folder removed with this object."""
         self.config = config
         self._lock = threading.Lock()
         self._models: dict[str, Any] = {}
@@ -100,9 +102,12 @@ class RestoreService:
         self._interim_ready = threading.Event()
         self._warming = False
         self._warm_thread: threading.Thread | None = None
-        self.output_dir = Path(tempfile.mkdtemp(prefix="ggt-space-"))
         self.keep_seconds = KEEP_SECONDS
-        weakref.finalize(self, shutil.rmtree, str(self.output_dir), True)
+        if output_dir is None:
+            output_dir = tempfile.mkdtemp(prefix="ggt-space-")
+            weakref.finalize(self, shutil.rmtree, output_dir, True)
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
 
     # -- choices ---------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from ggt_hf.space.arena_tab import guarded
-from ggt_hf.space.submit_tab import submitter
+from ggt_hf.space.visitors import visitor
 
 #: Bootstrap resamples behind the share intervals (seeded, so the table is reproducible).
 BOOTSTRAP = 200
@@ -25,15 +25,20 @@ BOOTSTRAP = 200
 class StudyService:
     """Rounds and picks over a :class:`~ggt_hf.leaderboard.study.StudyArena` and the store."""
 
-    def __init__(self, store: Any, outputs_dir: str, lq_dir: str) -> None:
+    def __init__(
+        self, store: Any, outputs_dir: str, lq_dir: str, *, vote_limit: Any = None, serve_dir: Any = None
+    ) -> None:
         from ggt_hf.leaderboard.study import StudyArena, StudyStore
 
         self.votes = store.votes_store(StudyStore)
-        self.arena = StudyArena(outputs_dir, lq_dir, votes=self.votes)
+        self.vote_limit = vote_limit
+        self.arena = StudyArena(
+            outputs_dir, lq_dir, votes=self.votes, vote_limit=vote_limit, serve_dir=serve_dir
+        )
 
-    def round(self) -> tuple[str, list[tuple[str, str]], str, str]:
+    def round(self, user: str | None = None) -> tuple[str, list[tuple[str, str]], str, str]:
         """LQ path, the options as (path, "Option k") pairs, the round token and a caption."""
-        round_ = self.arena.sample_round()
+        round_ = self.arena.sample_round(user=user)
         options = [(str(p), f"Option {k}") for k, p in enumerate(round_.options, start=1)]
         caption = f"Photo `{round_.pair_id}`: which of the {len(options)} restorations is best?"
         return str(round_.lq), options, round_.token, caption
@@ -46,14 +51,17 @@ class StudyService:
     def shares(self) -> Any:
         """Share of picks per system with 95 % bootstrap intervals (DataFrame, percent)."""
         from ggt_hf.leaderboard.study import vote_shares
+        from ggt_hf.leaderboard.votes import counted_votes
 
-        frame = vote_shares(self.votes.votes(), bootstrap=BOOTSTRAP, seed=0)
+        frame = vote_shares(counted_votes(self.votes.votes(), self.vote_limit), bootstrap=BOOTSTRAP, seed=0)
         for column in ("Share", "CI low", "CI high"):
             frame[column] = (100 * frame[column].astype(float)).round(1)
         return frame
 
 
-def build_study_tab(service: StudyService | None, reason: str = "") -> dict[str, Any] | None:
+def build_study_tab(
+    service: StudyService | None, reason: str = "", *, sign_in: bool = False
+) -> dict[str, Any] | None:
     """Render the tab; returns the page-load event (``None`` when not configured: the tab says why)."""
     if service is None:
         gr.Markdown(f"The preference study is not configured on this Space. {reason}")
@@ -74,23 +82,27 @@ def build_study_tab(service: StudyService | None, reason: str = "") -> dict[str,
     message = gr.Markdown()
     shares = gr.Dataframe(label="Shares (%)", interactive=False)
 
-    def study_round():
+    def study_round(request: gr.Request, profile: gr.OAuthProfile | None):
         """A new blind round: LQ, the options, the round token and a caption."""
-        return guarded(service.round)
+        return guarded(service.round, visitor(request, profile, sign_in=sign_in, required=False))
 
-    def study_pick(token_value: str, choice_value: str, request: gr.Request):
+    def on_load(request: gr.Request, profile: gr.OAuthProfile | None):
+        return (*study_round(request, profile), service.shares())
+
+    def study_pick(token_value: str, choice_value: str, request: gr.Request, profile: gr.OAuthProfile | None):
         """Record the pick of the round ``token_value``: an option number or ``none``."""
-        return guarded(service.pick, token_value, choice_value, submitter(request))
+        user = visitor(request, profile, sign_in=sign_in)
+        return guarded(service.pick, token_value, choice_value, user)
 
-    def pick_none(token_value: str, request: gr.Request):
-        return study_pick(token_value, "none", request)
+    def pick_none(token_value: str, request: gr.Request, profile: gr.OAuthProfile | None):
+        return study_pick(token_value, "none", request, profile)
 
     round_outputs = [lq, options, token, caption]
     submit.click(study_pick, [token, choice], [message, shares], api_name="study_pick")
     none.click(pick_none, [token], [message, shares], api_visibility="private")
     next_round.click(study_round, None, round_outputs, api_name="study_round")
     return {
-        "fn": lambda: (*study_round(), service.shares()),
+        "fn": on_load,
         "inputs": None,
         "outputs": [*round_outputs, shares],
     }

@@ -12,7 +12,10 @@ submitter's rate limit. The worker
 
 ``request`` is the request record (``request_id``, ``status`` PENDING/RUNNING/FINISHED/FAILED,
 ``reason``, ...). Invalid submissions raise ``gr.Error`` whose message lists every problem found.
-The submitter is the logged-in user, else ``anonymous@<client address>`` (the rate-limit key).
+The submitter is the signed-in Hugging Face account (required when the Space runs with sign-in),
+else ``anonymous@<peer address>`` (:func:`ggt_hf.space.visitors.visitor`): the rate-limit key and
+the owner of a new model name's row. A name another account owns is refused (only its owner or a
+configured admin may replace that row).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import gradio as gr
 
 from ggt_hf.errors import GGTError
 from ggt_hf.space.config import SpaceConfig
+from ggt_hf.space.visitors import visitor
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +39,6 @@ _HOW = (
     "(`config.json` with `model_type`, weights as `model.safetensors`; pickles and remote code are "
     "refused). Both are queued and scored by the leaderboard worker; look the request id up below."
 )
-
-
-def submitter(request: gr.Request | None) -> str:
-    """The rate-limit key of a request: the logged-in user, else the client address."""
-    name = getattr(request, "username", None)
-    if name:
-        return str(name)
-    client = getattr(request, "client", None)
-    return f"anonymous@{getattr(client, 'host', None) or 'unknown'}"
 
 
 def _record(obj: Any) -> dict[str, Any]:
@@ -72,8 +67,10 @@ def _error_text(exc: GGTError, prefix: str = "Submission rejected") -> str:
 class SubmissionService:
     """The Submit tab's actions over a leaderboard store (the test split's ids are read once)."""
 
-    def __init__(self, store: Any, config: SpaceConfig, hub_api: Any = None) -> None:
+    def __init__(self, store: Any, config: SpaceConfig, hub_api: Any = None, after_write: Any = None) -> None:
+        """``after_write`` is called after each submission (the Space bounds its temp folder)."""
         self.store = store
+        self.after_write = after_write
         self.config = config
         #: the ``HfApi`` model submissions are checked through (``None``: a default one)
         self.hub_api = hub_api
@@ -103,15 +100,20 @@ class SubmissionService:
         model = (model or "").strip()
         if not model:
             raise GGTError("model", "give the model a name")
-        request = submit_predictions(
-            self.store,
-            zip_path,
-            model=model,
-            user=user,
-            expected=self.expected(),
-            rate_limit=self._rate_limit(),
-            model_repo=(model_repo or "").strip() or None,
-        )
+        try:
+            request = submit_predictions(
+                self.store,
+                zip_path,
+                model=model,
+                user=user,
+                expected=self.expected(),
+                rate_limit=self._rate_limit(),
+                model_repo=(model_repo or "").strip() or None,
+                admins=self.config.admins,
+            )
+        finally:
+            if self.after_write is not None:
+                self.after_write()
         return _record(request)
 
     def model(self, repo_id: str, user: str) -> dict[str, Any]:
@@ -119,7 +121,12 @@ class SubmissionService:
         from ggt_hf.leaderboard import submit_model
 
         request = submit_model(
-            self.store, repo_id or "", user=user, rate_limit=self._rate_limit(), api=self.hub_api
+            self.store,
+            repo_id or "",
+            user=user,
+            rate_limit=self._rate_limit(),
+            api=self.hub_api,
+            admins=self.config.admins,
         )
         return _record(request)
 
@@ -163,15 +170,20 @@ def build_submit_tab(service: SubmissionService) -> None:
     message = gr.Markdown(elem_id="ggt-sub-message")
     record = gr.JSON(label="Request", elem_id="ggt-sub-record")
 
-    def submit_predictions(zip_path: str | None, model: str, link: str, request: gr.Request):
+    sign_in = bool(service.config.sign_in)
+
+    def submit_predictions(
+        zip_path: str | None, model: str, link: str, request: gr.Request, profile: gr.OAuthProfile | None
+    ):
         """Validate a predictions zip and queue it; the request record and a status line."""
+        user = visitor(request, profile, sign_in=sign_in)
         if not zip_path:
             raise gr.Error("Choose a .zip file of predictions first.", print_exception=False)
-        return _guard(service.predictions, zip_path, model, link, submitter(request))
+        return _guard(service.predictions, zip_path, model, link, user)
 
-    def submit_model(repo_id: str, request: gr.Request):
+    def submit_model(repo_id: str, request: gr.Request, profile: gr.OAuthProfile | None):
         """Check a Hub model repo and queue it; the request record and a status line."""
-        return _guard(service.model, repo_id, submitter(request))
+        return _guard(service.model, repo_id, visitor(request, profile, sign_in=sign_in))
 
     def request_status(request_id: str):
         """The record of a request (PENDING → RUNNING → FINISHED / FAILED) and a status line."""

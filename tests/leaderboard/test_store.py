@@ -160,7 +160,7 @@ _WRITER = textwrap.dedent(
     while not pathlib.Path(sys.argv[1], "go").exists():  # start together with the threads
         time.sleep(0.005)
     for i in range(15):
-        store.add_result({"format": "ggt-eval-results", "version": 1, "model": f"{tag}-{i % 3}"})
+        store.add_result({"format": "ggt-eval-results", "version": 1, "model": f"{tag}-result-{i % 3}"})
         store.add_request(Request.new("model", f"{tag}-{i}", tag))
         votes.add(Vote(f"{tag}-{i}", "x", "y", "a", user=tag))
     """
@@ -184,7 +184,7 @@ def test_concurrent_processes_and_threads_lose_no_write(tmp_path):
 
     def thread_writer(tag: str) -> None:
         for i in range(15):
-            store.add_result(_result(f"{tag}-{i % 3}"))
+            store.add_result(_result(f"{tag}-result-{i % 3}"))
             store.add_request(Request.new("model", f"{tag}-{i}", tag))
             votes.add(Vote(f"{tag}-{i}", "x", "y", "b", user=tag))
 
@@ -298,7 +298,7 @@ def test_hub_store_mirrors_results_requests_and_votes(tmp_path, make_zip, hq_mem
         private=False,
     )
     assert hub.private == {"org/req": False, "org/res": False}
-    result_file = space.add_result(_result("org/m"), {"model_repo": "org/m"})
+    result_file = space.add_result(_result("org/m"), {"model_repo": "org/m", "owner": "alice"})
     request = space.add_request(Request.new("model", "org/m", "alice", model_repo="org/m"))
     zipped = submit_predictions(space, make_zip(hq_members), model="z", user="bob", expected=expected)
     votes = space.votes_store()
