@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import dataclasses
 import hashlib
 import os
 import random
 import re
+import resource
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +41,7 @@ import yaml
 from _common import machine, write_section
 from PIL import Image
 
+import ggt_hf
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.degrade import degrade
 from ggt_hf.demo import sample_dir
@@ -221,19 +228,55 @@ def kill_drill(args: argparse.Namespace) -> None:
 # (figure, value, bound, note) where bound is the value it must have ("0") or "-" when the figure
 # is a measurement to report, not a pass/fail count.
 
-REPO = Path(__file__).resolve().parents[1]
+#: The checkout whose ggt_hf this script imported: the ``ggt`` children run the same code.
+REPO = Path(ggt_hf.__file__).resolve().parents[1]
 Figure = tuple[str, object, str, str]
+#: Address-space cap of every ``ggt`` child, so a runaway allocation fails instead of starving the
+#: machine (the figures then show it reached the cap).
+MEMORY_CAP = 8 << 30
 
 
-def ggt(cwd: Path, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``ggt ARGV`` run from ``cwd`` as a user would type it (this checkout's ggt_hf on the path)."""
+@dataclasses.dataclass
+class Run:
+    """One finished ``ggt`` command: exit code, output, wall time and the child's peak RSS."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_mib: float
+
+
+def ggt(cwd: Path, *argv: str, timeout: float = 300, env: dict[str, str] | None = None) -> Run:
+    """``ggt ARGV`` run from ``cwd`` as a user would type it (this checkout's ggt_hf on the path),
+    measured: its own peak RSS (``wait4``), killed after ``timeout`` seconds (exit -9)."""
     exe = shutil.which("ggt")
-    cmd = (
-        [exe, *argv]
-        if exe
-        else [sys.executable, "-c", "import sys; from ggt_hf.cli import main; sys.exit(main())", *argv]
-    )
-    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    cmd = [exe, *argv] if exe else [sys.executable, "-c", CLI_CHILD, *argv]
+    return _measured(cmd, cwd, timeout, env)
+
+
+CLI_CHILD = "import sys; from ggt_hf.cli import main; sys.exit(main())"
+
+
+def _measured(cmd: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> Run:
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env={**_env(), **(env or {})}, stdout=out, stderr=err, preexec_fn=cap
+        )
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        text = [f.read().decode("utf-8", "backslashreplace") for f in (out, err)]
+    return Run(proc.returncode, text[0], text[1], seconds, usage.ru_maxrss / 1024)
 
 
 def _env() -> dict[str, str]:
@@ -274,7 +317,7 @@ def lost(before: dict[str, str], root: Path) -> int:
     return sum(after.get(name) != digest for name, digest in before.items())
 
 
-def last_line(proc: subprocess.CompletedProcess) -> str:
+def last_line(proc: Run) -> str:
     lines = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
     return lines[-1][:200] if lines else ""
 
@@ -459,13 +502,579 @@ def case_restore_onto_input(work: Path) -> list[Figure]:
     ]
 
 
+BAD_NAME = os.fsdecode(b"bad\xff.png")  # a file name that is not UTF-8
+
+
+def _png(path: Path, seed: int, size: int = 64) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
+
+
+def _rows(ds: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in ds.glob("data/*/*.parquet"))
+
+
+def case_bad_name_in_pack_and_eval(work: Path) -> list[Figure]:
+    """Point 4: a file whose name is not UTF-8 beside good pairs, in ``ggt pack`` and in the
+    predictions of ``ggt eval`` (scored against a clean pack of the same pairs)."""
+    cwd = fresh(work, "bad-name")
+    make_pairs(cwd / "pairs", [f"p{i}" for i in range(4)], seed=40)
+    ggt(cwd, "pack", "pairs", "clean", "--split", "test")
+    shutil.copytree(cwd / "pairs" / "hq", cwd / "pred")
+    for side in ("lq", "hq"):
+        shutil.copyfile(cwd / "pairs" / side / "rain" / "p0.png", cwd / "pairs" / side / "rain" / BAD_NAME)
+    shutil.copyfile(cwd / "pred" / "rain" / "p0.png", cwd / "pred" / "rain" / BAD_NAME)
+    packed = ggt(cwd, "pack", "pairs", "ds", "--split", "test")
+    scored = ggt(
+        cwd,
+        "eval",
+        "--pred",
+        "pred",
+        "--dataset",
+        "clean",
+        "--split",
+        "test",
+        "--metrics",
+        "psnr",
+        "--out",
+        "res.json",
+    )
+    named = sum("bad\\xff.png" in run.stdout + run.stderr for run in (packed, scored))
+    return [
+        (
+            "good pairs not packed (of 4)",
+            4 - _rows(cwd / "ds") if (cwd / "ds").is_dir() else 4,
+            "0",
+            f"pack exit {packed.returncode}: `{last_line(packed)}`",
+        ),
+        (
+            "eval runs ending with no results file",
+            int(not (cwd / "res.json").is_file()),
+            "0",
+            f"eval exit {scored.returncode}: `{last_line(scored)}`",
+        ),
+        ("runs naming the bad file (of 2)", named, "2", ""),
+    ]
+
+
+def case_symlink_loop_in_restore(work: Path) -> list[Figure]:
+    """Point 4: ``ggt restore`` of a folder holding a symlink loop and a link to /etc/passwd."""
+    cwd = fresh(work, "restore-links")
+    for i in range(2):
+        _png(cwd / "in" / f"a{i}.png", 50 + i)
+    (cwd / "in" / "loop.png").symlink_to("loop.png")
+    (cwd / "in" / "passwd.png").symlink_to("/etc/passwd")
+    run = ggt(cwd, "restore", "--model", "classical", "in", "out")
+    made = {p.name for p in (cwd / "out").glob("*.png")} if (cwd / "out").is_dir() else set()
+    return [
+        (
+            "good images not restored (of 2)",
+            2 - len(made & {"a0.png", "a1.png"}),
+            "0",
+            f"exit {run.returncode}: `{last_line(run)}`",
+        ),
+        ("outputs made from the links", len(made & {"loop.png", "passwd.png"}), "0", ""),
+    ]
+
+
+def _zip_with_big_member(path: Path, pairs: dict[str, bytes], big: str, size: int) -> None:
+    """A zip whose member ``big`` holds ``size`` zero bytes (deflated to about size/1000)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in pairs.items():
+            z.writestr(name, data)
+        with z.open(big, "w", force_zip64=True) as member:
+            block = bytes(1 << 24)
+            for _ in range(size // len(block)):
+                member.write(block)
+
+
+def _tar(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (symlinks or {}).items():
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.SYMTYPE, target
+            tar.addfile(link)
+
+
+def case_hostile_release_archives(work: Path, big_mib: int = 1024) -> list[Figure]:
+    """Point 4: release pack (``ggt pack release ds``) of 3 good pairs in ``Rain.tar`` beside, in one
+    release, ``Haze.tar`` whose LQ is a symlink member to /etc/passwd, and in another ``Snow.zip``
+    whose LQ member is 1 GiB of zeros (a 1 MiB zip)."""
+    import io
+
+    cwd = fresh(work, "release-archives")
+    pngs = {}
+    for i in range(4):
+        for role in ("LQ", "GT"):
+            buf = io.BytesIO()
+            rng = np.random.default_rng(60 + 2 * i + (role == "GT"))
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buf, format="PNG")
+            pngs[f"{role}/{i:04d}.png"] = buf.getvalue()
+    good = {k: v for k, v in pngs.items() if "0003" not in k}
+    for release in ("release", "release2"):
+        (cwd / release / "train").mkdir(parents=True)
+        _tar(cwd / release / "train" / "Rain.tar", good)
+    _tar(
+        cwd / "release" / "train" / "Haze.tar",
+        {"GT/0003.png": pngs["GT/0003.png"]},
+        {"LQ/0003.png": "/etc/passwd"},
+    )
+    snow = cwd / "release2" / "train" / "Snow.zip"
+    _zip_with_big_member(snow, {"GT/0003.png": pngs["GT/0003.png"]}, "LQ/0003.png", big_mib << 20)
+    zip_mib = snow.stat().st_size / 2**20
+    links = ggt(cwd, "pack", "release", "ds")
+    big = ggt(cwd, "pack", "release2", "ds2")
+    figures = []
+    for label, run, ds in (("tar link member", links, cwd / "ds"), ("zip member too big", big, cwd / "ds2")):
+        empty = 0
+        if ds.is_dir():
+            import pyarrow.parquet as pq
+
+            empty = sum(pq.ParquetFile(p).metadata.num_rows == 0 for p in ds.glob("data/*/*.parquet"))
+        figures += [
+            (
+                f"{label}: good pairs not packed (of 3)",
+                3 - (_rows(ds) if ds.is_dir() else 0),
+                "0",
+                f"exit {run.returncode}: `{last_line(run)}`",
+            ),
+            (f"{label}: shards with 0 rows written", empty, "0", ""),
+            (f"{label}: dataset card missing", int(not (ds / "README.md").is_file()), "0", ""),
+        ]
+    figures.append(
+        (
+            f"peak RSS of the pack, MiB ({big_mib} MiB member in a {zip_mib:.1f} MiB zip)",
+            round(big.peak_mib),
+            "-",
+            f"{big.seconds:.1f} s",
+        )
+    )
+    return figures
+
+
+def case_push_follows_links(work: Path) -> list[Figure]:
+    """Point 7: a packed dataset holding ``notes.txt -> /etc/passwd``; ``ggt push --dry-run`` and
+    ``ggt validate``."""
+    cwd = fresh(work, "push-links")
+    make_pairs(cwd / "pairs", [f"p{i}" for i in range(2)], seed=70)
+    ggt(cwd, "pack", "pairs", "ds")
+    (cwd / "ds" / "notes.txt").symlink_to("/etc/passwd")
+    (cwd / "ds" / "extra").symlink_to("/etc")
+    push = ggt(cwd, "push", "ds", "someone/ds", "--dry-run", "--no-check", env={"HF_HUB_OFFLINE": "1"})
+    check = ggt(cwd, "validate", "ds")
+    listed = [line for line in push.stdout.splitlines() if "notes.txt" in line or "extra/" in line]
+    return [
+        (
+            "files outside the folder listed for upload",
+            len(listed),
+            "0",
+            f"push exit {push.returncode}: `{last_line(push)}`",
+        ),
+        (
+            "`ggt validate` says OK with the links",
+            int(check.returncode == 0),
+            "0",
+            f"validate exit {check.returncode}: `{last_line(check)}`",
+        ),
+    ]
+
+
+def case_hostile_torch_module(work: Path) -> list[Figure]:
+    """Point 8: a ``torch.py`` (and ``numpy.py``) beside ``my_models.py`` when running
+    ``ggt restore --model my_models:restore``."""
+    cwd = fresh(work, "user-code")
+    _png(cwd / "in" / "a.png", 80)
+    for name in ("torch", "numpy", "PIL"):
+        (cwd / f"{name}.py").write_text(f"open({('MARKER-' + name)!r}, 'w').write('executed')\n")
+    (cwd / "my_models.py").write_text("def restore(image):\n    return image\n")
+    run = ggt(cwd, "restore", "--model", "my_models:restore", "in", "out")
+    executed = sorted(p.name for p in cwd.glob("MARKER-*"))
+    return [
+        (
+            "hostile modules executed (torch.py, numpy.py, PIL.py)",
+            len(executed),
+            "0",
+            f"exit {run.returncode}: `{last_line(run)}` {executed or ''}",
+        ),
+        ("image restored by the user's function", int((cwd / "out" / "a.png").is_file()), "1", ""),
+    ]
+
+
+def case_oversized_config(work: Path) -> list[Figure]:
+    """Point 9: a ~200-byte ``config.json`` with ``width=200000`` / ``12000``; and (point 10) a
+    safetensors header declaring a 1e14-element tensor."""
+    import json
+    import struct
+
+    cwd = fresh(work, "oversized-config")
+    _png(cwd / "in" / "a.png", 90)
+    figures = []
+    for width in (200_000, 12_000):
+        folder = cwd / f"w{width}"
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"model_type": "nafnet", "width": width}))
+        run = ggt(cwd, "restore", "--model", f"w{width}", "in", f"out{width}", timeout=120)
+        figures.append(
+            (
+                f"`width={width}`: seconds to refusal / peak RSS MiB",
+                f"{run.seconds:.1f} / {run.peak_mib:.0f}",
+                "-",
+                f"exit {run.returncode}: `{last_line(run)}`",
+            )
+        )
+    folder = cwd / "shape"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "nafnet",
+                "width": 4,
+                "middle_blk_num": 1,
+                "enc_blk_nums": [1],
+                "dec_blk_nums": [1],
+            }
+        )
+    )
+    header = json.dumps(
+        {"intro.weight": {"dtype": "F32", "shape": [10**14], "data_offsets": [0, 4 * 10**14]}}
+    ).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    run = ggt(cwd, "restore", "--model", "shape", "in", "outshape", timeout=120)
+    bug = int("bug" in (run.stderr + run.stdout).lower() or run.returncode not in (0, 2))
+    figures.append(
+        (
+            "1e14-element safetensors shape reported as an internal bug",
+            bug,
+            "0",
+            f"exit {run.returncode}: `{last_line(run)}`",
+        )
+    )
+    return figures
+
+
+BILLION_LAUGHS = """\
+name: laughs
+output: out
+sources: [{path: photos, license: cc0-1.0}]
+backend:
+  name: classical
+  options:
+    a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+    d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+    e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+    f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+    g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+    h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+    i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def case_billion_laughs(work: Path, timeout: float = 60) -> list[Figure]:
+    """Point 10: ``ggt build`` of a config whose ``backend.options`` expand to 9^9 strings."""
+    cwd = fresh(work, "billion-laughs")
+    _png(cwd / "photos" / "rain" / "a.png", 100)
+    (cwd / "laughs.yaml").write_text(BILLION_LAUGHS)
+    run = ggt(cwd, "build", "laughs.yaml", timeout=timeout)
+    return [
+        (
+            "seconds to refusal / peak RSS MiB",
+            f"{run.seconds:.1f} / {run.peak_mib:.0f}",
+            "-",
+            f"exit {run.returncode}"
+            + (" (killed at the timeout)" if run.returncode == -9 else "")
+            + f": `{last_line(run)}`",
+        ),
+        ("config accepted (exit 0)", int(run.returncode == 0), "0", ""),
+    ]
+
+
+def _sparse_png(path: Path, size: int, side: int = 100) -> None:
+    """A valid PNG header (``side``² RGB) followed by ``size`` bytes of holes: a sparse file."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk)
+        f.truncate(size)
+
+
+def case_huge_sparse_png(work: Path, gib: int = 3) -> list[Figure]:
+    """Point 11: a 3 GiB sparse ``huge.png`` beside a good image, through ``ggt restore``."""
+    cwd = fresh(work, "huge-png")
+    _png(cwd / "in" / "a.png", 110)
+    _sparse_png(cwd / "in" / "huge.png", gib << 30)
+    run = ggt(cwd, "restore", "--model", "classical", "in", "out", timeout=180)
+    return [
+        (
+            f"peak RSS MiB reading a {gib} GiB sparse png",
+            round(run.peak_mib),
+            "-",
+            f"{run.seconds:.1f} s, exit {run.returncode}: `{last_line(run)}`",
+        ),
+        ("good images not restored (of 1)", int(not (cwd / "out" / "a.png").is_file()), "0", ""),
+    ]
+
+
+def _test_split(cwd: Path, n: int = 4) -> tuple[Path, dict[str, bytes]]:
+    """A packed 4-pair test split (``ggt pack``) and a valid predictions set: its HQ images."""
+    make_pairs(cwd / "pairs", [f"t{i}" for i in range(n)], seed=120)
+    ggt(cwd, "pack", "pairs", "lb_split", "--split", "test")
+    return cwd / "lb_split", {p.name: p.read_bytes() for p in sorted((cwd / "pairs" / "hq").rglob("*.png"))}
+
+
+def case_rows_rewritten(work: Path) -> list[Figure]:
+    """Point 5 (library): teama owns ``TeamA-NAFNet``; mallory submits under 3 variants of the name
+    (case, full width, trailing space) linking to her repo, and slips a mallory-owned result into the
+    store (another replica, a copied file). Rows rewritten = mallory's accepted requests + table rows
+    linking to her repo."""
+    from ggt_hf.errors import GGTError
+    from ggt_hf.leaderboard import LeaderboardStore, leaderboard_frame, submit_predictions
+    from ggt_hf.leaderboard.ratelimit import RateLimit
+    from ggt_hf.leaderboard.submission import expected_images
+
+    cwd = fresh(work, "rows-rewritten")
+    ds, members = _test_split(cwd)
+    zipped = cwd / "sub.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    store, limit, expected = (
+        LeaderboardStore(cwd / "lb"),
+        RateLimit(max_requests=10),
+        expected_images(str(ds)),
+    )
+
+    def submit(model: str, user: str, repo: str):
+        return submit_predictions(
+            store, zipped, model=model, user=user, expected=expected, rate_limit=limit, model_repo=repo
+        )
+
+    def finish(request, psnr: float, owner: str | None) -> None:  # what the worker writes
+        result = {
+            "format": "ggt-eval-results",
+            "version": 1,
+            "model": request.model,
+            "overall": {"psnr": psnr},
+        }
+        meta = {"model": request.model, "model_repo": request.model_repo, "user": request.user}
+        store.add_result(result, {**meta, "owner": owner})
+
+    finish(submit("TeamA-NAFNet", "teama", "teama/nafnet"), 30.0, "teama")
+    accepted, reasons = 0, []
+    for name in ("teama-nafnet", "ＴｅａｍＡ-NAFNet", "TeamA-NAFNet "):
+        try:
+            finish(submit(name, "mallory", "mallory/evil"), 99.0, "mallory")
+            accepted += 1
+        except GGTError as exc:
+            reasons.append(str(exc))
+    slipped = type("Request", (), {"model": "TeamA-NAFNet", "model_repo": "mallory/evil", "user": "mallory"})
+    finish(slipped, 99.0, "mallory")
+    table = leaderboard_frame(store.results())
+    linking = sum("mallory/evil" in str(cell) for cell in table["Model"])
+    return [
+        (
+            "rows rewritten by another account",
+            accepted + linking,
+            "0",
+            f"{accepted} accepted, {linking} shown; " + (f"`{reasons[0][:150]}`" if reasons else ""),
+        ),
+        ("rows in the table for TeamA-NAFNet", len(table), "1", ""),
+    ]
+
+
+def _arena_folders(cwd: Path, ids: int = 10) -> tuple[Path, Path]:
+    """``out/<system>/p<i>.png`` for 3 systems and ``lq/p<i>.png``: 32² crops of real photos."""
+    names = ["astronaut.png", "camera.png", "chelsea.png", "coffee.png", "rocket.jpg"]
+    photos = [Image.open(sample_dir() / n).convert("RGB").resize((32, 32)) for n in names]
+    for i in range(ids):
+        base = photos[i % len(photos)].rotate(i * 7)
+        (cwd / "lq").mkdir(parents=True, exist_ok=True)
+        base.save(cwd / "lq" / f"p{i}.png")
+        for k, system in enumerate(("strong", "weak", "mid")):
+            (cwd / "out" / system).mkdir(parents=True, exist_ok=True)
+            base.rotate(5 * (k + 1)).save(cwd / "out" / system / f"p{i}.png")
+    return cwd / "out", cwd / "lq"
+
+
+def case_vote_flood(work: Path, votes: int = 150, limit: int = 10) -> list[Figure]:
+    """Points 5 and 6 (library): an Arena over 10 ids x 3 systems with a vote limit of 10 per
+    account; mallory asks for 150 pairs and always votes for "weak". Every served image is hashed."""
+    from ggt_hf.errors import GGTError
+    from ggt_hf.leaderboard.arena import Arena
+    from ggt_hf.leaderboard.votes import VoteLimit, VoteStore
+
+    cwd = fresh(work, "vote-flood")
+    out, lq = _arena_folders(cwd)
+    store = VoteStore(cwd / "votes")
+    arena = Arena(
+        out, lq, votes=store, vote_limit=VoteLimit(max_votes=limit, window_hours=24), serve_dir=cwd / "serve"
+    )
+    rng = np.random.default_rng(0)
+    digests, served, named = set(), 0, 0
+    for _ in range(votes):
+        pair = arena.sample(rng, user="mallory")
+        for path in (pair.left, pair.right):
+            digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
+            served += 1
+            named += any(s in str(path) for s in ("strong", "weak", "mid"))
+        left, right = arena.reveal(pair.token)
+        with contextlib.suppress(GGTError):
+            arena.vote(
+                pair.token,
+                "left" if left == "weak" else "right" if right == "weak" else "tie",
+                user="mallory",
+            )
+    counted = len(store.votes())
+    return [
+        (
+            f"votes counted past the limit ({votes} from one account, limit {limit})",
+            max(0, counted - limit),
+            "0",
+            f"{counted} counted",
+        ),
+        (f"byte-identical served arena images (of {served})", served - len(digests), "0", ""),
+        ("served paths naming a system", named, "0", ""),
+    ]
+
+
+SPACE_CHILD = (
+    "import sys\nfrom ggt_hf.space import SpaceConfig, launch_space\n"
+    "launch_space(SpaceConfig.from_env(), '127.0.0.1', int(sys.argv[1]))\n"
+)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _usage(folder: Path) -> tuple[int, int]:
+    files = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def case_space_served(work: Path, calls: int = 100, max_files: int = 60) -> list[Figure]:
+    """Points 5 and 12 (served app): the Space in a subprocess on 127.0.0.1 with TMPDIR a fresh
+    folder (its store outside), rate limit 3, temp bound 60 files. 3 submissions, then 5 with a
+    forged ``X-Forwarded-For``; 100 ``/arena_pair`` calls; SIGTERM."""
+    import signal
+
+    import httpx
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    cwd = fresh(work, "space")
+    tmp = cwd / "tmp"
+    tmp.mkdir()
+    port = _free_port()
+    env = {
+        **_env(),
+        "TMPDIR": str(tmp),
+        "GGT_SPACE_STORE": str(cwd / "store"),
+        "GGT_SPACE_WARM_UP": "0",
+        "GGT_SPACE_RATE_LIMIT": "3",
+        "GGT_SPACE_TEMP_MAX_FILES": str(max_files),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SPACE_CHILD, str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(url + "config").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        client = Client(url, verbose=False)
+        for _ in range(3):
+            with contextlib.suppress(AppError):
+                client.predict("nafnet", api_name="/submit_model")
+        past = 0
+        for i in range(5):
+            try:
+                Client(url, headers={"X-Forwarded-For": f"203.0.113.{i + 1}"}, verbose=False).predict(
+                    "nafnet", api_name="/submit_model"
+                )
+                past += 1
+            except AppError as exc:
+                past += "rate limit reached" not in str(exc)
+        for _ in range(calls):
+            client.predict(api_name="/arena_pair")
+        files, size = _usage(tmp)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left_files, left_bytes = _usage(tmp)
+    folders = len(list(tmp.glob("ggt-space-*")) + list(tmp.glob("ggt-arena-*")))
+    return [
+        ("submissions accepted past the limit (5 with forged X-Forwarded-For)", past, "0", ""),
+        (
+            f"temp files / bytes after {calls} `/arena_pair` calls",
+            f"{files} / {size:,}",
+            f"≤ {max_files} files",
+            "",
+        ),
+        ("temp files / bytes left after SIGTERM", f"{left_files} / {left_bytes:,}", "0 / 0", f"exit {code}"),
+        ("`ggt-space-*` / `ggt-arena-*` folders left after SIGTERM", folders, "0", ""),
+    ]
+
+
 TRUST_CASES: list[tuple[str, str, Callable[[Path], list[Figure]]]] = [
     ("1", "pack into a folder holding the user's files", case_pack_into_user_folder),
     ("1", "re-pack a dataset where the user keeps notes", case_repack_keeps_user_files),
     ("1", "source and output overlap", case_overlapping_source_output),
     ("2", "two packs into one output at once", case_two_packs_at_once),
     ("3", "restore onto its own input", case_restore_onto_input),
+    ("4", "a file name that is not UTF-8 (pack, eval)", case_bad_name_in_pack_and_eval),
+    ("5", "another account under a taken model name", case_rows_rewritten),
+    ("5, 6", "150 arena votes from one account", case_vote_flood),
+    ("5, 12", "the served Space: forged X-Forwarded-For, temp files, SIGTERM", case_space_served),
+    ("4", "a symlink loop and a link out in a restore input", case_symlink_loop_in_restore),
+    ("4", "release archives: tar symlink member, 1 GiB zip member", case_hostile_release_archives),
+    ("7", "push a dataset holding links out", case_push_follows_links),
+    ("8", "torch.py beside `--model my_models:restore`", case_hostile_torch_module),
+    ("9", "oversized restorer config / weights header", case_oversized_config),
+    ("10", "billion-laughs YAML config", case_billion_laughs),
+    ("11", "3 GiB sparse png", case_huge_sparse_png),
 ]
+
+
+def off_bound(value: object, bound: str) -> bool:
+    """Whether ``value`` misses ``bound``: ``"-"`` (a measurement, never), ``"≤ N ..."`` (its first
+    number above N), else any other text than ``bound``."""
+    if bound == "-":
+        return False
+    if bound.startswith("≤"):
+        number = re.match(r"[\d,.]+", str(value))
+        return number is None or float(number[0].replace(",", "")) > float(bound.split()[1])
+    return str(value) != bound
 
 
 def trust_drill(args: argparse.Namespace) -> None:
@@ -473,8 +1082,14 @@ def trust_drill(args: argparse.Namespace) -> None:
     work = Path(args.work) / "trust"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    rows, failed, t0 = [], [], time.perf_counter()
+    # datasets' cache of a local folder is keyed by its name and card, not its files: two packed
+    # folders named alike with the same card share it. A fresh cache per drill keeps the cases apart
+    # from the user's cache and from each other (read at import, so before datasets is imported).
+    os.environ["HF_DATASETS_CACHE"] = str(work / "hf-datasets-cache")
+    rows, failed, ran, t0 = [], [], 0, time.perf_counter()
     for point, attack, case in TRUST_CASES:
+        if args.case and not any(c in case.__name__ for c in args.case):
+            continue
         t = time.perf_counter()
         try:
             figures = case(work)
@@ -482,8 +1097,9 @@ def trust_drill(args: argparse.Namespace) -> None:
             figures = [("case did not run", f"{type(exc).__name__}: {exc}"[:200], "-", "")]
             failed.append(attack)
         seconds = time.perf_counter() - t
+        ran += 1
         for figure, value, bound, note in figures:
-            bad = bound != "-" and str(value) != bound
+            bad = off_bound(value, bound)
             rows.append((point, attack, figure, value, bound, note, bad))
             print(f"[{point}] {attack}: {figure} = {value} (must be {bound}) {note}", flush=True)
         print(f"    ({seconds:.1f} s)", flush=True)
@@ -497,7 +1113,7 @@ def trust_drill(args: argparse.Namespace) -> None:
         f"Machine: {machine()}",
         "",
         f"Each attack is performed for real: `ggt ...` run with relative paths in a fresh temporary folder "
-        f"(64² random images), its outcome counted from the files on disk afterwards. {len(TRUST_CASES)} cases, "
+        f"(64² random images), its outcome counted from the files on disk afterwards. {ran} cases, "
         f"{total:.0f} s in all. Issue point in the first column; *must be* is the value the issue asks for "
         f'("-": a measurement).',
         "",
@@ -514,7 +1130,8 @@ def trust_drill(args: argparse.Namespace) -> None:
         + (f"; cases that did not run: {', '.join(failed)}" if failed else "")
         + "."
     )
-    write_section(title, "\n".join(lines) + "\n")
+    if not args.case:  # a subset of the cases is printed, not written over the full table
+        write_section(title, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -525,6 +1142,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default="/tmp/ggt-fault-drill")
+    parser.add_argument(
+        "--case", action="append", help="trust cases whose function name contains this (repeatable)"
+    )
     args = parser.parse_args()
     if args.only in ("all", "kill"):
         kill_drill(args)
