@@ -696,7 +696,9 @@ def case_hostile_torch_module(work: Path) -> list[Figure]:
     _png(cwd / "in" / "a.png", 80)
     for name in ("torch", "numpy", "PIL"):
         (cwd / f"{name}.py").write_text(f"open({('MARKER-' + name)!r}, 'w').write('executed')\n")
-    (cwd / "my_models.py").write_text("def restore(image):\n    return image\n")
+    (cwd / "my_models.py").write_text(
+        "import numpy, torch\n\ndef restore(image, prompt=None):\n    return image\n"
+    )
     run = ggt(cwd, "restore", "--model", "my_models:restore", "in", "out")
     executed = sorted(p.name for p in cwd.glob("MARKER-*"))
     return [
@@ -711,50 +713,55 @@ def case_hostile_torch_module(work: Path) -> list[Figure]:
 
 
 def case_oversized_config(work: Path) -> list[Figure]:
-    """Point 9: a ~200-byte ``config.json`` with ``width=200000`` / ``12000``; and (point 10) a
-    safetensors header declaring a 1e14-element tensor."""
+    """Point 9: a tiny NAFNet's ``save_pretrained`` folder whose ``config.json`` says
+    ``width=200000`` / ``12000`` (weights unchanged); and (point 10) a safetensors header declaring a
+    1e14-element tensor. ``ggt restore --model FOLDER a.png out``."""
     import json
     import struct
 
+    from ggt_hf.restorers import build_restorer
+
     cwd = fresh(work, "oversized-config")
-    _png(cwd / "in" / "a.png", 90)
-    figures = []
+    _png(cwd / "a.png", 90, size=32)
+    tiny = build_restorer("nafnet", width=4, middle_blk_num=1, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
+    tiny.save_pretrained(cwd / "tiny")
+    base = ggt(cwd, "restore", "--model", "tiny", "a.png", "out_tiny")
+    figures = [
+        (
+            "the tiny model itself: seconds / peak RSS MiB",
+            f"{base.seconds:.1f} / {base.peak_mib:.0f}",
+            "-",
+            f"exit {base.returncode}",
+        )
+    ]
+    config = json.loads((cwd / "tiny" / "config.json").read_text())
     for width in (200_000, 12_000):
         folder = cwd / f"w{width}"
         folder.mkdir()
-        (folder / "config.json").write_text(json.dumps({"model_type": "nafnet", "width": width}))
-        run = ggt(cwd, "restore", "--model", f"w{width}", "in", f"out{width}", timeout=120)
+        (folder / "config.json").write_text(json.dumps({**config, "width": width}))
+        shutil.copyfile(cwd / "tiny" / "model.safetensors", folder / "model.safetensors")
+        run = ggt(cwd, "restore", "--model", f"w{width}", "a.png", f"out{width}", timeout=120)
         figures.append(
             (
-                f"`width={width}`: seconds to refusal / peak RSS MiB",
+                f"`width={width}`: seconds / peak RSS MiB to refusal",
                 f"{run.seconds:.1f} / {run.peak_mib:.0f}",
                 "-",
                 f"exit {run.returncode}: `{last_line(run)}`",
             )
         )
-    folder = cwd / "shape"
+        figures.append((f"`width={width}` accepted (exit 0)", int(run.returncode == 0), "0", ""))
+    folder = cwd / "huge"
     folder.mkdir()
-    (folder / "config.json").write_text(
-        json.dumps(
-            {
-                "model_type": "nafnet",
-                "width": 4,
-                "middle_blk_num": 1,
-                "enc_blk_nums": [1],
-                "dec_blk_nums": [1],
-            }
-        )
-    )
+    shutil.copyfile(cwd / "tiny" / "config.json", folder / "config.json")
     header = json.dumps(
         {"intro.weight": {"dtype": "F32", "shape": [10**14], "data_offsets": [0, 4 * 10**14]}}
-    ).encode()
-    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
-    run = ggt(cwd, "restore", "--model", "shape", "in", "outshape", timeout=120)
-    bug = int("bug" in (run.stderr + run.stdout).lower() or run.returncode not in (0, 2))
+    )
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header.encode() + bytes(16))
+    run = ggt(cwd, "restore", "--model", "huge", "a.png", "out_huge", timeout=120)
     figures.append(
         (
-            "1e14-element safetensors shape reported as an internal bug",
-            bug,
+            "1e14-element safetensors shape reported as an internal bug (exit 1, not 2)",
+            int(run.returncode != 2),
             "0",
             f"exit {run.returncode}: `{last_line(run)}`",
         )
@@ -763,26 +770,27 @@ def case_oversized_config(work: Path) -> list[Figure]:
 
 
 BILLION_LAUGHS = """\
-name: laughs
-output: out
-sources: [{path: photos, license: cc0-1.0}]
+output: run
+sources:
+  - {path: photos/}
 backend:
   name: classical
   options:
-    a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
-    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
-    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
-    d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
-    e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
-    f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
-    g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
-    h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
-    i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+    l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+    l1: &l1 [*l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0]
+    l2: &l2 [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]
+    l3: &l3 [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]
+    l4: &l4 [*l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3]
+    l5: &l5 [*l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4]
+    l6: &l6 [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]
+    l7: &l7 [*l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6]
+    l8: &l8 [*l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7]
+    l9: &l9 [*l8, *l8, *l8, *l8, *l8, *l8, *l8, *l8, *l8]
 """
 
 
 def case_billion_laughs(work: Path, timeout: float = 60) -> list[Figure]:
-    """Point 10: ``ggt build`` of a config whose ``backend.options`` expand to 9^9 strings."""
+    """Point 10: ``ggt build`` of a 700-byte config whose ``backend.options`` expand to 9^10 strings."""
     cwd = fresh(work, "billion-laughs")
     _png(cwd / "photos" / "rain" / "a.png", 100)
     (cwd / "laughs.yaml").write_text(BILLION_LAUGHS)
@@ -1046,6 +1054,68 @@ def case_space_served(work: Path, calls: int = 100, max_files: int = 60) -> list
     ]
 
 
+class _Hostile:
+    """Unpickling it runs code: it writes ``marker`` (the attack planted in a checkpoint)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('executed')",))
+
+
+def case_hostile_checkpoint(work: Path) -> list[Figure]:
+    """Point 13: a real tiny NAFNet training run (``training/train_restorer.py``, the tiny CPU
+    recipe, 3 steps), a pickle planted in its last checkpoint as ``custom_checkpoint_0.pkl`` (and,
+    in a second try, as ``loop_state_0.pt``), then ``--resume_from_checkpoint latest``."""
+    import torch
+
+    cwd = fresh(work, "hostile-checkpoint")
+    make_pairs(cwd / "pairs", [f"p{i}" for i in range(4)], seed=130)
+    recipe = yaml.safe_load((REPO / "training" / "recipes" / "nafnet" / "tiny_cpu.yaml").read_text())
+    recipe["train"].update(output_dir="run", max_steps=3, checkpointing_steps=3, log_with=None)
+    (cwd / "tiny.yaml").write_text(yaml.safe_dump(recipe))
+    script = str(REPO / "training" / "train_restorer.py")
+    first = _measured([sys.executable, script, "--config", "tiny.yaml"], cwd, 600)
+    if first.returncode != 0:
+        raise RuntimeError(f"the first training run failed (exit {first.returncode}): {last_line(first)}")
+    figures = []
+    for name in ("custom_checkpoint_0.pkl", "loop_state_0.pt"):
+        latest = max(
+            (cwd / "run" / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
+        )
+        planted, marker = latest / name, cwd / f"MARKER-{name}"
+        kept = planted.read_bytes() if planted.exists() else None
+        torch.save({"step": _Hostile(str(marker))}, planted)
+        steps = int(latest.name.split("-")[1]) + 3
+        run = _measured(
+            [
+                sys.executable,
+                script,
+                "--config",
+                "tiny.yaml",
+                f"train.max_steps={steps}",
+                "--resume_from_checkpoint",
+                "latest",
+            ],
+            cwd,
+            600,
+        )
+        figures.append(
+            (
+                f"hostile pickle executed on resume (`{latest.name}/{name}`)",
+                int(marker.exists()),
+                "0",
+                f"exit {run.returncode}: `{last_line(run)}`",
+            )
+        )
+        if kept is None:
+            planted.unlink()
+        else:
+            planted.write_bytes(kept)
+    return figures
+
+
 TRUST_CASES: list[tuple[str, str, Callable[[Path], list[Figure]]]] = [
     ("1", "pack into a folder holding the user's files", case_pack_into_user_folder),
     ("1", "re-pack a dataset where the user keeps notes", case_repack_keeps_user_files),
@@ -1063,6 +1133,7 @@ TRUST_CASES: list[tuple[str, str, Callable[[Path], list[Figure]]]] = [
     ("9", "oversized restorer config / weights header", case_oversized_config),
     ("10", "billion-laughs YAML config", case_billion_laughs),
     ("11", "3 GiB sparse png", case_huge_sparse_png),
+    ("13", "a pickle planted in a training checkpoint", case_hostile_checkpoint),
 ]
 
 
