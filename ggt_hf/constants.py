@@ -114,6 +114,9 @@ JUDGE_ASPECTS: Final[tuple[str, ...]] = (
 
 #: Hard cap on decoded pixels per image; above it a file is treated as a decompression bomb.
 MAX_IMAGE_PIXELS: Final = 64_000_000
+#: Hard cap on the bytes of one image file (or archive member), checked before it is read: a
+#: ``MAX_IMAGE_PIXELS`` image stored uncompressed at 8 bytes a pixel (16-bit RGBA TIFF) fits.
+MAX_IMAGE_BYTES: Final = MAX_IMAGE_PIXELS * 8
 
 #: Hugging Face dataset repo of the official release (loose files, not loadable as is: see ``ggt mirror``).
 GGT100K_REPO_ID: Final = "VCLab-PolyU/GGT-100K"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.ingest import RECORDS_FILE, IngestConfig, IngestSummary, ingest, read_ingested
-from ggt_hf.io_utils import atomic_write_text, sha256_bytes
+from ggt_hf.io_utils import atomic_write_text, sha256_file
 from ggt_hf.pipeline.build import BuildReport, build
 from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.synthetic_pairs import synthesize_pairs
@@ -87,7 +87,7 @@ def _lq_records(pairs, folder: Path) -> Path:
             "split": pair.split,
             "source": pair.source,
             "license": pair.license,
-            "sha256": sha256_bytes(lq.read_bytes()),
+            "sha256": sha256_file(lq),
             "transform": pair.provenance.lq_transform,
             "degradation": pair.provenance.degradation,
         }

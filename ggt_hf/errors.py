@@ -6,18 +6,31 @@ Every error carries the ``item`` it is about (a path, an id, a row) and a human-
 
 from __future__ import annotations
 
+from ggt_hf.io_utils import path_text
+
 
 class GGTError(Exception):
     """Base class of every ggt-hf error about an item."""
 
     def __init__(self, item: object, reason: str) -> None:
-        self.item = str(item)
+        self.item = path_text(str(item))  # a non-UTF-8 file name is named with its bytes escaped
         self.reason = reason
         super().__init__(f"{self.item}: {reason}")
 
 
 class BadImageError(GGTError):
     """A file that cannot be used as an image (corrupt, not an image, too small, a bomb, ...)."""
+
+
+class UnsafePathError(GGTError):
+    """A folder entry refused while walking: a symlink loop or one leaving the folder, a name that is
+    not UTF-8, an unreadable folder, a non-regular file (see :mod:`ggt_hf.walk`).
+
+    ``path`` keeps the entry as found (``item`` is its printable name)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
 
 
 class DuplicateError(GGTError):
@@ -38,6 +51,21 @@ class DatasetValidationError(GGTError):
 
 class UsageError(GGTError):
     """A command-line argument or config value that cannot work; raised before any work is done."""
+
+
+class ModelConfigError(UsageError):
+    """A model config (``config.json``, overrides) with a field or a total size out of its bounds;
+    raised before anything is allocated."""
+
+
+class BadWeightsError(UsageError):
+    """A weights file that cannot be what it claims: a safetensors header that is malformed, declares
+    more data than the file holds, or tensors that do not match the model (names the tensor and shape)."""
+
+
+class CheckpointError(UsageError):
+    """A training checkpoint that cannot be resumed safely: a state file missing, unreadable, or
+    holding more than tensors and plain data (a pickle that could run code is never executed)."""
 
 
 class UnknownNameError(UsageError, KeyError):

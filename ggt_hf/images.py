@@ -7,7 +7,9 @@ changes something):
   (``pillow-heif``, the ``heif`` extra) is installed. Anything else is rejected.
 * **Guards**: empty files, dangling symlinks, unreadable files, non-images (e.g. HTML saved as
   ``.jpg``), truncated or corrupt data and decompression bombs (more than ``max_pixels`` pixels)
-  raise :class:`~ggt_hf.errors.BadImageError` with the reason.
+  raise :class:`~ggt_hf.errors.BadImageError` with the reason. Files are read by
+  :func:`read_file_bytes`, which checks the size (``MAX_IMAGE_BYTES``) and the header's
+  dimensions before reading, and never reads more than the cap.
 * **Animated** images (GIF, APNG, WebP, MPO) keep their first frame, with a warning.
 * **EXIF orientation** is applied, so pixels are stored upright.
 * **ICC profiles** are converted to sRGB (perceptual intent); an unreadable profile is ignored with
@@ -27,11 +29,12 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from ggt_hf.constants import MAX_IMAGE_PIXELS
+from ggt_hf.constants import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 from ggt_hf.errors import BadImageError
 
 try:  # HEIC/AVIF support is optional (the ``heif`` extra).
@@ -82,9 +85,15 @@ class ImageHeader:
     mode: str
 
 
-def read_file_bytes(path: str | os.PathLike) -> bytes:
-    """Read a file, turning file-system failures into :class:`BadImageError` with a reason."""
-    path = Path(path)
+def too_large(item: object, size: int, max_bytes: int) -> BadImageError:
+    """The error for a file or archive member over ``max_bytes``."""
+    return BadImageError(
+        item, f"file too large: {size:,} bytes, over the limit of {max_bytes:,} bytes for one image"
+    )
+
+
+def _open_checked(path: Path) -> io.BufferedReader:
+    """``open(path, "rb")`` of a regular file, failures turned into :class:`BadImageError`."""
     if path.is_symlink() and not path.exists():
         raise BadImageError(path, f"dangling symlink (points to {os.readlink(path)!r})")
     if not path.exists():
@@ -92,14 +101,87 @@ def read_file_bytes(path: str | os.PathLike) -> bytes:
     if not path.is_file():
         raise BadImageError(path, "not a regular file")
     try:
-        data = path.read_bytes()
+        return open(path, "rb")
     except PermissionError:
         raise BadImageError(path, "unreadable: permission denied") from None
     except OSError as exc:
         raise BadImageError(path, f"unreadable: {exc.strerror or exc}") from None
+
+
+def read_bounded(fh: IO[bytes], item: object, expected: int, max_bytes: int) -> bytes:
+    """Everything left in ``fh``, at most ``max_bytes``: ``expected`` (its stated size) + 1 bytes in
+    one read, then on in 1 MiB blocks only if there is more (a file that grows, a size that lies),
+    stopping past ``max_bytes``. Never asks for more than that at once (a ``read(n)`` allocates ``n``).
+
+    Raises:
+        BadImageError: more than ``max_bytes``; a read failure.
+    """
+    try:
+        chunks = [fh.read(min(expected, max_bytes) + 1)]
+        total = len(chunks[0])
+        while (
+            total > expected
+            and total <= max_bytes
+            and (block := fh.read(min(1 << 20, max_bytes + 1 - total)))
+        ):
+            chunks.append(block)
+            total += len(block)
+    except OSError as exc:
+        raise BadImageError(item, f"unreadable: {exc.strerror or exc}") from None
+    if total > max_bytes:
+        raise too_large(item, total, max_bytes)
+    return b"".join(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def _read_at_most(fh: io.BufferedReader, path: Path, max_bytes: int) -> bytes:
+    """The whole file, refused when over ``max_bytes`` (from its size first, then while reading)."""
+    size = os.fstat(fh.fileno()).st_size
+    if size > max_bytes:
+        raise too_large(path, size, max_bytes)
+    data = read_bounded(fh, path, size, max_bytes)
     if not data:
         raise BadImageError(path, "empty file (0 bytes)")
     return data
+
+
+def read_capped(path: str | os.PathLike, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
+    """Read a file of at most ``max_bytes`` (no header check: for files already checked once)."""
+    path = Path(path)
+    with _open_checked(path) as fh:
+        return _read_at_most(fh, path, max_bytes)
+
+
+def read_file_bytes(
+    path: str | os.PathLike, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
+) -> bytes:
+    """Read an image file, turning file-system failures into :class:`BadImageError` with a reason.
+
+    Nothing large is read before it is checked: the file's size against ``max_bytes`` (a 3 GB
+    sparse ``huge.png`` is refused from its ``stat``), then its header's dimensions against
+    ``max_pixels`` (Pillow reads only the header), then at most ``max_bytes + 1`` bytes.
+    """
+    path = Path(path)
+    with _open_checked(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > max_bytes:
+            raise too_large(path, size, max_bytes)
+        _check_header(fh, path, max_pixels)
+        fh.seek(0)
+        return _read_at_most(fh, path, max_bytes)
+
+
+def _check_header(fh: io.BufferedReader, item: object, max_pixels: int) -> None:
+    """Refuse a file whose header declares more than ``max_pixels``; anything else wrong with it is
+    left to :func:`decode_image`, which names it from the bytes."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fh)
+    except Image.DecompressionBombError as exc:
+        raise BadImageError(item, f"decompression bomb: {exc}") from None
+    except (UnidentifiedImageError, *_DECODE_ERRORS):
+        return
+    _check_dimensions(img, item, max_pixels)
 
 
 def _describe_non_image(data: bytes) -> str:
@@ -129,6 +211,11 @@ def _open(data: bytes, item: object, max_pixels: int) -> Image.Image:
         raise BadImageError(item, f"corrupt image header: {exc}") from None
     if img.format not in SUPPORTED_FORMATS:
         raise BadImageError(item, f"unsupported image format {img.format}")
+    _check_dimensions(img, item, max_pixels)
+    return img
+
+
+def _check_dimensions(img: Image.Image, item: object, max_pixels: int) -> None:
     width, height = img.size
     if width <= 0 or height <= 0:
         raise BadImageError(item, f"invalid dimensions {width}×{height}")
@@ -138,7 +225,6 @@ def _open(data: bytes, item: object, max_pixels: int) -> Image.Image:
             f"decompression bomb: {width}×{height} = {width * height:,} pixels exceeds the "
             f"limit of {max_pixels:,}",
         )
-    return img
 
 
 def probe_image(data: bytes, item: object = "<bytes>", max_pixels: int = MAX_IMAGE_PIXELS) -> ImageHeader:
@@ -257,8 +343,9 @@ def decode_image(
 
 
 def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> DecodedImage:
-    """Read and decode an image file; see :func:`decode_image`."""
-    return decode_image(read_file_bytes(path), path, max_pixels=max_pixels)
+    """Read (size- and header-checked, :func:`read_file_bytes`) and decode an image file; see
+    :func:`decode_image`."""
+    return decode_image(read_file_bytes(path, max_pixels=max_pixels), path, max_pixels=max_pixels)
 
 
 def encode_image(img: Image.Image, fmt: str = "png", *, compress_level: int = 6) -> bytes:

@@ -30,7 +30,6 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,11 +47,12 @@ from ggt_hf.constants import (
 from ggt_hf.errors import BadImageError, DuplicateError, GGTError
 from ggt_hf.hashing import NearDuplicateIndex, phash
 from ggt_hf.images import decode_image, encode_image, read_file_bytes
-from ggt_hf.io_utils import append_jsonl, atomic_write_bytes, read_jsonl, sha256_bytes
+from ggt_hf.io_utils import append_jsonl, atomic_write_bytes, path_text, read_jsonl, sha256_bytes
 from ggt_hf.normalize import NormalizePolicy
 from ggt_hf.output_folders import check_no_overlap, claim_output_folder
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.tables import read_table, require_columns
+from ggt_hf.walk import walk_files
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ class SourceItem:
     split: str | None = None
     category_from: str | None = None  # "manifest" or "folder" when ``category`` came from there
     folder: str | None = None  # first-level sub-folder under the source folder, if any
+    refused: GGTError | None = None  # refused while walking the folder (a link loop, ...): a reject
 
 
 @dataclass
@@ -114,21 +115,6 @@ def make_id(stem: str, digest: str) -> str:
     return f"{slug}-{digest[:8]}"
 
 
-def _path_text(path: str | os.PathLike) -> str:
-    """``str(path)`` safe to write as UTF-8 JSON.
-
-    On POSIX a file name may hold bytes that are not UTF-8 (e.g. Latin-1 ``café.jpg``); Python keeps
-    them as lone surrogates, which cannot be encoded, so writing such a path to a JSONL log used to
-    abort the whole run. Those bytes are written as ``\\xNN`` escapes instead (stable across runs).
-    """
-    text = str(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = os.fsencode(text).decode("utf-8", "backslashreplace")
-    return text
-
-
 def claim_ingest_folder(out: Path) -> None:
     """Create ``out``, or check that it is empty or a folder ggt ingested into (its records).
 
@@ -149,14 +135,6 @@ def _is_within(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _iter_files(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                yield Path(dirpath) / name
 
 
 def discover_sources(
@@ -183,8 +161,9 @@ def discover_sources(
         return [SourceItem(path=src)]
     if not src.is_dir():
         raise FileNotFoundError(f"ingest source {src} does not exist")
+    walk = walk_files(src, extensions=IMAGE_EXTENSIONS, allow_non_utf8=True)
     items = []
-    for path in _iter_files(src):
+    for path in walk.files:
         rel = path.relative_to(src)
         folder = rel.parts[0] if len(rel.parts) > 1 else None
         folder_category = try_parse_category(folder) if folder else None
@@ -196,7 +175,7 @@ def discover_sources(
                 folder=folder,
             )
         )
-    return items
+    return items + [SourceItem(path=Path(p.path), refused=p) for p in walk.problems]
 
 
 def check_categories(items: list[SourceItem], config: IngestConfig) -> None:
@@ -210,12 +189,13 @@ def check_categories(items: list[SourceItem], config: IngestConfig) -> None:
     """
     if config.category is not None and config.category != AUTO_CATEGORY:
         parse_category(config.category)
+    items = [item for item in items if item.refused is None]
     if config.category is not None or not items or any(item.category for item in items):
         return
     folders = sorted({item.folder for item in items if item.folder})
     where = "".join(f"; {_not_a_category(folder)}" for folder in folders)
     raise ValueError(
-        f"none of the {len(items)} photo(s) has a category (e.g. {_path_text(items[0].path)}){where}. "
+        f"none of the {len(items)} photo(s) has a category (e.g. {path_text(items[0].path)}){where}. "
         f"Fix: {_CATEGORY_FIX}"
     )
 
@@ -234,12 +214,12 @@ def _not_a_category(folder: str) -> str:
 
 def _stored_path(path: Path, out: Path) -> str:
     """``path`` as written into ``out``'s records: relative to ``out`` (valid wherever both move)."""
-    return _path_text(os.path.relpath(os.path.abspath(path), os.path.abspath(out)))
+    return path_text(os.path.relpath(os.path.abspath(path), os.path.abspath(out)))
 
 
 def _process(item: SourceItem, config: IngestConfig) -> dict[str, Any]:
     """Decode, check and normalise one source, then find its category (runs in a worker thread)."""
-    data = read_file_bytes(item.path)
+    data = read_file_bytes(item.path, max_pixels=config.max_pixels)
     digest = sha256_bytes(data)
     decoded = decode_image(data, item.path, max_pixels=config.max_pixels)
     w, h = decoded.image.size
@@ -300,7 +280,7 @@ def _record(item: SourceItem, result: dict[str, Any], config: IngestConfig, out:
         "category_from": result["category_from"],
         "image": rel,
         "source_path": _stored_path(item.path, out),
-        "source": item.source or config.source or _path_text(item.path.parent.name),
+        "source": item.source or config.source or path_text(item.path.parent.name),
         "license": item.license or config.license,
         "split": item.split,
         "source_sha256": result["digest"],
@@ -382,6 +362,8 @@ def ingest(
         logger.info("rejected %s", error)
 
     def work(item: SourceItem) -> dict[str, Any] | GGTError:
+        if item.refused is not None:
+            return item.refused
         try:
             return _process(item, config)
         except GGTError as exc:

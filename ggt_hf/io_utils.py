@@ -24,6 +24,23 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+def path_text(path: str | os.PathLike) -> str:
+    """``str(path)`` safe to print and to write as UTF-8 (JSON, parquet, CSV, reports).
+
+    On POSIX a file name may hold bytes that are not UTF-8 (e.g. Latin-1 ``café.jpg``); Python keeps
+    them as lone surrogates, which cannot be encoded. Those bytes are written as ``\\xNN`` escapes
+    instead (stable across runs), so the item is named readably and nothing crashes writing it.
+    """
+    text = os.fspath(path) if not isinstance(path, str) else path
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "backslashreplace")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
     path = Path(path)

@@ -183,7 +183,7 @@ def build_restorer(spec: RestorerSpec | str, options: RestorerOptions | None = N
     spec.check()
     if spec.kind == "identity":
         return identity
-    if spec.kind == "callable":  # the working directory is importable, errors name the spec
+    if spec.kind == "callable":  # a module in the working directory loads from its file; errors name the spec
         from ggt_hf.user_code import import_callable
 
         return import_callable(spec.text, "restorer")

@@ -15,10 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ggt_hf.degrade import degrade
-from ggt_hf.images import encode_image, from_array, to_array
+from ggt_hf.images import encode_image, from_array, load_image, to_array
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_text
 from ggt_hf.records import PairRecord, Provenance
 
@@ -71,8 +69,7 @@ def synthesize_pairs(
         params_path = lq.with_suffix(".json")
         s = pair_seed(seed, pair_id)
         if not (lq.exists() and params_path.exists()):
-            with Image.open(hq) as img:
-                result = degrade(to_array(img), category, seed=s)
+            result = degrade(to_array(load_image(hq).image), category, seed=s)
             atomic_write_text(params_path, json.dumps(result.params, sort_keys=True))
             atomic_write_bytes(lq, encode_image(from_array(result.image), "png"))
         params = json.loads(params_path.read_text())

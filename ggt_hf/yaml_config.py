@@ -18,7 +18,78 @@ from typing import Any, TypeVar
 
 import yaml
 
+from ggt_hf.errors import UsageError
+
 T = TypeVar("T")
+
+#: Nodes a YAML document may hold once every alias is expanded. Configs have hundreds; a
+#: "billion laughs" (aliases of aliases) expands to 10^9 and would hang whatever walks the result.
+MAX_YAML_NODES = 100_000
+
+
+class BoundedSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a document expanding (through aliases) to more than
+    :data:`MAX_YAML_NODES` nodes, or an alias that contains itself; checked on the composed node
+    graph, before any Python object is built."""
+
+    source = "<yaml>"
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        expanded_size(node, self.source)
+        return node
+
+
+def expanded_size(root: yaml.Node, source: object = "<yaml>", limit: int | None = None) -> int:
+    """Nodes of ``root`` with every alias expanded (shared nodes counted once per use, computed once
+    each); :class:`~ggt_hf.errors.UsageError` naming ``source`` beyond ``limit`` (default
+    :data:`MAX_YAML_NODES`) or on a cycle."""
+    limit = MAX_YAML_NODES if limit is None else limit
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[id(node)] > limit:
+                raise UsageError(
+                    source,
+                    f"YAML aliases expand to more than {limit:,} nodes (a 'billion laughs' document?): refused",
+                )
+            continue
+        if id(node) in open_nodes:
+            raise UsageError(source, "a YAML alias refers to a node that contains it: refused")
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def safe_load(text: str | bytes, source: object = "<yaml>") -> Any:
+    """``yaml.safe_load`` with aliases bounded (:class:`BoundedSafeLoader`); the one YAML reader of
+    ggt-hf. Refusals and nesting too deep to parse are :class:`~ggt_hf.errors.UsageError` naming
+    ``source``."""
+    loader = BoundedSafeLoader(text)
+    loader.source = str(source)
+    try:
+        return loader.get_single_data()
+    except RecursionError:
+        raise UsageError(source, "YAML nested too deeply to read: refused") from None
+    finally:
+        loader.dispose()
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
@@ -34,7 +105,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
             if not isinstance(nxt, dict):
                 raise ValueError(f"override {item!r}: {part!r} is not a mapping")
             target = nxt
-        target[leaf] = yaml.safe_load(value)
+        target[leaf] = safe_load(value, f"override {key}")
     return data
 
 
@@ -62,7 +133,7 @@ def load_yaml(
     baseline-only ``w/o`` variant changes ``data`` and nothing else).
     """
     path = Path(path)
-    data = yaml.safe_load(path.read_text()) or {}
+    data = safe_load(path.read_text(), path) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     parent = data.pop(EXTENDS, None)
@@ -90,7 +161,7 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
 
 def _shown(value: Any) -> str:
     if isinstance(value, str):
-        quoted = value.strip() and not isinstance(yaml.safe_load(value), str)
+        quoted = value.strip() and not isinstance(safe_load(value), str)
         return f"the string {value!r}" + (" (remove the quotes)" if quoted else "")
     return f"{value!r} ({type(value).__name__})"
 

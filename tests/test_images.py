@@ -554,3 +554,85 @@ def test_array_round_trip() -> None:
 def test_from_array_rejects_bad_arrays(arr: np.ndarray) -> None:
     with pytest.raises(ValueError, match="expected a uint8 H×W×3 array"):
         from_array(arr)
+
+
+_PEAK_RSS = """
+import resource, sys
+from ggt_hf.errors import BadImageError
+from ggt_hf.images import read_file_bytes
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    read_file_bytes(sys.argv[1], max_bytes=int(sys.argv[2]))
+    print("read")
+except BadImageError as exc:
+    print(exc.reason)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def _read_in_child(path: Path, max_bytes: int) -> tuple[str, int]:
+    """(what read_file_bytes said, peak RSS growth in MiB) in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, str(path), str(max_bytes)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return out[0], int(out[1])
+
+
+def test_huge_sparse_file_refused_before_it_is_read(tmp_path: Path) -> None:
+    """Issue 21 point 11: a 3 GB sparse huge.png was read whole (3.3 GB peak) before being refused.
+    Here 256 MiB (sparse: no disk used) against a 16 MiB cap: refused from its size, nothing read."""
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as fh:
+        fh.write(_encode(_photo(64, 64)))
+        fh.truncate(256 * 2**20)
+    reason, grown = _read_in_child(huge, 16 * 2**20)
+    assert (
+        reason
+        == f"file too large: {256 * 2**20:,} bytes, over the limit of {16 * 2**20:,} bytes for one image"
+    )
+    assert grown < 32  # MiB; the old whole-file read grew by the file's size
+
+
+def test_header_over_the_pixel_limit_refused_before_the_body_is_read(tmp_path: Path) -> None:
+    """A PNG whose header declares 20000×20000 pixels, padded (sparsely) to 200 MiB, under the byte
+    cap: refused from its header alone."""
+    data = bytearray(_encode(_photo(64, 64)))
+    ihdr = data.find(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", 20_000, 20_000)
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
+    path = tmp_path / "wide.png"
+    with open(path, "wb") as fh:
+        fh.write(bytes(data))
+        fh.truncate(200 * 2**20)
+    reason, grown = _read_in_child(path, 512 * 2**20)
+    assert reason.startswith("decompression bomb: ")
+    assert grown < 32
+
+
+def test_capped_read_of_a_small_file_is_whole(tmp_path: Path) -> None:
+    data = _encode(_photo(64, 64))
+    (tmp_path / "ok.png").write_bytes(data)
+    assert read_file_bytes(tmp_path / "ok.png", max_bytes=len(data)) == data
+    with pytest.raises(BadImageError, match=r"^.*ok\.png: file too large: "):
+        read_file_bytes(tmp_path / "ok.png", max_bytes=len(data) - 1)
+
+
+def test_read_bounded_stops_past_the_cap_when_the_size_lies() -> None:
+    """A file (or archive member, or /proc-like file) holding more than its stated size is read only
+    to the cap + 1 and refused; one that holds what it says is read whole."""
+    from ggt_hf.images import read_bounded
+
+    assert read_bounded(io.BytesIO(b"x" * 10), "f", expected=10, max_bytes=10) == b"x" * 10
+    assert (
+        read_bounded(io.BytesIO(b"x" * 3_000_000), "f", expected=0, max_bytes=4_000_000) == b"x" * 3_000_000
+    )
+    stream = io.BytesIO(b"x" * 5_000_000)
+    with pytest.raises(BadImageError, match="file too large: 2,000,001 bytes, over the limit of 2,000,000"):
+        read_bounded(stream, "f", expected=100, max_bytes=2_000_000)
+    assert stream.tell() == 2_000_001  # nothing read past the cap + 1

@@ -43,7 +43,7 @@ from ggt_hf.backends.base import (
     Usage,
 )
 from ggt_hf.errors import BadImageError, GGTError
-from ggt_hf.images import decode_image, encode_image
+from ggt_hf.images import decode_image, encode_image, load_image
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -227,7 +227,7 @@ class CachedBackend(_Wrapper):
             return None
         try:
             info = json.loads(meta.read_text())
-            image = decode_image(png.read_bytes(), png).image
+            image = load_image(png).image
             return RestoreResult(
                 image, info["backend"], info["model_id"], Usage(), {**info["metadata"], "cache": "hit"}
             )

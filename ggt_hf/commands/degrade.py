@@ -45,20 +45,22 @@ def run(args) -> int:
     from ggt_hf.degrade import degrade
     from ggt_hf.errors import GGTError, UsageError
     from ggt_hf.images import encode_image, from_array, load_image
-    from ggt_hf.io_utils import atomic_write_bytes, atomic_write_text
+    from ggt_hf.io_utils import atomic_write_bytes, atomic_write_text, path_text
     from ggt_hf.synthetic_pairs import pair_seed
+    from ggt_hf.walk import walk_files
 
     src, out = Path(args.src), Path(args.out)
     if not src.exists():
         raise UsageError(src, "no such image or folder")
-    files = (
-        [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    )
+    walk = walk_files(src, extensions=IMAGE_EXTENSIONS) if src.is_dir() else None
+    files = sorted(walk.files) if walk else [src]
+    for problem in walk.problems if walk else []:  # a link loop, a link out, a bad name: named, skipped
+        print(f"skipped {problem}", file=sys.stderr)
     if not files:
         raise UsageError(src, f"no images in this folder ({', '.join(sorted(IMAGE_EXTENSIONS))})")
     categories = list(CATEGORIES) if args.category == "all" else [parse_category(args.category)]
     claim_degrade_folder(src, out)
-    done = failed = 0
+    done, failed = 0, len(walk.problems) if walk else 0
     for path in tqdm(files, desc="degrade", unit="img"):
         for category in categories:
             name = f"{path.stem}_{category}" if len(categories) > 1 else path.stem
@@ -71,9 +73,10 @@ def run(args) -> int:
                 failed += 1
                 break
             try:
-                result = degrade(image, category, seed=pair_seed(args.seed, name))
+                # path_text: a non-UTF-8 name (given as the one file) seeds from its escaped form
+                result = degrade(image, category, seed=pair_seed(args.seed, path_text(name)))
             except ValueError as exc:  # e.g. an image too small for the degradation model
-                print(f"skipped {path}: {exc}", file=sys.stderr)
+                print(f"skipped {path_text(path)}: {exc}", file=sys.stderr)
                 failed += 1
                 break
             atomic_write_text(out / f"{name}.json", json.dumps(result.params, sort_keys=True))

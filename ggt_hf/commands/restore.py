@@ -62,11 +62,13 @@ def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Ex
     """``(input, output)`` pairs for a file or a folder, and the inputs refused up front.
 
     Folders are searched recursively for image extensions (hidden entries and anything already under
-    ``dst`` are skipped); outputs keep the relative path with a ``.png`` suffix. Two inputs that would
+    ``dst`` are skipped; symlink loops, links leaving ``src`` and non-UTF-8 names are refused, each
+    named, by :func:`ggt_hf.walk.walk_files`); outputs keep the relative path with a ``.png`` suffix. Two inputs that would
     write the same output (``a.jpg`` and ``a.png``) are refused, not overwritten.
     """
     from ggt_hf.constants import IMAGE_EXTENSIONS
     from ggt_hf.errors import GGTError
+    from ggt_hf.walk import walk_files
 
     if src.is_file():
         out = dst if dst.suffix.lower() == ".png" else dst / f"{src.stem}.png"
@@ -76,11 +78,11 @@ def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Ex
     dst_resolved = dst.resolve()
     pairs: dict[Path, Path] = {}
     problems: list[Exception] = []
-    for path in sorted(src.rglob("*")):
+    walk = walk_files(src, extensions=IMAGE_EXTENSIONS)  # a link loop or a bad name: refused, named
+    problems += walk.problems
+    for path in sorted(walk.files):
         rel = path.relative_to(src)
-        if path.suffix.lower() not in IMAGE_EXTENSIONS or path.is_dir():
-            continue
-        if any(part.startswith(".") for part in rel.parts) or path.resolve().is_relative_to(dst_resolved):
+        if path.resolve().is_relative_to(dst_resolved):
             continue
         out = dst / rel.with_suffix(".png")
         if out in pairs:

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS
+from ggt_hf.constants import CATEGORIES
 from ggt_hf.degrade import degrade
 from ggt_hf.images import encode_image, load_image
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -39,6 +39,7 @@ from ggt_hf.parallel import progress_disabled
 from ggt_hf.prompting import template
 from ggt_hf.restorer_spec import Restore
 from ggt_hf.synthetic_pairs import pair_seed
+from ggt_hf.walk import image_files
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class System:
 def _images(folder: str | os.PathLike | None) -> list[Path]:
     if folder is None:
         return []
-    paths = [p for p in sorted(Path(folder).rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    paths = image_files(folder)  # a link loop or one leaving the folder, a non-UTF-8 name: skipped, named
     if not paths:
         raise FileNotFoundError(f"no images in {folder}")
     return paths

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col, try_parse_category
 from ggt_hf.images import probe_image, read_file_bytes
+from ggt_hf.walk import image_files
 
 
 @dataclass
@@ -107,10 +108,8 @@ class FolderReference(Reference):
         self.name = str(folder)
         files: dict[str, Path] = {}
         clashes: dict[str, list[str]] = {}
-        for path in sorted(root.rglob("*")):
+        for path in image_files(root):  # a link loop or one out of the folder, a bad name: skipped, named
             rel = path.relative_to(root)
-            if path.suffix.lower() not in IMAGE_EXTENSIONS or any(p.startswith(".") for p in rel.parts):
-                continue
             if path.stem in files:
                 clashes.setdefault(path.stem, [str(files[path.stem].relative_to(root))]).append(str(rel))
                 continue

@@ -29,9 +29,10 @@ from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col
 from ggt_hf.errors import GGTError
 from ggt_hf.evaluation.references import Reference, open_reference
-from ggt_hf.images import probe_image, read_file_bytes
-from ggt_hf.io_utils import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from ggt_hf.images import load_image, probe_image, read_file_bytes
+from ggt_hf.io_utils import append_jsonl, atomic_write_json, atomic_write_text, path_text, read_jsonl
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
+from ggt_hf.walk import walk_files
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,12 @@ class SubmissionProblems:
         return out
 
 
-def scan_predictions(pred_dir: str | os.PathLike) -> tuple[dict[str, Path], dict[str, list[str]], list[str]]:
-    """Map id → prediction file; also duplicates (id → files) and non-image files.
+def scan_predictions(
+    pred_dir: str | os.PathLike,
+) -> tuple[dict[str, Path], dict[str, list[str]], list[str], dict[str, str]]:
+    """Map id → prediction file; also duplicates (id → files), non-image files, and the entries
+    refused while walking (relative path → reason: a link loop or one leaving the folder, a file name
+    that is not UTF-8; see :func:`ggt_hf.walk.walk_files`).
 
     The folder is searched recursively, so ``ggt restore``'s mirrored category sub-folders
     (``restored/rain/x.png``) are read as they are; ids are file stems, and one id in two sub-folders
@@ -73,18 +78,17 @@ def scan_predictions(pred_dir: str | os.PathLike) -> tuple[dict[str, Path], dict
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise FileNotFoundError(f"predictions folder {pred_dir} does not exist")
+    walk = walk_files(pred_dir)
+    refused = {path_text(os.path.relpath(p.path, pred_dir)): p.reason for p in walk.problems}
     found: dict[str, list[Path]] = defaultdict(list)
     others = []
-    for path in sorted(pred_dir.rglob("*")):
-        rel = path.relative_to(pred_dir)
-        if any(part.startswith(".") for part in rel.parts) or path.is_dir():
-            continue
+    for path in sorted(walk.files):
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             found[path.stem].append(path)
         else:
-            others.append(rel.as_posix())
+            others.append(path.relative_to(pred_dir).as_posix())
     dups = {k: [p.relative_to(pred_dir).as_posix() for p in v] for k, v in found.items() if len(v) > 1}
-    return {k: v[0] for k, v in found.items() if len(v) == 1}, dups, others
+    return {k: v[0] for k, v in found.items() if len(v) == 1}, dups, others, refused
 
 
 def load_reference(dataset: str, split: str = "test", config: str | None = None):
@@ -219,10 +223,16 @@ class EvalResult:
 
 
 def check_submission(
-    ref: Reference, preds: dict[str, Path], dups: dict[str, list[str]], others: list[str]
+    ref: Reference,
+    preds: dict[str, Path],
+    dups: dict[str, list[str]],
+    others: list[str],
+    refused: dict[str, str] | None = None,
 ) -> tuple[SubmissionProblems, list[int]]:
-    """Compare predictions with the reference; returns the problems and the item indices to score."""
-    problems = SubmissionProblems(duplicates=dups, extra=list(others))
+    """Compare predictions with the reference; returns the problems and the item indices to score.
+
+    ``refused`` entries (see :func:`scan_predictions`) are reported as invalid under their path."""
+    problems = SubmissionProblems(duplicates=dups, extra=list(others), invalid=dict(refused or {}))
     known = set(ref.ids)
     problems.extra += sorted(p.name for k, p in preds.items() if k not in known)
     problems.extra += sorted(f for k, files in dups.items() if k not in known for f in files)
@@ -293,8 +303,8 @@ def evaluate(
     ref = open_reference(dataset, split, config)
     specs = _choose_specs(metrics, judge, ref.has_hq, dataset)
     image_specs = [s for s in specs if s.mode != "VLM"]
-    preds, dups, others = scan_predictions(pred_dir)
-    problems, rows = check_submission(ref, preds, dups, others)
+    preds, dups, others, refused = scan_predictions(pred_dir)
+    problems, rows = check_submission(ref, preds, dups, others, refused)
 
     engine = MetricEngine(image_specs, device=device, crop_border=crop_border, y_channel=y_channel)
     if metrics is not None:
@@ -403,7 +413,7 @@ def _score_vlm(ref, rows, preds, judge, per_image) -> None:
         if item.id not in per_image:
             continue
         lq = Image.open(io.BytesIO(item.lq)).convert("RGB")
-        out = Image.open(preds[item.id]).convert("RGB")
+        out = load_image(preds[item.id]).image  # size- and header-checked before it is read
         verdict = judge.judge(lq, out)
         per_image[item.id]["vlm_r"] = 1.0 if verdict.success else 0.0
         per_image[item.id]["vlm_failed"] = verdict.failed

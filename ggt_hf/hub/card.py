@@ -196,7 +196,10 @@ def sample_tiles(folder: Path, shards: list[ShardInfo], per_category: int = 2) -
             batches = pq.ParquetFile(folder / shard.path).iter_batches(
                 per_category - taken, columns=[Col.LQ, Col.HQ]
             )
-            rows = next(batches).to_pylist()  # the first rows only, not the whole row group
+            first = next(batches, None)  # the first rows only, not the whole row group
+            if first is None:
+                continue  # a 0-row shard (left by an older ggt): nothing to show
+            rows = first.to_pylist()
             tiles += [(category, row[Col.LQ]["bytes"], row[Col.HQ]["bytes"]) for row in rows]
             taken += len(rows)
             if taken >= per_category:

@@ -42,6 +42,12 @@ def _stamp(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
+def unchanged(before: os.stat_result, after: os.stat_result | None) -> bool:
+    """Whether a file kept its size, modification time and inode between two ``stat`` calls (its
+    access time is ignored: reading the file may update it)."""
+    return after is not None and _stamp(before) == _stamp(after)
+
+
 class CheckCache:
     """Checked files by absolute path and stat stamp, in a SQLite file (thread-safe)."""
 

@@ -14,7 +14,9 @@ listed once; every image's path is read component by component:
 
 Pairs are joined on everything in the path except the role and the extension, so ``LQ/0001.png``
 pairs with ``GT/0001.jpg``. Zip and tar archives are listed and read member by member (an archive
-``Rain.zip`` acts as a folder ``Rain``), never extracted to disk. Model folders, videos, documents
+``Rain.zip`` acts as a folder ``Rain``), never extracted to disk; link members, oversized members
+(zip bombs), symlink loops, links leaving the root and non-UTF-8 names are refused one by one
+(:attr:`LayoutPlan.refused`) and the rest goes on. Model folders, videos, documents
 and loose images outside any recognised structure are reported and skipped. Images whose role,
 split or category cannot be told make the layout *ambiguous*: :class:`LayoutPlan` then refuses
 (:meth:`LayoutPlan.check`) and suggests the ``--lq-template`` / ``--hq-template`` to pass.
@@ -23,6 +25,7 @@ split or category cannot be told make the layout *ambiguous*: :class:`LayoutPlan
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections import Counter, defaultdict
@@ -30,10 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
-from ggt_hf.constants import IMAGE_EXTENSIONS, HubLayout, try_parse_category
-from ggt_hf.errors import PairingError
+from ggt_hf.constants import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, HubLayout, try_parse_category
+from ggt_hf.errors import BadImageError, PairingError
+from ggt_hf.hub.archives import Archive
 from ggt_hf.hub.pairs import Problem
+from ggt_hf.images import read_bounded, too_large
+from ggt_hf.walk import is_utf8_name, walk_files
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +89,7 @@ class SourceFile:
     size: int
     path: str
     member: str | None = None
+    problem: str | None = None  # why it cannot be read (a link, a bad name, ...): a per-item problem
 
 
 @dataclass(frozen=True)
@@ -186,15 +194,25 @@ def _skip_reason(rel: str) -> str | None:
 
 
 class ReleaseSource:
-    """A release root on any fsspec filesystem; lists files (archives expanded) and reads them."""
+    """A release root on any fsspec filesystem; lists files (archives expanded) and reads them.
 
-    def __init__(self, url: str, fs: fsspec.AbstractFileSystem | None = None) -> None:
+    Nothing in a release is trusted: a local root is listed by :func:`ggt_hf.walk.walk_files`
+    (symlink loops, links leaving the root and non-UTF-8 names are refused), archives are read by
+    :class:`~ggt_hf.hub.archives.Archive` (link members refused, members streamed with a size cap),
+    and every file is read at most ``max_bytes``. A refused entry is listed with its problem and
+    becomes a per-item problem of the plan; the rest goes on.
+    """
+
+    def __init__(
+        self, url: str, fs: fsspec.AbstractFileSystem | None = None, *, max_bytes: int = MAX_IMAGE_BYTES
+    ) -> None:
         if fs is None:
             fs, root = fsspec.core.url_to_fs(url)
         else:
             root = url
         self.url, self.fs, self.root = url, fs, root.rstrip("/")
-        self._archives: dict[str, tuple[fsspec.AbstractFileSystem, threading.Lock]] = {}
+        self.max_bytes = max_bytes
+        self._archives: dict[str, Archive] = {}
         self._lock = threading.Lock()
 
     def _rel(self, path: str) -> str:
@@ -202,43 +220,65 @@ class ReleaseSource:
         root = self.fs._strip_protocol(self.root).rstrip("/")
         return path[len(root) :].lstrip("/") if path.startswith(root) else path
 
-    def _archive(self, path: str) -> tuple[fsspec.AbstractFileSystem, threading.Lock]:
+    def _archive(self, path: str) -> Archive:
         with self._lock:
             if path not in self._archives:
-                protocol = "zip" if path.lower().endswith(".zip") else "tar"
-                fo = self.fs.open(path, "rb")
-                self._archives[path] = (fsspec.filesystem(protocol, fo=fo), threading.Lock())
+                kind = "zip" if path.lower().endswith(".zip") else "tar"
+                self._archives[path] = Archive(self.fs.open(path, "rb"), kind, self._rel(path))
             return self._archives[path]
 
-    def files(self) -> list[SourceFile]:
-        """Every file under the root; archive members appear under the archive's stem."""
+    def _listing(self) -> list[SourceFile]:
+        """Every file under the root (hidden entries skipped), refused entries with their problem."""
+        if isinstance(self.fs, LocalFileSystem):
+            walk = walk_files(self.root)
+            found = [SourceFile(self._rel(str(p)), p.stat().st_size, str(p)) for p in walk.files]
+            found += [
+                SourceFile(os.path.relpath(p.path, self.root), 0, str(p.path), problem=p.reason)
+                for p in walk.problems
+            ]
+            return sorted(found, key=lambda f: f.rel)
         out = []
-        listing = self.fs.find(self.root, detail=True)
-        for path, info in sorted(listing.items()):
+        for path, info in sorted(self.fs.find(self.root, detail=True).items()):
             rel = self._rel(path)
             if any(part.startswith(".") for part in PurePosixPath(rel).parts):
                 continue
-            stem = archive_stem(PurePosixPath(rel).name)
-            if stem is None:
-                out.append(SourceFile(rel, int(info.get("size") or 0), path))
+            problem = None if is_utf8_name(rel) else "file name is not valid UTF-8; rename it"
+            out.append(SourceFile(rel, int(info.get("size") or 0), path, problem=problem))
+        return out
+
+    def files(self) -> list[SourceFile]:
+        """Every file under the root; archive members appear under the archive's stem. Entries that
+        cannot be read (see the class docs) carry their ``problem``."""
+        out = []
+        for file in self._listing():
+            stem = archive_stem(PurePosixPath(file.rel).name)
+            if stem is None or file.problem is not None:
+                out.append(file)
                 continue
-            archive_fs, _ = self._archive(path)
-            base = str(PurePosixPath(rel).parent / stem).lstrip("./") if "/" in rel else stem
-            for member, minfo in sorted(archive_fs.find("", detail=True).items()):
-                if minfo.get("type") == "directory":
-                    continue
-                out.append(
-                    SourceFile(f"{base}/{member.lstrip('/')}", int(minfo.get("size") or 0), path, member)
-                )
+            try:
+                members = self._archive(file.path).members()
+            except BadImageError as exc:
+                out.append(SourceFile(file.rel, file.size, file.path, problem=exc.reason))
+                continue
+            base = str(PurePosixPath(file.rel).parent / stem).lstrip("./") if "/" in file.rel else stem
+            for m in members:
+                out.append(SourceFile(f"{base}/{m.name.lstrip('/')}", m.size, file.path, m.name, m.problem))
         return out
 
     def read(self, file: SourceFile) -> bytes:
-        """The bytes of ``file`` (an archive member is read alone, in memory)."""
-        if file.member is None:
-            return self.fs.cat_file(file.path)
-        archive_fs, lock = self._archive(file.path)
-        with lock:  # members of one archive share one file object
-            return archive_fs.cat_file(file.member)
+        """The bytes of ``file`` (an archive member is read alone, in memory), at most ``max_bytes``.
+
+        Raises:
+            BadImageError: ``file`` is refused (its ``problem``), too large, a link member, or corrupt.
+        """
+        if file.problem is not None:
+            raise BadImageError(file.rel, file.problem)
+        if file.member is not None:
+            return self._archive(file.path).read(file.member, self.max_bytes, item=file.rel)
+        if file.size > self.max_bytes:
+            raise too_large(file.rel, file.size, self.max_bytes)
+        with self.fs.open(file.path, "rb") as fh:
+            return read_bounded(fh, file.rel, file.size, self.max_bytes)
 
 
 @dataclass
@@ -266,6 +306,8 @@ class LayoutPlan:
     folders: dict[str, tuple[str, str, str, str, int]] = field(default_factory=dict)
     unmatched: list[Problem] = field(default_factory=list)
     unresolved: list[Problem] = field(default_factory=list)
+    #: files and archive members refused before pairing (links, bad names, unreadable archives)
+    refused: list[Problem] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
     shapes: Counter = field(default_factory=Counter)
 
@@ -290,7 +332,11 @@ class LayoutPlan:
         lines.append(f"  pairs: {len(self.pairs)}")
         for (subset, category, split), n in self.counts().items():
             lines.append(f"    {subset}/{category}/{split}: {n}")
-        for title, problems in (("unresolved (layout)", self.unresolved), ("unmatched", self.unmatched)):
+        for title, problems in (
+            ("unresolved (layout)", self.unresolved),
+            ("unmatched", self.unmatched),
+            ("refused", self.refused),
+        ):
             if problems:
                 lines.append(f"  {title}: {len(problems)}")
                 lines += [f"    {p}" for p in problems[:limit]]
@@ -351,6 +397,9 @@ def detect_layout(
     )
     folder_counts: Counter = Counter()
     for file in source.files():
+        if file.problem is not None:
+            plan.refused.append(Problem(file.rel, file.problem))
+            continue
         parent = str(PurePosixPath(file.rel).parent).removeprefix(".")
         if reason := _skip_reason(file.rel):
             plan.skipped[(PurePosixPath(file.rel).parts[0] if "/" in file.rel else "", reason)] += 1

@@ -56,7 +56,7 @@ from ggt_hf.hub.pack import (
     write_shard,
 )
 from ggt_hf.hub.pack_plan import order_key
-from ggt_hf.hub.pairs import Problem
+from ggt_hf.hub.pairs import Problem, nothing_to_pack
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, sha256_bytes
 from ggt_hf.output_folders import check_no_overlap, claim_output_folder, output_lock
 from ggt_hf.parallel import bounded_map, progress_disabled
@@ -65,6 +65,8 @@ from ggt_hf.records import PairRecord, Provenance
 logger = logging.getLogger(__name__)
 
 JOURNAL_DIR = "journal"
+#: Journal status of a shard at the sink, and of a shard whose every pair failed (never written).
+UPLOADED, EMPTY = "uploaded", "empty"
 SAMPLES_DIR = "samples"
 SAMPLES_PER_CATEGORY = 2
 
@@ -144,7 +146,9 @@ def prepare_detected(pair: DetectedPair, source: ReleaseSource, config: StreamCo
     )
     sides = []
     for file in (pair.lq, pair.hq):
-        data = source.read(file)  # a read failure stops the run (resumable), it is not a bad pair
+        # A refused, oversized or corrupt file or member is a bad pair (BadImageError); any other
+        # read failure (the network, the disk) stops the run, which is resumable.
+        data = source.read(file)
         decoded, stored, ext = check_image(data, file.rel, config.max_pixels)
         sides.append((decoded, BytesRef(file.rel, f"{pair.id}.{ext}", len(stored), stored), data))
     (lq_img, lq_ref, lq_bytes), (hq_img, hq_ref, _) = sides
@@ -161,7 +165,7 @@ class ShardRecord:
 
     rel: str
     digest: str
-    status: str  # "written" (local file complete) or "uploaded" (at the sink)
+    status: str  # "written" (local file complete), "uploaded" (at the sink) or "empty" (no rows, no file)
     info: dict[str, Any]
     hashes: list[list[str]] = field(default_factory=list)  # [id, split, lq_sha256, lq_phash]
     problems: list[list[str]] = field(default_factory=list)
@@ -242,8 +246,8 @@ def _write_task(
     rows_per_group = int(max(1, min(config.max_row_group_rows, config.row_group_bytes // max(1, mean))))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    write_shard(partial, prepared(), rows_per_group)
-    partial.replace(path)
+    if write_shard(partial, prepared(), rows_per_group):
+        partial.replace(path)  # a shard whose every pair failed is never written (no 0-row shard)
     return len(hashes), hashes, problems
 
 
@@ -300,7 +304,7 @@ def stream_shards(
     config = config or StreamConfig()
     work = Path(work)
     journal, samples = Journal(work), Samples(work)
-    report = StreamReport(problems=list(plan.unmatched))
+    report = StreamReport(problems=list(plan.unmatched) + list(plan.refused))
     remote = sink.existing()
     tasks = plan_tasks(plan.pairs, config.max_shard_bytes)
     bar = tqdm(total=len(plan.pairs), desc="mirror", unit="pair", disable=progress_disabled(progress))
@@ -309,20 +313,26 @@ def stream_shards(
         record = journal.get(task.rel)
         if record is not None and record.digest != digest:
             record = None  # the plan changed: this shard is rewritten
-        if record is not None and (record.status == "uploaded" or task.rel in remote):
-            report.resumed.append(task.rel)  # done, or committed just before a kill
+        if record is not None and (record.status in (UPLOADED, EMPTY) or task.rel in remote):
+            if record.status != EMPTY:
+                report.resumed.append(task.rel)  # done, or committed just before a kill
         else:
             if record is None or not local.exists():
                 rows, hashes, problems = _write_task(task, source, config, local, samples)
-                info = ShardInfo(task.rel, task.category, task.split, rows, local.stat().st_size, task.subset)
-                record = ShardRecord(task.rel, digest, "written", asdict(info), hashes, problems)
+                size = local.stat().st_size if rows else 0
+                info = ShardInfo(task.rel, task.category, task.split, rows, size, task.subset)
+                status = "written" if rows else EMPTY  # every pair failed: no shard at all
+                record = ShardRecord(task.rel, digest, status, asdict(info), hashes, problems)
                 journal.put(record)
-            if task.rel in remote and sink.same(task.rel, local):
+            if record.status == EMPTY:
+                pass
+            elif task.rel in remote and sink.same(task.rel, local):
                 report.resumed.append(task.rel)  # the journal was lost but the bytes are there
             else:
                 sink.put(task.rel, local)
                 report.uploaded.append(task.rel)
-        record.status = "uploaded"
+        if record.status != EMPTY:
+            record.status = UPLOADED
         journal.put(record)
         local.unlink(missing_ok=True)
         _collect(report, record)
@@ -342,10 +352,12 @@ def stream_shards(
 
 
 def _collect(report: StreamReport, record: ShardRecord) -> None:
+    report.problems += [Problem(item, reason) for item, reason in record.problems]
+    if record.status == EMPTY:
+        return
     info = ShardInfo(**record.info)
     report.shards.append(info)
     report.written[(info.subset, info.category, info.split)] += info.num_rows
-    report.problems += [Problem(item, reason) for item, reason in record.problems]
 
 
 def _git_blob_sha1(path: Path) -> str:
@@ -560,7 +572,7 @@ def _pack_release_locked(
             plan, source, FolderSink(staging), work / "work", config, progress=progress, kept=_kept_rows(out)
         )
         if not sum(report.written.values()):
-            raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
+            raise nothing_to_pack(out, report.problems)
         if report.leaks and not force:
             raise LeakageError(
                 out,

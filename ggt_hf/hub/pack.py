@@ -64,12 +64,12 @@ from ggt_hf.constants import MAX_IMAGE_PIXELS, SPLITS, Col, HubLayout
 from ggt_hf.errors import BadImageError, DatasetValidationError, GGTError, LeakageError, PairingError
 from ggt_hf.hashing import phash
 from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards
-from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache
+from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache, unchanged
 from ggt_hf.hub.leaks import find_leaks
 from ggt_hf.hub.pack_plan import PackPlan, PlannedPair, Spill, shard_sizes
-from ggt_hf.hub.pairs import Problem
+from ggt_hf.hub.pairs import Problem, nothing_to_pack
 from ggt_hf.hub.schema import dataset_features, record_to_row
-from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_file_bytes
+from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_capped, read_file_bytes
 from ggt_hf.io_utils import sha256_bytes
 from ggt_hf.memory import release_freed_memory
 from ggt_hf.output_folders import claim_output_folder, output_lock
@@ -115,7 +115,7 @@ class ImageRef:
     nbytes: int
 
     def read(self) -> dict[str, object]:
-        return {"bytes": Path(self.path).read_bytes(), "path": self.name}
+        return {"bytes": read_capped(self.path), "path": self.name}
 
 
 @dataclass
@@ -180,13 +180,13 @@ def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int,
     if hit is not None and (hit.phash is not None or not hashes) and hit.width * hit.height <= max_pixels:
         ref = ImageRef(str(path), f"{record.id}.{hit.ext}", st.st_size)  # type: ignore[union-attr]
         return ref, hit.width, hit.height, hit.sha256, hit.phash
-    data = read_file_bytes(path)
+    data = read_file_bytes(path, max_pixels=max_pixels)
     decoded, stored, ext = check_image(data, path, max_pixels)
     width, height = decoded.image.size
     sha, hashed = (sha256_bytes(data), phash(decoded.image)) if hashes else (None, None)
     if stored is data:
         ref = ImageRef(str(path), f"{record.id}.{ext}", len(data))
-        if st is not None and _stat(path) == st:  # unchanged while it was read: remember the check
+        if st is not None and unchanged(st, _stat(path)):  # unchanged while read: remember the check
             cache.put(path, st, CheckedFile(width, height, ext, sha, hashed))  # type: ignore[union-attr]
     else:
         tmp = staging / f"{record.id}.{side}.png"
@@ -226,9 +226,13 @@ def plan_shards(pairs: list[PreparedPair], max_shard_bytes: int) -> list[list[Pr
     return shards
 
 
-def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) -> None:
-    """Write one parquet shard, one row group at a time (bounded memory)."""
+def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) -> int:
+    """Write one parquet shard, one row group at a time (bounded memory); returns its rows.
+
+    A shard with no rows is never left behind: when ``pairs`` is empty the file is removed (0).
+    """
     schema = dataset_features().arrow_schema
+    rows_written = 0
     with pq.ParquetWriter(
         path,
         schema,
@@ -252,6 +256,10 @@ def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) 
                 for p in chunk
             ]
             writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=len(rows))
+            rows_written += len(rows)
+    if not rows_written:
+        path.unlink(missing_ok=True)
+    return rows_written
 
 
 def existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> Iterator[tuple[str, ...]]:
@@ -409,7 +417,7 @@ def _pack_locked(
                 + "; ".join(map(str, report.problems[:5])),
             )
         if not plan.planned_count():
-            raise PairingError(out, f"nothing to pack ({len(report.problems)} problem(s))")
+            raise nothing_to_pack(out, report.problems)
         plan.add_kept(existing_rows(out, set(plan.groups()), subset))
         for pair_id, shard in plan.drop_clashes():
             report.problems.append(Problem(pair_id, f"id already used in {shard}"))

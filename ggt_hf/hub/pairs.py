@@ -24,20 +24,32 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf.constants import IMAGE_EXTENSIONS, parse_split
-from ggt_hf.io_utils import read_jsonl
+from ggt_hf.errors import PairingError
+from ggt_hf.io_utils import path_text, read_jsonl
 from ggt_hf.records import PairRecord
 from ggt_hf.tables import read_table
+from ggt_hf.walk import walk_files
 
 
 @dataclass(frozen=True)
 class Problem:
-    """A per-item problem found while pairing or packing."""
+    """A per-item problem found while pairing or packing; ``item`` is made printable (a file name
+    that is not UTF-8 is named with its bytes escaped, so reports and JSON can always be written)."""
 
     item: str
     reason: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "item", path_text(str(self.item)))
+
     def __str__(self) -> str:
         return f"{self.item}: {self.reason}"
+
+
+def nothing_to_pack(out: object, problems: list[Problem], limit: int = 5) -> PairingError:
+    """The error of a pack that found no usable pair, naming the first ``limit`` problems."""
+    listed = "; ".join(map(str, problems[:limit])) + ("; ..." if len(problems) > limit else "")
+    return PairingError(out, f"nothing to pack ({len(problems)} problem(s)){': ' + listed if listed else ''}")
 
 
 _FIELD = re.compile(r"\{(\w+)\}")
@@ -61,36 +73,47 @@ def template_regex(template: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def _scan(root: Path, template: str) -> dict[tuple, list[tuple[Path, dict[str, str]]]]:
-    """Map join key (fields other than ``ext``) → matching files under ``root``."""
+def _scan(root: Path, files: list[Path], template: str) -> dict[tuple, list[tuple[Path, dict[str, str]]]]:
+    """Map join key (fields other than ``ext``) → the ``files`` under ``root`` matching ``template``."""
     regex = template_regex(template)
     found: dict[tuple, list[tuple[Path, dict[str, str]]]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            match = regex.match(path.relative_to(root).as_posix())
-            if match:
-                fields = match.groupdict()
-                key = tuple(sorted((k, v) for k, v in fields.items() if k != "ext"))
-                found.setdefault(key, []).append((path, fields))
+    for path in files:
+        match = regex.match(path.relative_to(root).as_posix())
+        if match:
+            fields = match.groupdict()
+            key = tuple(sorted((k, v) for k, v in fields.items() if k != "ext"))
+            found.setdefault(key, []).append((path, fields))
     return found
 
 
+def walk_images(root: str | os.PathLike) -> tuple[list[Path], list[Problem]]:
+    """The image files under ``root`` and a :class:`Problem` per entry refused (see :mod:`ggt_hf.walk`)."""
+    walk = walk_files(root, extensions=IMAGE_EXTENSIONS)
+    return walk.files, [Problem(p.item, p.reason) for p in walk.problems]
+
+
 def match_templates(
-    root: str | os.PathLike, lq_template: str, hq_template: str
+    root: str | os.PathLike,
+    lq_template: str,
+    hq_template: str,
+    files: list[Path] | None = None,
 ) -> tuple[list[tuple[dict[str, str], Path, Path]], list[Problem]]:
-    """Join files matching the two templates under ``root``; returns (pairs, problems)."""
+    """Join files matching the two templates under ``root``; returns (pairs, problems).
+
+    ``files`` are the image files under ``root`` when already listed (:func:`walk_images`); without
+    them ``root`` is walked and the entries refused on the way are among the problems.
+    """
     root = Path(root)
     lq_fields = set(_FIELD.findall(lq_template)) - {"ext"}
     if lq_fields != set(_FIELD.findall(hq_template)) - {"ext"}:
         raise ValueError(f"LQ and HQ templates must use the same fields: {lq_template!r} vs {hq_template!r}")
     if "id" not in lq_fields:
         raise ValueError(f"templates need an {{id}} field: {lq_template!r}")
-    lq_files, hq_files = _scan(root, lq_template), _scan(root, hq_template)
-    pairs, problems = [], []
+    problems: list[Problem] = []
+    if files is None:
+        files, problems = walk_images(root)
+    lq_files, hq_files = _scan(root, files, lq_template), _scan(root, files, hq_template)
+    pairs = []
     for key in sorted(set(lq_files) | set(hq_files)):
         lqs, hqs = lq_files.get(key, []), hq_files.get(key, [])
         for side, files in (("LQ", lqs), ("HQ", hqs)):
@@ -147,10 +170,13 @@ def pairs_from_templates(
     split: str | None = None,
     category: str | None = None,
     manifest: str | os.PathLike | None = None,
+    files: list[Path] | None = None,
     **defaults: Any,
 ) -> tuple[list[PairRecord], list[Problem]]:
-    """Pairs of a raw release folder described by templates; fields override flags and manifest."""
-    matches, problems = match_templates(root, lq_template, hq_template)
+    """Pairs of a raw release folder described by templates; fields override flags and manifest.
+
+    ``files``: the image files under ``root`` when already walked (see :func:`match_templates`)."""
+    matches, problems = match_templates(root, lq_template, hq_template, files)
     meta = (
         {str(r.get("id") or Path(str(r.get("path", ""))).stem): r for r in read_table(manifest)}
         if manifest
@@ -174,14 +200,14 @@ def pairs_from_dir(
         if not (root / side).is_dir():
             raise FileNotFoundError(f"{root} has no {side}/ folder (expected {root}/lq and {root}/hq)")
     parse_split(split)
+    files, problems = walk_images(root)  # one walk for both layouts; a refused entry is named once
     records: list[PairRecord] = []
-    problems: list[Problem] = []
     for lq_t, hq_t in (
         ("lq/{id}.{ext}", "hq/{id}.{ext}"),
         ("lq/{category}/{id}.{ext}", "hq/{category}/{id}.{ext}"),
     ):
         found, issues = pairs_from_templates(
-            root, lq_t, hq_t, split=split, category=category, manifest=manifest, **defaults
+            root, lq_t, hq_t, split=split, category=category, manifest=manifest, files=files, **defaults
         )
         records += found
         problems += issues

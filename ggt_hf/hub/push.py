@@ -8,11 +8,14 @@ Hub in the same commit (``delete_patterns``), so the remote folder equals the lo
 The token comes from ``HF_TOKEN`` or the stored ``hf auth login`` token, never from a flag that
 would end up in shell history; it is never logged. Without a token the push is refused with a
 clear message. ``dry_run=True`` lists exactly the files that would be sent and contacts no server.
+Only regular files are sent: a folder holding any symlink is refused before anything is sent (a
+link could point anywhere, e.g. ``notes.txt -> /etc/passwd``), naming the links.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from huggingface_hub import HfApi, get_token
 from ggt_hf.constants import HubLayout
 from ggt_hf.errors import DatasetValidationError, GGTError
 from ggt_hf.hub.validate import validate_folder
+from ggt_hf.walk import walk_files
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +65,28 @@ class PushPlan:
 def plan_push(
     folder: str | Path, repo_id: str, *, revision: str | None = None, private: bool = False
 ) -> PushPlan:
-    """The files of ``folder`` a push would send (hidden files and temporaries excluded)."""
+    """The files of ``folder`` a push would send (hidden files and temporaries excluded).
+
+    Only regular files are sent. Any symlink (to a file or folder, inside or outside ``folder``) or
+    other non-regular entry is refused before anything is sent: a link such as
+    ``notes.txt -> /etc/passwd`` would otherwise upload what it points to.
+
+    Raises:
+        PushError: naming every refused entry; copy the real files in instead.
+    """
     folder = Path(folder)
+    walk = walk_files(folder, links=False)
+    if walk.problems:
+        listed = "; ".join(f"{os.path.relpath(p.path, folder)}: {p.reason}" for p in walk.problems[:10])
+        raise PushError(
+            folder,
+            f"{len(walk.problems)} entr{'y' if len(walk.problems) == 1 else 'ies'} refused, nothing sent "
+            f"(only regular files inside the folder are uploaded; replace links by the real files): {listed}",
+        )
     files = []
-    for path in sorted(folder.rglob("*")):
+    for path in sorted(walk.files):
         rel = path.relative_to(folder)
-        if (
-            path.is_file()
-            and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
-            and path.suffix != ".tmp"
-        ):
+        if "__pycache__" not in rel.parts and path.suffix != ".tmp":
             files.append((rel.as_posix(), path.stat().st_size))
     return PushPlan(repo_id=repo_id, revision=revision, private=private, files=files)
 

@@ -8,12 +8,14 @@ Checks, each reported with its file (and row) rather than stopping at the first:
 * every row: unique id, ``category``/``split`` agree with the shard's path, both images decode to
   RGB at the recorded ``width`` × ``height``;
 * ``ggt_dataset.json`` exists and its counts agree with the shards;
-* no LQ or HQ image of ``data/`` is shared between splits (exact bytes: a train/test leak).
+* no LQ or HQ image of ``data/`` is shared between splits (exact bytes: a train/test leak);
+* the folder holds only regular files: a symlink (e.g. ``notes.txt -> /etc/passwd``) is flagged.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +33,7 @@ from ggt_hf.hub.pairs import Problem
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.images import decode_image
 from ggt_hf.parallel import bounded_map, progress_disabled
+from ggt_hf.walk import walk_files
 
 
 def _in_config(config: str, subset: str, category: str) -> bool:
@@ -122,7 +125,7 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
     folder = Path(folder)
     if not folder.is_dir():
         return [Problem(str(folder), "not a folder")]
-    problems: list[Problem] = []
+    problems: list[Problem] = check_links(folder)
     shards = list_shards(folder)
     known = {s.path for s in shards}
     for path in sorted(p for subset in HubLayout.SUBSETS for p in (folder / subset).rglob("*.parquet")):
@@ -139,6 +142,7 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
         rows_per_group[key] = rows_per_group.get(key, 0) + s.num_rows
         if s.category not in CATEGORIES:
             problems.append(Problem(s.path, f"unknown category folder {s.category!r}"))
+    problems += check_empty_shards(shards)
     problems += _check_card(folder, rows_per_group)
     problems += _check_manifest(folder, shards)
     seen: dict[tuple[str, str], str] = {}
@@ -168,6 +172,26 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
             problems += _run(pool, jobs, bar)
     bar.close()
     return problems + shared.problems
+
+
+def check_empty_shards(shards: list) -> list[Problem]:
+    """A problem per shard with no rows (older ggt versions could leave one when every pair of a
+    shard failed): it is safe to delete, then ``ggt card FOLDER`` rewrites the card and manifest."""
+    return [
+        Problem(s.path, "shard has no rows (left by an older ggt); delete it, then run `ggt card FOLDER`")
+        for s in shards
+        if s.num_rows == 0
+    ]
+
+
+def check_links(folder: str | Path) -> list[Problem]:
+    """A problem per symlink or other non-regular entry in ``folder`` (hidden entries aside): a
+    published folder holds only regular files, and ``ggt push`` refuses to send anything else (a
+    link could point anywhere, e.g. ``notes.txt -> /etc/passwd``)."""
+    folder = Path(folder)
+    return [
+        Problem(os.path.relpath(p.path, folder), p.reason) for p in walk_files(folder, links=False).problems
+    ]
 
 
 def _run(pool: ThreadPoolExecutor, jobs: list, bar: tqdm) -> list[Problem]:

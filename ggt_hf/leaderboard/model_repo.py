@@ -7,7 +7,8 @@ probe, read or load server folders. (Scoring a local folder is a CLI job: ``ggt 
 ``ggt eval``.)
 
 :func:`pin_model_repo` asks the Hub for the repo's current commit (``HfApi.model_info``), then checks
-that commit: ``config.json`` (size-capped, valid JSON, a registry ``model_type``, no ``auto_map`` /
+that commit: ``config.json`` (size-capped, valid JSON, a registry ``model_type``, dimensions within
+the restorer's bounds (:mod:`ggt_hf.restorers.config_bounds`), no ``auto_map`` /
 ``trust_remote_code``) and a ``model.safetensors`` (pickled weights such as ``*.bin`` are refused and
 never downloaded). Refusals are :class:`~ggt_hf.leaderboard.submission.InvalidSubmissionError` with a
 one-line reason that never quotes the repo's file contents. :func:`fetch_pinned_model` (the worker)
@@ -129,7 +130,20 @@ def check_config(repo_id: str, text: str) -> str:
         raise InvalidSubmissionError(
             repo_id, f"config.json's model_type is not a registry restorer ({', '.join(sorted(RESTORERS))})"
         )
+    _check_bounds(repo_id, model_type, config)
     return model_type
+
+
+def _check_bounds(repo_id: str, model_type: str, config: dict) -> None:
+    """Every size field and the model's total size within the restorer's bounds (nothing allocated)."""
+    from ggt_hf.errors import ModelConfigError
+    from ggt_hf.restorers import get_restorer_class
+    from ggt_hf.restorers.config_bounds import check_restorer_config
+
+    try:
+        check_restorer_config(get_restorer_class(model_type), config, CONFIG_FILE)
+    except ModelConfigError as exc:
+        raise InvalidSubmissionError(repo_id, f"config.json: {exc.reason}") from None
 
 
 def _check_revision(repo_id: str, revision: str | None, api: HfApi) -> PinnedModel:

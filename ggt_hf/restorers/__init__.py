@@ -15,7 +15,11 @@ import os
 from dataclasses import fields
 from typing import Any
 
-from ggt_hf.errors import GGTError
+from ggt_hf.errors import GGTError, ModelConfigError
+from ggt_hf.restorers.config_bounds import check_restorer_config
+
+#: A restorer's config.json is a few hundred bytes; a larger one is refused unread.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 #: name → "module:Class". The single source of truth for which restorers exist.
 RESTORERS: dict[str, str] = {
@@ -72,6 +76,7 @@ def build_restorer(name: str, config: Any = None, **overrides):
         raise UnknownRestorerError(name, f"unknown config fields {unknown}; valid: {sorted(valid)}")
     for key, value in overrides.items():
         setattr(config, key, value)
+    check_restorer_config(cls, config, name)  # sizes bounded before anything is allocated
     return cls(config=config)
 
 
@@ -82,8 +87,12 @@ def _read_config(name_or_path: str, **hub_kwargs) -> dict:
         from huggingface_hub import hf_hub_download
 
         path = hf_hub_download(name_or_path, "config.json", **hub_kwargs)
+    if os.path.getsize(path) > MAX_CONFIG_BYTES:
+        raise ModelConfigError(path, f"over {MAX_CONFIG_BYTES:,} bytes: not a restorer config")
     with open(path) as fh:
         data = json.load(fh)
+    if not isinstance(data, dict):
+        raise ModelConfigError(path, "not a JSON object")
     return data.get("config", data)
 
 
@@ -98,6 +107,8 @@ def load_restorer(name_or_path: str, device: str | None = None, **hub_kwargs):
     else:
         try:
             config = _read_config(name_or_path, **hub_kwargs)
+        except ModelConfigError:
+            raise
         except Exception as exc:
             raise UnknownRestorerError(
                 name_or_path, f"not a registry restorer and no readable config.json ({exc})"

@@ -24,9 +24,12 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from safetensors import SafetensorError
 from torch import nn
 
-from ggt_hf.errors import GGTError
+from ggt_hf.errors import BadWeightsError, GGTError
+from ggt_hf.restorers.config_bounds import check_restorer_config
+from ggt_hf.restorers.weights_file import check_weights_file
 
 HUB_TAGS = ["ggt-hf", "image-restoration", "image-to-image"]
 
@@ -118,8 +121,8 @@ class Restorer(
         strict: bool = True,
         **model_kwargs,
     ):
-        """Like the mixin's loader, but safetensors only and strict by default."""
-        model = cls(**model_kwargs)
+        """Like the mixin's loader, but safetensors only and strict by default, and nothing is
+        allocated before the config's bounds and the weights file's header have been checked."""
         name = constants.SAFETENSORS_SINGLE_FILE
         if os.path.isdir(model_id):
             model_file = os.path.join(model_id, name)
@@ -142,4 +145,19 @@ class Restorer(
                 raise UnsafeCheckpointError(
                     model_id, f"the repo has no {name}; pickled checkpoints are never loaded from repos"
                 ) from exc
-        return cls._load_as_safetensor(model, model_file, map_location, strict)
+        config_item = os.path.join(model_id, constants.CONFIG_NAME)
+        meta = check_restorer_config(cls, model_kwargs.get("config"), config_item)
+        shapes = {k: tuple(v.shape) for k, v in meta.state_dict().items()}
+        check_weights_file(model_file, shapes, strict=strict)
+        model = cls(**model_kwargs)
+        try:
+            return cls._load_as_safetensor(model, model_file, map_location, strict)
+        except (SafetensorError, RuntimeError) as exc:  # what the header could not show
+            raise BadWeightsError(
+                model_file, f"cannot be loaded into this model: {_first_line(exc)}"
+            ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -13,8 +13,9 @@ stream from a given micro-batch onwards. :func:`run_training` does the rest with
 * gradient clipping of the parameters the *prepared* modules hold (:func:`clip_targets`: under FSDP
   these are the sharded tensors that receive gradients, not the ones taken before ``prepare``), an
   EMA of the first prepared module (``torch.optim.swa_utils.AveragedModel``);
-* checkpoints with ``accelerator.save_state`` (model, optimizer, scheduler, EMA, RNG states and the
-  loop counters) every ``checkpointing_steps``, pruned to ``checkpoints_total_limit``, and **exact
+* checkpoints with ``accelerator.save_state`` (model, optimizer, RNG states) plus the scheduler, EMA
+  and loop counters (:mod:`ggt_hf.training.checkpoint_state`, read back weights-only) every
+  ``checkpointing_steps``, pruned to ``checkpoints_total_limit``, and **exact
   resume**: the data stream is a deterministic function of the micro-batch index, so restarting the
   loader at the saved index and restoring the RNG states reproduces the uninterrupted loss curve;
 * periodic validation and a final ``save_pretrained`` + model card + optional ``push_to_hub``.
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+
+from ggt_hf.training.checkpoint_state import apply_states, read_states, save_states
 
 logger = logging.getLogger(__name__)
 
@@ -238,9 +241,10 @@ def make_accelerator(core: CoreConfig, data=None):
     return accelerator
 
 
-def _save_checkpoint(accelerator, core: CoreConfig, step: int) -> None:
+def _save_checkpoint(accelerator, core: CoreConfig, step: int, loop_objects: list[Any]) -> None:
     path = Path(core.output_dir) / CHECKPOINT_DIR / f"checkpoint-{step}"
     accelerator.save_state(str(path))
+    save_states(accelerator, path, loop_objects)
     if accelerator.is_main_process and core.checkpoints_total_limit:
         for old in checkpoint_dirs(core.output_dir)[: -core.checkpoints_total_limit]:
             shutil.rmtree(old, ignore_errors=True)
@@ -291,7 +295,7 @@ def run_training(
     task.on_prepared(modules)
     clipped = clip_targets(modules)
     state = LoopState()
-    accelerator.register_for_checkpointing(scheduler, state)
+    loop_objects: list[Any] = [scheduler, state]  # saved beside accelerate's state, read weights-only
     ema = None
     if core.ema_decay:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -299,11 +303,13 @@ def run_training(
         ema = AveragedModel(
             accelerator.unwrap_model(modules[0]), multi_avg_fn=get_ema_multi_avg_fn(core.ema_decay)
         )
-        accelerator.register_for_checkpointing(ema)
+        loop_objects.append(ema)
 
     resume = resolve_resume(core)
     if resume is not None:
+        saved = read_states(resume, len(loop_objects))  # refused before anything is changed
         accelerator.load_state(str(resume))
+        apply_states(loop_objects, saved)
         logger.info("resumed from %s at step %d", resume, state.step)
 
     trained = accelerator.unwrap_model(modules[0])
@@ -337,7 +343,7 @@ def run_training(
             _log_metrics(accelerator, {f"train/{k}": v for k, v in mean.items()}, state.step)
         window = []
         if core.checkpointing_steps and state.step % core.checkpointing_steps == 0:
-            _save_checkpoint(accelerator, core, state.step)
+            _save_checkpoint(accelerator, core, state.step, loop_objects)
         if core.validation_steps and state.step % core.validation_steps == 0 and state.step < core.max_steps:
             _log_metrics(accelerator, _prefixed(task.validate(accelerator, state.step, ema)), state.step)
     bar.close()

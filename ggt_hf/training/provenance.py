@@ -22,9 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ggt_hf.yaml_config import EXTENDS
+from ggt_hf.yaml_config import EXTENDS, safe_load
 
 OFFICIAL_FILE = "official_settings.yaml"
 
@@ -83,7 +81,7 @@ def recipe_comments(path: str | Path) -> dict[str, str]:
     A recipe that ``extends`` another (:func:`ggt_hf.yaml_config.load_yaml`) starts from that file's
     comments; the keys it sets itself carry its own comments (an uncommented override loses the
     parent's citation, as it should)."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    raw = safe_load(Path(path).read_text(encoding="utf-8"), path) or {}
     parent = raw.get(EXTENDS) if isinstance(raw, dict) else None
     inherited = recipe_comments(Path(path).parent / str(parent)) if parent else {}
     return {**inherited, **_own_comments(path)}
@@ -102,7 +100,7 @@ def _own_comments(path: str | Path) -> dict[str, str]:
             section = match["key"]
             last = []
             if value.startswith("{"):  # flow mapping: each of its keys gets the line's comment
-                inner = yaml.safe_load(value) or {}
+                inner = safe_load(value, path) or {}
                 last = [f"{section}.{k}" for k in inner]
         elif match and len(match["indent"]) == 2 and section:
             last = [f"{section}.{match['key']}"]
@@ -116,7 +114,9 @@ def _own_comments(path: str | Path) -> dict[str, str]:
 
 def load_official(root: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
     """``recipe → {section.key: {value, source}}`` with ``inherit`` resolved."""
-    raw = yaml.safe_load((Path(root) / OFFICIAL_FILE).read_text(encoding="utf-8")) or {}
+    raw = (
+        safe_load((Path(root) / OFFICIAL_FILE).read_text(encoding="utf-8"), Path(root) / OFFICIAL_FILE) or {}
+    )
 
     def rows(name: str, seen: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
         if name in seen:

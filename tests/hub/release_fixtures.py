@@ -35,13 +35,19 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def tar_bytes(members: dict[str, bytes]) -> bytes:
+def tar_bytes(members: dict[str, bytes], links: dict[str, tuple[bytes, str]] | None = None) -> bytes:
+    """A tar of ``members``; ``links`` adds link members: name → (``tarfile.SYMTYPE`` or
+    ``tarfile.LNKTYPE``, target)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             t.addfile(info, io.BytesIO(data))
+        for name, (kind, target) in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, target
+            t.addfile(info)
     return buf.getvalue()
 
 

@@ -95,3 +95,34 @@ def test_invalid_folder_is_not_pushed(packed, monkeypatch):
         push_folder(packed, "me/ggt", api=api)
     assert api.calls == []
     assert plan_push(packed, "me/ggt").files  # planning alone still works
+
+
+@pytest.mark.parametrize(
+    "make_link",
+    [
+        pytest.param(lambda ds, tmp: (ds / "notes.txt").symlink_to("/etc/passwd"), id="file-outside"),
+        pytest.param(lambda ds, tmp: (ds / "extra").symlink_to(tmp / "outside"), id="folder-outside"),
+        pytest.param(lambda ds, tmp: (ds / "copy.md").symlink_to(ds / "README.md"), id="file-inside"),
+    ],
+)
+def test_symlinks_are_refused_and_never_listed(packed, tmp_path, monkeypatch, make_link):
+    """Issue 21 point 7: a dry run listed /etc/passwd (linked as notes.txt) and validate said OK."""
+    from ggt_hf.hub.validate import validate_folder
+
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "private.txt").write_text("secret")
+    make_link(packed, tmp_path)
+    link = next(p for p in packed.iterdir() if p.is_symlink()).name
+    monkeypatch.setenv("HF_TOKEN", "hf_fake")
+    api = RecordingApi()
+    with pytest.raises(PushError, match=rf"1 entry refused, nothing sent .*{link}: .*symlink"):
+        plan_push(packed, "me/ggt")
+    with pytest.raises(PushError, match=link):
+        push_folder(packed, "me/ggt", dry_run=True, check=False, api=api)
+    with pytest.raises(PushError, match=link):
+        push_folder(packed, "me/ggt", check=False, api=api)
+    with pytest.raises(DatasetValidationError, match=link):
+        push_folder(packed, "me/ggt", api=api)
+    assert api.calls == []  # nothing created, nothing uploaded
+    problems = validate_folder(packed, progress=False)
+    assert [p.item for p in problems] == [link]

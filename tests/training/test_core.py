@@ -140,6 +140,48 @@ def test_resume_latest_without_checkpoints_starts_fresh(tmp_path):
     assert len(task.losses) == 2
 
 
+class _Hostile:
+    """Unpickling it runs code: writes ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('executed')",))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "custom_checkpoint_0.pkl",  # accelerate's custom-object file: it unpickled it with weights_only=False
+        "loop_state_0.pt",  # the scheduler's state
+        "loop_state_1.pt",  # the loop counters
+        "loop_state_2.pt",  # the EMA
+    ],
+)
+def test_resume_never_unpickles_a_hostile_loop_state(tmp_path, name):
+    """A pickle planted in a checkpoint (a __reduce__ that writes a file) is refused, never run."""
+    from ggt_hf.errors import CheckpointError
+
+    run_training(_core(tmp_path, max_steps=3, ema_decay=0.5), ToyTask(), loader_factory)
+    checkpoint = checkpoint_dirs(tmp_path / "run")[-1]
+    marker = tmp_path / "marker.txt"
+    torch.save({"step": _Hostile(marker)}, checkpoint / name)
+    resumed = ToyTask()
+    core = _core(tmp_path, max_steps=6, ema_decay=0.5, resume_from_checkpoint="latest")
+    with pytest.raises(CheckpointError, match=f"{name}: (holds objects other than|a pickled state)"):
+        run_training(core, resumed, loader_factory)
+    assert not marker.exists()
+    assert resumed.losses == []  # refused before any step
+
+
+def test_checkpoints_hold_no_pickled_loop_state(tmp_path):
+    run_training(_core(tmp_path, max_steps=3, ema_decay=0.5), ToyTask(), loader_factory)
+    checkpoint = checkpoint_dirs(tmp_path / "run")[-1]
+    assert not list(checkpoint.glob("custom_checkpoint_*"))
+    assert sorted(p.name for p in checkpoint.glob("loop_state_*")) == [f"loop_state_{i}.pt" for i in range(3)]
+
+
 def test_gradient_accumulation_counts_optimizer_steps(tmp_path):
     task = ToyTask()
     run_training(_core(tmp_path, max_steps=3, gradient_accumulation_steps=2), task, loader_factory)

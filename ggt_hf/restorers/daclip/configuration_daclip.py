@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ggt_hf.restorers.config_bounds import SEED, Bound, count, ratio
 
 
 @dataclass
@@ -18,6 +21,30 @@ class DACLIPConfig:
     """
 
     model_type: str = "daclip"
+    #: every numeric field's bound, checked before building (ggt_hf.restorers.config_bounds)
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "embed_dim": count(4096),
+        "vision_image_size": count(2048),
+        "vision_layers": count(64),
+        "vision_width": count(4096),
+        "vision_head_width": count(1024),
+        "vision_patch_size": count(256),
+        "vision_mlp_ratio": ratio(16.0),
+        "text_context_length": count(2048),
+        "text_vocab_size": count(1_000_000),
+        "text_width": count(4096),
+        "text_heads": count(128),
+        "text_layers": count(64),
+        "in_nc": count(64),
+        "out_nc": count(64),
+        "nf": count(1024),
+        "ch_mult": count(64, max_len=8),
+        "context_dim": count(4096),
+        "max_sigma": ratio(1e4),
+        "sde_steps": count(10_000),
+        "eps": ratio(1.0),
+        "seed": SEED,
+    }
     # CLIP (open_clip CLIP with CLIPVisionCfg / CLIPTextCfg)
     embed_dim: int = 512
     vision_image_size: int = 224

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ggt_hf.restorers.config_bounds import SEED, Bound, count, ratio
 
 
 @dataclass
@@ -13,6 +16,19 @@ class FoundIRConfig:
     sum_scale=0.01)`` (36.26 M parameters)."""
 
     model_type: str = "foundir"
+    #: every numeric field's bound, checked before building (ggt_hf.restorers.config_bounds)
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "dim": count(1024),
+        "dim_mults": count(64, max_len=8),
+        "channels": count(64),
+        "resnet_block_groups": count(256),
+        "timesteps": count(10_000),
+        "delta_end": ratio(1.0),
+        "sampling_timesteps": count(10_000),
+        "ddim_sampling_eta": ratio(1.0),
+        "sum_scale": ratio(10.0),
+        "seed": SEED,
+    }
     dim: int = 64
     dim_mults: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     channels: int = 3

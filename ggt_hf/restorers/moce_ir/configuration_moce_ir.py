@@ -10,6 +10,9 @@ so expert depth changes neither the parameters nor the output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ggt_hf.restorers.config_bounds import RESTORMER_FAMILY, Bound, count
 
 
 @dataclass
@@ -17,6 +20,16 @@ class MoCEIRConfig:
     """Hyper-parameters of MoCE-IR; the defaults are the official ``MoCE_IR`` (not ``MoCE_IR_S``) model."""
 
     model_type: str = "moce_ir"
+    #: every numeric field's bound, checked before building (ggt_hf.restorers.config_bounds)
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        **RESTORMER_FAMILY,
+        "levels": count(8),
+        "heads": count(128, max_len=8),
+        "num_dec_blocks": count(64, low=0, max_len=8),
+        "rank": count(4096),
+        "num_experts": count(64),
+        "topk": count(64),
+    }
     inp_channels: int = 3
     out_channels: int = 3
     dim: int = 48

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from ggt_hf.restorers.config_bounds import Bound, count
 
 
 @dataclass
@@ -15,6 +18,17 @@ class MPRNetConfig:
     """
 
     model_type: str = "mprnet"
+    #: every numeric field's bound, checked before building (ggt_hf.restorers.config_bounds)
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "in_c": count(64),
+        "out_c": count(64),
+        "n_feat": count(1024),
+        "scale_unetfeats": count(1024, low=0),
+        "scale_orsnetfeats": count(1024, low=0),
+        "num_cab": count(64),
+        "kernel_size": count(31),
+        "reduction": count(1024),
+    }
     in_c: int = 3
     out_c: int = 3
     n_feat: int = 40

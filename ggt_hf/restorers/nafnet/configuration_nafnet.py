@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ggt_hf.restorers.config_bounds import Bound, count
 
 
 @dataclass
@@ -15,6 +18,14 @@ class NAFNetConfig:
     """
 
     model_type: str = "nafnet"
+    #: every numeric field's bound, checked before building (ggt_hf.restorers.config_bounds)
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "img_channel": count(64),
+        "width": count(1024),
+        "middle_blk_num": count(64, low=0),
+        "enc_blk_nums": count(64, low=0, max_len=8),
+        "dec_blk_nums": count(64, low=0, max_len=8),
+    }
     img_channel: int = 3
     width: int = 32
     middle_blk_num: int = 12

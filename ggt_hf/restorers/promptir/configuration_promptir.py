@@ -10,6 +10,9 @@ configurations (tests, ablations) also build.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ggt_hf.restorers.config_bounds import RESTORMER_FAMILY, Bound, count
 
 
 @dataclass
@@ -17,6 +20,14 @@ class PromptIRConfig:
     """Hyper-parameters of PromptIR; the defaults are the official all-in-one model (``decoder=True``)."""
 
     model_type: str = "promptir"
+    #: every numeric field's bound, checked before building (ggt_hf.restorers.config_bounds)
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        **RESTORMER_FAMILY,
+        "heads": count(128, max_len=8),
+        "prompt_dims": count(4096, max_len=8),
+        "prompt_sizes": count(1024, max_len=8),
+        "prompt_len": count(64),
+    }
     inp_channels: int = 3
     out_channels: int = 3
     dim: int = 48

@@ -8,6 +8,9 @@ file maps onto this dataclass one to one (hence the official ``LayerNorm_type`` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ggt_hf.restorers.config_bounds import RESTORMER_FAMILY, Bound, count
 
 
 @dataclass
@@ -15,6 +18,11 @@ class RestormerConfig:
     """Hyper-parameters of Restormer; the defaults are the official deraining / motion-deblurring model."""
 
     model_type: str = "restormer"
+    #: every numeric field's bound, checked before building (ggt_hf.restorers.config_bounds)
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        **RESTORMER_FAMILY,
+        "heads": count(128, max_len=8),
+    }
     inp_channels: int = 3
     out_channels: int = 3
     #: channels at level 1; level ``i`` has ``dim * 2**i``

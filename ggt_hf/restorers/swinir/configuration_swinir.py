@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ggt_hf.restorers.config_bounds import Bound, count, ratio
 
 
 @dataclass
@@ -20,6 +23,23 @@ class SwinIRConfig:
     """
 
     model_type: str = "swinir"
+    #: every numeric field's bound, checked before building (ggt_hf.restorers.config_bounds)
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "img_size": count(1024),
+        "patch_size": count(1),  # restoration models use 1
+        "in_chans": count(64),
+        "embed_dim": count(1024),
+        "depths": count(64, low=0, max_len=16),
+        "num_heads": count(128, max_len=16),
+        "window_size": count(64),
+        "mlp_ratio": ratio(16.0),
+        "qk_scale": ratio(1e3, optional=True),
+        "drop_rate": ratio(1.0),
+        "attn_drop_rate": ratio(1.0),
+        "drop_path_rate": ratio(1.0),
+        "upscale": count(1),  # same-size restoration only
+        "img_range": ratio(1e4),
+    }
     img_size: int = 128
     patch_size: int = 1
     in_chans: int = 3

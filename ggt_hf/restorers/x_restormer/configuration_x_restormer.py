@@ -11,6 +11,9 @@ exposed: ggt-hf restorers map an image to one of the same size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ggt_hf.restorers.config_bounds import RESTORMER_FAMILY, Bound, count, ratio
 
 
 @dataclass
@@ -18,6 +21,15 @@ class XRestormerConfig:
     """Hyper-parameters of X-Restormer; the defaults are the released model (26.0M parameters)."""
 
     model_type: str = "x_restormer"
+    #: every numeric field's bound, checked before building (ggt_hf.restorers.config_bounds)
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        **RESTORMER_FAMILY,
+        "channel_heads": count(128, max_len=8),
+        "spatial_heads": count(128, max_len=8),
+        "overlap_ratio": ratio(4.0, max_len=8),
+        "window_size": count(64),
+        "spatial_dim_head": count(1024),
+    }
     inp_channels: int = 3
     out_channels: int = 3
     dim: int = 48

@@ -34,7 +34,6 @@ from ggt_hf.constants import (
     CATEGORIES,
     GGT100K_MIRROR_DIR,
     GGT100K_REPO_ID,
-    IMAGE_EXTENSIONS,
     MAX_IMAGE_PIXELS,
     Col,
     HubLayout,
@@ -45,6 +44,7 @@ from ggt_hf.errors import BadImageError
 from ggt_hf.hub.pairs import match_templates
 from ggt_hf.images import decode_image, read_file_bytes
 from ggt_hf.training.data.config import PairSample, SourceSpec
+from ggt_hf.walk import image_files
 
 logger = logging.getLogger(__name__)
 
@@ -200,11 +200,12 @@ class PairFolderSource(PairSource):
     def __init__(self, spec: SourceSpec, label: str) -> None:
         root = Path(spec.path)
         self.items: list[tuple[str, str | None, Path, Path]] = []
+        files = image_files(root)  # entries refused on the way are logged, named
         for lq_t, hq_t in (
             ("lq/{id}.{ext}", "hq/{id}.{ext}"),
             ("lq/{category}/{id}.{ext}", "hq/{category}/{id}.{ext}"),
         ):
-            matches, problems = match_templates(root, lq_t, hq_t)
+            matches, problems = match_templates(root, lq_t, hq_t, files)
             for problem in problems:
                 logger.warning("%s: skipped %s", spec.path, problem)
             for fields, lq, hq in matches:
@@ -238,11 +239,8 @@ class CleanSource(PairSource):
             )
         self.category = parse_category(spec.degrade)
         root = Path(spec.path)
-        self.files = sorted(
-            p
-            for p in root.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-        )
+        files = image_files(root)  # entries refused on the way are logged, named
+        self.files = sorted(files)
         if not self.files:
             raise FileNotFoundError(f"{spec.path}: no images found")
         self.ids = [p.relative_to(root).with_suffix("").as_posix() for p in self.files]

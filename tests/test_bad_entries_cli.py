@@ -1,0 +1,69 @@
+"""Issue 21 point 4: one bad file name or link is an item problem, never the end of a command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ggt_hf.cli import main
+
+BAD_NAME = os.fsdecode(b"bad\xff.png")  # not UTF-8 (a lone surrogate in Python)
+
+
+def test_pack_names_a_non_utf8_file_and_packs_the_rest(make_pairs_dir, tmp_path: Path, capsys) -> None:
+    pairs = make_pairs_dir(n=6)
+    category = next(p.name for p in (pairs / "lq").iterdir())
+    for side in ("lq", "hq"):
+        first = sorted((pairs / side / category).iterdir())[0]
+        shutil.copy(first, pairs / side / category / BAD_NAME)
+    report = tmp_path / "report.tsv"
+    # The old code stopped with exit 2 and "'utf-8' codec can't encode character '\udcff'".
+    assert main(["pack", str(pairs), str(tmp_path / "out"), "--report", str(report)]) == 0
+    assert "pack: 6 pairs" in capsys.readouterr().out
+    lines = report.read_text(encoding="utf-8").splitlines()
+    assert sorted(lines) == [
+        f"{pairs}/{side}/{category}/bad\\xff.png\tfile name is not valid UTF-8; rename it"
+        for side in ("hq", "lq")
+    ]
+
+
+def test_eval_writes_results_and_names_a_non_utf8_prediction(make_pairs_dir, tmp_path: Path, capsys) -> None:
+    pairs = make_pairs_dir(n=4)
+    assert main(["pack", str(pairs), str(tmp_path / "ds"), "--split", "test"]) == 0
+    pred = tmp_path / "pred"
+    shutil.copytree(pairs / "hq", pred)
+    shutil.copy(next(pred.rglob("*.png")), pred / BAD_NAME)
+    out = tmp_path / "res.json"
+    args = ["eval", "--pred", str(pred), "--dataset", str(tmp_path / "ds"), "--split", "test"]
+    # The old code scored, then crashed writing res.json: nothing written.
+    assert main([*args, "--metrics", "psnr", "--out", str(out)]) == 1
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["problems"]["invalid"] == {"bad\\xff.png": "file name is not valid UTF-8; rename it"}
+    assert sum(result["counts"].values()) == 4
+    assert "bad\\xff.png: file name is not valid UTF-8" in capsys.readouterr().err
+
+
+def test_restore_goes_on_past_a_symlink_loop_and_refuses_a_link_out(photos, tmp_path: Path, capsys) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    photos[0].crop((0, 0, 64, 64)).save(src / "a.png")
+    (src / "loop.png").symlink_to("loop.png")
+    (src / "passwd.png").symlink_to("/etc/passwd")
+    # The old code raised RuntimeError("Symlink loop from ...") before restoring anything.
+    assert main(["restore", "--model", "classical", str(src), str(tmp_path / "out")]) == 1
+    assert (tmp_path / "out" / "a.png").is_file()
+    err = capsys.readouterr().err
+    assert "loop.png: symlink loop (points to 'loop.png')" in err
+    assert "passwd.png: symlink leaves the folder (points to /etc/passwd)" in err
+
+
+def test_pack_of_a_folder_whose_path_is_not_utf8_names_it(make_pairs_dir, tmp_path: Path, capsys) -> None:
+    pairs = make_pairs_dir(n=2)
+    bad_root = pairs.rename(tmp_path / os.fsdecode(b"caf\xe9"))
+    # The old code crashed in the pack plan ("surrogates not allowed") without naming anything.
+    assert main(["pack", str(bad_root), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "nothing to pack (1 problem(s)): " in err
+    assert "caf\\xe9: folder path is not valid UTF-8; rename it" in err

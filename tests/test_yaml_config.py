@@ -1,0 +1,75 @@
+"""YAML aliases are bounded wherever ggt-hf reads YAML (issue 21.10).
+
+A "billion laughs" document under ``backend.options`` made ``ggt build`` hang (≥1.2 GB and growing):
+PyYAML shares aliased nodes, but everything that walks the loaded config expands them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ggt_hf.cli import main
+from ggt_hf.error_reporting import EXIT_USAGE
+from ggt_hf.errors import UsageError
+from ggt_hf.yaml_config import MAX_YAML_NODES, load_yaml, safe_load
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def laughs(levels: int, indent: str = "") -> str:
+    """Aliases of aliases: ``9**levels`` nodes once expanded, a few hundred bytes as text."""
+    lines = [f"{indent}l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels + 1):
+        lines.append(f"{indent}l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_billion_laughs_is_refused_naming_the_file(tmp_path) -> None:
+    path = tmp_path / "lol.yaml"
+    path.write_text(laughs(9))  # 9**9 = 387 M strings once expanded
+    with pytest.raises(UsageError, match=f"expand to more than {MAX_YAML_NODES:,} nodes") as info:
+        load_yaml(path)
+    assert info.value.item == str(path)
+
+
+def test_ggt_build_refuses_laughs_under_backend_options(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("ggt_hf.yaml_config.MAX_YAML_NODES", 1_000)  # so that unbounded code ends too
+    (tmp_path / "photos").mkdir()
+    options = laughs(4, indent="    ")  # 6,561 nodes once expanded
+    Path("lol.yaml").write_text(
+        f"output: run\nsources:\n  - {{path: photos/}}\nbackend:\n  options:\n{options}"
+    )
+    assert main(["build", "lol.yaml"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "error: lol.yaml: YAML aliases expand to more than 1,000 nodes" in err
+    assert not Path("run").exists()
+
+
+def test_self_containing_alias_and_deep_nesting_are_refused() -> None:
+    with pytest.raises(UsageError, match="contains it"):
+        safe_load("a: &a [1, *a]", "loop.yaml")
+    with pytest.raises(UsageError, match="nested too deeply"):
+        safe_load("[" * 50_000, "deep.yaml")
+
+
+def test_a_few_anchors_aliases_and_merge_keys_still_load(tmp_path) -> None:
+    (tmp_path / "base.yaml").write_text("defaults: &d {lr: 1.0e-3, betas: [0.9, 0.99]}\n")
+    (tmp_path / "run.yaml").write_text(
+        "extends: base.yaml\nsmall: &s {width: 8}\ntrain:\n  <<: *s\n  steps: 2\nboth: [*s, *s]\n"
+    )
+    data = load_yaml(tmp_path / "run.yaml", ["train.steps=3"])
+    assert data["train"] == {"width": 8, "steps": 3}
+    assert data["both"] == [{"width": 8}, {"width": 8}]
+    assert data["defaults"]["betas"] == [0.9, 0.99]
+    assert safe_load(laughs(4)) is not None  # 6,561 nodes: well within the limit
+
+
+@pytest.mark.parametrize("folder", ["dataset_builder", "training/recipes"])
+def test_the_repos_own_configs_load(folder) -> None:
+    files = sorted((ROOT / folder).rglob("*.yaml"))
+    assert files
+    for path in files:
+        assert isinstance(load_yaml(path), dict), path
