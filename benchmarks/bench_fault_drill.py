@@ -1,5 +1,8 @@
-"""Fault drill: random ``kill -9`` during ``ggt build`` (all stages, pack included) with resume, and
-two concurrent runs on one folder.
+"""Fault drill: random ``kill -9`` during ``ggt build`` with resume, two concurrent runs, and the
+trust cases of issue 21 (attacks on user files, splits, the leaderboard, the Space and resources).
+
+``--only kill``: random ``kill -9`` during ``ggt build`` (all stages, pack included) with resume,
+and two concurrent runs on one folder.
 
 Each round starts ``ggt build CONFIG`` and kills it after a random delay drawn over the length of an
 uninterrupted run (seeded), until a run finishes. Every call that reaches the backend is logged by
@@ -8,10 +11,13 @@ request (item, seed, prompt) completed twice. Checks: the final dataset is byte-
 uninterrupted reference, no completed call was repeated, and of two builds started together one
 is refused ("run in use by PID ...") and the calls are not doubled.
 
-Trust cases (issue 21, ``--only trust``): each attack is really performed, as a user or an attacker
-would, by running ``ggt ...`` with relative paths in a fresh temporary folder, and its outcome is
-counted from the files on disk afterwards (user files lost, leaked test pairs, source files changed,
-...). Each case is one small function returning its figures. Writes two RESULTS.md sections.
+``--only trust`` (issue 21): each attack is really performed, as a user or an attacker would, by
+running ``ggt ...`` with relative paths in a fresh temporary folder (the leaderboard and arena cases
+through the library, the Space served on 127.0.0.1 in a subprocess), and its outcome is counted from
+the files on disk or the app's state afterwards (user files lost, leaked test pairs, rows rewritten by
+another account, votes counted past the limit, temp files left, peak RSS of the child, ...). Each
+case is one small function returning its figures. ``--case NAME`` runs some cases only (printed, not
+written). Default ``--only all``; each part writes its own RESULTS.md section.
 """
 
 from __future__ import annotations
@@ -551,8 +557,8 @@ def case_bad_name_in_pack_and_eval(work: Path) -> list[Figure]:
             f"pack exit {packed.returncode}: `{last_line(packed)}`",
         ),
         (
-            "eval runs ending with no results file",
-            int(not (cwd / "res.json").is_file()),
+            "runs aborted (pack exit 2, eval without res.json)",
+            int(packed.returncode == 2) + int(not (cwd / "res.json").is_file()),
             "0",
             f"eval exit {scored.returncode}: `{last_line(scored)}`",
         ),
@@ -571,8 +577,8 @@ def case_symlink_loop_in_restore(work: Path) -> list[Figure]:
     made = {p.name for p in (cwd / "out").glob("*.png")} if (cwd / "out").is_dir() else set()
     return [
         (
-            "good images not restored (of 2)",
-            2 - len(made & {"a0.png", "a1.png"}),
+            "run aborted (exit 2 or a good image not restored, of 2)",
+            int(run.returncode == 2 or not {"a0.png", "a1.png"} <= made),
             "0",
             f"exit {run.returncode}: `{last_line(run)}`",
         ),
@@ -591,7 +597,8 @@ def _zip_with_big_member(path: Path, pairs: dict[str, bytes], big: str, size: in
                 member.write(block)
 
 
-def _tar(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> None:
+def _tar(path: Path, members: dict[str, bytes], links: dict[str, tuple[bytes, str]] | None = None) -> None:
+    """A tar of ``members`` plus link members ``{name: (tarfile.SYMTYPE or LNKTYPE, target)}``."""
     import io
     import tarfile
 
@@ -600,17 +607,18 @@ def _tar(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None 
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        for name, target in (symlinks or {}).items():
+        for name, (kind, target) in (links or {}).items():
             link = tarfile.TarInfo(name)
-            link.type, link.linkname = tarfile.SYMTYPE, target
+            link.type, link.linkname = kind, target
             tar.addfile(link)
 
 
 def case_hostile_release_archives(work: Path, big_mib: int = 1024) -> list[Figure]:
     """Point 4: release pack (``ggt pack release ds``) of 3 good pairs in ``Rain.tar`` beside, in one
-    release, ``Haze.tar`` whose LQ is a symlink member to /etc/passwd, and in another ``Snow.zip``
-    whose LQ member is 1 GiB of zeros (a 1 MiB zip)."""
+    release, ``Haze.tar`` whose LQ is a symlink member to /etc/passwd and GT a hard link member, and
+    in another ``Snow.zip`` whose LQ member is 1 GiB of zeros (a 1 MiB zip); then ``ggt validate``."""
     import io
+    import tarfile
 
     cwd = fresh(work, "release-archives")
     pngs = {}
@@ -624,18 +632,19 @@ def case_hostile_release_archives(work: Path, big_mib: int = 1024) -> list[Figur
     for release in ("release", "release2"):
         (cwd / release / "train").mkdir(parents=True)
         _tar(cwd / release / "train" / "Rain.tar", good)
-    _tar(
-        cwd / "release" / "train" / "Haze.tar",
-        {"GT/0003.png": pngs["GT/0003.png"]},
-        {"LQ/0003.png": "/etc/passwd"},
-    )
+    links = {"LQ/0003.png": (tarfile.SYMTYPE, "/etc/passwd"), "GT/0003.png": (tarfile.LNKTYPE, "GT/0000.png")}
+    _tar(cwd / "release" / "train" / "Haze.tar", {"GT/0000.png": pngs["GT/0000.png"]}, links)
     snow = cwd / "release2" / "train" / "Snow.zip"
     _zip_with_big_member(snow, {"GT/0003.png": pngs["GT/0003.png"]}, "LQ/0003.png", big_mib << 20)
     zip_mib = snow.stat().st_size / 2**20
-    links = ggt(cwd, "pack", "release", "ds")
+    linked = ggt(cwd, "pack", "release", "ds")
     big = ggt(cwd, "pack", "release2", "ds2")
     figures = []
-    for label, run, ds in (("tar link member", links, cwd / "ds"), ("zip member too big", big, cwd / "ds2")):
+    for label, run, ds in (
+        ("tar link members", linked, cwd / "ds"),
+        ("zip member too big", big, cwd / "ds2"),
+    ):
+        check = ggt(cwd, "validate", ds.name)
         empty = 0
         if ds.is_dir():
             import pyarrow.parquet as pq
@@ -650,6 +659,12 @@ def case_hostile_release_archives(work: Path, big_mib: int = 1024) -> list[Figur
             ),
             (f"{label}: shards with 0 rows written", empty, "0", ""),
             (f"{label}: dataset card missing", int(not (ds / "README.md").is_file()), "0", ""),
+            (
+                f"{label}: `ggt validate` fails on the output",
+                int(check.returncode != 0),
+                "0",
+                last_line(check),
+            ),
         ]
     figures.append(
         (
@@ -822,19 +837,36 @@ def _sparse_png(path: Path, size: int, side: int = 100) -> None:
 
 
 def case_huge_sparse_png(work: Path, gib: int = 3) -> list[Figure]:
-    """Point 11: a 3 GiB sparse ``huge.png`` beside a good image, through ``ggt restore``."""
+    """Point 11: a 3 GiB sparse ``huge.png`` (a valid header, then holes) beside a good photo, through
+    ``ggt ingest photos ing`` and ``ggt restore --model classical photos out``."""
     cwd = fresh(work, "huge-png")
-    _png(cwd / "in" / "a.png", 110)
-    _sparse_png(cwd / "in" / "huge.png", gib << 30)
-    run = ggt(cwd, "restore", "--model", "classical", "in", "out", timeout=180)
+    _png(cwd / "photos" / "a.png", 110, size=128)
+    _sparse_png(cwd / "photos" / "huge.png", gib << 30)
+    ingest = ggt(
+        cwd, "ingest", "photos", "ing", "--category", "rain", "--size", "64", "--min-side", "32", timeout=180
+    )
+    rejects = (cwd / "ing" / "rejects.jsonl").read_text() if (cwd / "ing" / "rejects.jsonl").is_file() else ""
+    restore = ggt(cwd, "restore", "--model", "classical", "photos", "out", timeout=180)
     return [
         (
-            f"peak RSS MiB reading a {gib} GiB sparse png",
-            round(run.peak_mib),
+            f"`ggt ingest`: peak RSS MiB with a {gib} GiB sparse png",
+            round(ingest.peak_mib),
             "-",
-            f"{run.seconds:.1f} s, exit {run.returncode}: `{last_line(run)}`",
+            f"{ingest.seconds:.1f} s, exit {ingest.returncode}: `{last_line(ingest)}`",
         ),
-        ("good images not restored (of 1)", int(not (cwd / "out" / "a.png").is_file()), "0", ""),
+        ("`ggt ingest`: huge.png not listed as rejected", int("huge.png" not in rejects), "0", ""),
+        (
+            f"`ggt restore`: peak RSS MiB with a {gib} GiB sparse png",
+            round(restore.peak_mib),
+            "-",
+            f"{restore.seconds:.1f} s, exit {restore.returncode}: `{last_line(restore)}`",
+        ),
+        (
+            "`ggt restore`: good image not restored (of 1)",
+            int(not (cwd / "out" / "a.png").is_file()),
+            "0",
+            "",
+        ),
     ]
 
 
@@ -980,9 +1012,10 @@ def _usage(folder: Path) -> tuple[int, int]:
 
 
 def case_space_served(work: Path, calls: int = 100, max_files: int = 60) -> list[Figure]:
-    """Points 5 and 12 (served app): the Space in a subprocess on 127.0.0.1 with TMPDIR a fresh
-    folder (its store outside), rate limit 3, temp bound 60 files. 3 submissions, then 5 with a
-    forged ``X-Forwarded-For``; 100 ``/arena_pair`` calls; SIGTERM."""
+    """Points 5, 6 and 12 (served app): the Space in a subprocess on 127.0.0.1 with TMPDIR a fresh
+    folder (its store and arena outside), rate limit 3, temp bound 60 files. 3 submissions, then 5
+    with a forged ``X-Forwarded-For``; direct file URLs into the arena's store; 100 ``/arena_pair``
+    calls, every served image hashed; SIGTERM."""
     import signal
 
     import httpx
@@ -992,6 +1025,7 @@ def case_space_served(work: Path, calls: int = 100, max_files: int = 60) -> list
     cwd = fresh(work, "space")
     tmp = cwd / "tmp"
     tmp.mkdir()
+    arena, lq = _arena_folders(cwd)
     port = _free_port()
     env = {
         **_env(),
@@ -1000,6 +1034,8 @@ def case_space_served(work: Path, calls: int = 100, max_files: int = 60) -> list
         "GGT_SPACE_WARM_UP": "0",
         "GGT_SPACE_RATE_LIMIT": "3",
         "GGT_SPACE_TEMP_MAX_FILES": str(max_files),
+        "GGT_SPACE_ARENA": str(arena),
+        "GGT_SPACE_ARENA_LQ": str(lq),
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
     proc = subprocess.Popen(
@@ -1017,21 +1053,28 @@ def case_space_served(work: Path, calls: int = 100, max_files: int = 60) -> list
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        client = Client(url, verbose=False)
+        downloads = cwd / "downloads"  # what the visitor receives, outside the Space's TMPDIR
+        client = Client(url, verbose=False, download_files=str(downloads))
+        targets = [arena / system / "p0.png" for system in ("strong", "weak", "mid")] + [lq / "p0.png"]
+        file_urls = sum(httpx.get(f"{url}gradio_api/file={t}").status_code == 200 for t in targets)
         for _ in range(3):
             with contextlib.suppress(AppError):
                 client.predict("nafnet", api_name="/submit_model")
         past = 0
         for i in range(5):
             try:
-                Client(url, headers={"X-Forwarded-For": f"203.0.113.{i + 1}"}, verbose=False).predict(
+                forged = {"X-Forwarded-For": f"203.0.113.{i + 1}"}
+                Client(url, headers=forged, verbose=False, download_files=str(downloads)).predict(
                     "nafnet", api_name="/submit_model"
                 )
                 past += 1
             except AppError as exc:
                 past += "rate limit reached" not in str(exc)
+        digests, served = set(), 0
         for _ in range(calls):
-            client.predict(api_name="/arena_pair")
+            _, left, right, _, _ = client.predict(api_name="/arena_pair")
+            digests |= {hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in (left, right)}
+            served += 2
         files, size = _usage(tmp)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
@@ -1043,6 +1086,13 @@ def case_space_served(work: Path, calls: int = 100, max_files: int = 60) -> list
     folders = len(list(tmp.glob("ggt-space-*")) + list(tmp.glob("ggt-arena-*")))
     return [
         ("submissions accepted past the limit (5 with forged X-Forwarded-For)", past, "0", ""),
+        (
+            f"arena store files served by direct URL (of {len(targets)})",
+            file_urls,
+            "0",
+            "`/gradio_api/file=<arena>/...`",
+        ),
+        (f"byte-identical served arena images (of {served})", served - len(digests), "0", ""),
         (
             f"temp files / bytes after {calls} `/arena_pair` calls",
             f"{files} / {size:,}",
@@ -1123,14 +1173,18 @@ TRUST_CASES: list[tuple[str, str, Callable[[Path], list[Figure]]]] = [
     ("2", "two packs into one output at once", case_two_packs_at_once),
     ("3", "restore onto its own input", case_restore_onto_input),
     ("4", "a file name that is not UTF-8 (pack, eval)", case_bad_name_in_pack_and_eval),
-    ("5", "another account under a taken model name", case_rows_rewritten),
-    ("5, 6", "150 arena votes from one account", case_vote_flood),
-    ("5, 12", "the served Space: forged X-Forwarded-For, temp files, SIGTERM", case_space_served),
     ("4", "a symlink loop and a link out in a restore input", case_symlink_loop_in_restore),
-    ("4", "release archives: tar symlink member, 1 GiB zip member", case_hostile_release_archives),
+    ("4", "release archives: tar link members, 1 GiB zip member", case_hostile_release_archives),
+    ("5", "another account under a taken model name", case_rows_rewritten),
+    ("5, 6", "150 arena votes from one account (library)", case_vote_flood),
+    (
+        "5, 6, 12",
+        "the served Space: forged X-Forwarded-For, arena file URLs and bytes, temp, SIGTERM",
+        case_space_served,
+    ),
     ("7", "push a dataset holding links out", case_push_follows_links),
     ("8", "torch.py beside `--model my_models:restore`", case_hostile_torch_module),
-    ("9", "oversized restorer config / weights header", case_oversized_config),
+    ("9, 10", "oversized restorer config / weights header", case_oversized_config),
     ("10", "billion-laughs YAML config", case_billion_laughs),
     ("11", "3 GiB sparse png", case_huge_sparse_png),
     ("13", "a pickle planted in a training checkpoint", case_hostile_checkpoint),
@@ -1183,10 +1237,13 @@ def trust_drill(args: argparse.Namespace) -> None:
         f"Command: `{shlex.join(['python', 'benchmarks/bench_fault_drill.py', *sys.argv[1:]])}`  ",
         f"Machine: {machine()}",
         "",
-        f"Each attack is performed for real: `ggt ...` run with relative paths in a fresh temporary folder "
-        f"(64² random images), its outcome counted from the files on disk afterwards. {ran} cases, "
-        f"{total:.0f} s in all. Issue point in the first column; *must be* is the value the issue asks for "
-        f'("-": a measurement).',
+        "Each attack is performed for real: `ggt ...` (or `training/train_restorer.py`) run with relative "
+        "paths in a fresh temporary folder (tiny images, 32-64²), its outcome counted from the files on disk "
+        "or the app's state afterwards; the leaderboard and arena cases (points 5, 6) call the library, the "
+        "Space case serves the app on 127.0.0.1 in a subprocess and attacks it with `gradio_client`/`httpx`. "
+        f"Peak RSS is the child's own (`wait4`); every child runs under a {MEMORY_CAP >> 30} GiB address-space "
+        f"cap. {ran} cases, {total:.0f} s in all. Issue point in the first column; *must be* is the value the "
+        'issue asks for ("-": a measurement, reported).',
         "",
         "| point | attack | figure | value | must be | exit codes / message |",
         "|---|---|---|---:|---:|---|",
