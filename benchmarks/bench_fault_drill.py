@@ -33,6 +33,7 @@ import re
 import resource
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,17 +56,23 @@ from ggt_hf.demo import sample_dir
 CHILD = """
 import hashlib, os, sys
 from ggt_hf.backends.classical import ClassicalBackend
-log, original = os.environ["DRILL_LOG"], ClassicalBackend.restore
+from ggt_hf.backends.wrappers import CachedBackend
+log, original, cached = os.environ["DRILL_LOG"], ClassicalBackend.restore, CachedBackend.restore
 def note(line):
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.write(fd, (line + "\\n").encode()); os.close(fd)
+def key(request):
+    return f"{request.item_id}:{request.seed}:{hashlib.sha1((request.prompt or '').encode()).hexdigest()[:8]}"
 def logged(self, request):
-    key = f"{request.item_id}:{request.seed}:{hashlib.sha1((request.prompt or '').encode()).hexdigest()[:8]}"
-    note("start " + key)
+    note("start " + key(request))
     result = original(self, request)
-    note("done " + key)
+    note("done " + key(request))
     return result
-ClassicalBackend.restore = logged
+def saved(self, request):
+    result = cached(self, request)
+    note("saved " + key(request))
+    return result
+ClassicalBackend.restore, CachedBackend.restore = logged, saved
 from ggt_hf.cli import main
 sys.exit(main())
 """
@@ -121,11 +128,23 @@ def dataset(run: Path) -> dict[str, str]:
     }
 
 
-def calls(log: Path) -> tuple[int, int, int]:
+def calls(log: Path) -> tuple[int, int, int, int]:
+    """(calls started, completed, completed calls repeated, of those repeated after their response
+    had been saved). A call whose process was killed after it returned but before the response cache
+    held it (the gap between ``done`` and ``saved``) is necessarily made again; one repeated after
+    ``saved`` is a resume bug."""
     lines = log.read_text().splitlines() if log.exists() else []
     done = collections.Counter(line[5:] for line in lines if line.startswith("done "))
     started = sum(line.startswith("start ") for line in lines)
-    return started, sum(done.values()), sum(c - 1 for c in done.values() if c > 1)
+    saved: set[str] = set()
+    after_saved = 0
+    for line in lines:
+        kind, _, key = line.partition(" ")
+        if kind == "saved":
+            saved.add(key)
+        elif kind == "start" and key in saved:
+            after_saved += 1
+    return started, sum(done.values()), sum(c - 1 for c in done.values() if c > 1), after_saved
 
 
 def stage_hit(run: Path) -> str:
@@ -157,7 +176,7 @@ def kill_drill(args: argparse.Namespace) -> None:
     ref.communicate()
     reference_seconds = time.perf_counter() - t
     assert ref.returncode == 0, ref.stderr[-2000:]
-    _, ref_completed, _ = calls(work / "reference.log")
+    _, ref_completed, _, _ = calls(work / "reference.log")
 
     trials, hits = [], collections.Counter()
     while sum(t["kills"] for t in trials) < args.kills:
@@ -178,7 +197,7 @@ def kill_drill(args: argparse.Namespace) -> None:
             if proc.returncode != 0:
                 raise SystemExit(f"resume failed (exit {proc.returncode}):\n{proc.stderr.read()[-3000:]}")
             break
-        _, completed, repeated = calls(log)
+        _, completed, repeated, after_saved = calls(log)
         same = dataset(work / name) == dataset(work / "reference")
         trials.append(
             {
@@ -187,19 +206,21 @@ def kill_drill(args: argparse.Namespace) -> None:
                 "identical": same,
                 "completed": completed,
                 "repeated": repeated,
+                "after_saved": after_saved,
             }
         )
         print(trials[-1], flush=True)
     kills = sum(t["kills"] for t in trials)
     identical = all(t["identical"] for t in trials)
     repeated = sum(t["repeated"] for t in trials)
+    after_saved = sum(t["after_saved"] for t in trials)
 
     concurrent_config, concurrent_log = write_config(work, "concurrent"), work / "concurrent.log"
     pair = [start(concurrent_config, concurrent_log) for _ in range(2)]
     outcomes = [(p.wait(timeout=900), p.stderr.read()) for p in pair]
     refused = [err for code, err in outcomes if code != 0 and "in use by PID" in err]
     ok = [code for code, _ in outcomes if code == 0]
-    _, c_completed, c_repeated = calls(concurrent_log)
+    _, c_completed, c_repeated, _ = calls(concurrent_log)
 
     lines = [
         "## bench_fault_drill: random kill -9 during build and pack, then resume; two concurrent runs",
@@ -215,7 +236,9 @@ def kill_drill(args: argparse.Namespace) -> None:
         + ", ".join(f"{k} ×{v}" for k, v in sorted(hits.items())),
         f"- every trial's dataset byte-identical to the reference: **{identical}**",
         f"- completed backend calls per trial: {[t['completed'] for t in trials]} (reference {ref_completed}); "
-        f"**{repeated} completed call(s) repeated** in all",
+        f"**{repeated} completed call(s) repeated** in all, **{after_saved} of them after their response "
+        "was saved** (a resume bug; the others were killed between the backend returning and the response "
+        "cache holding it, so they are necessarily made again)",
         f"- two concurrent `ggt build` on one folder: {len(ok)} finished, {len(refused)} refused with "
         f'"run in use by PID ..."; {c_completed} calls completed, {c_repeated} repeated',
     ]
@@ -240,6 +263,8 @@ Figure = tuple[str, object, str, str]
 #: Address-space cap of every ``ggt`` child, so a runaway allocation fails instead of starving the
 #: machine (the figures then show it reached the cap).
 MEMORY_CAP = 8 << 30
+#: GNU time, to take a child's peak RSS from a small parent (see :func:`_measured`).
+TIME = shutil.which("time", path="/usr/bin:/bin")
 
 
 @dataclasses.dataclass
@@ -265,24 +290,37 @@ CLI_CHILD = "import sys; from ggt_hf.cli import main; sys.exit(main())"
 
 
 def _measured(cmd: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> Run:
+    """Run ``cmd`` under ``/usr/bin/time``: a forked child's own ``ru_maxrss`` would include the RSS
+    this (large, torch-importing) process had when it forked, so the peak is taken by a small parent."""
+
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        peak_file = Path(tmp) / "peak"
+        timed = [TIME, "-f", "%M", "-o", str(peak_file), *cmd] if TIME else cmd
         t = time.perf_counter()
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env={**_env(), **(env or {})}, stdout=out, stderr=err, preexec_fn=cap
-        )
-        timer = threading.Timer(timeout, proc.kill)
+            timed, cwd=cwd, env={**_env(), **(env or {})}, stdout=out, stderr=err, preexec_fn=cap,
+            start_new_session=True,
+        )  # fmt: skip
+        timer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
         timer.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        timed_out = not timer.is_alive()
         timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.returncode = -9 if timed_out else os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - t
         out.seek(0)
         err.seek(0)
         text = [f.read().decode("utf-8", "backslashreplace") for f in (out, err)]
-    return Run(proc.returncode, text[0], text[1], seconds, usage.ru_maxrss / 1024)
+        lines = peak_file.read_text().split() if peak_file.is_file() else []
+        peak_kib = int(lines[-1]) if lines and lines[-1].isdigit() else usage.ru_maxrss
+    return Run(proc.returncode, text[0], text[1], seconds, peak_kib / 1024)
 
 
 def _env() -> dict[str, str]:
@@ -392,7 +430,7 @@ def case_overlapping_source_output(work: Path) -> list[Figure]:
     ]
 
 
-def _rows(ds: Path, split: str) -> list[tuple[str, str]]:
+def _split_rows(ds: Path, split: str) -> list[tuple[str, str]]:
     """(LQ sha256, HQ sha256) of every row of ``split`` in the packed dataset ``ds``."""
     import pyarrow.parquet as pq
 
@@ -407,8 +445,8 @@ def _rows(ds: Path, split: str) -> list[tuple[str, str]]:
 
 def leaked_pairs(ds: Path) -> int:
     """Test pairs of ``ds`` whose LQ or HQ image (by content) is also in the train split."""
-    train = {h for row in _rows(ds, "train") for h in row}
-    return sum(lq in train or hq in train for lq, hq in _rows(ds, "test"))
+    train = {h for row in _split_rows(ds, "train") for h in row}
+    return sum(lq in train or hq in train for lq, hq in _split_rows(ds, "test"))
 
 
 def case_two_packs_at_once(work: Path, rounds: int = 3, n: int = 40) -> list[Figure]:
@@ -454,7 +492,7 @@ def case_two_packs_at_once(work: Path, rounds: int = 3, n: int = 40) -> list[Fig
             f"leaked test pairs in `ds` after {rounds} rounds of two concurrent packs ({n} copies each)",
             leaked,
             "0",
-            f"exit codes per round {outcomes}",
+            f"exit codes (train, test) per round {outcomes}; 1: refused, folder in use; 2: refused, test pairs leak",
         ),
         ("rounds where both concurrent packs exited 0", both_ok, "0", ""),
         (
@@ -517,7 +555,7 @@ def _png(path: Path, seed: int, size: int = 64) -> None:
     Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
 
 
-def _rows(ds: Path) -> int:
+def _row_count(ds: Path) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.ParquetFile(p).metadata.num_rows for p in ds.glob("data/*/*.parquet"))
@@ -552,7 +590,7 @@ def case_bad_name_in_pack_and_eval(work: Path) -> list[Figure]:
     return [
         (
             "good pairs not packed (of 4)",
-            4 - _rows(cwd / "ds") if (cwd / "ds").is_dir() else 4,
+            4 - _row_count(cwd / "ds") if (cwd / "ds").is_dir() else 4,
             "0",
             f"pack exit {packed.returncode}: `{last_line(packed)}`",
         ),
@@ -653,7 +691,7 @@ def case_hostile_release_archives(work: Path, big_mib: int = 1024) -> list[Figur
         figures += [
             (
                 f"{label}: good pairs not packed (of 3)",
-                3 - (_rows(ds) if ds.is_dir() else 0),
+                3 - (_row_count(ds) if ds.is_dir() else 0),
                 "0",
                 f"exit {run.returncode}: `{last_line(run)}`",
             ),
@@ -1016,8 +1054,6 @@ def case_space_served(work: Path, calls: int = 100, max_files: int = 60) -> list
     folder (its store and arena outside), rate limit 3, temp bound 60 files. 3 submissions, then 5
     with a forged ``X-Forwarded-For``; direct file URLs into the arena's store; 100 ``/arena_pair``
     calls, every served image hashed; SIGTERM."""
-    import signal
-
     import httpx
     from gradio_client import Client
     from gradio_client.exceptions import AppError
