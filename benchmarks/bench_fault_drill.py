@@ -1274,7 +1274,7 @@ def trust_drill(args: argparse.Namespace) -> None:
         f"Machine: {machine()}",
         "",
         "Each attack is performed for real: `ggt ...` (or `training/train_restorer.py`) run with relative "
-        "paths in a fresh temporary folder (tiny images, 32-64²), its outcome counted from the files on disk "
+        "paths in a fresh temporary folder (tiny images, 32-128²), its outcome counted from the files on disk "
         "or the app's state afterwards; the leaderboard and arena cases (points 5, 6) call the library, the "
         "Space case serves the app on 127.0.0.1 in a subprocess and attacks it with `gradio_client`/`httpx`. "
         f"Peak RSS is the child's own (`wait4`); every child runs under a {MEMORY_CAP >> 30} GiB address-space "
