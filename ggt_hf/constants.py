@@ -76,6 +76,11 @@ COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
+#: The sub-folder of a training run (``train.output_dir``) holding its final model; ``ggt restore
+#: --model RUN_FOLDER`` loads it from there.
+TRAINING_FINAL_DIR = "final"
+
+
 class HubLayout:
     """File layout of a packed GGT dataset folder, which is file for file what goes to the Hub.
 

@@ -21,7 +21,9 @@ Judge (``--judge``): ``none`` or ``VLM[:MODEL_ID]`` with ``VLM`` a registered VL
 openai, transformers, heuristic); for ``transformers`` the model id is a Hub repo or local folder.
 
 System (``bench-mfm --system``): ``RESTORER[@STRATEGY][=NAME]`` with ``STRATEGY`` one of ``none``,
-``fixed``, ``fixed-no-change``, ``adaptive:VLM[:MODEL_ID]``.
+``fixed``, ``fixed-no-change``, ``adaptive:VLM[:MODEL_ID]``. ``NAME`` is everything after the last
+``=`` and may hold any character but ``=`` (``NanoBanana2+GPT``); the only other ``=`` a system may
+hold is the one of ``+controlnet=REPO``. Without ``=NAME`` the name is the system text itself.
 
 API backends need their key in the environment (:data:`API_KEYS`); :meth:`RestorerSpec.check` and
 :meth:`JudgeSpec.check` fail naming the variable, before anything is loaded or called.
@@ -52,7 +54,14 @@ FIXED_STRATEGIES = ("none", "fixed", "fixed-no-change")
 
 
 class MissingKeyError(ValueError):
-    """An API restorer or judge was named but its key is not in the environment."""
+    """An API restorer or judge was named but its key is not in the environment.
+
+    ``variables`` names what to set (``"GEMINI_API_KEY (or GOOGLE_API_KEY)"``), one entry per API.
+    """
+
+    def __init__(self, message: str, variables: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.variables = variables
 
 
 def require_key(backend: str, what: str, environ: Mapping[str, str] | None = None) -> None:
@@ -61,7 +70,26 @@ def require_key(backend: str, what: str, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     if names and not any(env.get(n) for n in names):
         alt = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
-        raise MissingKeyError(f"{what}: set {names[0]}{alt} in the environment; it is not set")
+        variable = f"{names[0]}{alt}"
+        raise MissingKeyError(f"{what}: set {variable} in the environment; it is not set", (variable,))
+
+
+def check_keys(checks: Mapping[str, Callable[[], None]]) -> None:
+    """Run every ``check`` and raise one :class:`MissingKeyError` naming every missing variable.
+
+    ``checks`` maps what needs the key (``"system 'NanoBanana2+GPT'"``) to its ``check`` method, so a
+    run needing two keys says so at once instead of one key per attempt.
+    """
+    missing: dict[str, list[str]] = {}
+    for what, check in checks.items():
+        try:
+            check()
+        except MissingKeyError as error:
+            for variable in error.variables or (str(error),):
+                missing.setdefault(variable, []).append(what)
+    if missing:
+        parts = [f"{variable} (for {', '.join(whats)})" for variable, whats in missing.items()]
+        raise MissingKeyError(f"set in the environment: {'; '.join(parts)}", tuple(missing))
 
 
 def _registered_backends() -> list[str]:
@@ -293,20 +321,40 @@ class SystemSpec:
     strategy_vlm: JudgeSpec | None = None  # the prompt-writing VLM of adaptive strategies
 
     def check(self, environ: Mapping[str, str] | None = None) -> None:
-        """Every key the system needs, checked before any work."""
-        self.restorer.check(environ)
-        if self.strategy_vlm is not None:
-            self.strategy_vlm.check(environ)
+        """Every key the system needs (restorer and prompt VLM), all named at once, before any work."""
+        vlm = self.strategy_vlm
+        check_keys(
+            {
+                "restorer": lambda: self.restorer.check(environ),
+                "prompts": lambda: vlm.check(environ) if vlm is not None else None,
+            }
+        )
+
+
+#: The one ``=`` a restorer may hold: ``diffusers:BASE+controlnet=REPO``.
+_CONTROLNET = "+controlnet="
 
 
 def _split_name(text: str) -> tuple[str, str | None]:
-    """``body=NAME`` → (body, NAME); a ``+controlnet=REPO`` part is not a name."""
+    """``body=NAME`` → (body, NAME), else (text, None).
+
+    NAME is everything after the last ``=`` and may hold any character but ``=`` (``+``, ``@``,
+    ``:``, spaces: ``NanoBanana2+GPT``); the ``=`` of a ``+controlnet=REPO`` part is not a name's.
+    Any other ``=`` is refused, so a name can never leak into a model id or a strategy.
+    """
     body, sep, name = text.rpartition("=")
-    if not sep or body.endswith("+controlnet") or "@" in name or "+" in name:
-        return text, None
-    if not name:
+    if not sep or body.endswith(_CONTROLNET[:-1]):
+        body, name = text, None
+    elif not name.strip():
         raise ValueError(f"system {text!r}: empty name after '='")
-    return body, name
+    if "=" in body.replace(_CONTROLNET, ""):
+        raise ValueError(
+            f"system {text!r}: more than one '='; a name (after the last '=') cannot contain '=', and "
+            f"a restorer holds one only in '{_CONTROLNET}REPO'"
+        )
+    if name is not None and not name.isprintable():
+        raise ValueError(f"system {text!r}: the name {name!r} holds a control character")
+    return body, None if name is None else name.strip()
 
 
 def parse_system(text: str) -> SystemSpec:

@@ -82,6 +82,68 @@ def test_system_grammar():
             parse_system(bad)
 
 
+#: The README "Table 1" block's systems → (backend, model id, strategy, prompt VLM, its model id, name).
+TABLE1_SYSTEMS = {
+    "gemini:gemini-3.1-flash-image-preview@adaptive:gemini:gemini-3.1-pro-preview=NanoBanana2+Gemini": (
+        "gemini", "gemini-3.1-flash-image-preview", "adaptive:gemini:gemini-3.1-pro-preview",
+        "gemini", "gemini-3.1-pro-preview", "NanoBanana2+Gemini",
+    ),
+    "gemini:gemini-3.1-flash-image-preview@adaptive:openai=NanoBanana2+GPT": (
+        "gemini", "gemini-3.1-flash-image-preview", "adaptive:openai", "openai", None, "NanoBanana2+GPT",
+    ),
+    "gemini:gemini-3-pro-image-preview@fixed-no-change=NanoBananaPro+FixNC": (
+        "gemini", "gemini-3-pro-image-preview", "fixed-no-change", None, None, "NanoBananaPro+FixNC",
+    ),
+    "openai:gpt-image-1.5@adaptive:gemini:gemini-3.1-pro-preview=GPTImage+Gemini": (
+        "openai", "gpt-image-1.5", "adaptive:gemini:gemini-3.1-pro-preview",
+        "gemini", "gemini-3.1-pro-preview", "GPTImage+Gemini",
+    ),
+    "diffusers:Qwen/Qwen-Image-Edit@fixed=QwenImageEdit+Fix": (
+        "diffusers", "Qwen/Qwen-Image-Edit", "fixed", None, None, "QwenImageEdit+Fix",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("text", TABLE1_SYSTEMS)
+def test_table1_systems_parse_to_what_they_say(text):
+    backend, model, strategy, vlm, vlm_model, name = TABLE1_SYSTEMS[text]
+    spec = parse_system(text)
+    model_of = spec.restorer.arg if spec.restorer.kind == "diffusers" else spec.restorer.model_id
+    assert (spec.restorer.name, model_of, spec.strategy, spec.name) == (backend, model, strategy, name)
+    judge = spec.strategy_vlm
+    assert (judge and judge.vlm, judge and judge.model_id) == (vlm, vlm_model)
+
+
+def test_names_hold_any_character_but_equals():
+    assert parse_system("classical@fixed=A+B @c:d/e (1)").name == "A+B @c:d/e (1)"
+    assert parse_system("classical=  spaced  ").name == "spaced"
+    assert parse_system("classical@adaptive:heuristic").name == "classical@adaptive:heuristic"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("classical=", "empty name"),
+        ("classical@fixed=  ", "empty name"),
+        ("identity=a=b", "more than one '='"),
+        ("gemini:m@adaptive:gemini:j=A=B", "more than one '='"),
+        ("gemini=m@fixed=A", "more than one '='"),
+        ("classical=line\nbreak", "control character"),
+        ("classical@fixed+x=A", r"unknown prompt strategy 'fixed\+x'"),
+        ("classical@adaptive:gpt=A", "unknown VLM 'gpt'"),
+    ],
+)
+def test_hostile_system_strings_are_refused_naming_the_reason(text, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_system(text)
+
+
+def test_a_system_names_every_key_it_needs_at_once():
+    with pytest.raises(MissingKeyError, match=r"GEMINI_API_KEY.*OPENAI_API_KEY") as caught:
+        parse_system("gemini:m@adaptive:openai=NB2+GPT").check({})
+    assert caught.value.variables == ("GEMINI_API_KEY (or GOOGLE_API_KEY)", "OPENAI_API_KEY")
+
+
 def test_keys_are_checked_naming_the_variable():
     env = {}
     with pytest.raises(MissingKeyError, match="GEMINI_API_KEY"):

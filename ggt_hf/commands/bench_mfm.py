@@ -54,13 +54,29 @@ def build_system(spec, device: str | None = None):
     return System(spec.name, restore, PROMPT_STRATEGIES[spec.strategy])
 
 
+def _check_distinct_folders(names: list[str]) -> None:
+    """Refuse two systems whose outputs would share ``out/outputs/<folder>`` (same name once made safe)."""
+    from ggt_hf.evaluation.bench_mfm import safe_name
+
+    folders: dict[str, list[str]] = {}
+    for name in names:
+        folders.setdefault(safe_name(name), []).append(name)
+    for folder, same in folders.items():
+        if len(same) > 1:
+            shown = " and ".join(repr(n) for n in same)
+            raise ValueError(
+                f"systems {shown} would share the output folder outputs/{folder}; give them distinct names "
+                "with =NAME"
+            )
+
+
 def run(args) -> int:
     from pathlib import Path
 
     from ggt_hf.evaluation.bench_mfm import BenchConfig, run_bench, write_report
     from ggt_hf.metrics.specs import paper_metrics, parse_metric_list
     from ggt_hf.output_folders import check_no_overlap, claim_output_folder
-    from ggt_hf.restorer_spec import parse_judge, parse_system
+    from ggt_hf.restorer_spec import check_keys, parse_judge, parse_system
 
     if not (args.clean or args.real):
         raise ValueError("give --clean (fidelity) and/or --real (perceptual, VLM-R) images")
@@ -68,13 +84,10 @@ def run(args) -> int:
         if folder and not Path(folder).exists():
             raise FileNotFoundError(f"{flag} {folder}: no such file or folder")
     specs = [parse_system(s) for s in args.system]
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"two systems share a name ({', '.join(names)}); name them with =NAME")
+    _check_distinct_folders([s.name for s in specs])
     judge_spec = parse_judge(args.judge if args.real else "none")
-    for spec in specs:  # every key before any work
-        spec.check()
-    judge_spec.check()
+    checks = {f"system {spec.name!r}": spec.check for spec in specs}
+    check_keys({**checks, f"judge {judge_spec.text!r}": judge_spec.check})  # every key before any work
     check_no_overlap([f for f in (args.clean, args.real) if f], args.out)
     claim_output_folder(
         args.out, "bench-mfm", recognise=lambda f: (f / "table1.json").is_file(), command="ggt bench-mfm"

@@ -1,5 +1,6 @@
 """Metric weights: `ggt metrics list` shows every metric of the specs table and whether it is
-ready here (weights on disk or none needed; it never touches the network); `ggt metrics fetch
+ready here (weights on disk or none needed): it reads the weight files pyiqa declares and looks
+for them on disk, never builds a model and never touches the network; `ggt metrics fetch
 [names]` downloads the weights of learned metrics where the network allows (pyiqa's cache:
 ~/.cache/torch/hub/pyiqa)."""
 
@@ -15,12 +16,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import contextlib
-
-    from ggt_hf.metrics.engine import MetricEngine
     from ggt_hf.metrics.specs import METRICS, get_spec
+    from ggt_hf.metrics.weight_files import readiness
     from ggt_hf.metrics.weights import weights_dirs
-    from ggt_hf.network import forced_offline
     from ggt_hf.tensors import resolve_device
 
     resolve_device(args.device)  # a device that is not there fails before any metric is created
@@ -32,11 +30,12 @@ def run(args) -> int:
     failures = 0
     rows = ["| metric | pyiqa id | mode | better | group | status |", "|---|---|---|---|---|---|"]
     for spec in specs:
-        if spec.pyiqa_id is None:
-            status = "needs a judge (VLM client), not weights"
-        else:
-            with forced_offline() if args.action == "list" else contextlib.nullcontext():
-                missing = MetricEngine([spec], device=args.device).drop_unavailable()
+        if args.action == "list" or spec.pyiqa_id is None:
+            status = readiness(spec)  # from the disk: no model is built, no network touched
+        else:  # fetch: building the model downloads what it loads
+            from ggt_hf.metrics.engine import MetricEngine
+
+            missing = MetricEngine([spec], device=args.device).drop_unavailable()
             status = "ready" if not missing else f"missing: {missing[spec.name]}"
             failures += bool(missing)
         rows.append(

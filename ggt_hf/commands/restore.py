@@ -7,7 +7,9 @@ or CUDA. Outputs are lossless PNGs mirroring the input names; existing outputs m
 restorer are skipped unless ``--overwrite`` (re-running resumes). The output folder records which
 restorer made each output (``.ggt_restore.jsonl``): outputs of another model are refused up front
 unless ``--overwrite``. Input and output never overlap (``ggt restore in in``, ``ggt restore in .``,
-``ggt restore a.png a.png`` are refused before any work). Unreadable files are reported item by item
+``ggt restore a.png a.png`` are refused before any work). A packed dataset folder (``ggt pack``) as
+input restores the LQ images of its ``--split`` (default ``test``) into ``<category>/<id>.png``, the
+names ``ggt eval --dataset`` matches. Unreadable files are reported item by item
 and the rest go on; exit 1 if any failed.
 """
 
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -40,7 +44,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prompt", help="diffusers: the restoration prompt (default: the GGT fixed prompt)")
     parser.add_argument("--steps", type=int, default=28, help="diffusers: inference steps")
     parser.add_argument("--seed", type=int, default=0, help="diffusers: generator seed")
-    parser.add_argument("input", help="an image file or a folder (searched recursively)")
+    parser.add_argument(
+        "input",
+        help="an image file, a folder (searched recursively), or a packed dataset folder (`ggt pack`): the "
+        "LQ images of its --split, written as OUTPUT/<category>/<id>.png, what `ggt eval --dataset` expects",
+    )
     parser.add_argument("output", help="output folder (or a .png path when the input is one file)")
     parser.add_argument("--tile", type=int, default=512, help="tile side in pixels; 0 = whole image at once")
     parser.add_argument("--overlap", type=int, default=32, help="overlap of adjacent tiles in pixels")
@@ -56,6 +64,7 @@ def add_arguments(parser) -> None:
         help="redo outputs that already exist (needed when they were made by another restorer)",
     )
     parser.add_argument("--report", help="write failures as item<TAB>reason lines to this file")
+    parser.add_argument("--split", default="test", help="packed dataset input: the split to restore")
 
 
 def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Exception]]:
@@ -94,6 +103,48 @@ def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Ex
     return [(s, o) for o, s in pairs.items()], problems
 
 
+@dataclass(frozen=True)
+class PackedInput:
+    """The LQ image of row ``index`` of a packed split (an input of :func:`restore_files`)."""
+
+    reference: Any  # ggt_hf.evaluation.references.PackedReference
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.reference.name}#{self.reference.ids[self.index]}"
+
+    def load(self) -> Image.Image:
+        from ggt_hf.images import decode_image
+
+        item = self.reference.item(self.index)
+        return decode_image(item.lq, str(self)).image
+
+
+def is_packed_folder(src: Path) -> bool:
+    """True for a local ``ggt pack`` folder (parquet shards under it)."""
+    return src.is_dir() and any(src.rglob("*.parquet"))
+
+
+def plan_packed(src: Path, dst: Path, split: str) -> list[tuple[PackedInput, Path]]:
+    """``(input, output)`` pairs for every LQ image of ``split``: ``dst/<category>/<id>.png``, the
+    names ``ggt eval --dataset SRC --split SPLIT`` matches predictions by (packed ids are unique)."""
+    from ggt_hf.constants import CATEGORIES, Col
+    from ggt_hf.evaluation.references import PackedReference
+
+    reference = PackedReference(str(src), split, None)
+    categories = reference.ds[Col.CATEGORY]
+    return [
+        (PackedInput(reference, index), dst / CATEGORIES[categories[index]] / f"{image_id}.png")
+        for index, image_id in enumerate(reference.ids)
+    ]
+
+
+def _load_input(src: Path | PackedInput) -> Image.Image:
+    from ggt_hf.images import load_image
+
+    return src.load() if isinstance(src, PackedInput) else load_image(src).image
+
+
 def refuse_overlap(src: Path, dst: Path) -> None:
     """Refuse, before any work, an output that is or overlaps its input: a file restored onto
     itself, an output folder that is, is inside or contains the input folder (symlinks resolved).
@@ -113,7 +164,7 @@ def refuse_overlap(src: Path, dst: Path) -> None:
 
 
 def restore_files(
-    pairs: list[tuple[Path, Path]],
+    pairs: list[tuple[Path | PackedInput, Path]],
     restore: RestoreFn,
     overwrite: bool = False,
     on_written: Callable[[Path], None] | None = None,
@@ -129,7 +180,7 @@ def restore_files(
     from tqdm.auto import tqdm
 
     from ggt_hf.errors import GGTError
-    from ggt_hf.images import encode_image, load_image
+    from ggt_hf.images import encode_image
     from ggt_hf.io_utils import atomic_write_bytes
 
     restored = skipped = 0
@@ -139,7 +190,7 @@ def restore_files(
             skipped += 1
             continue
         try:
-            image = load_image(src).image
+            image = _load_input(src)
             result = restore(image)
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(out, encode_image(result.convert("RGB"), "png"))
@@ -189,7 +240,10 @@ def run(args) -> int:
 
     src, dst = Path(args.input), Path(args.output)
     refuse_overlap(src, dst)  # before anything is read, loaded or written
-    pairs, problems = plan_outputs(src, dst)
+    if is_packed_folder(src):
+        pairs, problems = plan_packed(src, dst, args.split), []
+    else:
+        pairs, problems = plan_outputs(src, dst)
     spec = parse_restorer(args.model)  # cheap: a bad name (e.g. an unknown category) fails first
     provenance, identity = _check_provenance(args, dst, pairs)  # before any model is loaded
     restore = build_restorer(

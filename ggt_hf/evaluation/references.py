@@ -15,7 +15,7 @@ read lazily. Sources (:func:`open_reference`):
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,26 @@ def _category_of(rel: Path) -> str:
     return "general"
 
 
+def _refuse_pair_release(root: Path, files: Iterable[Path]) -> None:
+    """Refuse a folder of LQ/HQ pairs (a raw release such as GGT-100K's ``test/Rain/{LQ,GT}/``) given
+    as real LQ photos: its ground truth would be scored as inputs. Packed, it is a paired split."""
+    from ggt_hf.hub.layout import HQ, LQ, Reading, read_path
+
+    examples: dict[str, str] = {}
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        reading = read_path(rel)
+        if isinstance(reading, Reading) and reading.role in (LQ, HQ):
+            examples.setdefault(reading.role, rel)
+        if len(examples) == 2:
+            raise ValueError(
+                f"{root}: a release of LQ/HQ pairs ({examples[LQ]} is an LQ image, {examples[HQ]} a ground truth), "
+                f"not a folder of real LQ photos. Pack it first, e.g. `ggt pack {root} packed`, then pass "
+                "--dataset packed --split test (`ggt restore --model MODEL packed pred/` writes the "
+                "predictions it expects)"
+            )
+
+
 class FolderReference(Reference):
     """Real LQ photos in a folder (see the module docstring); duplicated stems are refused."""
 
@@ -108,7 +128,9 @@ class FolderReference(Reference):
         self.name = str(folder)
         files: dict[str, Path] = {}
         clashes: dict[str, list[str]] = {}
-        for path in image_files(root):  # a link loop or one out of the folder, a bad name: skipped, named
+        paths = list(image_files(root))  # a link loop or one out of the folder, a bad name: skipped, named
+        _refuse_pair_release(root, paths)
+        for path in paths:
             rel = path.relative_to(root)
             if path.stem in files:
                 clashes.setdefault(path.stem, [str(files[path.stem].relative_to(root))]).append(str(rel))

@@ -12,6 +12,9 @@ Hub and every download host are probed once per process (:mod:`ggt_hf.network`).
 Each metric is created once per process: models are cached by (pyiqa id, device, options) and
 shared by every engine, and a metric whose weights are missing is remembered, so a run that
 retries items never reloads (or re-downloads) a metric.
+
+Whether a metric's weights are on disk is answered without creating it by
+:mod:`ggt_hf.metrics.weight_files` (what ``ggt metrics list`` shows).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf import network
-from ggt_hf.errors import GGTError, MissingExtraError
+from ggt_hf.errors import GGTError
+from ggt_hf.metrics.weight_files import import_pyiqa, missing_file_reason
 
 _cache_lock = threading.Lock()
 _models: dict[tuple, Any] = {}
@@ -47,15 +51,6 @@ def offline() -> bool:
 def _refused(url: str) -> bool:
     """True when a download from ``url`` must not be tried (offline, or its host is unreachable)."""
     return offline() or network.host_unreachable(url) is not None
-
-
-def import_pyiqa():
-    """Import pyiqa, or raise an error naming the extra that installs it."""
-    try:
-        import pyiqa
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("pyiqa", "metrics") from exc
-    return pyiqa
 
 
 @dataclass
@@ -110,11 +105,8 @@ def _missing_reason(attempt: _Attempt) -> str:
             f"needs a file from {attempt.url} that is not cached and could not be downloaded; run "
             "`ggt metrics fetch` where the network is available"
         )
-    folder = Path(attempt.dst).parent
-    return (
-        f"weights file {Path(attempt.dst).name!r} is not on disk and could not be downloaded; "
-        f"place it in {folder}/ (source: {attempt.url}) or run `ggt metrics fetch` where the network "
-        "is available"
+    return missing_file_reason(
+        Path(attempt.dst).name, Path(attempt.dst).parent, attempt.url, tried_download=True
     )
 
 

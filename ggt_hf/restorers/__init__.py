@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 from dataclasses import fields
 from typing import Any
@@ -96,10 +97,32 @@ def _read_config(name_or_path: str, **hub_kwargs) -> dict:
     return data.get("config", data)
 
 
+def model_folder(path: str) -> str:
+    """``path``, or its ``final/`` model when ``path`` is a training run folder (``train.output_dir``).
+
+    A run folder without ``final/config.json`` (training not finished, or another folder) is returned
+    as it is, and loading it fails naming the missing ``config.json``.
+    """
+    from ggt_hf.constants import TRAINING_FINAL_DIR
+
+    final = os.path.join(path, TRAINING_FINAL_DIR)
+    if (
+        os.path.isdir(path)
+        and not os.path.isfile(os.path.join(path, "config.json"))
+        and os.path.isfile(os.path.join(final, "config.json"))
+    ):
+        logging.getLogger(__name__).info("%s: a training run folder, loading its model %s", path, final)
+        return final
+    return path
+
+
 def load_restorer(name_or_path: str, device: str | None = None, **hub_kwargs):
-    """A restorer from a registry name (random init), a local ``save_pretrained`` folder, or a Hub
-    repo id (``config.json`` names the ``model_type``; weights must be safetensors)."""
+    """A restorer from a registry name (random init), a local ``save_pretrained`` folder (or a training
+    run folder: its ``final/`` model), or a Hub repo id (``config.json`` names the ``model_type``;
+    weights must be safetensors)."""
     from ggt_hf.tensors import resolve_device
+
+    name_or_path = model_folder(name_or_path)
 
     key = name_or_path.strip().lower().replace("-", "_")
     if key in RESTORERS and not os.path.isdir(name_or_path):

@@ -35,12 +35,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from ggt_hf.constants import TRAINING_FINAL_DIR
 from ggt_hf.training.checkpoint_state import apply_states, read_states, save_states
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
-FINAL_DIR = "final"
+FINAL_DIR = TRAINING_FINAL_DIR
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 

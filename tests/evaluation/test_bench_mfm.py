@@ -107,3 +107,29 @@ def test_cli(tmp_path, photos, capsys, monkeypatch):
     assert code == 0
     out = capsys.readouterr().out
     assert "identity" in out and "same" in out and "classical@adaptive:heuristic" in out
+
+
+def test_cli_names_every_missing_key_before_any_work(tmp_path, monkeypatch, capsys):
+    for variable in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real_lq").mkdir()
+    systems = [
+        "gemini:gemini-3-pro-image-preview@fixed-no-change=NanoBananaPro+FixNC",
+        "classical@adaptive:openai=C+GPT",
+    ]
+    args = ["bench-mfm", "--real", "real_lq/", "--out", "table1/", "--judge", "gemini:gemini-3.1-pro-preview"]
+    assert main([*args, *(f"--system={s}" for s in systems)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "GEMINI_API_KEY" in err and "OPENAI_API_KEY" in err
+    assert "'C+GPT'" in err and "judge 'gemini:gemini-3.1-pro-preview'" in err
+    assert not (tmp_path / "table1").exists()
+
+
+def test_cli_refuses_two_systems_sharing_an_output_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real_lq").mkdir()
+    assert (
+        main(["bench-mfm", "--real", "real_lq", "--system", "identity=A+B", "--system", "classical=A_B"]) == 2
+    )
+    assert "share the output folder outputs/A_B" in capsys.readouterr().err

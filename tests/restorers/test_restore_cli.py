@@ -90,18 +90,22 @@ def test_classical_baseline_single_file(tmp_path, photos, capsys):
     assert "unknown category 'nonsense'" in capsys.readouterr().err
 
 
-def test_collisions_and_outputs_inside_the_input(tmp_path, photos, capsys):
+def test_collisions_and_an_output_inside_the_input(tmp_path, photos, capsys):
     root = tmp_path / "in"
     root.mkdir()
     photos[0].crop((0, 0, 40, 40)).save(root / "a.png")
     photos[1].crop((0, 0, 40, 40)).save(root / "a.jpg")
-    out = root / "restored"
+    out = tmp_path / "restored"
     assert main(["restore", "--model", "classical", str(root), str(out)]) == 1
     assert "rename one" in capsys.readouterr().err
     assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == ["a.png"]  # + provenance
-    assert main(["restore", "--model", "classical", str(root), str(out)]) == 1  # outputs are not inputs
+    assert main(["restore", "--model", "classical", str(root), str(out)]) == 1  # resumes
     assert "restored 0, skipped 1 existing, failed 1" in capsys.readouterr().out
     assert main(["restore", "--model", "classical", str(tmp_path / "missing"), str(out)]) == 2
+    inside = root / "restored"  # an output inside the input is refused before any work
+    assert main(["restore", "--model", "classical", str(root), str(inside)]) == 2
+    assert "must not overlap" in capsys.readouterr().err
+    assert not inside.exists() and sorted(p.name for p in root.iterdir()) == ["a.jpg", "a.png"]
 
 
 def test_registry_name_warns_about_random_weights(tmp_path, photos, caplog):
