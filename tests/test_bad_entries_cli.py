@@ -83,7 +83,7 @@ def test_a_name_with_newline_and_tab_cannot_forge_report_or_console_lines(
     lines = report.read_text(encoding="utf-8").split("\n")
     assert lines[-1] == "" and len(lines) == 2, lines  # one problem, one line
     item, reason = lines[0].split("\t")
-    assert item.endswith(f"/lq/{category}/evil\\nok\\tfake\\u2028.png"), item
+    assert item.endswith(f"/lq/{category}/evil\\nok\\tfake\\u2028.png") and reason, item
     assert "evil\\nok\\tfake\\u2028.png: " in capsys.readouterr().err
 
 
