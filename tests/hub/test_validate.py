@@ -146,3 +146,18 @@ def test_hostile_manifest_is_a_named_problem_in_validate_and_refused_by_pack(
     assert f"error: {packed / expected}" in err, err
     assert "RecursionError" not in err
     assert not list(packed.glob("data/*/test-*.parquet"))  # refused before any work
+
+
+def test_a_hostile_output_marker_is_not_an_internal_error(packed, make_pairs_dir, capsys):
+    """200k nested ``[`` in ``.ggt-output.json`` gave "error: RecursionError" in ``ggt pack``; the
+    marker is then unreadable (as if absent) and the folder is recognised by its manifest."""
+    from ggt_hf.cli import main
+    from ggt_hf.output_folders import MARKER, read_marker
+
+    (packed / MARKER).write_text("[" * 200_000)
+    assert read_marker(packed) is None
+    code = main(["pack", str(make_pairs_dir(n=2)), str(packed), "--split", "test"])
+    err = capsys.readouterr().err
+    assert "RecursionError" not in err
+    assert code == 0 and "id already used in data/" in err, err  # the same pairs: pack ran to the end
+    assert read_marker(packed) is not None
