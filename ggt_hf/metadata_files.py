@@ -59,8 +59,14 @@ def read_metadata(
         raise DatasetValidationError(item, f"cannot be read ({exc.strerror or exc})") from None
     if len(data) > MAX_METADATA_BYTES:
         raise DatasetValidationError(item, f"larger than {MAX_METADATA_BYTES:,} bytes: refused as metadata")
+    return parse_metadata(data, fmt, item)
+
+
+def parse_metadata(data: bytes | str, fmt: Format, item: object) -> dict[str, Any]:
+    """The mapping held by ``data`` (metadata read from elsewhere, e.g. a parquet file's schema
+    metadata), with :func:`read_metadata`'s checks but the size cap; the same errors, naming ``item``."""
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
         raise DatasetValidationError(item, f"not UTF-8 text (byte {exc.start})") from None
     value = _parse(text, fmt, item)

@@ -14,7 +14,6 @@ Checks, each reported with its file (and row) rather than stopping at the first:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,7 @@ from ggt_hf.hub.leaks import SplitOverlaps
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.images import decode_image
-from ggt_hf.metadata_files import read_metadata
+from ggt_hf.metadata_files import parse_metadata, read_metadata
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.walk import walk_files
 
@@ -135,8 +134,13 @@ def _check_schema(path: Path, rel: str) -> Iterator[Problem]:
     if not schema.remove_metadata().equals(expected.arrow_schema.remove_metadata()):
         yield Problem(rel, f"schema differs from GGT schema: columns {schema.names}")
         return
-    meta = json.loads((schema.metadata or {}).get(b"huggingface", b"{}"))
-    if meta.get("info", {}).get("features") != expected.to_dict():
+    try:  # a hostile shard's metadata (200k nested `[`, a list) is a problem, not a crash
+        meta = parse_metadata((schema.metadata or {}).get(b"huggingface", b"{}"), "json", rel)
+    except DatasetValidationError as exc:
+        yield Problem(rel, f"`huggingface` schema metadata: {exc.reason}")
+        return
+    info = meta.get("info")
+    if not isinstance(info, dict) or info.get("features") != expected.to_dict():
         yield Problem(rel, "missing or wrong `huggingface` features metadata (Image/ClassLabel types)")
 
 

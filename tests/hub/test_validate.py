@@ -161,3 +161,21 @@ def test_a_hostile_output_marker_is_not_an_internal_error(packed, make_pairs_dir
     assert "RecursionError" not in err
     assert code == 0 and "id already used in data/" in err, err  # the same pairs: pack ran to the end
     assert read_marker(packed) is not None
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        (b"[" * 200_000, "`huggingface` schema metadata: nested too deeply to read"),
+        (b'{"info": [1]}', "missing or wrong `huggingface` features metadata"),
+    ],
+    ids=["200k-brackets", "info-list"],
+)
+def test_hostile_shard_metadata_is_a_named_problem(packed, metadata, expected):
+    """A shard whose ``huggingface`` schema metadata is 200k nested ``[`` gave "error: RecursionError"."""
+    shard = list_shards(packed)[0]
+    path = packed / shard.path
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({b"huggingface": metadata}), path)
+    problems = [str(p) for p in validate_folder(packed, progress=False)]
+    assert f"{shard.path}: {expected}" in "\n".join(problems), problems
