@@ -6,7 +6,7 @@ Every error carries the ``item`` it is about (a path, an id, a row) and a human-
 
 from __future__ import annotations
 
-from ggt_hf.io_utils import path_text
+from ggt_hf.io_utils import path_text, printable
 
 
 class GGTError(Exception):
@@ -15,7 +15,8 @@ class GGTError(Exception):
     def __init__(self, item: object, reason: str) -> None:
         self.item = path_text(str(item))  # a non-UTF-8 file name is named with its bytes escaped
         self.reason = reason
-        super().__init__(f"{self.item}: {reason}")
+        # shown with control characters escaped: a name holding a newline cannot forge a line
+        super().__init__(f"{printable(self.item)}: {reason}")
 
 
 class BadImageError(GGTError):
@@ -72,7 +73,7 @@ class UnknownNameError(UsageError, KeyError):
     """A name (metric, restorer, category, ...) that is not in its registry; the reason lists the known ones."""
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return f"{self.item}: {self.reason}"
+        return f"{printable(self.item)}: {self.reason}"
 
 
 class NetworkUnavailableError(GGTError):

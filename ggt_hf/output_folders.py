@@ -95,7 +95,7 @@ def read_marker(folder: str | os.PathLike) -> dict | None:
     """The marker ggt wrote into ``folder`` (``None`` when there is none or it does not parse)."""
     try:
         data = json.loads((Path(folder) / MARKER).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: a hostile `[[[[…` marker
         return None
     return data if isinstance(data, dict) else None
 

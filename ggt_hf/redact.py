@@ -51,16 +51,29 @@ def redact_text(text: str) -> str:
 
 def redact(obj: Any) -> Any:
     """A copy of ``obj`` with secrets masked: values under secret-looking keys of mappings (at any
-    depth) and secret-looking substrings of strings (:func:`redact_text`)."""
+    depth) and secret-looking substrings of strings (:func:`redact_text`).
+
+    Each distinct string is scanned once, however often it recurs (a YAML anchor reused through
+    aliases appears many times in the loaded config), so the work is bounded by the distinct text."""
+    return _redact(obj, {})
+
+
+def _redact(obj: Any, done: dict[str, str]) -> Any:
     if isinstance(obj, dict):
         return {
-            k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "") else redact(v))
+            k: (
+                MASK
+                if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
+                else _redact(v, done)
+            )
             for k, v in obj.items()
         }
     if isinstance(obj, (list, tuple)):
-        return type(obj)(redact(v) for v in obj)
+        return type(obj)(_redact(v, done) for v in obj)
     if isinstance(obj, str):
-        return redact_text(obj)
+        if obj not in done:
+            done[obj] = redact_text(obj)
+        return done[obj]
     return obj
 
 

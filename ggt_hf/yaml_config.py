@@ -26,11 +26,17 @@ T = TypeVar("T")
 #: "billion laughs" (aliases of aliases) expands to 10^9 and would hang whatever walks the result.
 MAX_YAML_NODES = 100_000
 
+#: Characters of scalar text (keys and values) a YAML document may hold once every alias is expanded.
+#: Nodes alone do not bound it: one 1 MiB string anchored and reused 300 times is 300 nodes but
+#: 300 MiB of text, which the build then records, redacts and writes. Configs, recipes and cards
+#: hold kilobytes; 16 MiB leaves room for any real one and keeps what is written bounded.
+MAX_YAML_CHARS = 16 * 1024 * 1024
+
 
 class BoundedSafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses a document expanding (through aliases) to more than
-    :data:`MAX_YAML_NODES` nodes, or an alias that contains itself; checked on the composed node
-    graph, before any Python object is built."""
+    :data:`MAX_YAML_NODES` nodes or :data:`MAX_YAML_CHARS` characters of scalar text, or an alias
+    that contains itself; checked on the composed node graph, before any Python object is built."""
 
     source = "<yaml>"
 
@@ -40,12 +46,16 @@ class BoundedSafeLoader(yaml.SafeLoader):
         return node
 
 
-def expanded_size(root: yaml.Node, source: object = "<yaml>", limit: int | None = None) -> int:
+def expanded_size(
+    root: yaml.Node, source: object = "<yaml>", limit: int | None = None, char_limit: int | None = None
+) -> int:
     """Nodes of ``root`` with every alias expanded (shared nodes counted once per use, computed once
-    each); :class:`~ggt_hf.errors.UsageError` naming ``source`` beyond ``limit`` (default
-    :data:`MAX_YAML_NODES`) or on a cycle."""
+    each); :class:`~ggt_hf.errors.UsageError` naming ``source`` beyond ``limit`` nodes (default
+    :data:`MAX_YAML_NODES`), beyond ``char_limit`` characters of expanded scalar text (default
+    :data:`MAX_YAML_CHARS`), or on a cycle."""
     limit = MAX_YAML_NODES if limit is None else limit
-    sizes: dict[int, int] = {}
+    char_limit = MAX_YAML_CHARS if char_limit is None else char_limit
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes, scalar characters), expanded
     open_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
@@ -55,11 +65,20 @@ def expanded_size(root: yaml.Node, source: object = "<yaml>", limit: int | None 
         children = _children(node)
         if children_done:
             open_nodes.discard(id(node))
-            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
-            if sizes[id(node)] > limit:
+            own_chars = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+            nodes = 1 + sum(sizes[id(c)][0] for c in children)
+            chars = own_chars + sum(sizes[id(c)][1] for c in children)
+            sizes[id(node)] = (nodes, chars)
+            if nodes > limit:
                 raise UsageError(
                     source,
                     f"YAML aliases expand to more than {limit:,} nodes (a 'billion laughs' document?): refused",
+                )
+            if chars > char_limit:
+                raise UsageError(
+                    source,
+                    f"YAML text expands (through aliases) to more than {char_limit:,} characters "
+                    f"({chars:,} so far; a text anchored and repeated with *aliases?): refused",
                 )
             continue
         if id(node) in open_nodes:
@@ -67,7 +86,7 @@ def expanded_size(root: yaml.Node, source: object = "<yaml>", limit: int | None 
         open_nodes.add(id(node))
         stack.append((node, True))
         stack.extend((c, False) for c in children if id(c) not in sizes)
-    return sizes[id(root)]
+    return sizes[id(root)][0]
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -67,3 +67,32 @@ def test_pack_of_a_folder_whose_path_is_not_utf8_names_it(make_pairs_dir, tmp_pa
     err = capsys.readouterr().err
     assert "nothing to pack (1 problem(s)): " in err
     assert "caf\\xe9: folder path is not valid UTF-8; rename it" in err
+
+
+def test_a_name_with_newline_and_tab_cannot_forge_report_or_console_lines(
+    make_pairs_dir, tmp_path: Path, capsys
+) -> None:
+    """ATTACK 9: ``evil<LF>ok<TAB>fake.png`` (an LQ with no HQ) used to write two report lines, the
+    second a forged ``ok<TAB>fake.png`` problem; it is one line, the name shown escaped."""
+    pairs = make_pairs_dir(n=3)
+    category = next(p.name for p in (pairs / "lq").iterdir())
+    first = sorted((pairs / "lq" / category).iterdir())[0]
+    shutil.copy(first, pairs / "lq" / category / "evil\nok\tfake\u2028.png")
+    report = tmp_path / "rep.tsv"
+    assert main(["pack", str(pairs), str(tmp_path / "ds3"), "--report", str(report)]) == 0
+    lines = report.read_text(encoding="utf-8").split("\n")
+    assert lines[-1] == "" and len(lines) == 2, lines  # one problem, one line
+    item, reason = lines[0].split("\t")
+    assert item.endswith(f"/lq/{category}/evil\\nok\\tfake\\u2028.png") and reason, item
+    assert "evil\\nok\\tfake\\u2028.png: " in capsys.readouterr().err
+
+
+def test_errors_and_problems_show_control_characters_escaped_but_keep_the_exact_item() -> None:
+    from ggt_hf.errors import BadImageError
+    from ggt_hf.hub.pairs import Problem
+
+    error = BadImageError("a\nb\x1b[2J\x85.png", "not an image")
+    assert str(error) == "a\\nb\\x1b[2J\\x85.png: not an image"
+    assert error.item == "a\nb\x1b[2J\x85.png"  # JSON outputs keep the name exact
+    problem = Problem("x\r\u2029y", "unpaired")
+    assert str(problem) == "x\\r\\u2029y: unpaired" and problem.item == "x\r\u2029y"

@@ -13,7 +13,7 @@ import pytest
 from ggt_hf.cli import main
 from ggt_hf.error_reporting import EXIT_USAGE
 from ggt_hf.errors import UsageError
-from ggt_hf.yaml_config import MAX_YAML_NODES, load_yaml, safe_load
+from ggt_hf.yaml_config import MAX_YAML_CHARS, MAX_YAML_NODES, load_yaml, safe_load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +45,35 @@ def test_ggt_build_refuses_laughs_under_backend_options(tmp_path, monkeypatch, c
     assert main(["build", "lol.yaml"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "error: lol.yaml: YAML aliases expand to more than 1,000 nodes" in err
+    assert not Path("run").exists()
+
+
+def big_text_reused(uses: int, size: int = 64 * 1024) -> str:
+    """One ``size``-character text anchored once and repeated through ``uses`` aliases: few nodes,
+    ``size * uses`` characters once expanded (the attack that the node count alone let through)."""
+    return f'blob: &a "{"x" * size}"\nmany: [' + ", ".join(["*a"] * uses) + "]\n"
+
+
+def test_a_large_text_reused_through_aliases_is_refused_naming_the_file(tmp_path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(big_text_reused(300))  # 19.7 MB once expanded, from a 65 KB file
+    assert MAX_YAML_CHARS < 64 * 1024 * 301
+    with pytest.raises(UsageError, match=f"more than {MAX_YAML_CHARS:,} characters") as info:
+        load_yaml(path)
+    assert info.value.item == str(path)
+    assert len(safe_load(big_text_reused(10))["many"]) == 10  # 640 KiB expanded: fine
+
+
+def test_ggt_build_refuses_a_large_text_reused_under_backend_options(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    options = "".join(f"    {line}\n" for line in big_text_reused(300).splitlines())
+    Path("big.yaml").write_text(
+        f"output: run\nsources:\n  - {{path: photos/}}\nbackend:\n  name: classical\n  options:\n{options}"
+    )
+    assert main(["build", "big.yaml", "--stage", "ingest"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"error: big.yaml: YAML text expands (through aliases) to more than {MAX_YAML_CHARS:,}" in err
     assert not Path("run").exists()
 
 

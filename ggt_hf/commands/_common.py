@@ -24,24 +24,31 @@ def add_split_arg(parser, default: str | None = "train") -> None:
 
 
 def print_problems(problems: Iterable[object], title: str, limit: int = 50) -> int:
-    """Print up to ``limit`` problems under a title to stderr; returns how many there were."""
+    """Print up to ``limit`` problems under a title to stderr, one line each (control characters
+    escaped, :func:`~ggt_hf.io_utils.printable`); returns how many there were."""
+    from ggt_hf.io_utils import printable
+
     problems = list(problems)
     if problems:
         print(f"{title}: {len(problems)}", file=sys.stderr)
         for problem in problems[:limit]:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {printable(problem)}", file=sys.stderr)
         if len(problems) > limit:
             print(f"  ... and {len(problems) - limit} more", file=sys.stderr)
     return len(problems)
 
 
 def write_problems(path: str | Path | None, problems: Iterable[object]) -> None:
-    """Write problems as ``item<TAB>reason`` lines (when a report path is given)."""
+    """Write problems as ``item<TAB>reason`` lines (when a report path is given): one line per
+    problem, control characters of the item and the reason escaped (a file name holding a newline or
+    a tab cannot forge a line or a column; :func:`~ggt_hf.io_utils.printable`)."""
     if path is None:
         return
-    from ggt_hf.io_utils import atomic_write_text
+    from ggt_hf.io_utils import atomic_write_text, printable
 
-    lines = "".join(f"{getattr(p, 'item', '')}\t{getattr(p, 'reason', p)}\n" for p in problems)
+    lines = "".join(
+        f"{printable(getattr(p, 'item', ''))}\t{printable(getattr(p, 'reason', p))}\n" for p in problems
+    )
     atomic_write_text(path, lines)
 
 

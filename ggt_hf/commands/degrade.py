@@ -45,7 +45,7 @@ def run(args) -> int:
     from ggt_hf.degrade import degrade
     from ggt_hf.errors import GGTError, UsageError
     from ggt_hf.images import encode_image, from_array, load_image
-    from ggt_hf.io_utils import atomic_write_bytes, atomic_write_text, path_text
+    from ggt_hf.io_utils import atomic_write_bytes, atomic_write_text, path_text, printable
     from ggt_hf.synthetic_pairs import pair_seed
     from ggt_hf.walk import walk_files
 
@@ -76,7 +76,7 @@ def run(args) -> int:
                 # path_text: a non-UTF-8 name (given as the one file) seeds from its escaped form
                 result = degrade(image, category, seed=pair_seed(args.seed, path_text(name)))
             except ValueError as exc:  # e.g. an image too small for the degradation model
-                print(f"skipped {path_text(path)}: {exc}", file=sys.stderr)
+                print(f"skipped {printable(path)}: {exc}", file=sys.stderr)
                 failed += 1
                 break
             atomic_write_text(out / f"{name}.json", json.dumps(result.params, sort_keys=True))

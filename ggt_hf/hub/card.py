@@ -11,7 +11,6 @@ written by ``datasets``' own ``DatasetInfosDict``.
 from __future__ import annotations
 
 import io
-import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, CATEGORY_TITLES, SCHEMA_VERSION, SPLITS, Col, HubLayout
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ggt_hf.metadata_files import read_metadata
 
 CARD_TEMPLATE = "dataset_card.md.j2"
 _SHARD_RE = re.compile(
@@ -239,8 +239,8 @@ def make_sample_grid(
 def read_card_info(folder: Path, given: CardInfo | None) -> CardInfo:
     manifest = folder / HubLayout.MANIFEST
     if given is None and manifest.exists():
-        stored = json.loads(manifest.read_text()).get("card")
-        if stored:  # ignore keys an older/newer ggt-hf wrote
+        stored = read_metadata(manifest).get("card")  # a hostile manifest: DatasetValidationError
+        if isinstance(stored, dict):  # ignore keys an older/newer ggt-hf wrote
             return CardInfo(**{k: v for k, v in stored.items() if k in CardInfo.__dataclass_fields__})
     return given or CardInfo()
 

@@ -43,7 +43,6 @@ Design choices, and why:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -72,6 +71,7 @@ from ggt_hf.hub.schema import dataset_features, record_to_row
 from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_capped, read_file_bytes
 from ggt_hf.io_utils import sha256_bytes
 from ggt_hf.memory import release_freed_memory
+from ggt_hf.metadata_files import read_metadata
 from ggt_hf.output_folders import claim_output_folder, output_lock
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.records import PairRecord
@@ -341,7 +341,7 @@ def is_packed_dataset(folder: Path) -> bool:
     """Whether ``folder`` holds a dataset ggt packed (its ``ggt_dataset.json`` manifest), e.g. one
     downloaded from the Hub."""
     try:
-        manifest = json.loads((folder / HubLayout.MANIFEST).read_text())
+        manifest = read_metadata(folder / HubLayout.MANIFEST)  # a hostile one: DatasetValidationError
     except (OSError, ValueError):
         return False
     return isinstance(manifest, dict) and "schema_version" in manifest and "shards" in manifest
@@ -391,6 +391,7 @@ def pack(
     if subset not in HubLayout.SUBSETS:
         raise ValueError(f"subset must be one of {HubLayout.SUBSETS}, got {subset!r}")
     out = claim_dataset_folder(out)
+    is_packed_dataset(out)  # reads its manifest: a hostile one is refused here, before any work
     with output_lock(out, DATASET_LOCK):  # the leak check sees the output as it is under the lock
         return _pack_locked(records, out, config, subset, list(problems or []), progress)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from ggt_hf.constants import IMAGE_EXTENSIONS, parse_split
 from ggt_hf.errors import PairingError
-from ggt_hf.io_utils import path_text, read_jsonl
+from ggt_hf.io_utils import path_text, printable, read_jsonl
 from ggt_hf.records import PairRecord
 from ggt_hf.tables import read_table
 from ggt_hf.walk import walk_files
@@ -42,8 +42,8 @@ class Problem:
     def __post_init__(self) -> None:
         object.__setattr__(self, "item", path_text(str(self.item)))
 
-    def __str__(self) -> str:
-        return f"{self.item}: {self.reason}"
+    def __str__(self) -> str:  # shown with control characters escaped (one problem, one line)
+        return f"{printable(self.item)}: {self.reason}"
 
 
 def nothing_to_pack(out: object, problems: list[Problem], limit: int = 5) -> PairingError:

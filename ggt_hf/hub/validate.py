@@ -14,7 +14,6 @@ Checks, each reported with its file (and row) rather than stopping at the first:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,16 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from huggingface_hub import DatasetCard
 from tqdm.auto import tqdm
 
 from ggt_hf.constants import CATEGORIES, Col, HubLayout
-from ggt_hf.errors import GGTError
+from ggt_hf.errors import DatasetValidationError, GGTError
 from ggt_hf.hub.card import counts, list_shards
 from ggt_hf.hub.leaks import SplitOverlaps
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.images import decode_image
+from ggt_hf.metadata_files import parse_metadata, read_metadata
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.walk import walk_files
 
@@ -53,23 +52,32 @@ def _check_card(folder: Path, shards_rows: dict[tuple[str, str, str], int]) -> I
         yield Problem(HubLayout.CARD, "missing dataset card")
         return
     try:
-        data = DatasetCard.load(card_path).data.to_dict()
-    except Exception as exc:  # the card parser raises several types for bad YAML
-        yield Problem(HubLayout.CARD, f"card YAML does not parse: {exc}")
+        data = read_metadata(card_path, "front matter", HubLayout.CARD)
+    except DatasetValidationError as exc:  # too big, too deep, endless aliases, YAML that does not parse
+        yield Problem(HubLayout.CARD, f"card {exc.reason}")
         return
-    configs = data.get("configs") or []
+    configs, infos, wrong = _card_sections(data)
+    if wrong:
+        yield from (Problem(HubLayout.CARD, f"card YAML {reason}") for reason in wrong)
+        return
     names = [c.get("config_name") for c in configs]
     if HubLayout.DEFAULT_CONFIG not in names:
         yield Problem(HubLayout.CARD, "no 'default' config in the card's YAML")
     for config in configs:
         for entry in config.get("data_files") or []:
-            if not list(folder.glob(entry.get("path", ""))):
+            pattern = entry.get("path")
+            if not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
                 yield Problem(
                     HubLayout.CARD,
-                    f"config {config.get('config_name')!r} split {entry.get('split')!r}: pattern {entry.get('path')!r} matches no file",
+                    f"config {config.get('config_name')!r} split {entry.get('split')!r}: pattern {pattern!r} "
+                    "is not a path inside the dataset folder",
                 )
-    infos = data.get("dataset_info") or []
-    for info in infos if isinstance(infos, list) else [infos]:
+            elif not list(folder.glob(pattern)):
+                yield Problem(
+                    HubLayout.CARD,
+                    f"config {config.get('config_name')!r} split {entry.get('split')!r}: pattern {pattern!r} matches no file",
+                )
+    for info in infos:
         name = info.get("config_name", HubLayout.DEFAULT_CONFIG)
         for split in info.get("splits") or []:
             actual = sum(
@@ -82,14 +90,57 @@ def _check_card(folder: Path, shards_rows: dict[tuple[str, str, str], int]) -> I
                 )
 
 
+def _card_sections(data: dict[str, Any]) -> tuple[list[dict], list[dict], list[str]]:
+    """``(configs, dataset_info entries, what is of the wrong type)`` of a card's YAML: every
+    ``configs[i]`` a mapping whose ``data_files`` are ``{split, path}`` mappings (a bare path text is
+    taken as ``{path: ...}``), every ``dataset_info`` entry a mapping whose ``splits`` are mappings
+    with a text ``name``; each wrong type is named by its key (e.g. ``configs[0]: expected a mapping``)."""
+    wrong: list[str] = []
+
+    def mappings(value: Any, where: str, text_key: str | None = None) -> list[dict]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            wrong.append(f"{where}: expected a list, got {type(value).__name__}")
+            return []
+        out = []
+        for i, entry in enumerate(value):
+            if text_key and isinstance(entry, str):
+                entry = {text_key: entry}
+            if not isinstance(entry, dict):
+                wrong.append(f"{where}[{i}]: expected a mapping, got {type(entry).__name__} {entry!r:.40}")
+            elif text_key and not isinstance(entry.get(text_key), str):
+                wrong.append(f"{where}[{i}].{text_key}: expected a text, got {entry.get(text_key)!r:.40}")
+            else:
+                out.append(entry)
+        return out
+
+    configs = mappings(data.get("configs"), "configs")
+    for i, config in enumerate(configs):
+        files = config.get("data_files")
+        config["data_files"] = mappings(
+            [files] if isinstance(files, str) else files, f"configs[{i}].data_files", "path"
+        )
+    raw_infos = data.get("dataset_info")
+    infos = mappings([raw_infos] if isinstance(raw_infos, dict) else raw_infos, "dataset_info")
+    for i, info in enumerate(infos):
+        info["splits"] = mappings(info.get("splits"), f"dataset_info[{i}].splits", "name")
+    return configs, infos, wrong
+
+
 def _check_schema(path: Path, rel: str) -> Iterator[Problem]:
     expected = dataset_features()
     schema = pq.read_schema(path)
     if not schema.remove_metadata().equals(expected.arrow_schema.remove_metadata()):
         yield Problem(rel, f"schema differs from GGT schema: columns {schema.names}")
         return
-    meta = json.loads((schema.metadata or {}).get(b"huggingface", b"{}"))
-    if meta.get("info", {}).get("features") != expected.to_dict():
+    try:  # a hostile shard's metadata (200k nested `[`, a list) is a problem, not a crash
+        meta = parse_metadata((schema.metadata or {}).get(b"huggingface", b"{}"), "json", rel)
+    except DatasetValidationError as exc:
+        yield Problem(rel, f"`huggingface` schema metadata: {exc.reason}")
+        return
+    info = meta.get("info")
+    if not isinstance(info, dict) or info.get("features") != expected.to_dict():
         yield Problem(rel, "missing or wrong `huggingface` features metadata (Image/ClassLabel types)")
 
 
@@ -213,9 +264,9 @@ def _check_manifest(folder: Path, shards: list) -> list[Problem]:
     if not path.exists():
         return [Problem(HubLayout.MANIFEST, "missing manifest")]
     try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        return [Problem(HubLayout.MANIFEST, f"not valid JSON: {exc.msg}")]
+        manifest = read_metadata(path, "json", HubLayout.MANIFEST)
+    except DatasetValidationError as exc:  # not JSON, too deep, too big, not an object
+        return [Problem(HubLayout.MANIFEST, exc.reason)]
     if manifest.get("counts") != counts(shards) or manifest.get("negative_counts") != counts(
         shards, negatives=True
     ):

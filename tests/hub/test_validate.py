@@ -82,3 +82,100 @@ def test_schema_mismatch(packed):
     table = pq.read_table(shard).drop_columns(["lq_phash"])
     pq.write_table(table, shard)
     assert any("schema differs from GGT schema" in str(p) for p in validate_folder(packed, progress=False))
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("configs: [[1]]", "README.md: card YAML configs[0]: expected a mapping, got list [1]"),
+        ("configs: {a: 1}", "README.md: card YAML configs: expected a list, got dict"),
+        (
+            "configs: [{config_name: default, data_files: [{split: train, path: [x]}]}]",
+            "README.md: card YAML configs[0].data_files[0].path: expected a text, got ['x']",
+        ),
+        ("dataset_info: [7]", "README.md: card YAML dataset_info[0]: expected a mapping, got int 7"),
+        (
+            "dataset_info: {splits: [{}]}",
+            "README.md: card YAML dataset_info[0].splits[0].name: expected a text",
+        ),
+        ("a: " + "[" * 100 + "]" * 100, "README.md: card nested more than 64 levels deep"),
+        (
+            "a: &a [x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: ["
+            + ", ".join(["*b"] * 10_000)
+            + "]",
+            "aliases expand",
+        ),
+    ],
+    ids=["list-in-configs", "configs-mapping", "path-list", "info-int", "split-no-name", "deep", "laughs"],
+)
+def test_hostile_card_yaml_is_a_named_problem_not_a_crash(packed, yaml_text, expected):
+    """ATTACK 10: ``configs: [[1]]`` made ``ggt validate`` print "error: AttributeError" (exit 1)."""
+    (packed / HubLayout.CARD).write_text(f"---\n{yaml_text}\n---\n# card\n")
+    problems = [str(p) for p in validate_folder(packed, progress=False)]
+    assert any(p.startswith(expected) or expected in p for p in problems), problems
+
+
+def test_a_card_pattern_outside_the_folder_is_a_problem(packed):
+    card = packed / HubLayout.CARD
+    card.write_text(card.read_text().replace("path: data/old_photo/train-*.parquet", "path: /etc/*"))
+    problems = [str(p) for p in validate_folder(packed, progress=False)]
+    assert any("pattern '/etc/*' is not a path inside the dataset folder" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[" * 200_000, "ggt_dataset.json: nested too deeply to read"),
+        ("[1, 2]", "ggt_dataset.json: expected a mapping (a JSON object) at the top level, got a list"),
+        ('{"counts": ' * 100 + "1" + "}" * 100, "ggt_dataset.json: nested more than 64 levels deep"),
+    ],
+    ids=["200k-brackets", "a-list", "100-deep"],
+)
+def test_hostile_manifest_is_a_named_problem_in_validate_and_refused_by_pack(
+    packed, make_pairs_dir, text, expected, capsys
+):
+    """ATTACK 10: 200k nested ``[`` gave "error: RecursionError" in ``ggt validate`` and ``ggt pack``."""
+    from ggt_hf.cli import main
+
+    (packed / HubLayout.MANIFEST).write_text(text)
+    assert any(str(p).startswith(expected) for p in validate_folder(packed, progress=False))
+    assert main(["validate", str(packed)]) == 1
+    assert expected in capsys.readouterr().err
+    assert main(["pack", str(make_pairs_dir(n=2)), str(packed), "--split", "test"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {packed / expected}" in err, err
+    assert "RecursionError" not in err
+    assert not list(packed.glob("data/*/test-*.parquet"))  # refused before any work
+
+
+def test_a_hostile_output_marker_is_not_an_internal_error(packed, make_pairs_dir, capsys):
+    """200k nested ``[`` in ``.ggt-output.json`` gave "error: RecursionError" in ``ggt pack``; the
+    marker is then unreadable (as if absent) and the folder is recognised by its manifest."""
+    from ggt_hf.cli import main
+    from ggt_hf.output_folders import MARKER, read_marker
+
+    (packed / MARKER).write_text("[" * 200_000)
+    assert read_marker(packed) is None
+    code = main(["pack", str(make_pairs_dir(n=2)), str(packed), "--split", "test"])
+    err = capsys.readouterr().err
+    assert "RecursionError" not in err
+    assert code == 0 and "id already used in data/" in err, err  # the same pairs: pack ran to the end
+    assert read_marker(packed) is not None
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        (b"[" * 200_000, "`huggingface` schema metadata: nested too deeply to read"),
+        (b'{"info": [1]}', "missing or wrong `huggingface` features metadata"),
+    ],
+    ids=["200k-brackets", "info-list"],
+)
+def test_hostile_shard_metadata_is_a_named_problem(packed, metadata, expected):
+    """A shard whose ``huggingface`` schema metadata is 200k nested ``[`` gave "error: RecursionError"."""
+    shard = list_shards(packed)[0]
+    path = packed / shard.path
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({b"huggingface": metadata}), path)
+    problems = [str(p) for p in validate_folder(packed, progress=False)]
+    assert f"{shard.path}: {expected}" in "\n".join(problems), problems
