@@ -1,0 +1,75 @@
+"""Train/test leaks through the HQ: a test pair that reuses a train HQ with a fresh degradation
+(the usual GGT case) leaks the target even though its LQ is new (issue 21 point 2, attack 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ggt_hf.errors import LeakageError
+from ggt_hf.hub.pack import PackConfig, pack
+from ggt_hf.hub.pairs import pairs_from_dir
+from ggt_hf.hub.validate import validate_folder
+
+
+def _pack(pairs: Path, out: Path, split: str, **config):
+    records, problems = pairs_from_dir(pairs, split=split)
+    return pack(records, out, PackConfig(**config), problems=problems, progress=False)
+
+
+def _reuse_train_hq(train: Path, dest: Path, nudge: bool = False) -> Path:
+    """Test pairs t<i> with train pair p<i>'s HQ and a fresh LQ = (0.35*hq+130) mirrored; with
+    ``nudge`` one HQ pixel is changed by 1 (no longer byte- or pixel-identical)."""
+    for hq_path in sorted(train.glob("hq/*/*.png")):
+        category, name = hq_path.parent.name, "t" + hq_path.stem[1:]
+        hq = np.asarray(Image.open(hq_path).convert("RGB")).copy()
+        if nudge:
+            hq[0, 0, 0] ^= 1
+        lq = np.clip(0.35 * hq.astype(np.float32) + 130, 0, 255).astype(np.uint8)[:, ::-1]
+        for side, pixels in (("hq", hq), ("lq", lq)):
+            (dest / side / category).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.ascontiguousarray(pixels)).save(dest / side / category / f"{name}.png")
+    return dest
+
+
+def test_pack_refuses_test_pairs_that_reuse_a_train_hq(make_pairs_dir, tmp_path):
+    train = make_pairs_dir(n=4)
+    out = tmp_path / "ds"
+    _pack(train, out, "train")
+    test = _reuse_train_hq(train, tmp_path / "test")
+    with pytest.raises(LeakageError, match="4 test pair") as caught:
+        _pack(test, out, "test")
+    assert "test HQ identical to train pair p0" in caught.value.reason
+    assert "test LQ" not in caught.value.reason  # the LQs are fresh: the message names the HQ
+    assert not list(out.glob("data/*/test-*.parquet"))
+
+
+def test_pack_refuses_a_nudged_train_hq_as_a_near_duplicate(make_pairs_dir, tmp_path):
+    train = make_pairs_dir(n=4)
+    out = tmp_path / "ds"
+    _pack(train, out, "train")
+    test = _reuse_train_hq(train, tmp_path / "test", nudge=True)
+    with pytest.raises(LeakageError, match="test HQ near-duplicate of train pair p0"):
+        _pack(test, out, "test")
+
+
+def test_validate_flags_a_reused_hq_after_one_pixel_changed(make_pairs_dir, tmp_path):
+    train = make_pairs_dir(n=4)
+    out = tmp_path / "ds"
+    _pack(train, out, "train")
+    _pack(_reuse_train_hq(train, tmp_path / "test", nudge=True), out, "test", force=True)
+    problems = validate_folder(out, progress=False)
+    leaked = sorted(p.item.split("id ")[1] for p in problems if "test HQ near-duplicate" in p.reason)
+    assert leaked == ["'t0')", "'t1')", "'t2')", "'t3')"], problems
+    assert not any("test LQ" in p.reason for p in problems)
+
+
+def test_distinct_photos_are_not_flagged(make_pairs_dir, tmp_path):
+    out = tmp_path / "ds"
+    _pack(make_pairs_dir(n=8, name="train"), out, "train")
+    report = _pack(make_pairs_dir(n=8, name="test", offset=8), out, "test")
+    assert not report.leaks
+    assert validate_folder(out, progress=False) == []
