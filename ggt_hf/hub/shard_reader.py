@@ -33,17 +33,20 @@ def open_shard(
     columns: Sequence[str] | None = None,
     *,
     name: object = None,
-    max_column_bytes: int = MAX_COLUMN_CHUNK_BYTES,
-    max_row_group_bytes: int = MAX_ROW_GROUP_BYTES,
+    max_column_bytes: int | None = None,
+    max_row_group_bytes: int | None = None,
 ) -> pq.ParquetFile:
     """The parquet file at ``path``, once its footer shows that reading ``columns`` (all when
-    ``None``) one row group at a time stays within the limits.
+    ``None``) one row group at a time stays within the limits (default
+    :data:`MAX_COLUMN_CHUNK_BYTES` and :data:`MAX_ROW_GROUP_BYTES`, read when called).
 
     Raises:
         DatasetValidationError: naming the shard (``name``, default ``path``), row group and column
             that is too large, or a file that is not parquet; nothing has been read but the footer.
     """
     name = path if name is None else name
+    max_column_bytes = MAX_COLUMN_CHUNK_BYTES if max_column_bytes is None else max_column_bytes
+    max_row_group_bytes = MAX_ROW_GROUP_BYTES if max_row_group_bytes is None else max_row_group_bytes
     try:
         parquet = pq.ParquetFile(path)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
@@ -81,8 +84,8 @@ def iter_shard_rows(
     columns: Sequence[str] | None = None,
     *,
     name: object = None,
-    max_column_bytes: int = MAX_COLUMN_CHUNK_BYTES,
-    max_row_group_bytes: int = MAX_ROW_GROUP_BYTES,
+    max_column_bytes: int | None = None,
+    max_row_group_bytes: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The rows (as dicts) of a shard checked by :func:`open_shard`, one row group at a time and
     one row converted to Python at a time (no second copy of a whole row group)."""
