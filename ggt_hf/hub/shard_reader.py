@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -97,3 +98,19 @@ def iter_shard_rows(
         for index in range(table.num_rows):
             yield table.slice(index, 1).to_pylist()[0]
         del table
+
+
+def check_local_shards(dataset: str | os.PathLike) -> None:
+    """When ``dataset`` is a local folder (not a Hub repo id), check the footer of every parquet
+    file ``datasets.load_dataset`` would read in it (:func:`open_shard`) before it is loaded.
+
+    Raises:
+        DatasetValidationError: naming the first shard that is refused.
+    """
+    folder = Path(dataset)
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob("*.parquet")):
+        rel = path.relative_to(folder)
+        if not any(part.startswith((".", "_")) for part in rel.parts):  # what datasets skips
+            open_shard(path, name=rel.as_posix())

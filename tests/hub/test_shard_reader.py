@@ -78,3 +78,18 @@ def test_validate_peak_memory_stays_below_the_cell(make_pairs_dir, tmp_path):
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     assert any(rel in p and "row group 0" in p for p in measured["problems"]), measured
     assert measured["grew_kb"] * 1024 < CELL // 2, measured  # the 64 MB cell was never materialised
+
+
+def test_eval_and_training_readers_check_a_local_folder_first(make_pairs_dir, tmp_path, small_caps):
+    from ggt_hf.evaluation.references import PackedReference
+    from ggt_hf.evaluation.restorer_eval import load_reference
+    from ggt_hf.training.data.sources import PackedSource, SourceSpec
+
+    out, rel = _bomb_dataset(make_pairs_dir, tmp_path)
+    for load in (
+        lambda: PackedReference(str(out), "train", None),
+        lambda: load_reference(str(out), "train"),
+        lambda: PackedSource(SourceSpec(str(out), kind="packed"), "ggt"),
+    ):
+        with pytest.raises(DatasetValidationError, match=f"{rel}: row group 0"):
+            load()
