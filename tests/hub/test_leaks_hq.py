@@ -73,3 +73,22 @@ def test_distinct_photos_are_not_flagged(make_pairs_dir, tmp_path):
     report = _pack(make_pairs_dir(n=8, name="test", offset=8), out, "test")
     assert not report.leaks
     assert validate_folder(out, progress=False) == []
+
+
+def test_release_pack_refuses_a_test_pair_that_reuses_a_train_gt(tmp_path, capsys):
+    from ggt_hf.cli import main
+    from tests.hub.release_fixtures import image_bytes
+
+    release = tmp_path / "rel"
+    for split, pair_id, lq_seed, gt_seed in (
+        ("train", "a1", 1, 1001),
+        ("train", "a2", 2, 1002),
+        ("test", "b1", 9, 1002),
+    ):
+        for role, seed in (("LQ", lq_seed), ("GT", gt_seed)):
+            path = release / split / "rain" / role / f"{pair_id}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(image_bytes(seed, size=32))
+    assert main(["pack", str(release), str(tmp_path / "ds")]) != 0  # b1's GT is a2's, its LQ is new
+    err = capsys.readouterr().err
+    assert "b1: test HQ identical to train pair a2" in err, err
