@@ -52,6 +52,7 @@ from ggt_hf.hub.pack import (
     claim_dataset_folder,
     existing_rows,
     find_leaks,
+    leak_partner_splits,
     plan_shards,
     write_shard,
 )
@@ -561,7 +562,7 @@ def _kept_rows(out: Path) -> Callable[[set[tuple[str, str]]], Iterator[dict[str,
 
     def rows(replaced: set[tuple[str, str]]) -> Iterator[dict[str, str]]:
         for pair_id, split, sha, hashed, _, hq_sha, hq_hashed in existing_rows(
-            out, replaced, HubLayout.DATA_DIR
+            out, replaced, HubLayout.DATA_DIR, leak_partner_splits(s for _, s in replaced)
         ):
             yield {
                 "id": pair_id,

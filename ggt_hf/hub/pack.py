@@ -267,40 +267,60 @@ def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) 
     return rows_written
 
 
-def existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> Iterator[tuple[str, ...]]:
+def existing_rows(
+    out: Path,
+    replaced: set[tuple[str, str]],
+    subset: str,
+    hq_splits: Iterable[str] = (),
+    workers: int = 2,
+) -> Iterator[tuple[str, ...]]:
     """(id, split, lq_sha256, lq_phash, shard, hq pixel SHA-256, hq pHash) of rows of ``subset``
     already in ``out`` that this run keeps, one row group at a time (shards checked by
-    :func:`~ggt_hf.hub.shard_reader.open_shard` first). The HQ hashes, for the leak check, are
-    computed from the stored HQ of ``data/`` rows (``None`` elsewhere, or for an HQ that does not
-    decode: ``ggt validate`` names those)."""
-    columns = [Col.ID, Col.LQ_SHA256, Col.LQ_PHASH] + ([Col.HQ] if subset == HubLayout.DATA_DIR else [])
-    for shard in list_shards(out):
-        if shard.subset != subset or (shard.category, shard.split) in replaced:
-            continue
-        for row in iter_shard_rows(out / shard.path, columns, name=shard.path):
-            hq_sha, hq_phash = _image_hashes(row.get(Col.HQ), shard.path)
-            yield (
-                row[Col.ID],
-                shard.split,
-                row[Col.LQ_SHA256],
-                row[Col.LQ_PHASH],
-                shard.path,
-                hq_sha,
-                hq_phash,
-            )
+    :func:`~ggt_hf.hub.shard_reader.open_shard` first).
+
+    The HQ hashes, for the leak check, are not stored in the rows: they are computed (``workers``
+    threads) from the stored HQ of rows of the splits in ``hq_splits`` only, those a new pair
+    could leak to or from (``None`` elsewhere, or for an HQ that does not decode: ``ggt
+    validate`` names those).
+    """
+    hq_splits = set(hq_splits)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for shard in list_shards(out):
+            if shard.subset != subset or (shard.category, shard.split) in replaced:
+                continue
+            hashed = shard.split in hq_splits
+            columns = [Col.ID, Col.LQ_SHA256, Col.LQ_PHASH] + ([Col.HQ] if hashed else [])
+            rows = iter_shard_rows(out / shard.path, columns, name=shard.path)
+            where = shard.path
+            if hashed:
+                hashes = bounded_map(
+                    pool, lambda row, w=where: _image_hashes(row, w), rows, 4 * max(1, workers)
+                )
+            else:
+                hashes = ((row, (None, None)) for row in rows)
+            for row, (hq_sha, hq_phash) in hashes:
+                yield row[Col.ID], shard.split, row[Col.LQ_SHA256], row[Col.LQ_PHASH], where, hq_sha, hq_phash
 
 
-def _image_hashes(image: object, where: object) -> tuple[str | None, str | None]:
-    """(pixel SHA-256, pHash) of a stored image cell, or ``(None, None)`` if it has none or does
-    not decode."""
+def leak_partner_splits(splits: Iterable[str]) -> set[str]:
+    """The splits whose kept rows a run planning pairs of ``splits`` must hash for the leak check:
+    train rows when test pairs come, test rows when train pairs come."""
+    planned = set(splits)
+    return ({"train"} if "test" in planned else set()) | ({"test"} if "train" in planned else set())
+
+
+def _image_hashes(row: dict, where: object) -> tuple[dict, tuple[str | None, str | None]]:
+    """``row`` and the (pixel SHA-256, pHash) of its HQ cell, ``(None, None)`` if it has none or
+    does not decode."""
+    image = row.get(Col.HQ)
     data = image.get("bytes") if isinstance(image, dict) else None
     if not data:
-        return None, None
+        return row, (None, None)
     try:
         decoded = decode_image(data, where)
     except GGTError:
-        return None, None
-    return pixel_sha256(decoded.image), phash(decoded.image)
+        return row, (None, None)
+    return row, (pixel_sha256(decoded.image), phash(decoded.image))
 
 
 def _first_of_each_id(
@@ -449,7 +469,9 @@ def _pack_locked(
             )
         if not plan.planned_count():
             raise nothing_to_pack(out, report.problems)
-        plan.add_kept(existing_rows(out, set(plan.groups()), subset))
+        groups = set(plan.groups())
+        hq_splits = leak_partner_splits(s for _, s in groups) if subset == HubLayout.DATA_DIR else set()
+        plan.add_kept(existing_rows(out, groups, subset, hq_splits, config.workers))
         for pair_id, shard in plan.drop_clashes():
             report.problems.append(Problem(pair_id, f"id already used in {shard}"))
         # leakage matters for the pairs people train and test on; negatives are extra data

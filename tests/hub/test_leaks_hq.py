@@ -92,3 +92,11 @@ def test_release_pack_refuses_a_test_pair_that_reuses_a_train_gt(tmp_path, capsy
     assert main(["pack", str(release), str(tmp_path / "ds")]) != 0  # b1's GT is a2's, its LQ is new
     err = capsys.readouterr().err
     assert "b1: test HQ identical to train pair a2" in err, err
+
+
+def test_pack_of_train_refuses_when_kept_test_rows_reuse_its_hq(make_pairs_dir, tmp_path):
+    train = make_pairs_dir(n=2)
+    out = tmp_path / "ds"
+    _pack(_reuse_train_hq(train, tmp_path / "test"), out, "test")  # the test split is packed first
+    with pytest.raises(LeakageError, match="t0: test HQ identical to train pair p0"):
+        _pack(train, out, "train")
