@@ -8,6 +8,7 @@ each hash is filed under its bands and only items sharing a band are compared.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections import defaultdict
 
@@ -63,3 +64,11 @@ class NearDuplicateIndex:
                 if distance <= self.max_distance and (best is None or distance < best[1]):
                     best = (key, distance)
         return best
+
+
+def pixel_sha256(img: Image.Image) -> str:
+    """SHA-256 (hex) of an image's decoded pixels, mode and size: the same for any lossless
+    re-encode of the same picture, unlike a hash of the file's bytes."""
+    digest = hashlib.sha256(f"{img.mode} {img.width}x{img.height}\n".encode())
+    digest.update(img.tobytes())
+    return digest.hexdigest()

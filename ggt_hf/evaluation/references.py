@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col, try_parse_category
+from ggt_hf.hub.shard_reader import check_local_shards
 from ggt_hf.images import probe_image, read_file_bytes
 from ggt_hf.walk import image_files
 
@@ -64,6 +65,7 @@ class PackedReference(Reference):
     def __init__(self, dataset: str, split: str, config: str | None) -> None:
         from datasets import Image, load_dataset
 
+        check_local_shards(dataset)
         ds = load_dataset(dataset, config, split=split)
         self.has_hq = Col.HQ in ds.column_names
         for column in (Col.HQ, Col.LQ) if self.has_hq else (Col.LQ,):

@@ -29,6 +29,7 @@ from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col
 from ggt_hf.errors import GGTError
 from ggt_hf.evaluation.references import Reference, open_reference
+from ggt_hf.hub.shard_reader import check_local_shards
 from ggt_hf.images import load_image, probe_image, read_file_bytes
 from ggt_hf.io_utils import append_jsonl, atomic_write_json, atomic_write_text, path_text, read_jsonl
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
@@ -95,6 +96,7 @@ def load_reference(dataset: str, split: str = "test", config: str | None = None)
     """The split of a packed GGT dataset (local folder or Hub repo id), images left encoded."""
     from datasets import Image, load_dataset
 
+    check_local_shards(dataset)
     ds = load_dataset(dataset, config, split=split)
     return ds.cast_column(Col.HQ, Image(decode=False)).cast_column(Col.LQ, Image(decode=False))
 

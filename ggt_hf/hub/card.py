@@ -30,6 +30,7 @@ from PIL import Image
 from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, CATEGORY_TITLES, SCHEMA_VERSION, SPLITS, Col, HubLayout
 from ggt_hf.hub.schema import dataset_features
+from ggt_hf.hub.shard_reader import open_shard
 from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ggt_hf.metadata_files import read_metadata
 
@@ -193,8 +194,9 @@ def sample_tiles(folder: Path, shards: list[ShardInfo], per_category: int = 2) -
     for category in CATEGORIES:
         taken = 0
         for shard in (s for s in shards if s.category == category and s.subset == HubLayout.DATA_DIR):
-            batches = pq.ParquetFile(folder / shard.path).iter_batches(
-                per_category - taken, columns=[Col.LQ, Col.HQ]
+            columns = [Col.LQ, Col.HQ]
+            batches = open_shard(folder / shard.path, columns, name=shard.path).iter_batches(
+                per_category - taken, columns=columns
             )
             first = next(batches, None)  # the first rows only, not the whole row group
             if first is None:
@@ -259,7 +261,10 @@ def provenance_summary(folder: Path, shards: list[ShardInfo]) -> tuple[Counter, 
     backends: Counter = Counter()
     verdicts: Counter = Counter()
     for shard in (s for s in shards if s.subset == HubLayout.DATA_DIR):
-        for batch in pq.ParquetFile(folder / shard.path).iter_batches(1024, columns=[Col.PROVENANCE, Col.QC]):
+        columns = [Col.PROVENANCE, Col.QC]
+        for batch in open_shard(folder / shard.path, columns, name=shard.path).iter_batches(
+            1024, columns=columns
+        ):
             backends.update(_field_values(batch.column(Col.PROVENANCE), "backend"))
             verdicts.update(v for v in _field_values(batch.column(Col.QC), "verdict") if v)
     return backends, verdicts

@@ -38,7 +38,7 @@ class CheckedFile:
     width: int
     height: int
     ext: str
-    sha256: str | None  # hashes are kept for LQ files only (``None`` for HQ)
+    sha256: str | None  # LQ: of the file's bytes; HQ: of its decoded pixels (leak check); older: None
     phash: str | None
 
 

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from ggt_hf.constants import CATEGORIES, MAX_IMAGE_PIXELS, SPLITS, HubLayout
 from ggt_hf.errors import GGTError, LeakageError, PairingError
-from ggt_hf.hashing import phash
+from ggt_hf.hashing import phash, pixel_sha256
 from ggt_hf.hub.card import CardInfo, ShardInfo, Tile, render_grid, write_card_files
 from ggt_hf.hub.layout import DetectedPair, LayoutPlan, ReleaseSource
 from ggt_hf.hub.pack import (
@@ -52,6 +52,7 @@ from ggt_hf.hub.pack import (
     claim_dataset_folder,
     existing_rows,
     find_leaks,
+    leak_partner_splits,
     plan_shards,
     write_shard,
 )
@@ -156,7 +157,17 @@ def prepare_detected(pair: DetectedPair, source: ReleaseSource, config: StreamCo
         (lw, lh), (hw, hh) = lq_img.image.size, hq_img.image.size
         raise PairingError(pair.id, f"size mismatch: LQ is {lw}×{lh} but HQ is {hw}×{hh}")
     width, height = lq_img.image.size
-    return PreparedPair(record, lq_ref, hq_ref, width, height, sha256_bytes(lq_bytes), phash(lq_img.image))
+    return PreparedPair(
+        record,
+        lq_ref,
+        hq_ref,
+        width,
+        height,
+        sha256_bytes(lq_bytes),
+        phash(lq_img.image),
+        pixel_sha256(hq_img.image),
+        phash(hq_img.image),
+    )
 
 
 @dataclass
@@ -167,7 +178,8 @@ class ShardRecord:
     digest: str
     status: str  # "written" (local file complete), "uploaded" (at the sink) or "empty" (no rows, no file)
     info: dict[str, Any]
-    hashes: list[list[str]] = field(default_factory=list)  # [id, split, lq_sha256, lq_phash]
+    #: [id, split, lq_sha256, lq_phash, hq pixel sha256, hq_phash] (journals of older ggt: the first 4)
+    hashes: list[list[str]] = field(default_factory=list)
     problems: list[list[str]] = field(default_factory=list)
 
 
@@ -237,7 +249,16 @@ def _write_task(
                 if isinstance(result, GGTError):
                     problems.append([str(result.item), result.reason])
                     continue
-                hashes.append([result.record.id, result.record.split, result.lq_sha256, result.lq_phash])
+                hashes.append(
+                    [
+                        result.record.id,
+                        result.record.split,
+                        result.lq_sha256,
+                        result.lq_phash,
+                        result.hq_sha256,
+                        result.hq_phash,
+                    ]
+                )
                 if task.subset == HubLayout.DATA_DIR:
                     samples.add(result)
                 yield result
@@ -339,7 +360,7 @@ def stream_shards(
         bar.update(len(task.pairs))
     bar.close()
     entries = (
-        {"id": h[0], "split": h[1], "lq_sha256": h[2], "lq_phash": h[3]}
+        dict(zip(("id", "split", "lq_sha256", "lq_phash", "hq_sha256", "hq_phash"), h, strict=False))
         for task in tasks
         if task.subset == HubLayout.DATA_DIR and (r := journal.get(task.rel))
         for h in r.hashes
@@ -540,8 +561,17 @@ def _kept_rows(out: Path) -> Callable[[set[tuple[str, str]]], Iterator[dict[str,
     """Leak-check entries of the rows of ``out`` that a release pack keeps (read under its lock)."""
 
     def rows(replaced: set[tuple[str, str]]) -> Iterator[dict[str, str]]:
-        for pair_id, split, sha, hashed, _ in existing_rows(out, replaced, HubLayout.DATA_DIR):
-            yield {"id": pair_id, "split": split, "lq_sha256": sha, "lq_phash": hashed}
+        for pair_id, split, sha, hashed, _, hq_sha, hq_hashed in existing_rows(
+            out, replaced, HubLayout.DATA_DIR, leak_partner_splits(s for _, s in replaced)
+        ):
+            yield {
+                "id": pair_id,
+                "split": split,
+                "lq_sha256": sha,
+                "lq_phash": hashed,
+                "hq_sha256": hq_sha,
+                "hq_phash": hq_hashed,
+            }
 
     return rows
 

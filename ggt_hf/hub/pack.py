@@ -61,13 +61,14 @@ from tqdm.auto import tqdm
 
 from ggt_hf.constants import MAX_IMAGE_PIXELS, SPLITS, Col, HubLayout
 from ggt_hf.errors import BadImageError, DatasetValidationError, GGTError, LeakageError, PairingError
-from ggt_hf.hashing import phash
+from ggt_hf.hashing import phash, pixel_sha256
 from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards
 from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache, unchanged
 from ggt_hf.hub.leaks import find_leaks
 from ggt_hf.hub.pack_plan import PackPlan, PlannedPair, Spill, shard_sizes
 from ggt_hf.hub.pairs import Problem, nothing_to_pack
 from ggt_hf.hub.schema import dataset_features, record_to_row
+from ggt_hf.hub.shard_reader import iter_shard_rows
 from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_capped, read_file_bytes
 from ggt_hf.io_utils import sha256_bytes
 from ggt_hf.memory import release_freed_memory
@@ -129,6 +130,9 @@ class PreparedPair:
     height: int
     lq_sha256: str
     lq_phash: str
+    #: the HQ's pixel SHA-256 (:func:`~ggt_hf.hashing.pixel_sha256`) and pHash: leak checks only
+    hq_sha256: str | None = None
+    hq_phash: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -171,19 +175,20 @@ def check_image(data: bytes, path: object, max_pixels: int = MAX_IMAGE_PIXELS):
 
 
 def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int, cache: CheckCache | None):
-    """Check one image of a pair: (its ImageRef, width, height, SHA-256, pHash); the hashes are
-    computed for the LQ side only (``None`` for HQ unless a cached check has them)."""
+    """Check one image of a pair: (its ImageRef, width, height, SHA-256, pHash). The LQ's SHA-256
+    is of its file bytes (it goes into the row); the HQ's is of its decoded pixels, so the leak
+    check sees a re-encoded train HQ (:func:`~ggt_hf.hashing.pixel_sha256`)."""
     path = getattr(record, f"{side}_path")
-    hashes = side == "lq"  # the LQ's SHA-256 and pHash go into the row (dedupe, leak checks)
     st = _stat(path) if cache is not None else None
     hit = cache.get(path, st) if st is not None else None  # type: ignore[union-attr]
-    if hit is not None and (hit.phash is not None or not hashes) and hit.width * hit.height <= max_pixels:
+    if hit is not None and hit.phash is not None and hit.width * hit.height <= max_pixels:
         ref = ImageRef(str(path), f"{record.id}.{hit.ext}", st.st_size)  # type: ignore[union-attr]
         return ref, hit.width, hit.height, hit.sha256, hit.phash
     data = read_file_bytes(path, max_pixels=max_pixels)
     decoded, stored, ext = check_image(data, path, max_pixels)
     width, height = decoded.image.size
-    sha, hashed = (sha256_bytes(data), phash(decoded.image)) if hashes else (None, None)
+    sha = sha256_bytes(data) if side == "lq" else pixel_sha256(decoded.image)
+    hashed = phash(decoded.image)
     if stored is data:
         ref = ImageRef(str(path), f"{record.id}.{ext}", len(data))
         if st is not None and unchanged(st, _stat(path)):  # unchanged while read: remember the check
@@ -211,10 +216,10 @@ def prepare_pair(
     """Read, fully decode and check one pair (or take a file's earlier check from ``cache``).
     Raises a :class:`GGTError` naming the problem."""
     lq, lw, lh, lq_sha, lq_phash = _prepare_side(record, "lq", staging, max_pixels, cache)
-    hq, hw, hh, _, _ = _prepare_side(record, "hq", staging, max_pixels, cache)
+    hq, hw, hh, hq_sha, hq_phash = _prepare_side(record, "hq", staging, max_pixels, cache)
     if (lw, lh) != (hw, hh):
         raise PairingError(record.id, f"size mismatch: LQ is {lw}×{lh} but HQ is {hw}×{hh}")
-    return PreparedPair(record, lq, hq, lw, lh, lq_sha, lq_phash)
+    return PreparedPair(record, lq, hq, lw, lh, lq_sha, lq_phash, hq_sha, hq_phash)
 
 
 def plan_shards(pairs: list[PreparedPair], max_shard_bytes: int) -> list[list[PreparedPair]]:
@@ -262,16 +267,60 @@ def write_shard(path: Path, pairs: Iterable[PreparedPair], rows_per_group: int) 
     return rows_written
 
 
-def existing_rows(out: Path, replaced: set[tuple[str, str]], subset: str) -> Iterator[tuple[str, ...]]:
-    """(id, split, lq_sha256, lq_phash, shard) of rows of ``subset`` already in ``out`` that this
-    run keeps, one shard at a time."""
-    for shard in list_shards(out):
-        if shard.subset != subset or (shard.category, shard.split) in replaced:
-            continue
-        parquet = pq.ParquetFile(out / shard.path)
-        for batch in parquet.iter_batches(4096, columns=[Col.ID, Col.LQ_SHA256, Col.LQ_PHASH]):
-            for row in batch.to_pylist():
-                yield row[Col.ID], shard.split, row[Col.LQ_SHA256], row[Col.LQ_PHASH], shard.path
+def existing_rows(
+    out: Path,
+    replaced: set[tuple[str, str]],
+    subset: str,
+    hq_splits: Iterable[str] = (),
+    workers: int = 2,
+) -> Iterator[tuple[str, ...]]:
+    """(id, split, lq_sha256, lq_phash, shard, hq pixel SHA-256, hq pHash) of rows of ``subset``
+    already in ``out`` that this run keeps, one row group at a time (shards checked by
+    :func:`~ggt_hf.hub.shard_reader.open_shard` first).
+
+    The HQ hashes, for the leak check, are not stored in the rows: they are computed (``workers``
+    threads) from the stored HQ of rows of the splits in ``hq_splits`` only, those a new pair
+    could leak to or from (``None`` elsewhere, or for an HQ that does not decode: ``ggt
+    validate`` names those).
+    """
+    hq_splits = set(hq_splits)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for shard in list_shards(out):
+            if shard.subset != subset or (shard.category, shard.split) in replaced:
+                continue
+            hashed = shard.split in hq_splits
+            columns = [Col.ID, Col.LQ_SHA256, Col.LQ_PHASH] + ([Col.HQ] if hashed else [])
+            rows = iter_shard_rows(out / shard.path, columns, name=shard.path)
+            where = shard.path
+            if hashed:
+                hashes = bounded_map(
+                    pool, lambda row, w=where: _image_hashes(row, w), rows, 4 * max(1, workers)
+                )
+            else:
+                hashes = ((row, (None, None)) for row in rows)
+            for row, (hq_sha, hq_phash) in hashes:
+                yield row[Col.ID], shard.split, row[Col.LQ_SHA256], row[Col.LQ_PHASH], where, hq_sha, hq_phash
+
+
+def leak_partner_splits(splits: Iterable[str]) -> set[str]:
+    """The splits whose kept rows a run planning pairs of ``splits`` must hash for the leak check:
+    train rows when test pairs come, test rows when train pairs come."""
+    planned = set(splits)
+    return ({"train"} if "test" in planned else set()) | ({"test"} if "train" in planned else set())
+
+
+def _image_hashes(row: dict, where: object) -> tuple[dict, tuple[str | None, str | None]]:
+    """``row`` and the (pixel SHA-256, pHash) of its HQ cell, ``(None, None)`` if it has none or
+    does not decode."""
+    image = row.get(Col.HQ)
+    data = image.get("bytes") if isinstance(image, dict) else None
+    if not data:
+        return row, (None, None)
+    try:
+        decoded = decode_image(data, where)
+    except GGTError:
+        return row, (None, None)
+    return row, (pixel_sha256(decoded.image), phash(decoded.image))
 
 
 def _first_of_each_id(
@@ -329,6 +378,8 @@ def _prepare_all(
                     result.lq_sha256,
                     result.lq_phash,
                     spill.put(result),
+                    result.hq_sha256,
+                    result.hq_phash,
                 )
             )
 
@@ -419,7 +470,9 @@ def _pack_locked(
             )
         if not plan.planned_count():
             raise nothing_to_pack(out, report.problems)
-        plan.add_kept(existing_rows(out, set(plan.groups()), subset))
+        groups = set(plan.groups())
+        hq_splits = leak_partner_splits(s for _, s in groups) if subset == HubLayout.DATA_DIR else set()
+        plan.add_kept(existing_rows(out, groups, subset, hq_splits, config.workers))
         for pair_id, shard in plan.drop_clashes():
             report.problems.append(Problem(pair_id, f"id already used in {shard}"))
         # leakage matters for the pairs people train and test on; negatives are extra data

@@ -56,6 +56,8 @@ class PlannedPair:
     lq_sha256: str
     lq_phash: str
     where: tuple[int, int]
+    hq_sha256: str | None = None  # the HQ's pixel SHA-256 and pHash (leak check)
+    hq_phash: str | None = None
 
 
 def order_key(pair_id: str) -> str:
@@ -88,8 +90,9 @@ class PackPlan:
             CREATE TABLE records(id TEXT, lq_path TEXT, pos INTEGER, len INTEGER);
             CREATE TABLE planned(seq INTEGER PRIMARY KEY, id TEXT, category TEXT, rank INTEGER,
                                  split TEXT, nbytes INTEGER, sha TEXT, phash TEXT, ord TEXT,
-                                 pos INTEGER, len INTEGER);
-            CREATE TABLE kept(id TEXT PRIMARY KEY, split TEXT, sha TEXT, phash TEXT, shard TEXT);
+                                 pos INTEGER, len INTEGER, hq_sha TEXT, hq_phash TEXT);
+            CREATE TABLE kept(id TEXT PRIMARY KEY, split TEXT, sha TEXT, phash TEXT, shard TEXT,
+                              hq_sha TEXT, hq_phash TEXT);
             """
         )
 
@@ -115,8 +118,8 @@ class PackPlan:
     # --- checked pairs ----------------------------------------------------------------------------
     def add_planned(self, pair: PlannedPair) -> None:
         self.db.execute(
-            "INSERT INTO planned(id, category, rank, split, nbytes, sha, phash, ord, pos, len) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO planned(id, category, rank, split, nbytes, sha, phash, ord, pos, len, hq_sha, hq_phash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 pair.id,
                 pair.category,
@@ -127,6 +130,8 @@ class PackPlan:
                 pair.lq_phash,
                 order_key(pair.id),
                 *pair.where,
+                pair.hq_sha256,
+                pair.hq_phash,
             ),
         )
 
@@ -143,9 +148,10 @@ class PackPlan:
         ]
 
     # --- rows already in the dataset that the pack keeps ------------------------------------------
-    def add_kept(self, rows: Iterable[tuple[str, str, str, str, str]]) -> None:
-        """(id, split, lq_sha256, lq_phash, shard) of rows kept from the existing dataset."""
-        self.db.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?, ?)", rows)
+    def add_kept(self, rows: Iterable[tuple[str, ...]]) -> None:
+        """(id, split, lq_sha256, lq_phash, shard, hq pixel sha256, hq_phash) of rows kept from the
+        existing dataset (the HQ hashes may be ``None``)."""
+        self.db.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def drop_clashes(self) -> list[tuple[str, str]]:
         """Remove planned pairs whose id a kept row already uses; returns (id, shard) of each."""
@@ -157,14 +163,13 @@ class PackPlan:
 
     def leak_entries(self) -> Iterator[dict[str, str]]:
         """Kept rows, then planned pairs: what :func:`~ggt_hf.hub.leaks.find_leaks` reads."""
-        for pair_id, split, sha, phash in self._stream(
-            "SELECT id, split, sha, phash FROM kept ORDER BY rowid"
-        ):
-            yield {"id": pair_id, "split": split, "lq_sha256": sha, "lq_phash": phash}
-        for pair_id, split, sha, phash in self._stream(
-            "SELECT id, split, sha, phash FROM planned ORDER BY seq"
-        ):
-            yield {"id": pair_id, "split": split, "lq_sha256": sha, "lq_phash": phash}
+        for table, order in (("kept", "rowid"), ("planned", "seq")):
+            for row in self._stream(
+                f"SELECT id, split, sha, phash, hq_sha, hq_phash FROM {table} ORDER BY {order}"
+            ):
+                yield dict(
+                    zip(("id", "split", "lq_sha256", "lq_phash", "hq_sha256", "hq_phash"), row, strict=True)
+                )
 
     # --- shards -----------------------------------------------------------------------------------
     def finish_inserts(self) -> None:

@@ -8,7 +8,10 @@ Checks, each reported with its file (and row) rather than stopping at the first:
 * every row: unique id, ``category``/``split`` agree with the shard's path, both images decode to
   RGB at the recorded ``width`` × ``height``;
 * ``ggt_dataset.json`` exists and its counts agree with the shards;
-* no LQ or HQ image of ``data/`` is shared between splits (exact bytes: a train/test leak);
+* no test LQ or HQ of ``data/`` equals a train one by its decoded pixels or nearly equals it by
+  pHash (a train/test leak; only the hashes are kept, in a temporary SQLite file);
+* no shard's row group or column chunk is larger, once uncompressed, than any ggt shard can be
+  (checked in the parquet footer before reading, :mod:`ggt_hf.hub.shard_reader`);
 * the folder holds only regular files: a symlink (e.g. ``notes.txt -> /etc/passwd``) is flagged.
 """
 
@@ -25,10 +28,12 @@ from tqdm.auto import tqdm
 
 from ggt_hf.constants import CATEGORIES, Col, HubLayout
 from ggt_hf.errors import DatasetValidationError, GGTError
+from ggt_hf.hashing import phash, pixel_sha256
 from ggt_hf.hub.card import counts, list_shards
-from ggt_hf.hub.leaks import SplitOverlaps
+from ggt_hf.hub.leaks import LeakFinder
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.hub.schema import dataset_features
+from ggt_hf.hub.shard_reader import iter_shard_rows
 from ggt_hf.images import decode_image
 from ggt_hf.metadata_files import parse_metadata, read_metadata
 from ggt_hf.parallel import bounded_map, progress_disabled
@@ -144,8 +149,10 @@ def _check_schema(path: Path, rel: str) -> Iterator[Problem]:
         yield Problem(rel, "missing or wrong `huggingface` features metadata (Image/ClassLabel types)")
 
 
-def _check_row(row: dict[str, Any], where: str, category: str, split: str) -> list[Problem]:
+def _check_row(row: dict[str, Any], where: str, category: str, split: str) -> tuple[list[Problem], dict]:
+    """The problems of one row, and its leak-check entry (each image's pixel SHA-256 and pHash)."""
     problems = []
+    entry: dict[str, str | None] = {"id": where, "split": split}
     if row[Col.CATEGORY] != CATEGORIES.index(category):
         problems.append(
             Problem(where, f"category {row[Col.CATEGORY]} does not match shard folder {category!r}")
@@ -161,6 +168,8 @@ def _check_row(row: dict[str, Any], where: str, category: str, split: str) -> li
         except GGTError as exc:
             problems.append(Problem(where, f"{side}: {exc.reason}"))
             continue
+        entry[f"{side}_sha256"] = pixel_sha256(decoded.image)
+        entry[f"{side}_phash"] = phash(decoded.image)
         if decoded.stored_mode != "RGB":
             problems.append(Problem(where, f"{side}: stored as {decoded.stored_mode}, expected RGB"))
         if decoded.image.size != (row[Col.WIDTH], row[Col.HEIGHT]):
@@ -168,7 +177,7 @@ def _check_row(row: dict[str, Any], where: str, category: str, split: str) -> li
             problems.append(
                 Problem(where, f"{side}: is {w}×{h} but width/height say {row[Col.WIDTH]}×{row[Col.HEIGHT]}")
             )
-    return problems
+    return problems, entry
 
 
 def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | None = None) -> list[Problem]:
@@ -196,33 +205,51 @@ def validate_folder(folder: str | Path, *, workers: int = 2, progress: bool | No
     problems += check_empty_shards(shards)
     problems += _check_card(folder, rows_per_group)
     problems += _check_manifest(folder, shards)
-    seen: dict[tuple[str, str], str] = {}
-    shared = SplitOverlaps()
     total = sum(s.num_rows for s in shards)
     bar = tqdm(total=total, desc="validate", unit="pair", disable=progress_disabled(progress))
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, LeakFinder() as leaks:
+        seen: dict[tuple[str, str], str] = {}
         for shard in shards:
             schema_problems = list(_check_schema(folder / shard.path, shard.path))
             problems += schema_problems
             if schema_problems or shard.category not in CATEGORIES:
                 bar.update(shard.num_rows)
                 continue
-            jobs = []
-            for index, row in enumerate(_iter_rows(folder / shard.path)):
-                where = f"{shard.path} row {index} (id {row[Col.ID]!r})"
-                key = (shard.subset, row[Col.ID])
-                if key in seen:
-                    problems.append(Problem(where, f"duplicate id, also in {seen[key]}"))
-                seen.setdefault(key, shard.path)
-                if shard.subset == HubLayout.DATA_DIR:
-                    shared.add(row, shard.split, where)
-                jobs.append((row, where, shard.category, shard.split))
-                if len(jobs) >= 16:
-                    problems += _run(pool, jobs, bar)
-                    jobs = []
-            problems += _run(pool, jobs, bar)
-    bar.close()
-    return problems + shared.problems
+            try:
+                problems += _check_shard_rows(folder, shard, pool, bar, seen, leaks)
+            except DatasetValidationError as exc:  # refused from its footer, before any read
+                problems.append(Problem(shard.path, exc.reason))
+        bar.close()
+        return problems + leaks.leaks()
+
+
+def _check_shard_rows(
+    folder: Path, shard: Any, pool: ThreadPoolExecutor, bar: tqdm, seen: dict, leaks: LeakFinder
+) -> list[Problem]:
+    """Check a shard's rows, 16 at a time in ``pool``; ids go into ``seen``, the hashes of
+    ``data/`` rows into ``leaks``."""
+    problems: list[Problem] = []
+    jobs = []
+
+    def run() -> None:
+        for found, entry in bounded_map(pool, lambda job: _check_row(*job), jobs, window=len(jobs) or 1):
+            problems.extend(found)
+            if shard.subset == HubLayout.DATA_DIR:
+                leaks.add(entry)
+            bar.update(1)
+        jobs.clear()
+
+    for index, row in enumerate(iter_shard_rows(folder / shard.path, name=shard.path)):
+        where = f"{shard.path} row {index} (id {row[Col.ID]!r})"
+        key = (shard.subset, row[Col.ID])
+        if key in seen:
+            problems.append(Problem(where, f"duplicate id, also in {seen[key]}"))
+        seen.setdefault(key, shard.path)
+        jobs.append((row, where, shard.category, shard.split))
+        if len(jobs) >= 16:
+            run()
+    run()
+    return problems
 
 
 def check_empty_shards(shards: list) -> list[Problem]:
@@ -243,20 +270,6 @@ def check_links(folder: str | Path) -> list[Problem]:
     return [
         Problem(os.path.relpath(p.path, folder), p.reason) for p in walk_files(folder, links=False).problems
     ]
-
-
-def _run(pool: ThreadPoolExecutor, jobs: list, bar: tqdm) -> list[Problem]:
-    found = []
-    for result in bounded_map(pool, lambda job: _check_row(*job), jobs, window=len(jobs) or 1):
-        found += result
-        bar.update(1)
-    return found
-
-
-def _iter_rows(path: Path) -> Iterator[dict[str, Any]]:
-    pf = pq.ParquetFile(path)
-    for group in range(pf.num_row_groups):
-        yield from pf.read_row_group(group).to_pylist()
 
 
 def _check_manifest(folder: Path, shards: list) -> list[Problem]:

@@ -42,6 +42,7 @@ from ggt_hf.constants import (
 )
 from ggt_hf.errors import BadImageError
 from ggt_hf.hub.pairs import match_templates
+from ggt_hf.hub.shard_reader import check_local_shards
 from ggt_hf.images import decode_image, read_file_bytes
 from ggt_hf.training.data.config import PairSample, SourceSpec
 from ggt_hf.walk import image_files
@@ -170,6 +171,7 @@ class PackedSource(PairSource):
         from datasets import load_dataset
 
         path = str(Path(spec.path).resolve()) if Path(spec.path).is_dir() else spec.path
+        check_local_shards(path)
         ds = load_dataset(path, name=spec.config, split=spec.split)
         for column in (Col.LQ, Col.HQ):
             ds = ds.cast_column(column, ImageFeature(decode=False))

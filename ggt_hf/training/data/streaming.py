@@ -37,6 +37,7 @@ from typing import Any
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ggt_hf.constants import Col
+from ggt_hf.hub.shard_reader import check_local_shards
 from ggt_hf.training.data.config import DataConfig, PairSample, SourceSpec
 from ggt_hf.training.data.loader import TrainPairs, global_index
 from ggt_hf.training.data.mixing import Slot
@@ -60,6 +61,7 @@ class StreamSource:
         self.path = str(Path(spec.path).resolve()) if Path(spec.path).is_dir() else spec.path
         self.key = f"stream:{self.path}:{spec.config}:{spec.split}"
         # resolved once here (data files, features), pickled into workers; no rows are read yet
+        check_local_shards(self.path)
         ds = load_dataset(self.path, name=spec.config, split=spec.split, streaming=True)
         for column in (Col.LQ, Col.HQ):
             ds = ds.cast_column(column, ImageFeature(decode=False))
