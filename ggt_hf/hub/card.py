@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -28,10 +30,12 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 from PIL import Image
 
-from ggt_hf import __version__
+from ggt_hf import __version__, output_folders
 from ggt_hf.constants import CATEGORIES, CATEGORY_TITLES, SCHEMA_VERSION, SPLITS, Col, HubLayout
 from ggt_hf.hub.schema import dataset_features
-from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes
+
+logger = logging.getLogger(__name__)
 
 CARD_TEMPLATE = "dataset_card.md.j2"
 _SHARD_RE = re.compile(
@@ -339,9 +343,16 @@ def write_card_files(
     from ggt_hf.hub.eval_results import write_benchmark_yaml
 
     written = []
+    set_aside_hand_edits(folder)
     if grid is not None:
         atomic_write_bytes(folder / HubLayout.SAMPLE_GRID, grid)
         written.append(HubLayout.SAMPLE_GRID)
+    if write_benchmark_yaml(folder, info, shards):
+        written.append(HubLayout.EVAL_YAML)
+    card = render_card(shards, info, grid is not None, backends, verdicts)
+    hashes = {HubLayout.CARD: sha256_bytes(card.encode("utf-8"))}
+    if (folder / HubLayout.EVAL_YAML).is_file():
+        hashes[HubLayout.EVAL_YAML] = sha256_bytes((folder / HubLayout.EVAL_YAML).read_bytes())
     atomic_write_json(
         folder / HubLayout.MANIFEST,
         {
@@ -352,20 +363,84 @@ def write_card_files(
             "negative_counts": counts(shards, negatives=True),
             "baseline_counts": counts(shards, subset=HubLayout.BASELINE_DIR),
             "shards": [asdict(s) for s in shards],
+            WRITTEN_KEY: hashes,
         },
     )
     written.append(HubLayout.MANIFEST)
-    if write_benchmark_yaml(folder, info, shards):
-        written.append(HubLayout.EVAL_YAML)
-    atomic_write_text(
-        folder / HubLayout.CARD, render_card(shards, info, grid is not None, backends, verdicts)
-    )
+    atomic_write_text(folder / HubLayout.CARD, card)
     return [*written, HubLayout.CARD]
+
+
+#: Manifest key: sha256 of the card and ``eval.yaml`` as ggt last wrote them.
+WRITTEN_KEY = "written_sha256"
+#: The files ggt regenerates that people edit by hand.
+HAND_EDITABLE = (HubLayout.CARD, HubLayout.EVAL_YAML)
+
+
+def _aside_name(folder: Path, name: str) -> Path:
+    """``README.user.md`` (then ``README.user-2.md``, ...): a free name to keep a hand-edited file."""
+    stem, suffix = os.path.splitext(name)
+    candidate, n = folder / f"{stem}.user{suffix}", 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = folder / f"{stem}.user-{n}{suffix}"
+    return candidate
+
+
+def set_aside_hand_edits(folder: Path) -> dict[str, str]:
+    """Move each of :data:`HAND_EDITABLE` that differs from what ggt last wrote (its sha256 in the
+    manifest; no record counts as differing: an older or hand-made file) to ``<name>.user<ext>``,
+    with a warning naming it, before ggt regenerates it. Returns ``{file: where it was kept}``."""
+    try:
+        manifest = json.loads((folder / HubLayout.MANIFEST).read_text())
+    except (OSError, ValueError, RecursionError):
+        manifest = {}
+    recorded = manifest.get(WRITTEN_KEY) if isinstance(manifest, dict) else None
+    recorded = recorded if isinstance(recorded, dict) else {}
+    kept = {}
+    for name in HAND_EDITABLE:
+        path = folder / name
+        if not path.is_file() or path.is_symlink():
+            continue
+        if recorded.get(name) == sha256_bytes(path.read_bytes()):
+            continue  # ggt's own file: regenerated
+        aside = _aside_name(folder, name)
+        os.rename(path, aside)
+        logger.warning(
+            "%s differs from the one ggt wrote (edited by hand?): kept as %s, %s regenerated; "
+            "copy your changes back into the new %s, or keep them in %s",
+            path,
+            aside.name,
+            name,
+            name,
+            aside.name,
+        )
+        kept[name] = aside.name
+    return kept
+
+
+def check_no_links(folder: str | Path) -> None:
+    """Refuse a dataset folder where a path ggt writes is a symlink: ``README.md``,
+    ``ggt_dataset.json``, ``eval.yaml``, ``assets/`` (and its grid), each subset folder (``data/``,
+    ``negatives/``, ...) and every category folder in them.
+
+    Raises:
+        OutputFolderError: naming the link (nothing is changed).
+    """
+    folder = Path(folder)
+    paths = [HubLayout.CARD, HubLayout.MANIFEST, HubLayout.EVAL_YAML, HubLayout.SAMPLE_GRID]
+    for subset in HubLayout.SUBSETS:
+        paths.append(subset)
+        if (folder / subset).is_dir() and not (folder / subset).is_symlink():
+            names = sorted(os.listdir(folder / subset))  # a category a link points to would be written
+            paths += [f"{subset}/{n}" for n in names if (folder / subset / n).is_dir()]
+    output_folders.check_no_links(folder, paths, command="ggt")
 
 
 def finalize_folder(folder: str | Path, info: CardInfo | None = None) -> None:
     """Rewrite manifest, preview grid, ``eval.yaml`` and card of ``folder`` from its current shards."""
     folder = Path(folder)
+    check_no_links(folder)
     info = read_card_info(folder, info)
     shards = list_shards(folder)
     backends, verdicts = provenance_summary(folder, shards)
