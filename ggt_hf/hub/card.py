@@ -16,7 +16,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -335,10 +335,12 @@ def write_card_files(
     grid: bytes | None,
     backends: Counter | None = None,
     verdicts: Counter | None = None,
+    owned: list[str] | None = None,
 ) -> list[str]:
     """Write manifest, preview grid, benchmark ``eval.yaml`` and card for ``shards``; returns their paths.
 
     The card is written last: a folder (or repo) with a card always has its shards and manifest.
+    ``owned``: the shards ggt wrote (default: all of ``shards``), recorded for the next re-pack.
     """
     from ggt_hf.hub.eval_results import write_benchmark_yaml
 
@@ -347,8 +349,7 @@ def write_card_files(
     if grid is not None:
         atomic_write_bytes(folder / HubLayout.SAMPLE_GRID, grid)
         written.append(HubLayout.SAMPLE_GRID)
-    if write_benchmark_yaml(folder, info, shards):
-        written.append(HubLayout.EVAL_YAML)
+    wrote_eval = write_benchmark_yaml(folder, info, shards)
     card = render_card(shards, info, grid is not None, backends, verdicts)
     hashes = {HubLayout.CARD: sha256_bytes(card.encode("utf-8"))}
     if (folder / HubLayout.EVAL_YAML).is_file():
@@ -364,9 +365,10 @@ def write_card_files(
             "baseline_counts": counts(shards, subset=HubLayout.BASELINE_DIR),
             "shards": [asdict(s) for s in shards],
             WRITTEN_KEY: hashes,
+            OWNED_KEY: [s.path for s in shards] if owned is None else owned,
         },
     )
-    written.append(HubLayout.MANIFEST)
+    written += [HubLayout.MANIFEST, *([HubLayout.EVAL_YAML] if wrote_eval else [])]
     atomic_write_text(folder / HubLayout.CARD, card)
     return [*written, HubLayout.CARD]
 
@@ -437,11 +439,41 @@ def check_no_links(folder: str | Path) -> None:
     output_folders.check_no_links(folder, paths, command="ggt")
 
 
-def finalize_folder(folder: str | Path, info: CardInfo | None = None) -> None:
-    """Rewrite manifest, preview grid, ``eval.yaml`` and card of ``folder`` from its current shards."""
+#: Manifest key: the shards ggt wrote (the only ones a re-pack replaces or deletes); an older
+#: manifest without it is read as "every shard it lists".
+OWNED_KEY = "ggt_written_shards"
+
+
+def manifest_owned_shards(folder: Path) -> list[str] | None:
+    """The shard paths ggt wrote, as ``folder``'s manifest records them (``None``: no manifest;
+    a manifest from before :data:`OWNED_KEY` existed gives every shard it lists)."""
+    try:
+        manifest = json.loads((folder / HubLayout.MANIFEST).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    owned = manifest.get(OWNED_KEY)
+    if not isinstance(owned, list):
+        shards = manifest.get("shards") if isinstance(manifest.get("shards"), list) else []
+        owned = [s.get("path") for s in shards if isinstance(s, dict)]
+    return [p for p in owned if isinstance(p, str)]
+
+
+def finalize_folder(
+    folder: str | Path, info: CardInfo | None = None, owned: Iterable[str] | None = None
+) -> None:
+    """Rewrite manifest, preview grid, ``eval.yaml`` and card of ``folder`` from its current shards.
+
+    ``owned``: the shards ggt wrote (pack passes them); by default the manifest's record is kept.
+    """
     folder = Path(folder)
     check_no_links(folder)
     info = read_card_info(folder, info)
+    if owned is None:
+        owned = manifest_owned_shards(folder)
     shards = list_shards(folder)
     backends, verdicts = provenance_summary(folder, shards)
-    write_card_files(folder, info, shards, make_sample_grid(folder, shards), backends, verdicts)
+    present = {s.path for s in shards}
+    mine = None if owned is None else sorted(set(owned) & present)
+    write_card_files(folder, info, shards, make_sample_grid(folder, shards), backends, verdicts, mine)

@@ -70,7 +70,7 @@ from tqdm.auto import tqdm
 from ggt_hf.constants import MAX_IMAGE_PIXELS, SPLITS, Col, HubLayout
 from ggt_hf.errors import BadImageError, DatasetValidationError, GGTError, LeakageError, PairingError
 from ggt_hf.hashing import phash
-from ggt_hf.hub.card import CardInfo, check_no_links, finalize_folder, list_shards
+from ggt_hf.hub.card import CardInfo, check_no_links, finalize_folder, list_shards, manifest_owned_shards
 from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache, unchanged
 from ggt_hf.hub.leaks import find_leaks
 from ggt_hf.hub.pack_plan import PackPlan, PlannedPair, Spill, shard_sizes
@@ -445,7 +445,7 @@ def _pack_locked(
         plan.close()
         shutil.rmtree(staging, ignore_errors=True)
     try:
-        finalize_folder(out, config.card)
+        finalize_folder(out, config.card, owned=ggt_shards(out))
         record_in_marker(out, _MARKER_SHARDS, [], replace=True)  # the manifest now lists them
         release_freed_memory()  # the card's shard reads: not to stack on the next pack's peak
     except OSError as exc:  # e.g. a full disk: the shards are in place, the card is not
@@ -618,17 +618,9 @@ def _read_run_marker(folder: Path) -> dict | None:
 
 def ggt_shards(out: Path) -> set[str]:
     """Paths (relative, ``/``-separated) of the shards ggt wrote into ``out``: those its manifest
-    lists plus those recorded in its marker before a swap. A folder with neither (an older or
-    foreign one) owns none, so nothing in it is replaced or deleted."""
-    owned: set[str] = set()
-    try:
-        manifest = json.loads((out / HubLayout.MANIFEST).read_text())
-    except (OSError, ValueError, RecursionError):
-        manifest = None
-    if isinstance(manifest, dict) and isinstance(manifest.get("shards"), list):
-        owned.update(
-            s["path"] for s in manifest["shards"] if isinstance(s, dict) and isinstance(s.get("path"), str)
-        )
+    records (:func:`ggt_hf.hub.card.manifest_owned_shards`) plus those recorded in its marker before
+    a swap. A folder with neither owns none, so nothing in it is replaced or deleted."""
+    owned = set(manifest_owned_shards(out) or [])
     recorded = (read_marker(out) or {}).get(_MARKER_SHARDS)
     if isinstance(recorded, list):
         owned.update(p for p in recorded if isinstance(p, str))

@@ -277,6 +277,8 @@ def test_repack_deletes_only_the_shards_ggt_wrote(make_pairs_dir, tmp_path):
     kept = mine.read_bytes()
     _pack(make_pairs_dir(n=12, name="more", offset=30), out)
     assert mine.read_bytes() == kept
+    _pack(make_pairs_dir(n=12, name="again", offset=30), out)  # still not ggt's the time after
+    assert mine.read_bytes() == kept
 
     older = tmp_path / "older"  # packed, then its manifest lost (an older or interrupted folder)
     _pack(make_pairs_dir(n=12, name="third", offset=60), older)
