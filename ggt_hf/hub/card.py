@@ -384,6 +384,15 @@ WRITTEN_KEY = "written_sha256"
 HAND_EDITABLE = (HubLayout.CARD, HubLayout.EVAL_YAML)
 
 
+#: Where :func:`set_aside_hand_edits` keeps a hand-edited file (``README.user.md``,
+#: ``README.user-2.md``, ...): the user's own text, which ``ggt push`` never publishes.
+ASIDE_PATTERNS = tuple(
+    f"{stem}.user{tail}{suffix}"
+    for stem, suffix in map(os.path.splitext, HAND_EDITABLE)
+    for tail in ("", "-*")
+)
+
+
 def _aside_name(folder: Path, name: str) -> Path:
     """``README.user.md`` (then ``README.user-2.md``, ...): a free name to keep a hand-edited file."""
     stem, suffix = os.path.splitext(name)

@@ -9,11 +9,13 @@ The token comes from ``HF_TOKEN`` or the stored ``hf auth login`` token, never f
 would end up in shell history; it is never logged. Without a token the push is refused with a
 clear message. ``dry_run=True`` lists exactly the files that would be sent and contacts no server.
 Only regular files are sent: a folder holding any symlink is refused before anything is sent (a
-link could point anywhere, e.g. ``notes.txt -> /etc/passwd``), naming the links.
+link could point anywhere, e.g. ``notes.txt -> /etc/passwd``), naming the links. A hand-edited card
+that ``ggt pack`` kept aside (``README.user.md``, ``eval.user.yaml``) is the user's and is not sent.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 from dataclasses import dataclass, field
@@ -23,13 +25,14 @@ from huggingface_hub import HfApi, get_token
 
 from ggt_hf.constants import HubLayout
 from ggt_hf.errors import DatasetValidationError, GGTError
+from ggt_hf.hub.card import ASIDE_PATTERNS
 from ggt_hf.hub.validate import validate_folder
 from ggt_hf.walk import walk_files
 
 logger = logging.getLogger(__name__)
 
-#: Local files never sent (staging folders, OS junk, caches).
-IGNORE_PATTERNS = [".*", "**/.*", "**/__pycache__/**", "*.tmp"]
+#: Local files never sent (staging folders, OS junk, caches, hand edits pack kept aside).
+IGNORE_PATTERNS = [".*", "**/.*", "**/__pycache__/**", "*.tmp", *ASIDE_PATTERNS]
 #: Remote files removed when absent locally (stale shards of an earlier pack).
 DELETE_PATTERNS = [f"{subset}/**" for subset in HubLayout.SUBSETS]
 
@@ -86,8 +89,12 @@ def plan_push(
     files = []
     for path in sorted(walk.files):
         rel = path.relative_to(folder)
-        if "__pycache__" not in rel.parts and path.suffix != ".tmp":
-            files.append((rel.as_posix(), path.stat().st_size))
+        if "__pycache__" in rel.parts or path.suffix == ".tmp":
+            continue
+        if len(rel.parts) == 1 and any(fnmatch.fnmatchcase(rel.name, p) for p in ASIDE_PATTERNS):
+            logger.warning("not sent: %s (a hand-edited file ggt pack kept aside; it is yours)", rel)
+            continue
+        files.append((rel.as_posix(), path.stat().st_size))
     return PushPlan(repo_id=repo_id, revision=revision, private=private, files=files)
 
 

@@ -126,3 +126,22 @@ def test_symlinks_are_refused_and_never_listed(packed, tmp_path, monkeypatch, ma
     assert api.calls == []  # nothing created, nothing uploaded
     problems = validate_folder(packed, progress=False)
     assert [p.item for p in problems] == [link]
+
+
+def test_hand_edits_kept_aside_by_pack_are_never_sent(packed, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    (packed / "README.user.md").write_text("my private notes")
+    (packed / "eval.user-2.yaml").write_text("mine: 1")
+    (packed / "notes.user.md").write_text("not a set-aside name: sent")
+    plan = plan_push(packed, "me/ggt")
+    paths = {p for p, _ in plan.files}
+    assert "README.user.md" not in paths and "eval.user-2.yaml" not in paths
+    assert "notes.user.md" in paths and "README.md" in paths
+    api = RecordingApi()
+    push_folder(packed, "me/ggt", api=api, check=False)
+    ignore = api.calls[-1][2]["ignore_patterns"]  # upload_folder walks the folder itself
+    import fnmatch
+
+    assert any(fnmatch.fnmatchcase("README.user.md", p) for p in ignore)
+    assert any(fnmatch.fnmatchcase("eval.user-2.yaml", p) for p in ignore)
+    assert not any(fnmatch.fnmatchcase("notes.user.md", p) for p in ignore)
