@@ -17,8 +17,9 @@ through the library, the Space served on 127.0.0.1 in a subprocess), and its out
 the files on disk or the app's state afterwards (user files lost, leaked test pairs, rows rewritten by
 another account, votes counted past the limit, temp files left, peak RSS of the child, ...). Each
 case is one small function returning its figures. Cases ``A1``-``A10`` perform the ten findings of
-an attacker against the first round of fixes (in brackets, the issue point each one reopened). ``--case NAME`` runs some cases only (printed, not
-written). Default ``--only all``; each part writes its own RESULTS.md section.
+an attacker against the first round of fixes (in brackets, the issue point each one reopened).
+``--case NAME`` runs some cases only (printed, not written). Default ``--only all``; each part
+writes its own RESULTS.md section.
 """
 
 from __future__ import annotations
