@@ -62,6 +62,15 @@ def read_metadata(
     return parse_metadata(data, fmt, item)
 
 
+def read_metadata_or_none(path: str | os.PathLike, fmt: Format | None = None) -> dict[str, Any] | None:
+    """:func:`read_metadata`, or ``None`` when ``path`` is missing or not usable metadata: for
+    ggt's own bookkeeping files, where an unreadable one counts as "not ggt's" rather than an error."""
+    try:
+        return read_metadata(path, fmt)
+    except (OSError, DatasetValidationError):
+        return None
+
+
 def parse_metadata(data: bytes | str, fmt: Format, item: object) -> dict[str, Any]:
     """The mapping held by ``data`` (metadata read from elsewhere, e.g. a parquet file's schema
     metadata), with :func:`read_metadata`'s checks but the size cap; the same errors, naming ``item``."""

@@ -9,6 +9,8 @@ Every command that writes into a folder the user names goes through here:
   ``recognise`` test such as "holds a ``ggt_dataset.json`` manifest"). Anything else is refused,
   naming what in it is not ggt's, before any work. A folder claimed gets the marker, so a run
   killed before its manifest was written is still recognised next time.
+* :func:`check_no_links`: the paths ggt writes inside an output folder are not symlinks (nor inside
+  a symlinked folder), so nothing is ever written or deleted through a link. Raised before any work.
 * :func:`output_lock`: one writer at a time per output folder (an OS lock, see
   :mod:`ggt_hf.file_lock`); a second one is refused with "in use by PID ...".
 
@@ -153,6 +155,40 @@ def claim_output_folder(
         atomic_write_json(folder / MARKER, {"kind": kind, "created_by": command})
         logger.debug("claimed %s as a %s output folder", folder, kind)
     return folder
+
+
+def record_in_marker(
+    folder: str | os.PathLike, key: str, values: Iterable[str], *, replace: bool = False
+) -> None:
+    """Add ``values`` to the list ``key`` of ``folder``'s marker (or set it, with ``replace``): e.g.
+    the files a run wrote, recorded before it changes anything so the next run knows they are ggt's."""
+    marker = read_marker(folder) or {}
+    old = marker.get(key) if isinstance(marker.get(key), list) else []
+    marker[key] = list(values) if replace else list(dict.fromkeys([*old, *values]))
+    atomic_write_json(Path(folder) / MARKER, marker)
+
+
+def check_no_links(folder: str | os.PathLike, relative: Iterable[str], command: str = "ggt") -> None:
+    """Refuse when one of the ``relative`` paths inside ``folder`` (or a folder on the way to it)
+    is a symlink: ggt would write, move or delete files wherever the link points.
+
+    Raises:
+        OutputFolderError: naming the link and where it points.
+    """
+    folder = Path(folder)
+    for rel in relative:
+        path = folder
+        for part in Path(rel).parts:
+            path = path / part
+            if path.is_symlink():
+                raise OutputFolderError(
+                    path,
+                    f"is a symlink (to {os.readlink(path)}); {command} never writes through a link "
+                    f"into files outside {folder}: replace the link with a real folder or file, or "
+                    "choose a new output folder (nothing was changed)",
+                )
+            if not path.is_dir():
+                break
 
 
 def output_lock(folder: str | os.PathLike, what: str = "output folder") -> FileLock:

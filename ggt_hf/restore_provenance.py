@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 SIDECAR = ".ggt_restore.jsonl"
 
 
+#: Who made an existing output with no record: not ggt restore (the user's, or an older ggt's).
+UNRECORDED = "unknown (no record)"
+
+
 def restorer_identity(model: str, **options: object) -> str:
     """A stable text naming a restorer and the options that change its outputs (``None`` dropped)."""
     kept = {k: v for k, v in sorted(options.items()) if v is not None}
@@ -50,7 +54,7 @@ class RestoreProvenance:
         found = {}
         for output in outputs:
             if output.exists():
-                maker = self.made_by.get(self._key(output), "unknown (no record)")
+                maker = self.made_by.get(self._key(output), UNRECORDED)
                 if maker != identity:
                     found[output] = maker
         return found

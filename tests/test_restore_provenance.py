@@ -45,4 +45,20 @@ def test_outputs_without_a_record_are_not_taken_as_this_model(tmp_path, monkeypa
     assert main(["restore", "--model", "classical", "lq", "out"]) == 0
     (tmp_path / "out" / SIDECAR).unlink()
     assert main(["restore", "--model", "classical", "lq", "out"]) == EXIT_USAGE
-    assert "unknown (no record)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not written by ggt restore (no record: " in err and "a.png" in err and "--overwrite" not in err
+
+
+def test_a_users_file_in_the_output_is_refused_even_with_overwrite(tmp_path, monkeypatch, capsys) -> None:
+    """ATTACK 8: out/ holds the user's own photo where an output would go; ggt said "pass --overwrite",
+    which then replaced it. A file with no record is not ggt's: refused, named, never replaced."""
+    monkeypatch.chdir(tmp_path)
+    _photos(tmp_path / "lq")
+    (tmp_path / "out" / "rain").mkdir(parents=True)
+    (tmp_path / "out" / "rain" / "a.png").write_bytes(b"the user's own photo")
+    for extra in ([], ["--overwrite"]):
+        assert main(["restore", "--model", "classical", "lq", "out", *extra]) == EXIT_USAGE
+        err = capsys.readouterr().err
+        assert "a.png" in err and "--overwrite" not in err
+        assert (tmp_path / "out" / "rain" / "a.png").read_bytes() == b"the user's own photo"
+    assert not (tmp_path / "out" / "haze").exists()  # refused before any work

@@ -208,9 +208,10 @@ def restore_files(
 
 def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]]):
     """The output folder's provenance and this run's restorer identity; refuses (before any model
-    is loaded) existing outputs that another restorer made, unless ``--overwrite``."""
+    is loaded) existing outputs that another restorer made, unless ``--overwrite``, and always
+    files with no provenance record (the user's, not ggt's)."""
     from ggt_hf.errors import UsageError
-    from ggt_hf.restore_provenance import RestoreProvenance, restorer_identity
+    from ggt_hf.restore_provenance import UNRECORDED, RestoreProvenance, restorer_identity
 
     diffusers = args.model.startswith("diffusers:")
     identity = restorer_identity(
@@ -221,15 +222,25 @@ def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]]):
         seed=args.seed if diffusers else None,
     )
     provenance = RestoreProvenance(dst.parent if dst.suffix.lower() == ".png" else dst)
-    if not args.overwrite:
-        other = provenance.mismatches([out for _, out in pairs], identity)
-        if other:
-            first, maker = next(iter(other.items()))
-            raise UsageError(
-                dst,
-                f"{len(other)} existing output(s) were made by another restorer (e.g. {first.name} by "
-                f"{maker}), not {identity}; pass --overwrite to redo them, or choose another output folder",
-            )
+    other = provenance.mismatches([out for _, out in pairs], identity)
+    unrecorded = [out for out, maker in other.items() if maker == UNRECORDED]
+    if unrecorded:  # not ggt's: never overwritten, whatever the options
+        listed = ", ".join(p.name for p in unrecorded[:5]) + (
+            f" and {len(unrecorded) - 5} more" if len(unrecorded) > 5 else ""
+        )
+        raise UsageError(
+            dst,
+            f"{len(unrecorded)} existing file(s) where outputs would go were not written by ggt restore "
+            f"(no record: {listed}); ggt never replaces files it did not write: choose a new or empty "
+            "output folder (nothing was changed)",
+        )
+    if other and not args.overwrite:
+        first, maker = next(iter(other.items()))
+        raise UsageError(
+            dst,
+            f"{len(other)} existing output(s) were made by another restorer (e.g. {first.name} by "
+            f"{maker}), not {identity}; pass --overwrite to redo them, or choose another output folder",
+        )
     return provenance, identity
 
 

@@ -11,9 +11,11 @@ written by ``datasets``' own ``DatasetInfosDict``.
 from __future__ import annotations
 
 import io
+import logging
+import os
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,12 +29,14 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 from PIL import Image
 
-from ggt_hf import __version__
+from ggt_hf import __version__, output_folders
 from ggt_hf.constants import CATEGORIES, CATEGORY_TITLES, SCHEMA_VERSION, SPLITS, Col, HubLayout
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.hub.shard_reader import open_shard
-from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ggt_hf.metadata_files import read_metadata
+from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes
+from ggt_hf.metadata_files import read_metadata, read_metadata_or_none
+
+logger = logging.getLogger(__name__)
 
 CARD_TEMPLATE = "dataset_card.md.j2"
 _SHARD_RE = re.compile(
@@ -336,17 +340,25 @@ def write_card_files(
     grid: bytes | None,
     backends: Counter | None = None,
     verdicts: Counter | None = None,
+    owned: list[str] | None = None,
 ) -> list[str]:
     """Write manifest, preview grid, benchmark ``eval.yaml`` and card for ``shards``; returns their paths.
 
     The card is written last: a folder (or repo) with a card always has its shards and manifest.
+    ``owned``: the shards ggt wrote (default: all of ``shards``), recorded for the next re-pack.
     """
     from ggt_hf.hub.eval_results import write_benchmark_yaml
 
     written = []
+    set_aside_hand_edits(folder)
     if grid is not None:
         atomic_write_bytes(folder / HubLayout.SAMPLE_GRID, grid)
         written.append(HubLayout.SAMPLE_GRID)
+    wrote_eval = write_benchmark_yaml(folder, info, shards)
+    card = render_card(shards, info, grid is not None, backends, verdicts)
+    hashes = {HubLayout.CARD: sha256_bytes(card.encode("utf-8"))}
+    if (folder / HubLayout.EVAL_YAML).is_file():
+        hashes[HubLayout.EVAL_YAML] = sha256_bytes((folder / HubLayout.EVAL_YAML).read_bytes())
     atomic_write_json(
         folder / HubLayout.MANIFEST,
         {
@@ -357,21 +369,110 @@ def write_card_files(
             "negative_counts": counts(shards, negatives=True),
             "baseline_counts": counts(shards, subset=HubLayout.BASELINE_DIR),
             "shards": [asdict(s) for s in shards],
+            WRITTEN_KEY: hashes,
+            OWNED_KEY: [s.path for s in shards] if owned is None else owned,
         },
     )
-    written.append(HubLayout.MANIFEST)
-    if write_benchmark_yaml(folder, info, shards):
-        written.append(HubLayout.EVAL_YAML)
-    atomic_write_text(
-        folder / HubLayout.CARD, render_card(shards, info, grid is not None, backends, verdicts)
-    )
+    written += [HubLayout.MANIFEST, *([HubLayout.EVAL_YAML] if wrote_eval else [])]
+    atomic_write_text(folder / HubLayout.CARD, card)
     return [*written, HubLayout.CARD]
 
 
-def finalize_folder(folder: str | Path, info: CardInfo | None = None) -> None:
-    """Rewrite manifest, preview grid, ``eval.yaml`` and card of ``folder`` from its current shards."""
+#: Manifest key: sha256 of the card and ``eval.yaml`` as ggt last wrote them.
+WRITTEN_KEY = "written_sha256"
+#: The files ggt regenerates that people edit by hand.
+HAND_EDITABLE = (HubLayout.CARD, HubLayout.EVAL_YAML)
+
+
+def _aside_name(folder: Path, name: str) -> Path:
+    """``README.user.md`` (then ``README.user-2.md``, ...): a free name to keep a hand-edited file."""
+    stem, suffix = os.path.splitext(name)
+    candidate, n = folder / f"{stem}.user{suffix}", 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = folder / f"{stem}.user-{n}{suffix}"
+    return candidate
+
+
+def set_aside_hand_edits(folder: Path) -> dict[str, str]:
+    """Move each of :data:`HAND_EDITABLE` that differs from what ggt last wrote (its sha256 in the
+    manifest; no record counts as differing: an older or hand-made file) to ``<name>.user<ext>``,
+    with a warning naming it, before ggt regenerates it. Returns ``{file: where it was kept}``."""
+    manifest = read_metadata_or_none(folder / HubLayout.MANIFEST, "json") or {}
+    recorded = manifest.get(WRITTEN_KEY)
+    recorded = recorded if isinstance(recorded, dict) else {}
+    kept = {}
+    for name in HAND_EDITABLE:
+        path = folder / name
+        if not path.is_file() or path.is_symlink():
+            continue
+        if recorded.get(name) == sha256_bytes(path.read_bytes()):
+            continue  # ggt's own file: regenerated
+        aside = _aside_name(folder, name)
+        os.rename(path, aside)
+        logger.warning(
+            "%s differs from the one ggt wrote (edited by hand?): kept as %s, %s regenerated; "
+            "copy your changes back into the new %s, or keep them in %s",
+            path,
+            aside.name,
+            name,
+            name,
+            aside.name,
+        )
+        kept[name] = aside.name
+    return kept
+
+
+def check_no_links(folder: str | Path) -> None:
+    """Refuse a dataset folder where a path ggt writes is a symlink: ``README.md``,
+    ``ggt_dataset.json``, ``eval.yaml``, ``assets/`` (and its grid), each subset folder (``data/``,
+    ``negatives/``, ...) and every category folder in them.
+
+    Raises:
+        OutputFolderError: naming the link (nothing is changed).
+    """
     folder = Path(folder)
+    paths = [HubLayout.CARD, HubLayout.MANIFEST, HubLayout.EVAL_YAML, HubLayout.SAMPLE_GRID]
+    for subset in HubLayout.SUBSETS:
+        paths.append(subset)
+        if (folder / subset).is_dir() and not (folder / subset).is_symlink():
+            names = sorted(os.listdir(folder / subset))  # a category a link points to would be written
+            paths += [f"{subset}/{n}" for n in names if (folder / subset / n).is_dir()]
+    output_folders.check_no_links(folder, paths, command="ggt")
+
+
+#: Manifest key: the shards ggt wrote (the only ones a re-pack replaces or deletes); an older
+#: manifest without it is read as "every shard it lists".
+OWNED_KEY = "ggt_written_shards"
+
+
+def manifest_owned_shards(folder: Path) -> list[str] | None:
+    """The shard paths ggt wrote, as ``folder``'s manifest records them (``None``: no manifest;
+    a manifest from before :data:`OWNED_KEY` existed gives every shard it lists)."""
+    manifest = read_metadata_or_none(folder / HubLayout.MANIFEST, "json")
+    if manifest is None:
+        return None
+    owned = manifest.get(OWNED_KEY)
+    if not isinstance(owned, list):
+        shards = manifest.get("shards") if isinstance(manifest.get("shards"), list) else []
+        owned = [s.get("path") for s in shards if isinstance(s, dict)]
+    return [p for p in owned if isinstance(p, str)]
+
+
+def finalize_folder(
+    folder: str | Path, info: CardInfo | None = None, owned: Iterable[str] | None = None
+) -> None:
+    """Rewrite manifest, preview grid, ``eval.yaml`` and card of ``folder`` from its current shards.
+
+    ``owned``: the shards ggt wrote (pack passes them); by default the manifest's record is kept.
+    """
+    folder = Path(folder)
+    check_no_links(folder)
     info = read_card_info(folder, info)
+    if owned is None:
+        owned = manifest_owned_shards(folder)
     shards = list_shards(folder)
     backends, verdicts = provenance_summary(folder, shards)
-    write_card_files(folder, info, shards, make_sample_grid(folder, shards), backends, verdicts)
+    present = {s.path for s in shards}
+    mine = None if owned is None else sorted(set(owned) & present)
+    write_card_files(folder, info, shards, make_sample_grid(folder, shards), backends, verdicts, mine)

@@ -26,10 +26,17 @@ Design choices, and why:
   then rebuilt beside the live one as a hidden new generation (the kept shards hard-linked, the new
   ones moved in) and swapped in with one atomic directory exchange (``renameat2``), then the old
   generation is retired. A reader (or a kill) never sees a category with a mix of old and new
-  shards or a partial set; staging and generations left by killed runs are removed by the next pack.
-  Only pack's own files (``<split>-NNNNN-of-NNNNN.parquet``) are ever replaced or deleted: notes,
-  backups and sub-folders kept in ``data/<category>/`` are carried into the new generation (hard
-  links) and stay.
+  shards or a partial set. Staging folders and generations left by killed runs are removed by the
+  next pack only when they are provably pack's: their name carries the pid of a process that is
+  gone *and* they hold the :data:`RUN_MARKER` file pack wrote into them at creation (anything else
+  beside the output is never touched). Only the shards ggt wrote (listed in ``ggt_dataset.json``,
+  or recorded in the folder's marker before a swap) are ever replaced or deleted: notes, backups,
+  sub-folders and parquet files named like shards that ggt did not write, kept in
+  ``data/<category>/``, are carried into the new generation (hard links) and stay; in a folder with
+  no manifest (an older or interrupted one) unknown files are kept.
+* **No writes through links**: a symlinked ``data/``, ``data/<category>``, ``negatives/...``,
+  ``assets/``, ``README.md`` or ``ggt_dataset.json`` in the output is refused before any work
+  (:func:`ggt_hf.hub.card.check_no_links`).
 * **The output folder is ggt's, and one pack at a time writes it**: ``out`` must be new, empty or a
   folder ggt packed (:func:`claim_dataset_folder`, :mod:`ggt_hf.output_folders`), else it is
   refused before any work; a run holds the folder's lock from its first read of the kept rows to
@@ -62,7 +69,7 @@ from tqdm.auto import tqdm
 from ggt_hf.constants import MAX_IMAGE_PIXELS, SPLITS, Col, HubLayout
 from ggt_hf.errors import BadImageError, DatasetValidationError, GGTError, LeakageError, PairingError
 from ggt_hf.hashing import phash, pixel_sha256
-from ggt_hf.hub.card import CardInfo, finalize_folder, list_shards
+from ggt_hf.hub.card import CardInfo, check_no_links, finalize_folder, list_shards, manifest_owned_shards
 from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache, unchanged
 from ggt_hf.hub.leaks import find_leaks
 from ggt_hf.hub.pack_plan import PackPlan, PlannedPair, Spill, shard_sizes
@@ -70,10 +77,10 @@ from ggt_hf.hub.pairs import Problem, nothing_to_pack
 from ggt_hf.hub.schema import dataset_features, record_to_row
 from ggt_hf.hub.shard_reader import iter_shard_rows
 from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_capped, read_file_bytes
-from ggt_hf.io_utils import sha256_bytes
+from ggt_hf.io_utils import atomic_write_json, sha256_bytes
 from ggt_hf.memory import release_freed_memory
-from ggt_hf.metadata_files import read_metadata
-from ggt_hf.output_folders import claim_output_folder, output_lock
+from ggt_hf.metadata_files import read_metadata, read_metadata_or_none
+from ggt_hf.output_folders import claim_output_folder, output_lock, read_marker, record_in_marker
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.records import PairRecord
 
@@ -442,6 +449,7 @@ def pack(
     if subset not in HubLayout.SUBSETS:
         raise ValueError(f"subset must be one of {HubLayout.SUBSETS}, got {subset!r}")
     out = claim_dataset_folder(out)
+    check_no_links(out)  # before any work: nothing is written through a link
     is_packed_dataset(out)  # reads its manifest: a hostile one is refused here, before any work
     with output_lock(out, DATASET_LOCK):  # the leak check sees the output as it is under the lock
         return _pack_locked(records, out, config, subset, list(problems or []), progress)
@@ -459,6 +467,7 @@ def _pack_locked(
     report = PackReport(problems=problems)
     clean_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-{os.getpid()}-", dir=out.parent))
+    _mark_run_folder(staging)
     spill, plan = Spill(staging / "spill.pickle"), PackPlan(staging / "plan.sqlite")
     try:
         _prepare_all(records, config, staging, report, progress, spill, plan)
@@ -490,7 +499,8 @@ def _pack_locked(
         plan.close()
         shutil.rmtree(staging, ignore_errors=True)
     try:
-        finalize_folder(out, config.card)
+        finalize_folder(out, config.card, owned=ggt_shards(out))
+        record_in_marker(out, _MARKER_SHARDS, [], replace=True)  # the manifest now lists them
         release_freed_memory()  # the card's shard reads: not to stack on the next pack's peak
     except OSError as exc:  # e.g. a full disk: the shards are in place, the card is not
         raise DatasetValidationError(
@@ -534,13 +544,23 @@ def _write_groups(
             report.written[(category, split)] += size
             bar.update(size)
     bar.close()
+    # recorded before any swap: a run killed before its manifest still knows these shards are ggt's
+    record_in_marker(out, _MARKER_SHARDS, report.files)
+    owned = ggt_shards(out)
     for category in dict.fromkeys(c for c, _ in groups):
         splits = {s for c, s in groups if c == category}
-        _swap_in_category(out / subset / category, new_dir / subset / category, splits)
+        live = out / subset / category
+        mine = {Path(p).name for p in owned if Path(p).parent == Path(subset, category)}
+        _swap_in_category(live, new_dir / subset / category, splits, mine)
 
 
 #: Marker in the names of hidden folders a pack run creates (``<pid>`` = the run's process id).
 _GENERATION = ".gen-"
+#: File a pack run writes into every staging folder and generation it creates (its pid and the shard
+#: names in it that are the run's): only folders holding it are ever removed by a later pack.
+RUN_MARKER = ".ggt-pack-run.json"
+#: Key of the output folder's marker listing shards written before the manifest is (re)written.
+_MARKER_SHARDS = "shards"
 #: The exact name of a shard pack writes (``HubLayout.SHARD``'s file name); nothing else is pack's.
 _SHARD_NAME = re.compile(rf"(?P<split>{'|'.join(map(re.escape, SPLITS))})-\d{{5}}-of-\d{{5}}\.parquet")
 
@@ -579,13 +599,15 @@ def _same_entry(a: Path, b: Path) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _retire(old: Path, live: Path) -> None:
+def _retire(old: Path, live: Path, owned: frozenset[str] | set[str] = frozenset()) -> None:
     """Remove the generation ``old`` that ``live`` replaced, deleting only pack's own files:
-    shards, and links whose twin in ``live`` is the same file. Anything else (a file the user
-    added while the swap ran) is moved into ``live``, or left in place with a warning."""
+    the shards ggt wrote (names in ``owned``, top level only), pack's :data:`RUN_MARKER`, and
+    links whose twin in ``live`` is the same file. Anything else (a file the user added while the
+    swap ran, a user's file named like a new shard) is moved into ``live``, or left in place with
+    a warning."""
     for entry in list(os.scandir(old)):
         path, twin = Path(entry.path), live / entry.name
-        if entry.is_file(follow_symlinks=False) and _shard_split(entry.name):
+        if entry.is_file(follow_symlinks=False) and (entry.name in owned or entry.name == RUN_MARKER):
             path.unlink()
         elif entry.is_dir(follow_symlinks=False) and twin.is_dir() and not twin.is_symlink():
             _retire(path, twin)
@@ -601,14 +623,21 @@ def _retire(old: Path, live: Path) -> None:
         logger.warning("left %s (it holds files that are not pack's); move what you need out of it", old)
 
 
-def _swap_in_category(live: Path, new: Path, splits: set[str]) -> None:
+def _swap_in_category(live: Path, new: Path, splits: set[str], owned: set[str]) -> None:
     """Make ``new``'s shards (for ``splits``) plus everything else in ``live`` (shards of the other
     splits, and whatever the user keeps there) the live folder, atomically: build the generation
-    beside it (hard links), exchange the two, retire the old one deleting only pack's files."""
+    beside it (hard links), exchange the two, retire the old one deleting only pack's files.
+
+    ``owned``: names of the shards in ``live`` that ggt wrote; only those are replaced.
+    """
     generation = live.parent / f".{live.name}{_GENERATION}{os.getpid()}-{os.urandom(4).hex()}"
     generation.mkdir(parents=True)
+    new_shards = sorted(new.glob("*.parquet"))
+    _mark_run_folder(generation, [p.name for p in new_shards])
+    replaced = set()
     for old in sorted(os.scandir(live), key=lambda e: e.name) if live.is_dir() else []:
-        if _shard_split(old.name) in splits and old.is_file(follow_symlinks=False):
+        if old.name in owned and _shard_split(old.name) in splits and old.is_file(follow_symlinks=False):
+            replaced.add(old.name)
             continue  # replaced by this run's shards
         if old.is_symlink():
             os.symlink(os.readlink(old.path), generation / old.name)
@@ -616,13 +645,36 @@ def _swap_in_category(live: Path, new: Path, splits: set[str]) -> None:
             _link_tree(Path(old.path), generation / old.name)
         elif old.is_file():
             os.link(old.path, generation / old.name)
-    for shard in sorted(new.glob("*.parquet")):
+    for shard in new_shards:
         os.replace(shard, generation / shard.name)
+    (generation / RUN_MARKER).unlink()  # pack's bookkeeping never goes live
     if live.exists():
         _exchange(generation, live)
-        _retire(generation, live)  # now the old generation
+        _mark_run_folder(generation, sorted(replaced))  # now the old generation
+        _retire(generation, live, replaced)
     else:
         os.replace(generation, live)
+
+
+def _mark_run_folder(folder: Path, shards: list[str] | None = None) -> None:
+    """Write :data:`RUN_MARKER` into a folder this pack run created (its pid, and the shard names in
+    it that are the run's to delete), so a later pack can tell it from anything a user keeps."""
+    atomic_write_json(folder / RUN_MARKER, {"pid": os.getpid(), "shards": shards or []})
+
+
+def _read_run_marker(folder: Path) -> dict | None:
+    return read_metadata_or_none(folder / RUN_MARKER, "json")
+
+
+def ggt_shards(out: Path) -> set[str]:
+    """Paths (relative, ``/``-separated) of the shards ggt wrote into ``out``: those its manifest
+    records (:func:`ggt_hf.hub.card.manifest_owned_shards`) plus those recorded in its marker before
+    a swap. A folder with neither owns none, so nothing in it is replaced or deleted."""
+    owned = set(manifest_owned_shards(out) or [])
+    recorded = (read_marker(out) or {}).get(_MARKER_SHARDS)
+    if isinstance(recorded, list):
+        owned.update(p for p in recorded if isinstance(p, str))
+    return owned
 
 
 def _exchange(a: Path, b: Path) -> None:
@@ -662,20 +714,33 @@ def _owner_pid(name: str, marker: str) -> int | None:
 
 
 def clean_stale_staging(out: Path) -> list[Path]:
-    """Remove staging folders and half-built generations that killed pack runs left behind
-    (those whose process is gone); returns what was removed."""
+    """Remove staging folders and half-built generations that killed pack runs left behind;
+    returns what was removed. Only what a pack run provably created is touched: a real folder
+    (not a link) whose name carries the pid of a process that is gone (or this one) and that holds
+    the :data:`RUN_MARKER` pack wrote into it with that pid. Anything else is left (logged)."""
     candidates = list(out.parent.glob(f".{out.name}.staging-*"))
     for subset in HubLayout.SUBSETS:
-        candidates += [p for p in (out / subset).glob(f".*{_GENERATION}*") if p.is_dir()]
+        if (out / subset).is_dir() and not (out / subset).is_symlink():
+            candidates += list((out / subset).glob(f".*{_GENERATION}*"))
     removed = []
     for path in candidates:
         marker = ".staging-" if path.parent == out.parent else _GENERATION
         pid = _owner_pid(path.name, marker)
-        if pid is None or not _pid_alive(pid) or pid == os.getpid():
+        run = _read_run_marker(path) if path.is_dir() and not path.is_symlink() else None
+        if pid is None or run is None or run.get("pid") != pid:
+            logger.debug("left %s alone: not a folder a pack run created (no run marker)", path)
+            continue
+        if not _pid_alive(pid) or pid == os.getpid():
             logger.warning("removing %s left by an interrupted pack run", path)
             live = path.with_name(path.name[1:].split(_GENERATION, 1)[0])
-            if marker == _GENERATION and live.is_dir():
-                _retire(path, live)  # it may hold links to (or, after a swap, the only copy of) user files
+            if marker == _GENERATION and live.is_dir() and not live.is_symlink():
+                # it may hold links to (or, after a swap, the only copy of) user files
+                shards = run.get("shards")
+                _retire(
+                    path,
+                    live,
+                    {n for n in shards if isinstance(n, str)} if isinstance(shards, list) else set(),
+                )
             else:
                 shutil.rmtree(path, ignore_errors=True)
             removed.append(path)

@@ -48,7 +48,7 @@ from ggt_hf.parallel import progress_disabled
 from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.pipeline.report import BuildReport, report
 from ggt_hf.pipeline.run_lock import FileLock, RunLock
-from ggt_hf.pipeline.run_store import RunLayout, RunStore, quarantine_file
+from ggt_hf.pipeline.run_store import RunLayout, RunStore, claim_run_folder, quarantine_file
 from ggt_hf.records import TERMINAL_STATES, AttemptRecord, ItemRecord, PairRecord
 from ggt_hf.redact import redact, redact_text
 
@@ -498,11 +498,13 @@ def build(
         RunInUseError: another process is building this run folder (or this rank of it).
         IncompatibleRunError: the folder was written by an incompatible ggt-hf version.
         ConfigChangedError: the backend or model changed since the folder was built.
+        OutputFolderError: ``config.output`` holds files that are not a ggt run's (nothing changed).
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} must be in [0, {world_size})")
+    claim_run_folder(config.output)  # before anything is written, moved or quarantined in it
     layout = RunStore(config.output, create=True).layout
     rank_name = f"rank-{rank}-of-{world_size}"
     rank_lock = layout.lock_file(rank_name) if stage == "generate" and world_size > 1 else None

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ggt_hf.errors import GGTError
 from ggt_hf.io_utils import atomic_write_json
+from ggt_hf.output_folders import claim_output_folder
 from ggt_hf.records import RUN_SCHEMA_VERSION, ItemRecord
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,30 @@ class RunStore:
     def quarantine(self, path: Path, reason: str) -> Path:
         """Move a corrupt file under ``quarantine/`` (keeping its path in the run), warning once."""
         return quarantine_file(self.layout, path, reason)
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a build run ggt made: its ``run.json`` (with a run schema), or, for a
+    run written before ``run.json`` existed, a ``build_config.json`` beside ``items/``."""
+    layout = RunLayout(folder)
+    try:
+        info = json.loads(layout.run_info.read_text())
+    except (OSError, ValueError, RecursionError):
+        info = None
+    if isinstance(info, dict) and "run_schema" in info:
+        return True
+    return layout.config_file.is_file() and layout.items_dir.is_dir()
+
+
+def claim_run_folder(folder: str | os.PathLike) -> Path:
+    """The run folder ``folder``, created or checked to be ggt's (new, empty, or a build run), before
+    a build writes, moves or quarantines anything in it; see
+    :func:`ggt_hf.output_folders.claim_output_folder`.
+
+    Raises:
+        OutputFolderError: ``folder`` holds files that are not a ggt run's (nothing is changed).
+    """
+    return claim_output_folder(folder, "build-run", recognise=is_run_folder, command="ggt build")
 
 
 def quarantine_file(layout: RunLayout, path: Path, reason: str) -> Path:

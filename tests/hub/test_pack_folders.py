@@ -254,16 +254,92 @@ def test_a_killed_swap_loses_no_user_file_when_the_next_pack_cleans_up(make_pair
     _pack(make_pairs_dir(n=12), out)
     (out / "data" / "rain" / "notes.txt").write_text("mine")
 
-    def killed_after_exchange(live, new, splits):  # the old generation holds the only links left
-        generation = live.with_name(f".{live.name}.gen-999999999-dead")
-        live.rename(generation)
-        live.mkdir()
+    def killed_after_exchange(old, live, owned=frozenset()):  # the old generation: the only links left
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pack_module, "_swap_in_category", killed_after_exchange)
+    monkeypatch.setattr(pack_module, "_retire", killed_after_exchange)
     with pytest.raises(KeyboardInterrupt):
         _pack(make_pairs_dir(n=12, name="more", offset=30), out)
     monkeypatch.undo()
     _pack(make_pairs_dir(n=12, name="again", offset=60), out)  # cleans the dead run's generation
     assert (out / "data" / "rain" / "notes.txt").read_text() == "mine"
     assert not [p for p in out.rglob(".*") if ".gen-" in p.name]
+
+
+def test_repack_deletes_only_the_shards_ggt_wrote(make_pairs_dir, tmp_path):
+    """ATTACK 6b: a user's parquet named like a shard but not in ggt's manifest survives a re-pack
+    of its split; a folder with no manifest (older ggt) keeps unknown files too."""
+    out = tmp_path / "ds"
+    _pack(make_pairs_dir(n=12), out)
+    rain = out / "data" / "rain"
+    mine = rain / "train-00003-of-00007.parquet"
+    shutil.copy(next(rain.glob("train-*.parquet")), mine)  # the user's own copy, under a shard name
+    kept = mine.read_bytes()
+    _pack(make_pairs_dir(n=12, name="more", offset=30), out)
+    assert mine.read_bytes() == kept
+    _pack(make_pairs_dir(n=12, name="again", offset=30), out)  # still not ggt's the time after
+    assert mine.read_bytes() == kept
+
+    older = tmp_path / "older"  # packed, then its manifest lost (an older or interrupted folder)
+    _pack(make_pairs_dir(n=12, name="third", offset=60), older)
+    (older / "ggt_dataset.json").unlink()
+    (older / ".ggt-output.json").unlink()
+    shards = {p: p.read_bytes() for p in (older / "data").rglob("train-*.parquet")}
+    (older / "README.md").unlink()  # an otherwise empty folder: the user's "old shards" only
+    with pytest.raises(OutputFolderError):  # no manifest, no marker: not recognisably ggt's
+        _pack(make_pairs_dir(n=12, name="fourth", offset=90), older)
+    assert all(p.read_bytes() == data for p, data in shards.items())
+
+
+@pytest.mark.parametrize(
+    "link", ["data", "data/rain", "assets", "negatives/rain", "README.md", "ggt_dataset.json"]
+)
+def test_symlinks_in_the_output_are_refused_before_any_work(make_pairs_dir, tmp_path, link):
+    """ATTACK 6c: a symlinked data/, data/<category>, assets/ (or card/manifest) sent pack's writes and
+    deletions into the user's folder elsewhere; now it is refused, naming the link, and the linked
+    folder is untouched."""
+    out = tmp_path / "ds"
+    _pack(make_pairs_dir(n=12), out, split="train")
+    elsewhere = tmp_path / "userdisk" / "target"
+    path = out / link
+    if path.is_dir() or link in ("negatives/rain",):
+        if path.exists():
+            shutil.copytree(path, elsewhere, symlinks=True)
+            shutil.rmtree(path)
+        else:
+            elsewhere.mkdir(parents=True)
+        (elsewhere / "a.txt").write_text("the user's")
+        (elsewhere / "sample_grid.jpg").write_bytes(b"the user's picture")
+    else:
+        elsewhere.parent.mkdir(parents=True)
+        shutil.copy(path, elsewhere)
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(elsewhere)
+    before = _files(elsewhere) if elsewhere.is_dir() else elsewhere.read_bytes()
+    with pytest.raises(OutputFolderError, match="is a symlink"):
+        _pack(make_pairs_dir(n=12, name="more", offset=30), out, split="test", force=True)
+    assert (_files(elsewhere) if elsewhere.is_dir() else elsewhere.read_bytes()) == before
+    assert not [p for p in out.rglob(".*") if ".gen-" in p.name]
+
+
+def test_hand_edited_card_and_eval_yaml_are_kept_aside_and_named(make_pairs_dir, tmp_path, caplog):
+    """ATTACK 6d: a hand edit of README.md (or eval.yaml) was silently lost by the next pack; now
+    the edited file is kept as README.user.md / eval.user.yaml with a warning naming it, the card is
+    regenerated, and an unedited card is simply regenerated (no copy)."""
+    out = tmp_path / "ds"
+    _pack(make_pairs_dir(n=12), out, split="test")
+    _pack(make_pairs_dir(n=12, name="b", offset=30), out, split="test")  # unedited: no copy made
+    assert not list(out.glob("*.user*"))
+    card = out / "README.md"
+    card.write_text(card.read_text() + "\nMY HAND-WRITTEN SECTION\n")
+    (out / "eval.yaml").write_text("my: own eval\n")
+    with caplog.at_level("WARNING"):
+        _pack(make_pairs_dir(n=12, name="c", offset=60), out, split="train", force=True)
+    assert "MY HAND-WRITTEN SECTION" in (out / "README.user.md").read_text()
+    assert (out / "eval.user.yaml").read_text() == "my: own eval\n"
+    assert "MY HAND-WRITTEN SECTION" not in card.read_text() and "configs:" in card.read_text()
+    assert "README.user.md" in caplog.text and "eval.user.yaml" in caplog.text
+    card.write_text("edited again")
+    _pack(make_pairs_dir(n=12, name="d", offset=90), out, split="train", force=True)
+    assert (out / "README.user-2.md").read_text() == "edited again"  # the first copy is not overwritten

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from datasets import load_dataset
 
 from ggt_hf.hub import pack as pack_module
 from ggt_hf.hub.card import list_shards
-from ggt_hf.hub.pack import PackConfig, clean_stale_staging, pack
+from ggt_hf.hub.pack import RUN_MARKER, PackConfig, clean_stale_staging, pack
 from ggt_hf.hub.pairs import pairs_from_dir
 
 
@@ -57,16 +58,26 @@ def test_kill_during_swap_leaves_old_or_new_generation_never_a_mix(make_pairs_di
 
 
 def test_stale_staging_of_dead_runs_is_removed_live_ones_kept(tmp_path):
+    """Only folders a pack run created (its pid in the name and its run marker inside) are removed,
+    and only when that process is gone; a user's look-alike folder beside the output is never
+    touched (ATTACK 6a: `.ds.staging-backup/thesis.tex` was deleted)."""
     out = tmp_path / "ds"
     (out / "data").mkdir(parents=True)
     dead = tmp_path / ".ds.staging-999999999-abcd"
     alive = tmp_path / f".ds.staging-{os.getppid()}-efgh"
     generation = out / "data" / ".rain.gen-999999999-0000"
-    for folder in (dead, alive, generation):
+    users = [tmp_path / ".ds.staging-backup", tmp_path / ".ds.staging-999999998-mine"]
+    users.append(out / "data" / ".rain.gen-999999997-keep")
+    for folder in (dead, alive, generation, *users):
         folder.mkdir()
         (folder / "x.parquet").write_bytes(b"partial")
+    for folder, pid in ((dead, 999999999), (alive, os.getppid()), (generation, 999999999)):
+        # what pack writes into a folder it creates
+        (folder / RUN_MARKER).write_text(json.dumps({"pid": pid, "shards": []}))
+    (users[1] / RUN_MARKER).write_text(json.dumps({"pid": 1, "shards": []}))  # another pid: not its marker
     removed = clean_stale_staging(out)
     assert sorted(removed) == sorted([dead, generation]) and alive.exists()
+    assert all((folder / "x.parquet").read_bytes() == b"partial" for folder in users)
 
 
 def test_disk_full_while_the_card_is_written_is_reported_and_repairable(

@@ -322,3 +322,25 @@ def test_cli_masks_secrets_in_logs_and_errors(capsys):
     assert handler.filter(record) and record.getMessage() == "retrying: Bearer ***"
     assert main(["build", "/no/such/config.yaml", "backend.options.api_key=sk-abcdefghijklmnop123"]) != 0
     assert "sk-abcdefghijklmnop123" not in capsys.readouterr().err
+
+
+def test_build_into_a_users_folder_is_refused_before_any_work(photo_dir, make_config, tmp_path):
+    """ATTACK 8: `ggt build` with output: myproj (the user's notes.md, report.md, items/mine.json)
+    ran inside it and moved items/mine.json to quarantine/. Now the folder is claimed first: refused,
+    naming the user's files, nothing moved or added; a run folder ggt made is still resumed."""
+    from ggt_hf.output_folders import OutputFolderError
+
+    myproj = tmp_path / "myproj"
+    (myproj / "items").mkdir(parents=True)
+    for rel, text in {"notes.md": "notes", "report.md": "report", "items/mine.json": '{"mine": 1}'}.items():
+        (myproj / rel).write_text(text)
+    before = sorted(p.relative_to(myproj).as_posix() for p in myproj.rglob("*"))
+    with pytest.raises(OutputFolderError, match=r"items, notes\.md, report\.md"):
+        build(make_config(photo_dir, myproj), stage="ingest", progress=False)
+    assert sorted(p.relative_to(myproj).as_posix() for p in myproj.rglob("*")) == before
+    assert (myproj / "items" / "mine.json").read_text() == '{"mine": 1}'
+
+    run = tmp_path / "run"
+    build(make_config(photo_dir, run), stage="ingest", progress=False)
+    (run / ".ggt-output.json").unlink()  # a run made before runs were claimed: recognised by run.json
+    build(make_config(photo_dir, run), stage="ingest", progress=False)
