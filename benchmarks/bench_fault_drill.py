@@ -16,8 +16,10 @@ running ``ggt ...`` with relative paths in a fresh temporary folder (the leaderb
 through the library, the Space served on 127.0.0.1 in a subprocess), and its outcome is counted from
 the files on disk or the app's state afterwards (user files lost, leaked test pairs, rows rewritten by
 another account, votes counted past the limit, temp files left, peak RSS of the child, ...). Each
-case is one small function returning its figures. ``--case NAME`` runs some cases only (printed, not
-written). Default ``--only all``; each part writes its own RESULTS.md section.
+case is one small function returning its figures. Cases ``A1``-``A10`` perform the ten findings of
+an attacker against the first round of fixes (in brackets, the issue point each one reopened).
+``--case NAME`` runs some cases only (printed, not written). Default ``--only all``; each part
+writes its own RESULTS.md section.
 """
 
 from __future__ import annotations
@@ -361,6 +363,18 @@ def lost(before: dict[str, str], root: Path) -> int:
     return sum(after.get(name) != digest for name, digest in before.items())
 
 
+def _error_line(proc: Run) -> str:
+    """The ``error: ...`` line of a failed run (else its last line)."""
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    return errors[-1] if errors else last_line(proc)
+
+
+def _line_naming(proc: Run, word: str) -> str:
+    """The first output line of ``proc`` that holds ``word`` (else its last line)."""
+    lines = [line for line in (proc.stderr + proc.stdout).splitlines() if word in line]
+    return lines[0].strip() if lines else last_line(proc)
+
+
 def last_line(proc: Run) -> str:
     lines = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
     return lines[-1][:200] if lines else ""
@@ -449,6 +463,13 @@ def leaked_pairs(ds: Path) -> int:
     return sum(lq in train or hq in train for lq, hq in _split_rows(ds, "test"))
 
 
+def flagged_leaks(check: Run) -> set[str]:
+    """Ids of the test pairs ``ggt validate`` flagged as leaking from train (identical or near
+    duplicate LQ or HQ)."""
+    pattern = r"\(id '([^']+)'\): (?:test )?[LH]Q (?:identical|near-duplicate)"
+    return set(re.findall(pattern, check.stdout + check.stderr))
+
+
 def case_two_packs_at_once(work: Path, rounds: int = 3, n: int = 40) -> list[Figure]:
     """Point 2: ``ggt pack train ds --split train`` and ``ggt pack test ds --split test`` started
     together, where test holds copies of the train pairs; then the refused one run again alone."""
@@ -481,12 +502,11 @@ def case_two_packs_at_once(work: Path, rounds: int = 3, n: int = 40) -> list[Fig
             if code != 0:
                 retried_ok += ggt(cwd, "pack", split, "ds", "--split", split).returncode == 0
         leaked += leaked_pairs(cwd / "ds")
-    forced = ggt(cwd, "pack", "test", "ds", "--split", "test", "--force")
+    # both splits forced in (the leak check may have refused either), so validate has leaks to find
+    forced = [ggt(cwd, "pack", split, "ds", "--split", split, "--force") for split in ("train", "test")]
     check = ggt(cwd, "validate", "ds")
     kept = leaked_pairs(cwd / "ds")
-    flagged = len(
-        set(re.findall(r"\(id '([^']+)'\): [LH]Q identical to the test", check.stdout + check.stderr))
-    )
+    flagged = len(flagged_leaks(check))
     return [
         (
             f"leaked test pairs in `ds` after {rounds} rounds of two concurrent packs ({n} copies each)",
@@ -505,7 +525,7 @@ def case_two_packs_at_once(work: Path, rounds: int = 3, n: int = 40) -> list[Fig
             f"`ggt validate` after `--force` kept {kept} leaks: leaked pairs flagged",
             flagged,
             str(kept),
-            f"validate exit {check.returncode}, pack exit {forced.returncode}",
+            f"validate exit {check.returncode}, pack exits {[r.returncode for r in forced]}",
         ),
     ]
 
@@ -1044,6 +1064,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_served(url: str, tries: int = 600) -> None:
+    """Wait (up to ``tries`` × 0.2 s) until the app at ``url`` answers ``/config``."""
+    import httpx
+
+    for _ in range(tries):
+        try:
+            if httpx.get(url + "config").status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+
+
 def _usage(folder: Path) -> tuple[int, int]:
     files = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
     return len(files), sum(p.stat().st_size for p in files)
@@ -1083,12 +1115,7 @@ def case_space_served(work: Path, calls: int = 100, max_files: int = 60) -> list
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(url + "config").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        _wait_served(url)
         downloads = cwd / "downloads"  # what the visitor receives, outside the Space's TMPDIR
         client = Client(url, verbose=False, download_files=str(downloads))
         targets = [arena / system / "p0.png" for system in ("strong", "weak", "mid")] + [lq / "p0.png"]
@@ -1202,6 +1229,552 @@ def case_hostile_checkpoint(work: Path) -> list[Figure]:
     return figures
 
 
+# ---------------------------------------------------------------------------------------------
+# The attacker's findings against the first round of fixes (ATTACK.md, findings A1-A10): each one
+# performed again the way it was reported, counted the same way as the cases above.
+
+
+def case_yaml_text_bomb(work: Path, copies: int = 300) -> list[Figure]:
+    """A1 (point 10 bypassed): a 300 MiB-expanding YAML: one 1 MiB string anchor reused through
+    ``copies`` aliases under ``backend.options`` (a 1 MiB file), then
+    ``ggt build build.yaml --stage ingest``. The text must be refused at load: no run folder and no
+    ``build_config.json`` written."""
+    cwd = fresh(work, "yaml-text-bomb")
+    _png(cwd / "photos" / "rain" / "a.png", 200)
+    aliases = ", ".join(["*a"] * copies)
+    (cwd / "build.yaml").write_text(
+        "output: run\nsources:\n  - {path: photos/, license: cc0-1.0}\nbackend:\n  name: classical\n"
+        f'  options:\n    blob: &a "{"x" * (1 << 20)}"\n    many: [{aliases}]\n'
+    )
+    run = ggt(cwd, "build", "build.yaml", "--stage", "ingest", timeout=120)
+    recorded = cwd / "run" / "build_config.json"
+    return [
+        (
+            f"seconds / peak RSS MiB ({(cwd / 'build.yaml').stat().st_size / 2**20:.1f} MiB file, "
+            f"1 MiB anchor × {copies})",
+            f"{run.seconds:.1f} / {run.peak_mib:.0f}",
+            "-",
+            f"exit {run.returncode}"
+            + (" (killed at the timeout)" if run.returncode == -9 else "")
+            + f": `{last_line(run)}`",
+        ),
+        (
+            "bytes of `run/build_config.json` written",
+            recorded.stat().st_size if recorded.is_file() else 0,
+            "0",
+            f"run folder created: {(cwd / 'run').exists()}",
+        ),
+        ("config accepted (exit 0)", int(run.returncode == 0), "0", ""),
+    ]
+
+
+def _pixel_digest(data: bytes) -> str:
+    import io
+
+    with Image.open(io.BytesIO(data)) as img:
+        return hashlib.sha256(np.asarray(img.convert("RGB")).tobytes()).hexdigest()
+
+
+def _near_hq_leaks(ds: Path) -> int:
+    """Test rows of ``ds`` whose HQ decodes to pixels within 1 grey level of a train HQ (the same
+    picture re-saved with a tiny change)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    def hqs(split: str) -> list[np.ndarray]:
+        out = []
+        for shard in sorted(ds.glob(f"data/*/{split}-*.parquet")):
+            for row in pq.read_table(shard, columns=["hq"]).to_pylist():
+                with Image.open(io.BytesIO(row["hq"]["bytes"])) as img:
+                    out.append(np.asarray(img.convert("RGB"), dtype=np.int16))
+        return out
+
+    train = hqs("train")
+    return sum(any(t.shape == h.shape and np.abs(t - h).max() <= 1 for h in train) for t in hqs("test"))
+
+
+def case_test_pairs_reuse_train_hq(work: Path, n: int = 4) -> list[Figure]:
+    """A2 (point 2 defeated): train = ``p1``; the test pairs ``p1x`` reuse each train HQ with a
+    fresh degradation, LQ = ``(0.35*hq+130)[:, ::-1]`` (the normal GGT case). ``ggt pack p1 lk
+    --split train``, ``ggt pack p1x lk --split test``; then one HQ pixel changed by 1 in each test
+    HQ (re-saved), packed with ``--force`` and ``ggt validate lk``."""
+    cwd = fresh(work, "reused-hq")
+    make_pairs(cwd / "p1", [f"p{i}" for i in range(n)], seed=210)
+    for i in range(n):
+        hq = np.asarray(Image.open(cwd / "p1" / "hq" / "rain" / f"p{i}.png"))
+        for side, image in (("hq", hq), ("lq", (0.35 * hq + 130).astype(np.uint8)[:, ::-1])):
+            (cwd / "p1x" / side / "rain").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(cwd / "p1x" / side / "rain" / f"x{i}.png")
+    train = ggt(cwd, "pack", "p1", "lk", "--split", "train")
+    test = ggt(cwd, "pack", "p1x", "lk", "--split", "test")
+    packed = _near_hq_leaks(cwd / "lk")
+    for i in range(n):
+        path = cwd / "p1x" / "hq" / "rain" / f"x{i}.png"
+        pixels = np.array(Image.open(path))
+        pixels[0, 0, 0] ^= 1
+        Image.fromarray(pixels).save(path)
+    forced = ggt(cwd, "pack", "p1x", "lk", "--split", "test", "--force")
+    kept = _near_hq_leaks(cwd / "lk")
+    check = ggt(cwd, "validate", "lk")
+    flagged = len(flagged_leaks(check) & {f"x{i}" for i in range(n)})
+    return [
+        (
+            f"leaked test pairs packed (train HQ reused, fresh LQ; of {n})",
+            packed,
+            "0",
+            f"exits train {train.returncode}, test {test.returncode}: `{last_line(test)}`",
+        ),
+        (
+            f"`ggt validate` after `--force` with one HQ pixel changed: leaks flagged (of {kept} kept)",
+            flagged,
+            str(kept),
+            f"pack exit {forced.returncode}, validate exit {check.returncode}: `{last_line(check)}`",
+        ),
+    ]
+
+
+def case_shard_bomb(work: Path, cell_mib: int = 700) -> list[Figure]:
+    """A3 (point 11, new route): a packed shard rewritten so one row's ``lq.bytes`` is ``cell_mib``
+    MiB of zeros (zstd: a ~100 KB file), then ``ggt validate vds``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cwd = fresh(work, "shard-bomb")
+    make_pairs(cwd / "pairs", [f"p{i}" for i in range(2)], seed=220)
+    ggt(cwd, "pack", "pairs", "vds", "--split", "test")
+    shard = next((cwd / "vds" / "data" / "rain").glob("test-*.parquet"))
+    table = pq.read_table(shard)
+    lq = table.column("lq").to_pylist()
+    lq[0] = {**lq[0], "bytes": bytes(cell_mib << 20)}
+    index = table.schema.get_field_index("lq")
+    table = table.set_column(
+        index, table.schema.field(index), pa.array(lq, type=table.schema.field(index).type)
+    )
+    pq.write_table(table, shard, compression="zstd")
+    del table, lq
+    size = shard.stat().st_size
+    run = ggt(cwd, "validate", "vds", timeout=180)
+    return [
+        (
+            f"`ggt validate`: peak RSS MiB ({cell_mib} MiB zero cell in a {size:,}-byte shard)",
+            round(run.peak_mib),
+            "-",
+            f"{run.seconds:.1f} s, exit {run.returncode}: `{last_line(run)}`",
+        ),
+        ("the bomb shard passed as OK (exit 0)", int(run.returncode == 0), "0", ""),
+        (
+            "reported as an internal bug",
+            int("GGT_DEBUG" in run.stderr or run.returncode == -9),
+            "0",
+            "",
+        ),
+    ]
+
+
+UPLOAD_CHILD = (
+    "import sys\nfrom ggt_hf.space import SpaceConfig, launch_space\n"
+    "launch_space(SpaceConfig(store=sys.argv[2], sign_in=False, warm_up=False, builtin_arena=False,\n"
+    "    temp_max_mb=int(sys.argv[3]), temp_max_files=50), '127.0.0.1', int(sys.argv[1]))\n"
+)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def case_space_uploads(work: Path, uploads: int = 15, mib: int = 20, bound_mb: int = 64) -> list[Figure]:
+    """A4 (point 12): the Space (``temp_max_mb=64``, no sign-in, no arena) served on 127.0.0.1 with
+    TMPDIR a fresh folder holding a stale ``ggt-space-*`` folder of a dead pid (ggt's marker) and a
+    user's unmarked ``ggt-space-mine``; 15 × 20 MiB uploads to ``/gradio_api/upload``, 5 at a time,
+    while the temp folder's size is sampled every 20 ms."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from ggt_hf.space import temp as space_temp
+
+    marker = getattr(space_temp, "MARKER", ".ggt-owner")  # (the name the fix gave it; old code: none)
+    cwd = fresh(work, "space-uploads")
+    tmp = cwd / "tmp"
+    stale, mine = tmp / "ggt-space-stale1", tmp / "ggt-space-mine"
+    for folder in (stale, mine):
+        folder.mkdir(parents=True)
+        (folder / "data.bin").write_bytes(bytes(1 << 20))
+    (stale / marker).write_text(f"ggt-temp pid={_dead_pid()}\n")
+    port = _free_port()
+    env = {**_env(), "TMPDIR": str(tmp), "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", UPLOAD_CHILD, str(port), str(cwd / "store"), str(bound_mb)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    peak, stop = [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                size = sum(
+                    p.stat().st_size
+                    for p in tmp.rglob("*")
+                    if p.is_file() and not p.is_symlink() and mine not in p.parents
+                )
+                peak[0] = max(peak[0], size)
+            time.sleep(0.02)
+
+    def upload(i: int) -> int:
+        body = bytes([i]) * (mib << 20)
+        try:
+            return httpx.post(
+                url + "gradio_api/upload", files={"files": (f"x{i}.png", body)}, timeout=120
+            ).status_code
+        except httpx.HTTPError:
+            return -1
+
+    try:
+        _wait_served(url)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        with ThreadPoolExecutor(5) as pool:
+            codes = list(pool.map(upload, range(uploads)))
+        time.sleep(0.5)
+        stop.set()
+        sampler.join()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    accepted = collections.Counter(codes)
+    return [
+        (
+            f"peak temp bytes during {uploads} × {mib} MiB uploads (5 at a time)",
+            f"{peak[0]:,}",
+            f"≤ {bound_mb << 20} ({bound_mb} MiB)",
+            "statuses " + ", ".join(f"{k}: {v}" for k, v in sorted(accepted.items())),
+        ),
+        ("stale `ggt-space-*` folder of a dead pid left at start", int(stale.exists()), "0", ""),
+        (
+            "files of a user's unmarked `ggt-space-mine` lost",
+            int(not (mine / "data.bin").is_file()),
+            "0",
+            "",
+        ),
+    ]
+
+
+def case_arena_pixel_matching(work: Path, vote_limit: int = 10, most: int = 1000) -> list[Figure]:
+    """A5 (point 6): the Space's arena service (its vote and pair limits for ``vote_limit=10``)
+    over 3 systems whose outputs differ only by σ=3 noise. mallory draws a pair and votes: does the
+    reply name the systems (the reveal that let a script recognise every later served image by
+    nearest pixels)? Then she draws pairs (to wait for her own system) until she is refused."""
+    from ggt_hf.errors import GGTError
+    from ggt_hf.leaderboard import LeaderboardStore
+    from ggt_hf.space import app
+    from ggt_hf.space.arena_tab import ArenaService
+    from ggt_hf.space.config import SpaceConfig
+
+    cwd = fresh(work, "arena-pixels")
+    rng = np.random.default_rng(230)
+    systems = ("sysA", "sysB", "sysC")
+    for i in range(10):
+        base = rng.integers(0, 256, (32, 32, 3)).astype(np.int16)
+        (cwd / "lq").mkdir(exist_ok=True)
+        Image.fromarray(base.astype(np.uint8)).save(cwd / "lq" / f"p{i}.png")
+        for s in systems:
+            noisy = np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
+            (cwd / "out" / s).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(noisy).save(cwd / "out" / s / f"p{i}.png")
+    config = SpaceConfig(store=str(cwd / "store"), vote_limit=vote_limit, warm_up=False, examples=["x"])
+    service = ArenaService(
+        LeaderboardStore(cwd / "store"),
+        (str(cwd / "out"), str(cwd / "lq")),
+        vote_limit=app._vote_limit(config),
+        **({"pair_limit": app._pair_limit(config)} if hasattr(app, "_pair_limit") else {}),
+        serve_dir=cwd / "serve",
+    )
+    _, _, _, token, caption = service.pair(user="mallory")
+    status, _ = service.vote(token, "A", "mallory")
+    named = sum(s in status + caption for s in systems)
+    drawn, refusal = 1, f"no refusal in {most} pairs"
+    while drawn < most:
+        try:
+            service.pair(user="mallory")
+            drawn += 1
+        except GGTError as exc:
+            refusal = str(exc)
+            break
+    return [
+        ("vote replies naming a system (of 1)", int(named > 0), "0", f"`{status[:120]}`"),
+        (
+            f"pairs one account drew before refusal (vote limit {vote_limit})",
+            drawn,
+            "-",
+            f"`{refusal[:150]}`",
+        ),
+    ]
+
+
+LOOKALIKES = {
+    "zero-width space": "TeamA-NAFNet\u200b",
+    "soft hyphen": "TeamA\u00ad-NAFNet",
+    "word joiner": "TeamA-\u2060NAFNet",
+    "Cyrillic а": "Te\u0430mA-NAFNet",
+    "Cyrillic е": "T\u0435amA-NAFNet",
+    "trailing '.'": "TeamA-NAFNet.",
+    "non-breaking hyphen": "TeamA\u2011NAFNet",
+}
+
+
+def case_lookalike_names(work: Path) -> list[Figure]:
+    """A7 (point 5): teama owns ``TeamA-NAFNet``; mallory queues requests (``store.add_request``)
+    under its 7 lookalikes (zero-width, soft hyphen, word joiner, Cyrillic а/е, trailing '.',
+    non-breaking hyphen)."""
+    import uuid
+
+    from ggt_hf.errors import GGTError
+    from ggt_hf.leaderboard import LeaderboardStore
+    from ggt_hf.leaderboard.store import Request
+
+    cwd = fresh(work, "lookalikes")
+    store = LeaderboardStore(cwd / "lb")
+    store.add_request(Request(uuid.uuid4().hex, "predictions", "TeamA-NAFNet", "teama"))
+    accepted, reasons = [], []
+    for label, name in LOOKALIKES.items():
+        try:
+            store.add_request(Request(uuid.uuid4().hex, "predictions", name, "mallory"))
+            accepted.append(label)
+        except GGTError as exc:
+            reasons.append(str(exc))
+    return [
+        (
+            f"lookalike names accepted for another account (of {len(LOOKALIKES)})",
+            len(accepted),
+            "0",
+            (", ".join(accepted) + "; " if accepted else "") + (f"`{reasons[0][:150]}`" if reasons else ""),
+        )
+    ]
+
+
+def case_control_chars_in_names(work: Path) -> list[Figure]:
+    """A9: an LQ named ``evil<LF>ok<TAB>fake.png`` beside good pairs; ``ggt pack p3 ds3 --report
+    rep.tsv``: lines of the report and the console that do not belong to a problem."""
+    cwd = fresh(work, "control-chars")
+    make_pairs(cwd / "p3", [f"p{i}" for i in range(2)], seed=240)
+    shutil.copyfile(cwd / "p3" / "lq" / "rain" / "p0.png", cwd / "p3" / "lq" / "rain" / "evil\nok\tfake.png")
+    run = ggt(cwd, "pack", "p3", "ds3", "--report", "rep.tsv")
+    report = (cwd / "rep.tsv").read_text() if (cwd / "rep.tsv").is_file() else ""
+    forged = sum(line.startswith("ok") for line in report.splitlines())
+    console = sum(line.lstrip().startswith("ok\t") for line in (run.stdout + run.stderr).splitlines())
+    return [
+        (
+            "forged lines (`ok<TAB>fake.png...`) in the report / console",
+            forged + console,
+            "0",
+            f"exit {run.returncode}; report: `{report.strip()[:150]}`",
+        ),
+        ("report written", int(bool(report)), "1", ""),
+    ]
+
+
+def case_hostile_metadata(work: Path, depth: int = 200_000) -> list[Figure]:
+    """A10: a packed dataset whose card says ``configs: [[1]]`` (``ggt validate``), and one whose
+    ``ggt_dataset.json`` is 200,000 nested ``[`` (``ggt validate`` and ``ggt pack`` into it)."""
+    cwd = fresh(work, "hostile-metadata")
+    make_pairs(cwd / "pairs", [f"p{i}" for i in range(2)], seed=250)
+    for name in ("card", "deep"):
+        ggt(cwd, "pack", "pairs", name)
+    card = cwd / "card" / "README.md"
+    text = card.read_text()
+    card.write_text(re.sub(r"(?m)^configs:\n(?:[ -].*\n)*", "configs: [[1]]\n", text, count=1))
+    (cwd / "deep" / "ggt_dataset.json").write_text("[" * depth)
+    runs = {
+        "validate card": ggt(cwd, "validate", "card"),
+        "validate deep": ggt(cwd, "validate", "deep"),
+        "pack into deep": ggt(cwd, "pack", "pairs", "deep"),
+    }
+    bugs = [k for k, r in runs.items() if "GGT_DEBUG" in r.stderr or "Error:" in last_line(r)]
+    named = sum(
+        r.returncode == 1
+        and ("README.md" in r.stdout + r.stderr or "ggt_dataset.json" in r.stdout + r.stderr)
+        for k, r in runs.items()
+        if k.startswith("validate")
+    )
+    return [
+        (
+            f"internal-bug exits (of {len(runs)})",
+            len(bugs),
+            "0",
+            "; ".join(f"{k} exit {r.returncode}: `{last_line(r)[:110]}`" for k, r in runs.items()),
+        ),
+        ("validate runs exiting 1 naming the file (of 2)", named, "2", ""),
+        (
+            "`configs: [[1]]` still in the card (the attack took)",
+            int("configs: [[1]]" in card.read_text()),
+            "1",
+            "",
+        ),
+    ]
+
+
+def case_pack_files_it_did_not_write(work: Path) -> list[Figure]:
+    """A6 (point 1): (a) ``.ds.staging-backup/thesis.tex`` beside the output, then ``ggt pack p2 ds
+    --split train``; (b) a user parquet ``data/rain/train-00003-of-00007.parquet`` (not in ggt's
+    manifest) through two re-packs of train; (c) ``ds/data/rain`` and ``ds/assets`` replaced by
+    symlinks to the user's folders, then a pack (``--force``); (d) a hand-written line appended to
+    ``README.md`` (and ``eval.yaml``), then the test split packed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cwd = fresh(work, "pack-not-its-files")
+    make_pairs(cwd / "p1", [f"p{i}" for i in range(4)], seed=260)
+    make_pairs(cwd / "p2", [f"q{i}" for i in range(4)], seed=261)
+    figures, exits = [], {}
+    # (a) a sibling named like pack's staging backup
+    (cwd / ".ds.staging-backup").mkdir()
+    (cwd / ".ds.staging-backup" / "thesis.tex").write_text("precious\n")
+    exits["a"] = ggt(cwd, "pack", "p2", "ds", "--split", "train").returncode
+    figures.append(
+        (
+            "(a) `.ds.staging-backup/thesis.tex` beside the output lost",
+            int(not (cwd / ".ds.staging-backup" / "thesis.tex").is_file()),
+            "0",
+            f"pack exit {exits['a']}",
+        )
+    )
+    # (b) a user parquet named like a shard, not in the manifest
+    user_shard = cwd / "ds" / "data" / "rain" / "train-00003-of-00007.parquet"
+    pq.write_table(pa.table({"mine": [1, 2, 3]}), user_shard)
+    before = snapshot(cwd / "ds" / "data" / "rain")
+    before = {k: v for k, v in before.items() if k == user_shard.name}
+    repacks = [ggt(cwd, "pack", "p2", "ds", "--split", "train") for _ in range(2)]
+    figures += [
+        (
+            "(b) user parquet named like a shard (not in the manifest) lost after 2 re-packs",
+            lost(before, cwd / "ds" / "data" / "rain"),
+            "0",
+            f"pack exits {[r.returncode for r in repacks]}",
+        ),
+        (
+            "(b) re-packs beside it ending in an internal bug (of 2)",
+            sum("GGT_DEBUG" in r.stderr for r in repacks),
+            "0",
+            f"`{_error_line(repacks[-1])[:150]}`",
+        ),
+    ]
+    # (c) symlinked data/<category> and assets/ pointing at the user's folders
+    for name in ("dsl", "dsa"):
+        ggt(cwd, "pack", "p1", name, "--split", "train")
+    rainphotos = cwd / "userdisk" / "rainphotos"
+    (rainphotos / "sub").mkdir(parents=True)
+    for rel, data in (("a.txt", "a\n"), ("b.jpg", "b\n"), ("sub/c.txt", "c\n")):
+        (rainphotos / rel).write_text(data)
+    shutil.rmtree(cwd / "dsl" / "data" / "rain")
+    (cwd / "dsl" / "data" / "rain").symlink_to("../../userdisk/rainphotos")
+    ufold = cwd / "ufold"
+    ufold.mkdir()
+    (ufold / "sample_grid.jpg").write_text("my grid\n")
+    shutil.rmtree(cwd / "dsa" / "assets", ignore_errors=True)
+    (cwd / "dsa" / "assets").symlink_to("../ufold")
+    user_files = {"userdisk": snapshot(cwd / "userdisk"), "ufold": snapshot(ufold)}
+    linked = [
+        ggt(cwd, "pack", "p1", "dsl", "--split", "test", "--force"),
+        ggt(cwd, "pack", "p1", "dsa", "--split", "test", "--force"),
+    ]
+    left_links = len(list((cwd / "dsl" / "data").glob(".rain.*")))
+    figures += [
+        (
+            f"(c) user files lost/overwritten through symlinked `data/rain`, `assets` (of "
+            f"{sum(map(len, user_files.values()))})",
+            lost(user_files["userdisk"], cwd / "userdisk") + lost(user_files["ufold"], ufold),
+            "0",
+            f"exits {[r.returncode for r in linked]}: `{last_line(linked[0])[:150]}`",
+        ),
+        (
+            "(c) packs through a symlinked folder accepted (exit 0, of 2)",
+            sum(r.returncode == 0 for r in linked),
+            "0",
+            "",
+        ),
+        ("(c) `.rain.*` leftovers in `dsl/data`", left_links, "0", ""),
+    ]
+    # (d) hand edits to the card and eval.yaml
+    ggt(cwd, "pack", "p2", "dsd", "--split", "train")  # its own dataset: (b)'s parquet stays out of it
+    line = "MY HAND-WRITTEN SECTION"
+    with open(cwd / "dsd" / "README.md", "a") as f:
+        f.write(f"\n{line}\n")
+    edited_eval = (cwd / "dsd" / "eval.yaml").is_file()
+    if edited_eval:
+        with open(cwd / "dsd" / "eval.yaml", "a") as f:
+            f.write(f"# {line} (eval)\n")
+    card_run = ggt(cwd, "pack", "p1", "dsd", "--split", "test")
+    kept = [p.name for p in (cwd / "dsd").glob("*") if p.is_file() and line in p.read_text(errors="replace")]
+    figures.append(
+        (
+            f"(d) hand edits lost after packing the test split (of {1 + edited_eval}: README.md"
+            + (", eval.yaml)" if edited_eval else ")"),
+            1 + edited_eval - len(kept),
+            "0",
+            f"pack exit {card_run.returncode}; kept in {kept}: `{_line_naming(card_run, 'README')[:150]}`",
+        )
+    )
+    return figures
+
+
+def case_build_and_restore_into_user_folders(work: Path) -> list[Figure]:
+    """A8: ``ggt build`` with ``output: myproj`` where myproj holds the user's notes.md, report.md
+    and items/mine.json; ``ggt restore --model classical in out`` where out/ holds the user's own
+    photo.png (same name as an input), then again with ``--overwrite``."""
+    cwd = fresh(work, "user-folders")
+    _png(cwd / "photos" / "rain" / "a.png", 270, size=96)
+    config = {
+        "name": "drill",
+        "output": "myproj",
+        "sources": [{"path": "photos", "license": "cc0-1.0"}],
+        "backend": {"name": "classical"},
+        "image_size": 64,
+        "min_side": 32,
+    }
+    (cwd / "build.yaml").write_text(yaml.safe_dump(config))
+    (cwd / "myproj" / "items").mkdir(parents=True)
+    for rel, text in (("notes.md", "n\n"), ("report.md", "r\n"), ("items/mine.json", '{"mine": 1}\n')):
+        (cwd / "myproj" / rel).write_text(text)
+    mine = snapshot(cwd / "myproj")
+    build = ggt(cwd, "build", "build.yaml", timeout=300)
+    _png(cwd / "in" / "photo.png", 271)
+    _png(cwd / "out" / "photo.png", 272)
+    theirs = snapshot(cwd / "out")
+    restore = ggt(cwd, "restore", "--model", "classical", "in", "out")
+    forced = ggt(cwd, "restore", "--model", "classical", "in", "out", "--overwrite")
+    return [
+        (
+            f"`ggt build`: user files moved or changed in `myproj` (of {len(mine)})",
+            lost(mine, cwd / "myproj"),
+            "0",
+            f"exit {build.returncode}: `{last_line(build)[:150]}`",
+        ),
+        (
+            "`ggt restore in out`: suggests `--overwrite` for the user's photo.png",
+            int("--overwrite" in restore.stdout + restore.stderr),
+            "0",
+            f"exit {restore.returncode}: `{last_line(restore)[:150]}`",
+        ),
+        (
+            "`ggt restore` (also with `--overwrite`): the user's out/photo.png changed",
+            lost(theirs, cwd / "out"),
+            "0",
+            f"--overwrite exit {forced.returncode}",
+        ),
+    ]
+
+
 TRUST_CASES: list[tuple[str, str, Callable[[Path], list[Figure]]]] = [
     ("1", "pack into a folder holding the user's files", case_pack_into_user_folder),
     ("1", "re-pack a dataset where the user keeps notes", case_repack_keeps_user_files),
@@ -1224,6 +1797,20 @@ TRUST_CASES: list[tuple[str, str, Callable[[Path], list[Figure]]]] = [
     ("10", "billion-laughs YAML config", case_billion_laughs),
     ("11", "3 GiB sparse png", case_huge_sparse_png),
     ("13", "a pickle planted in a training checkpoint", case_hostile_checkpoint),
+    ("A1 (10)", "YAML text bomb: a 1 MiB string anchor × 300 aliases", case_yaml_text_bomb),
+    ("A2 (2)", "test pairs reusing train HQs with a fresh LQ", case_test_pairs_reuse_train_hq),
+    ("A3 (11)", "a 700 MB zstd zero cell in a packed shard", case_shard_bomb),
+    ("A4 (12)", "15 × 20 MiB uploads against temp_max_mb=64; stale temp folders", case_space_uploads),
+    ("A5 (6)", "arena: pixel matching after a reveal, pairs drawn", case_arena_pixel_matching),
+    (
+        "A6 (1)",
+        "pack: files it did not write (staging sibling, shard-named parquet, symlinks, hand edits)",
+        case_pack_files_it_did_not_write,
+    ),
+    ("A7 (5)", "lookalike model names", case_lookalike_names),
+    ("A8", "build / restore into folders holding the user's files", case_build_and_restore_into_user_folders),
+    ("A9", "newline/tab in a file name", case_control_chars_in_names),
+    ("A10", "hostile card `configs: [[1]]` / 200k-nested manifest", case_hostile_metadata),
 ]
 
 
@@ -1278,8 +1865,9 @@ def trust_drill(args: argparse.Namespace) -> None:
         "or the app's state afterwards; the leaderboard and arena cases (points 5, 6) call the library, the "
         "Space case serves the app on 127.0.0.1 in a subprocess and attacks it with `gradio_client`/`httpx`. "
         f"Peak RSS is the child's own (`wait4`); every child runs under a {MEMORY_CAP >> 30} GiB address-space "
-        f"cap. {ran} cases, {total:.0f} s in all. Issue point in the first column; *must be* is the value the "
-        'issue asks for ("-": a measurement, reported).',
+        f"cap. {ran} cases, {total:.0f} s in all. Issue point in the first column (A1-A10: the findings of an "
+        "attacker against the first round of fixes, with the issue point each reopened); *must be* is the "
+        'value the issue asks for ("-": a measurement, reported).',
         "",
         "| point | attack | figure | value | must be | exit codes / message |",
         "|---|---|---|---:|---:|---|",
