@@ -80,7 +80,13 @@ from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_
 from ggt_hf.io_utils import atomic_write_json, sha256_bytes
 from ggt_hf.memory import release_freed_memory
 from ggt_hf.metadata_files import read_metadata, read_metadata_or_none
-from ggt_hf.output_folders import claim_output_folder, output_lock, read_marker, record_in_marker
+from ggt_hf.output_folders import (
+    OutputFolderError,
+    claim_output_folder,
+    output_lock,
+    read_marker,
+    record_in_marker,
+)
 from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.records import PairRecord
 
@@ -411,11 +417,36 @@ def claim_dataset_folder(out: str | os.PathLike) -> Path:
     :func:`ggt_hf.output_folders.claim_output_folder`.
 
     Raises:
-        OutputFolderError: ``out`` holds files that are not ggt's (nothing is changed).
+        OutputFolderError: ``out`` holds files that are not ggt's, or a parquet file named like one
+            of its shards that ggt did not write (nothing is changed).
     """
-    return claim_output_folder(
+    out = claim_output_folder(
         out, "dataset", recognise=is_packed_dataset, allowed=_GIT_NAMES.__contains__, command="ggt pack"
     )
+    check_no_foreign_shards(out)
+    return out
+
+
+def check_no_foreign_shards(out: Path) -> None:
+    """Refuse a dataset folder holding a parquet file named like a shard
+    (``data/<category>/<split>-NNNNN-of-NNNNN.parquet``) that ggt did not write (:func:`ggt_shards`).
+
+    Pack never replaces or deletes such a file, but the card's ``data_files`` patterns would publish
+    it as part of the split, and its rows (or its schema) are not the dataset's.
+
+    Raises:
+        OutputFolderError: naming the files (up to five); nothing is changed.
+    """
+    owned = ggt_shards(out)
+    foreign = [s.path for s in list_shards(out) if s.path not in owned]
+    if foreign:
+        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise OutputFolderError(
+            out,
+            f"holds parquet file(s) named like dataset shards that ggt did not write ({listed}); the "
+            "dataset card would publish them as part of their split: move or rename them out of "
+            "data/ and negatives/ (nothing was changed)",
+        )
 
 
 #: What a fresh ``git clone`` of an empty Hub dataset repo holds; pack never writes these.

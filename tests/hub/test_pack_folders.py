@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ggt_hf.cli import main
@@ -267,18 +269,31 @@ def test_a_killed_swap_loses_no_user_file_when_the_next_pack_cleans_up(make_pair
 
 
 def test_repack_deletes_only_the_shards_ggt_wrote(make_pairs_dir, tmp_path):
-    """ATTACK 6b: a user's parquet named like a shard but not in ggt's manifest survives a re-pack
-    of its split; a folder with no manifest (older ggt) keeps unknown files too."""
+    """ATTACK 6b: a user's parquet named like a shard but not in ggt's manifest is never replaced
+    or deleted: a re-pack (and `ggt card`) refuses the folder, naming it, before any work (the card
+    would publish it as part of the split; a file of another schema crashed the card); once the
+    user moves it away, packing goes on. A folder with no manifest (older ggt) is refused too."""
     out = tmp_path / "ds"
     _pack(make_pairs_dir(n=12), out)
     rain = out / "data" / "rain"
-    mine = rain / "train-00003-of-00007.parquet"
-    shutil.copy(next(rain.glob("train-*.parquet")), mine)  # the user's own copy, under a shard name
-    kept = mine.read_bytes()
-    _pack(make_pairs_dir(n=12, name="more", offset=30), out)
-    assert mine.read_bytes() == kept
-    _pack(make_pairs_dir(n=12, name="again", offset=30), out)  # still not ggt's the time after
-    assert mine.read_bytes() == kept
+    before = {p.name: p.read_bytes() for p in rain.iterdir()}
+    for content in ("copy", "other schema"):
+        mine = rain / "train-00003-of-00007.parquet"
+        if content == "copy":  # the user's own copy of a shard, under a shard name
+            shutil.copy(next(rain.glob("train-00000-*.parquet")), mine)
+        else:
+            pq.write_table(pa.table({"mine": [1, 2, 3]}), mine)
+        kept = mine.read_bytes()
+        for split in ("train", "test"):
+            with pytest.raises(OutputFolderError, match=r"train-00003-of-00007\.parquet"):
+                _pack(make_pairs_dir(n=12, name=f"more{split}", offset=30), out, split=split)
+            assert mine.read_bytes() == kept
+        assert main(["card", str(out)]) == 2
+        assert mine.read_bytes() == kept
+        assert {p.name: p.read_bytes() for p in rain.iterdir() if p != mine} == before
+        mine.rename(tmp_path / mine.name)
+    _pack(make_pairs_dir(n=12, name="again", offset=30), out)  # moved away: packing goes on
+    assert (tmp_path / "train-00003-of-00007.parquet").exists()
 
     older = tmp_path / "older"  # packed, then its manifest lost (an older or interrupted folder)
     _pack(make_pairs_dir(n=12, name="third", offset=60), older)
