@@ -423,6 +423,7 @@ def claim_dataset_folder(out: str | os.PathLike) -> Path:
     out = claim_output_folder(
         out, "dataset", recognise=is_packed_dataset, allowed=_GIT_NAMES.__contains__, command="ggt pack"
     )
+    is_packed_dataset(out)  # reads its manifest: a hostile one is refused here, naming it
     check_no_foreign_shards(out)
     return out
 
@@ -481,7 +482,6 @@ def pack(
         raise ValueError(f"subset must be one of {HubLayout.SUBSETS}, got {subset!r}")
     out = claim_dataset_folder(out)
     check_no_links(out)  # before any work: nothing is written through a link
-    is_packed_dataset(out)  # reads its manifest: a hostile one is refused here, before any work
     with output_lock(out, DATASET_LOCK):  # the leak check sees the output as it is under the lock
         return _pack_locked(records, out, config, subset, list(problems or []), progress)
 
