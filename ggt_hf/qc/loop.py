@@ -8,7 +8,7 @@ Each attempt restores the LQ with the current prompt, then runs every check:
 * the judge (a VLM client or any :class:`~ggt_hf.evaluation.vlm_r.Judge`) over the five aspects.
 
 The first attempt that passes everything is accepted. A rejection turns the judge's feedback and
-the failed checks' reasons into the next prompt (:func:`ggt_hf.prompting.corrective_prompt`).
+the failed checks' reasons into the next prompt (:func:`ggt_hf.prompts.strategies.corrective_prompt`).
 Every attempt is returned, so rejected candidates become negatives and every verdict keeps its
 reason. A safety refusal stops the item (re-asking would be refused again); a backend failure
 that survived the retry wrapper counts as a failed attempt.
@@ -24,7 +24,7 @@ from PIL import Image
 
 from ggt_hf.backends.base import BackendError, BackendRefused, ImageBackend, RestoreRequest
 from ggt_hf.constants import JUDGE_ASPECTS
-from ggt_hf.prompting import corrective_prompt
+from ggt_hf.prompts.strategies import corrective_prompt
 from ggt_hf.records import QCCheck
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ggt_hf.yaml_config import load_yaml
+from ggt_hf.files.yaml_config import load_yaml
 
 RECIPES = Path(__file__).parents[2] / "training" / "recipes"
 VARIANTS = sorted(p for p in RECIPES.glob("*/*.yaml") if "extends" in (yaml.safe_load(p.read_text()) or {}))
