@@ -98,3 +98,16 @@ def test_no_other_place_builds_a_backend_or_a_model_for_restoring():
         if pattern.search(path.read_text(encoding="utf-8"))
     }
     assert found - ALLOWED == set()
+
+
+def test_a_users_function_gets_the_prompt_when_it_takes_one(tmp_path, monkeypatch, photos):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_restorers.py").write_text(
+        "def two(image, prompt):\n    return image.rotate(180) if prompt else image\n\n"
+        "def one(image):\n    return image.rotate(90)\n"
+    )
+    image = photos[0].resize((32, 32))
+    two = make_restorer("my_restorers:two")
+    assert two.restore(image).tobytes() == image.tobytes()  # no prompt: None, not a missing argument
+    assert two.restore(image, "fix it").tobytes() == image.rotate(180).tobytes()
+    assert make_restorer("my_restorers:one").restore(image, "ignored").tobytes() == image.rotate(90).tobytes()

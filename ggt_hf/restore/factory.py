@@ -8,6 +8,7 @@ are decided once. API keys are checked (naming the variable) before anything is 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 
@@ -48,13 +49,25 @@ def make_restorer(spec: RestorerSpec | str, options: RestorerOptions | None = No
     return _backend_restorer(spec, options)
 
 
+def _takes_prompt(function) -> bool:
+    """Whether ``function`` takes a second positional argument (the prompt)."""
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: the documented two arguments
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 def _callable_restorer(spec: RestorerSpec, options: RestorerOptions) -> Restorer:
+    """A user's ``restore(image, prompt)`` (or ``restore(image)``: then it gets no prompt)."""
     from ggt_hf.runtime.user_code import import_callable
 
     function = import_callable(spec.text, "restorer")  # a module in the working directory loads from its file
+    takes_prompt = _takes_prompt(function)
 
     def run(image: Image.Image, prompt: str | None, item_id: str | None) -> Image.Image:
-        return function(image) if prompt is None else function(image, prompt)
+        return function(image, prompt) if takes_prompt else function(image)
 
     return Restorer(spec, options, run)
 
