@@ -25,6 +25,10 @@ System (``bench-mfm --system``): ``RESTORER[@STRATEGY][=NAME]`` with ``STRATEGY`
 ``=`` and may hold any character but ``=`` (``NanoBanana2+GPT``); the only other ``=`` a system may
 hold is the one of ``+controlnet=REPO``. Without ``=NAME`` the name is the system text itself.
 
+The restorer a name names is built by :func:`ggt_hf.restore.factory.make_restorer` (the only place),
+with :class:`RestorerOptions`; :func:`ggt_hf.restore.identity.restorer_identity` says which options
+change its outputs.
+
 API backends need their key in the environment (:data:`API_KEYS`); :meth:`RestorerSpec.check` and
 :meth:`JudgeSpec.check` fail naming the variable, before anything is loaded or called.
 """
@@ -35,7 +39,10 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+#: What a restorer name names (see the grammar above); the factory builds one runner per kind.
+RestorerKind = Literal["identity", "classical", "diffusers", "model", "backend", "callable", "restorer"]
 
 #: Environment variables holding each API's key (any one of them is enough), first one preferred.
 API_KEYS: dict[str, tuple[str, ...]] = {
@@ -109,7 +116,7 @@ class RestorerSpec:
     """
 
     text: str
-    kind: str
+    kind: RestorerKind
     name: str
     arg: str | None = None
 
