@@ -30,7 +30,8 @@ HELP = "restore an image or a folder of images with a restorer (tiled)"
 
 logger = logging.getLogger(__name__)
 
-RestoreFn = Callable[[Image.Image], Image.Image]
+#: ``restore(image, item_id=...)``: :meth:`ggt_hf.restore.restorer.Restorer.restore`.
+RestoreFn = Callable[..., Image.Image]
 
 
 def add_arguments(parser) -> None:
@@ -198,7 +199,7 @@ def restore_files(
             continue
         try:
             image = _load_input(src)
-            result = restore(image)
+            result = restore(image, item_id=str(src))  # a backend's error names the file
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(out, encode_image(result.convert("RGB"), "png"))
             if on_written is not None:

@@ -75,3 +75,10 @@ def test_another_prompt_or_seed_does_not_keep_the_first_runs_outputs(
         assert {prompt for prompt, _ in gemini[2:]} == {"B"} and _recorded_prompts() == {"B"}
     else:
         assert {seed for _, seed in gemini[2:]} == {2}
+
+
+def test_a_failed_call_names_the_file(lq, gemini, fake_server, wire, capsys) -> None:
+    fake_server.respond(400, wire.gemini_error(400, "INVALID_ARGUMENT", "bad image"))
+    assert main(["restore", "--model", "gemini", "lq", "out"]) == 1
+    err = capsys.readouterr().err
+    assert "lq/a.png: " in err and "lq/b.png: " in err and "<item>" not in err
