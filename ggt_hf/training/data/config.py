@@ -56,7 +56,7 @@ class DataConfig:
             ``"tiles"`` reads each crop from a tiled, losslessly compressed view of the data built in
             ``tile_dir`` (once, on first use or with :func:`~.tiles.build_tile_view`), decoding only
             the tiles under the crop: same pixels, same crop positions, several times faster per
-            worker, ≈1.1× the packed dataset's size on disk (:mod:`.tiles`).
+            worker, about the packed dataset's size again on disk (:mod:`.tiles`).
         tile_dir: where the tile view is kept (``layout="tiles"``; a folder of its own, never the
             dataset's folder).
         tile_size: side of the view's square tiles (128: a 256² crop decodes ≤ 9 tiles per side).

@@ -11,15 +11,17 @@ box exactly as with ``layout="full"`` (uniform over every position of the whole 
 seed the two layouts give the same batches.
 
 Tile codec: each tile's rows are delta-coded along x (``pixel - left neighbour``, per channel, mod
-256 — PNG's "Sub" filter) and compressed with zstd (level 3). Measured on 1024² real-photo pairs (see
-``benchmarks/RESULTS.md``): 1.1-1.15× the packed PNG bytes on disk, against 2.6× for the decoded cache
-(``cache_dir``, raw ``uint8``: 3 MiB per 1024² image and side) and ≈1.7× for undelta'd zstd; decoding a
-128² tile costs ≈0.3 ms where PNG tiles cost 0.7-1 ms and encode 10× slower.
+256 — PNG's "Sub" filter) and compressed with zstd (level 3). On 1024² real-photo pairs: 1.04× the
+packed PNG bytes on disk (``benchmarks/RESULTS.md``, bench_loader), against 2.4× for the decoded cache
+(``cache_dir``, raw ``uint8``: 3 MiB per 1024² image and side) and ≈1.7× for zstd without the delta;
+decoding a 128² tile took ≈0.35 ms where a PNG tile took 0.7-1 ms and encoded 10× slower, and the
+9 tiles of a 256² crop ≈3 ms per side against ≈40 ms per side for the full PNG (one measurement on
+a busy machine, decoding only).
 
 Files, under the folder the user names (``DataConfig.tile_dir``, never the dataset's own folder):
 ``<tile_dir>/<source hash>/<tile>-<codec>-<content stamp>/<bucket>/<index>.tiles``, one file per item
 holding both sides: ``MAGIC``, an 8-byte little-endian header length, a JSON header (id, category,
-prompt, height, width, tile, codec, sides, per-side tile offsets), then the tile blobs in row-major
+prompt, height, width, tile, codec, per-side tile offsets), then the tile blobs in row-major
 order (a crop reads each row of its tiles with one ``pread``). ``view.json`` beside them records the
 source and its content stamp (:meth:`PairSource.content_stamp`: path, size and mtime of every file
 read). The folder is claimed like every ggt output folder (:mod:`ggt_hf.files.output_folders`); a
