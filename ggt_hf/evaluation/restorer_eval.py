@@ -27,9 +27,9 @@ from typing import Any
 
 from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col
-from ggt_hf.errors import GGTError
+from ggt_hf.errors import GGTError, path_text
 from ggt_hf.evaluation.references import Reference, open_reference
-from ggt_hf.files.io_utils import append_jsonl, atomic_write_json, atomic_write_text, path_text, read_jsonl
+from ggt_hf.files.io_utils import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from ggt_hf.files.walk import walk_files
 from ggt_hf.hub.shard_reader import check_local_shards
 from ggt_hf.imaging.images import load_image, probe_image, read_file_bytes

@@ -3,9 +3,9 @@
 Each attempt restores the LQ with the current prompt, then runs every check:
 
 * stage 1 metric filter (:mod:`ggt_hf.qc.metric_filter`), when configured;
-* automatic geometry and colour checks (:mod:`ggt_hf.qc.geometry`: shift, scale, rotation,
+* automatic geometry and colour checks (:mod:`ggt_hf.judging.geometry`: shift, scale, rotation,
   global colour shift) — beyond the paper, because MFMs often move or crop the scene;
-* the judge (a VLM client or any :class:`~ggt_hf.evaluation.vlm_r.Judge`) over the five aspects.
+* the judge (a VLM client or any :class:`~ggt_hf.judging.verdict.Judge`) over the five aspects.
 
 The first attempt that passes everything is accepted. A rejection turns the judge's feedback and
 the failed checks' reasons into the next prompt (:func:`ggt_hf.prompts.strategies.corrective_prompt`).
@@ -73,7 +73,7 @@ def run_checks(
     if config.metric_filter is not None:
         checks += config.metric_filter.check(lq, hq)[1]
     if config.geometry is not None:
-        from ggt_hf.qc.geometry import GeometryTolerances, check_geometry
+        from ggt_hf.judging.geometry import GeometryTolerances, check_geometry
 
         tolerances = (
             GeometryTolerances.for_category(category) if config.geometry == "default" else config.geometry
