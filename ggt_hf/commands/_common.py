@@ -54,23 +54,16 @@ def write_problems(path: str | Path | None, problems: Iterable[object]) -> None:
 
 
 def check_dataset_arg(value: str | None, option: str = "--dataset") -> None:
-    """Refuse, before any work, a dataset argument that is neither a folder nor a Hub id.
-
-    A Hub dataset id looks like ``namespace/name``; anything else must be an existing folder
-    (resolved against the working directory). A Hub id while the Hub is unreachable fails at once
-    with the cause unless the dataset is in the local cache (the loader decides that).
+    """Refuse, before any work, a dataset argument that is neither a folder nor a Hub id
+    (:func:`ggt_hf.hub.locations.resolve_location`: an existing path is local, a path that does not
+    exist is a missing folder, else a valid ``namespace/name``). A Hub id while the Hub is
+    unreachable fails at once with the cause unless the dataset is in the local cache (the loader
+    decides that).
     """
-    import re
+    from ggt_hf.hub.locations import resolve_location
 
-    from ggt_hf.errors import UsageError
-
-    if value is None or Path(value).exists():
+    if value is None or not resolve_location(value, option).is_hub:
         return
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", value) or value.startswith(("./", "../")):
-        raise UsageError(
-            f"{option} {value}",
-            f"no such folder ({Path(value).resolve()}), and not a Hub dataset id (namespace/name)",
-        )
     from ggt_hf.runtime.network import hub_offline
 
     hub_offline()  # an unreachable Hub is reported once and the loader only looks at the cache

@@ -166,10 +166,14 @@ class FolderReference(Reference):
 
 
 def is_packed(dataset: str) -> bool:
-    """True for a Hub repo id or a folder holding parquet shards / a dataset card."""
-    path = Path(dataset)
-    if not path.exists():
-        return True  # a Hub repo id (datasets says so clearly when it is not one)
+    """True for a Hub repo id or a folder holding parquet shards / a dataset card (which of the two:
+    :func:`ggt_hf.hub.locations.resolve_location`, refusing what is neither)."""
+    from ggt_hf.hub.locations import resolve_location
+
+    location = resolve_location(dataset, "--dataset")
+    if location.is_hub:
+        return True
+    path = location.path
     if path.is_file():
         raise ValueError(f"--dataset {dataset}: a file; give a packed dataset or a folder of LQ photos")
     return any(path.rglob("*.parquet")) or (

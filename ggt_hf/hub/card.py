@@ -16,7 +16,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,8 @@ from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, CATEGORY_TITLES, SCHEMA_VERSION, SPLITS, Col, HubLayout
 from ggt_hf.files import output_folders
 from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes
-from ggt_hf.files.metadata_files import read_metadata, read_metadata_or_none
+from ggt_hf.files.metadata_files import read_metadata_or_none
+from ggt_hf.hub.card_info import CardInfo, read_card_info
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.hub.shard_reader import open_shard
 
@@ -51,21 +52,6 @@ CITATION = """@article{kong2026ggt100k,
   journal = {arXiv preprint arXiv:2605.31039},
   year    = {2026}
 }"""
-
-
-@dataclass
-class CardInfo:
-    """Dataset-level metadata for the card (kept in the manifest so repacks preserve it)."""
-
-    pretty_name: str = "GGT dataset"
-    license: str = "other"
-    description: str = (
-        "Paired low-quality (LQ) / high-quality (HQ) images for real-world image restoration, "
-        "in the GGT-100K format."
-    )
-    repo_id: str | None = None
-    attribution: str | None = None
-    tags: list[str] = field(default_factory=lambda: ["image-restoration", "generative-ground-truth", "ggt"])
 
 
 @dataclass(frozen=True)
@@ -241,15 +227,6 @@ def make_sample_grid(
 ) -> bytes | None:
     """JPEG of labelled LQ | HQ tiles, up to ``per_category`` pairs per category (first rows of shards)."""
     return render_grid(sample_tiles(folder, shards, per_category), tile)
-
-
-def read_card_info(folder: Path, given: CardInfo | None) -> CardInfo:
-    manifest = folder / HubLayout.MANIFEST
-    if given is None and manifest.exists():
-        stored = read_metadata(manifest).get("card")  # a hostile manifest: DatasetValidationError
-        if isinstance(stored, dict):  # ignore keys an older/newer ggt-hf wrote
-            return CardInfo(**{k: v for k, v in stored.items() if k in CardInfo.__dataclass_fields__})
-    return given or CardInfo()
 
 
 BACKEND_MEANINGS = {

@@ -28,8 +28,8 @@ def first_candidate(record: ItemRecord) -> AttemptRecord | None:
 def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[str, Any]]) -> Iterator:
     """One :class:`~ggt_hf.records.PairRecord` per item with a candidate (see the module docstring),
     read one item record at a time."""
+    from ggt_hf.files.run_store import RunStore
     from ggt_hf.pipeline.build import _pair
-    from ggt_hf.pipeline.run_store import RunStore
     from ggt_hf.records import QCCheck
 
     store = RunStore(run)
@@ -55,9 +55,9 @@ def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[s
 
 def pack_unfiltered(config: BuildConfig, run: Path, pack_config, progress: bool | None = None):
     """Pack :func:`unfiltered_pairs` into ``run/dataset``'s ``unfiltered`` config (``None`` if empty)."""
+    from ggt_hf.files.run_store import RunStore
     from ggt_hf.hub.pack import pack
     from ggt_hf.pipeline.build import _nonempty
-    from ggt_hf.pipeline.run_store import RunStore
     from ggt_hf.qc.review import read_decisions
 
     store = RunStore(run)

@@ -12,12 +12,12 @@ a branch in the template.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from ggt_hf.constants import GGT100K_MIRROR_DIR, GGT100K_REPO_ID
+from ggt_hf.hub.locations import is_hub_id
 from ggt_hf.metrics.specs import METRICS
 
 CARD_TEMPLATE = "model_card.md.j2"
@@ -59,24 +59,10 @@ def dataset_id(recipe) -> str:
     return _as_hub_dataset(path)
 
 
-def _is_hub_id(path: str) -> bool:
-    """``owner/name`` that is a valid repo id and not a folder on this machine (``data/ggt`` may be either)."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    if path.count("/") != 1 or path.startswith((".", "/")) or os.path.exists(path):
-        return False
-    try:
-        validate_repo_id(path)
-    except HFValidationError:
-        return False
-    return True
-
-
 def hub_datasets(recipe) -> list[str] | None:
     """Hub dataset ids among the recipe's GGT and baseline sources (local paths left out)."""
     found = {_as_hub_dataset(s.path) for s in [*recipe.data.ggt, *recipe.data.baseline]}
-    return sorted(p for p in found if _is_hub_id(p)) or None
+    return sorted(p for p in found if is_hub_id(p)) or None
 
 
 def eval_results(recipe, results: dict[str, float], model_name: str) -> list:

@@ -157,7 +157,7 @@ def same_value(a: Any, b: Any) -> bool:
 
 def check_recipe(root: str | Path, name: str, official: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """Problems of recipe ``name`` (path under ``root``) against its official rows (see module docs)."""
-    from ggt_hf.training.plan import load_any_recipe
+    from ggt_hf.recipes.plan import load_any_recipe
 
     root = Path(root)
     rows = official if official is not None else load_official(root).get(name)
