@@ -48,7 +48,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "prompt_texts": (3, "the prompt and instruction texts sent to models"),
     "hub": (
         4,
-        "the dataset format: pack, card, layout, validate, push, mirror, eval results, "
+        "the dataset format: pack, layout, validate, push, mirror, eval results; the card renderer; "
         "Hub id or local folder",
     ),
     "backends": (
@@ -249,6 +249,13 @@ def test_no_import_cycles(graph):
     assert not cycles, "import cycles (break each by moving what both need to a lower module):\n" + "\n".join(
         " <-> ".join(c) for c in cycles
     )
+
+
+def test_known_cycles_still_exist(graph):
+    """An exception may not outlive its cycle: once the cycle is gone, remove it from KNOWN_CYCLES."""
+    found = {frozenset(c) for c in import_cycles(graph)}
+    gone = [sorted(c) for c in KNOWN_CYCLES if c not in found]
+    assert not gone, f"no longer a cycle, remove from KNOWN_CYCLES: {gone}"
 
 
 def test_imports_only_go_down(graph):
