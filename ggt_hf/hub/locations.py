@@ -9,7 +9,10 @@ Datasets, models and benchmarks can be named either way (``--dataset data/ggt`` 
 3. otherwise a Hub repo id ``namespace/name``, as :func:`huggingface_hub.utils.validate_repo_id`
    accepts it (letters, digits, ``-``, ``_``, ``.``; at most 96 characters; no ``--`` or ``..``;
    not ending in ``.git``), is the Hub repo;
-4. anything else is refused with :data:`NOT_A_LOCATION` (a :class:`~ggt_hf.errors.UsageError`).
+4. anything else is refused with one message, :func:`not_a_location` (a
+   :class:`~ggt_hf.errors.UsageError`).
+
+``~`` is not expanded here (the shell does it; every reader then opens the same text).
 
 No caller takes a ``@revision`` suffix: ``org/name@rev`` is not a repo id and is refused (the
 leaderboard pins revisions itself).
@@ -73,7 +76,7 @@ def resolve_location(text: str | os.PathLike, what: str = "--dataset") -> Locati
     """The :class:`Location` of ``text`` by the module's rule; raises :class:`~ggt_hf.errors.UsageError`
     naming ``what`` and ``text`` when it is neither an existing path nor a Hub repo id."""
     raw = os.fspath(text)
-    path = Path(raw).expanduser()
+    path = Path(raw)
     if path.exists():
         return Location(raw, path=path)
     repo_id = None if written_as_path(raw) else hub_repo_id(raw)
@@ -84,7 +87,7 @@ def resolve_location(text: str | os.PathLike, what: str = "--dataset") -> Locati
 
 def not_a_location(text: str) -> str:
     """The reason of every refusal: the folder that is missing and what a repo id looks like."""
-    missing = Path(text).expanduser().resolve()
+    missing = Path(text).resolve()
     if written_as_path(text):
         return f"no such folder ({missing})"
     return f"no such folder ({missing}), and not a Hub repo id ({HUB_ID_RULE})"
@@ -95,4 +98,4 @@ def is_hub_id(text: str | os.PathLike | None) -> bool:
     if text is None:
         return False
     raw = os.fspath(text)
-    return not Path(raw).expanduser().exists() and not written_as_path(raw) and hub_repo_id(raw) is not None
+    return not Path(raw).exists() and not written_as_path(raw) and hub_repo_id(raw) is not None
