@@ -136,10 +136,21 @@ def _resolved(recipe: Any, dotted: str) -> Any:
     import dataclasses
 
     section, key = dotted.split(".", 1)
+    if section == "model" and key.startswith("config."):  # an architecture field: recipe or default
+        return _model_config_value(recipe.model, key.split(".", 1)[1])
     value = getattr(getattr(recipe, section), key)
     if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
         return [dataclasses.asdict(v) for v in value]  # e.g. data.progressive phases, as YAML gives them
     return value
+
+
+def _model_config_value(model: Any, field: str) -> Any:
+    """``model.config[field]`` as the recipe sets it, else the restorer config class's default."""
+    if field in model.config:
+        return model.config[field]
+    from ggt_hf.restorers import get_restorer_class
+
+    return getattr(get_restorer_class(model.name).config_class(), field)
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -167,7 +178,7 @@ def check_recipe(root: str | Path, name: str, official: dict[str, dict[str, Any]
     comments = recipe_comments(root / name)
     problems = []
     for key, row in sorted(rows.items()):
-        comment = comments.get(key)
+        comment = comments.get(key, comments.get(key.rsplit(".", 1)[0]) if key.count(".") > 1 else None)
         actual = _resolved(recipe, key)
         if same_value(actual, row["value"]) or (comment or "").startswith("deviation:"):
             continue
