@@ -51,6 +51,8 @@ HYPERPARAMETERS = frozenset(
                 "max_grad_norm",
                 "mixed_precision",
                 "ema_decay",
+                "ema_schedule",
+                "ema_update_every",
                 "seed",
                 "ddp_find_unused_parameters",
             )

@@ -197,6 +197,15 @@ def test_ema_weights_are_what_gets_saved(tmp_path):
     assert any(not torch.equal(saved[k], live[k]) for k in live), "EMA should lag the live weights"
 
 
+def test_the_ema_pytorch_schedule_copies_the_weights_first(tmp_path):
+    """FoundIR's EMA (ema-pytorch 0.6.2) copies the live weights for its first 100 updates."""
+    task = ToyTask()
+    core = _core(tmp_path, max_steps=4, ema_decay=0.5, ema_schedule="ema_pytorch", ema_update_every=1)
+    run_training(core, task, loader_factory)
+    saved, live = torch.load(task.saved / "weights.pt"), task.model.state_dict()
+    assert all(torch.equal(saved[k], live[k]) for k in live)
+
+
 @pytest.mark.parametrize(
     ("name", "kw", "expected"),
     [

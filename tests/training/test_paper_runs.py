@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import torch
+
 from ggt_hf.training.provenance import check_recipe, load_official
 from ggt_hf.training.restorer_task import RestorerRecipe
 
@@ -44,3 +47,58 @@ def test_an_architecture_default_that_differs_from_the_official_run_is_reported(
     )
     problems = check_recipe(root, "moce_ir/ggt_mix.yaml")
     assert len(problems) == 1 and "model.config.with_complexity = True, official False" in problems[0]
+
+
+# -- point 4: FoundIR's EMA is ema-pytorch 0.6.2's -------------------------------------------------
+def test_foundir_recipes_keep_the_official_ema():
+    official = load_official(RECIPES)["foundir/ggt_mix.yaml"]
+    for name in ("foundir/ggt_mix.yaml", "foundir/wo_ggt.yaml"):
+        train = recipe(name).train
+        assert (train.ema_decay, train.ema_schedule, train.ema_update_every) == (0.995, "ema_pytorch", 10)
+        assert official["train.ema_decay"]["value"] == train.ema_decay  # the two files agree
+        assert check_recipe(RECIPES, name) == []
+
+
+def test_the_ema_pytorch_schedule_copies_then_warms_up_to_beta():
+    from ggt_hf.training.ema import ema_pytorch_decay
+
+    # counts are ema-pytorch's calls so far; updates happen on every 10th call
+    assert ema_pytorch_decay(0.995, 101) == 0.0  # still copying
+    assert ema_pytorch_decay(0.995, 111) == pytest.approx(1 - 11 ** (-2 / 3))  # the first average: ≈0.80
+    reached = next(c for c in range(101, 10_000) if ema_pytorch_decay(0.995, c) >= 0.995)
+    assert 2_900 <= reached <= 2_950  # "reaching 0.995 near step 2.9k"
+
+
+def _toy_steps(n: int, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    for _ in range(n):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape, generator=generator))
+            model[1].running_mean.add_(torch.randn(4, generator=generator))
+        yield model
+
+
+@pytest.mark.parametrize("steps", [95, 230, 1000])
+def test_the_trainer_ema_equals_ema_pytorch_0_6_2(steps):
+    ema_pytorch = pytest.importorskip("ema_pytorch")
+    from importlib.metadata import version
+
+    if version("ema-pytorch") != "0.6.2":
+        pytest.skip("compares against ema-pytorch 0.6.2, FoundIR's pinned version")
+    from ggt_hf.training.core import CoreConfig
+    from ggt_hf.training.ema import create_ema, update_ema
+
+    core = CoreConfig(ema_decay=0.995, ema_schedule="ema_pytorch", ema_update_every=10)
+    ours = theirs = None
+    for step, model in enumerate(_toy_steps(steps), start=1):
+        if ours is None:
+            ours, theirs = create_ema(model, core), ema_pytorch.EMA(model, beta=0.995, update_every=10)
+        update_ema(ours, model, core, step)  # FoundIR: self.step += 1; self.ema.update()
+        theirs.update()
+    mine, official = ours.module.state_dict(), theirs.ema_model.state_dict()
+    for key, value in official.items():
+        if value.is_floating_point():
+            # ema-pytorch computes the decay in float32 tensors, this in float64: float32 round-off
+            torch.testing.assert_close(mine[key], value)
