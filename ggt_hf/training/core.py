@@ -68,6 +68,10 @@ class CoreConfig:
     lr_periods: list[int] | None = None  # cosine_restart_cyclic (BasicSR): period lengths ...
     lr_restart_weights: list[float] | None = None  # ... peak of each period (× learning_rate) ...
     lr_eta_mins: list[float] | None = None  # ... and the floor each period decays to
+    #: warmup_cosine_per_epoch (PromptIR/MoCE-IR): optimizer steps per official epoch, and how many
+    #: epochs late the official hook steps the schedule (see schedules.py)
+    lr_steps_per_epoch: int | None = None
+    lr_epoch_delay: int = 0
     #: the official *total* batch (all processes × accumulation); when set, the per-process
     #: micro-batch and gradient_accumulation_steps are derived from the world size
     #: (ggt_hf.training.plan.resolve_batch) and ``data.batch_size`` is the per-process maximum

@@ -48,6 +48,8 @@ HYPERPARAMETERS = frozenset(
                 "lr_periods",
                 "lr_restart_weights",
                 "lr_eta_mins",
+                "lr_steps_per_epoch",
+                "lr_epoch_delay",
                 "max_grad_norm",
                 "mixed_precision",
                 "ema_decay",

@@ -5,6 +5,7 @@ recipe as the trainer resolves it."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,55 @@ def test_the_trainer_ema_equals_ema_pytorch_0_6_2(steps):
         if value.is_floating_point():
             # ema-pytorch computes the decay in float32 tensors, this in float64: float32 round-off
             torch.testing.assert_close(mine[key], value)
+
+
+# -- point 6: PromptIR and MoCE-IR step their schedule per epoch -----------------------------------
+EPOCH = 4451  # iterations per official epoch (142,431 samples at total batch 32)
+
+
+def _cosine(epoch: int) -> float:
+    return 0.5 * 2e-4 * (1 + math.cos(math.pi * (epoch - 15) / 135))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # PromptIR train.py:41 scheduler.step(self.current_epoch) at each epoch's end: one epoch late
+        (
+            "promptir/ggt_mix.yaml",
+            {
+                0: 0.0,
+                2 * EPOCH - 1: 0.0,
+                2 * EPOCH: 2e-4 / 14,
+                16 * EPOCH - 1: 2e-4,  # epoch 15 trains at the peak (warm-up ends at W - 1 = 14)
+                16 * EPOCH: 2e-4,
+                17 * EPOCH: _cosine(16),
+                120 * EPOCH - 1: _cosine(118),
+            },
+        ),
+        # MoCE-IR src/train.py:80 scheduler.step(): epoch e trains at the closed form of e
+        (
+            "moce_ir/ggt_mix.yaml",
+            {
+                0: 0.0,
+                EPOCH - 1: 0.0,
+                EPOCH: 2e-4 / 14,
+                14 * EPOCH: 2e-4,
+                16 * EPOCH: _cosine(16),
+                120 * EPOCH - 1: _cosine(119),
+            },
+        ),
+    ],
+)
+def test_the_learning_rate_follows_the_official_epochs(name, expected):
+    from ggt_hf.training.schedules import per_epoch_lr
+
+    train = recipe(name).train
+    assert (train.lr_scheduler, train.lr_steps_per_epoch, train.max_steps) == (
+        "warmup_cosine_per_epoch",
+        EPOCH,
+        120 * EPOCH,
+    )
+    for step, lr in expected.items():
+        assert per_epoch_lr(train, step) == pytest.approx(lr, rel=1e-12, abs=1e-15), step
+    assert check_recipe(RECIPES, name) == []
