@@ -155,3 +155,96 @@ def test_the_learning_rate_follows_the_official_epochs(name, expected):
     for step, lr in expected.items():
         assert per_epoch_lr(train, step) == pytest.approx(lr, rel=1e-12, abs=1e-15), step
     assert check_recipe(RECIPES, name) == []
+
+
+# -- point 7: DA-CLIP's encoder autocasts to fp16 on GPU -------------------------------------------
+def test_the_daclip_encoder_autocasts_to_fp16_on_gpu_only():
+    from ggt_hf.restorers.daclip.configuration_daclip import DACLIPConfig
+    from ggt_hf.restorers.daclip.modeling_daclip import encoder_autocast
+
+    assert DACLIPConfig().clip_autocast is True
+    on_gpu = encoder_autocast(torch.device("cuda", 0))
+    assert on_gpu == {"device_type": "cuda", "dtype": torch.float16, "enabled": True}
+    assert encoder_autocast(torch.device("cpu"))["enabled"] is False  # the official context is a no-op on CPU
+    assert encoder_autocast(torch.device("cuda"), enabled=False)["enabled"] is False
+
+
+def test_the_daclip_encoder_runs_inside_that_autocast(monkeypatch):
+    from ggt_hf.restorers.daclip import modeling_daclip
+
+    seen = []
+    real = torch.autocast
+
+    def recording(**kwargs):
+        seen.append(kwargs)
+        return real(**{**kwargs, "enabled": False})
+
+    monkeypatch.setattr(modeling_daclip.torch, "autocast", recording)
+    model = modeling_daclip.DACLIP.__new__(modeling_daclip.DACLIP)
+    torch.nn.Module.__init__(model)
+    model.config = modeling_daclip.DACLIPConfig()
+    model.daclip = type("Encoder", (), {"encode_image": lambda self, x, control: (x.mean(1), x.mean(1))})()
+    model._encode(torch.zeros(1, 3, 4, 4))
+    assert seen == [{"device_type": "cuda", "dtype": torch.float16, "enabled": False}]
+
+
+# -- point 1: the paper's baseline pool is every pair's default; the model's own data an alternative
+PAPER_POOL = [{"path": "ggt-100k", "kind": "packed", "config": "baseline"}]
+PAIRS = [
+    *((f"{m}/wo_ggt.yaml", f"{m}/ggt_mix.yaml") for m in
+      ("nafnet", "swinir", "mprnet", "restormer", "x_restormer", "promptir", "moce_ir", "daclip", "foundir")),
+    ("flux_controlnet/controlnet_wo_ggt.yaml", "flux_controlnet/controlnet_w_ggt.yaml"),
+    ("flux_kontext/lora_wo_ggt.yaml", "flux_kontext/lora_w_ggt.yaml"),
+    ("qwen_image_edit/lora_wo_ggt.yaml", "qwen_image_edit/lora_w_ggt.yaml"),
+]  # fmt: skip
+
+
+def _data(name: str) -> dict:
+    from dataclasses import asdict
+
+    from ggt_hf.training.plan import load_any_recipe
+
+    return asdict(load_any_recipe(RECIPES / name)[0])
+
+
+def _pool(data: dict) -> list[dict]:
+    return [{k: s[k] for k in ("path", "kind", "config")} for s in data["data"]["baseline"]]
+
+
+@pytest.mark.parametrize(("wo", "w"), PAIRS)
+def test_every_pair_trains_on_the_papers_shared_pool_by_default(wo, w):
+    without, with_ggt = _data(wo), _data(w)
+    assert _pool(without) == _pool(with_ggt) == PAPER_POOL
+    assert without["data"]["ggt"] == [] and with_ggt["data"]["ggt"] and with_ggt["data"]["ratio"] == 1.0
+
+
+@pytest.mark.parametrize("name", [n for pair in PAIRS for n in pair])
+def test_the_models_own_data_is_a_named_alternative_differing_only_in_baseline(name):
+    default, own = _data(name), _data(name.replace(".yaml", "_own_data.yaml"))
+    assert _pool(own) != PAPER_POOL and own["data"]["baseline"]
+    for run in (default, own):
+        run["data"].pop("baseline")
+        run["train"].pop("output_dir")
+    assert own == default
+
+
+def test_daclip_own_data_draws_the_ten_degradation_types_uniformly():
+    sources = recipe("daclip/wo_ggt_own_data.yaml").data.baseline
+    types = {Path(s.path).name for s in sources}
+    assert types == {  # train.yml distortion
+        "motion-blurry", "hazy", "jpeg-compressed", "low-light", "noisy",
+        "raindrop", "rainy", "shadowed", "snowy", "uncompleted",
+    }  # fmt: skip
+    assert len(sources) == 10 and {s.weight for s in sources} == {1.0}
+
+
+def test_a_released_type_folder_with_lq_and_gt_is_a_pair_source(tmp_path):
+    from PIL import Image
+
+    from ggt_hf.training.data import SourceSpec, open_source
+
+    for sub in ("LQ", "GT"):
+        (tmp_path / "hazy" / sub).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "hazy" / sub / "0001.png")
+    source = open_source(SourceSpec(str(tmp_path / "hazy")), "baseline")
+    assert len(source) == 1 and source.read(0).lq.shape == (8, 8, 3)
