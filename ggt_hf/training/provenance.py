@@ -8,7 +8,8 @@ rows ``section.key: {value, source}`` — the official value and where it was re
   included) while the recipe line setting that key does not say ``# deviation: <why>`` — or the
   key is not written at all (a silent default);
 * a recipe line setting a hyper-parameter (:data:`HYPERPARAMETERS`) without a
-  ``# official: <where>`` or ``# deviation: <why>`` comment.
+  ``# official: <where>``, ``# deviation: <why>`` or ``# assumption: <why>`` comment (a number the
+  paper and the official code do not give; its row's ``source`` then starts with ``assumption:``).
 
 The recipe's comments are read line by line (YAML loaders drop them): a key's comment is the one on
 its line or on the continuation lines of its value; a flow mapping (``loss: {name: l1, eps: 1e-6}``)
@@ -57,6 +58,7 @@ HYPERPARAMETERS = frozenset(
                 "ema_update_every",
                 "seed",
                 "ddp_find_unused_parameters",
+                "resume_from_checkpoint",
             )
         ),
         *(f"data.{k}" for k in ("crop_size", "resolution", "flips", "rot90", "progressive")),
@@ -189,6 +191,8 @@ def check_recipe(root: str | Path, name: str, official: dict[str, dict[str, Any]
         where = "not set (default)" if comment is None else "set without '# deviation: <why>'"
         problems.append(f"{name}: {key} = {actual!r}, official {row['value']!r} ({row['source']}); {where}")
     for key, comment in sorted(comments.items()):
-        if key in HYPERPARAMETERS and not comment.startswith(("official", "deviation:")):
-            problems.append(f"{name}: {key} has no '# official: <where>' or '# deviation: <why>' comment")
+        if key in HYPERPARAMETERS and not comment.startswith(("official", "deviation:", "assumption:")):
+            problems.append(
+                f"{name}: {key} has no '# official: <where>', '# deviation: <why>' or '# assumption: <why>' comment"
+            )
     return problems

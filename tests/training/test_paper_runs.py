@@ -248,3 +248,28 @@ def test_a_released_type_folder_with_lq_and_gt_is_a_pair_source(tmp_path):
         Image.new("RGB", (8, 8)).save(tmp_path / "hazy" / sub / "0001.png")
     source = open_source(SourceSpec(str(tmp_path / "hazy")), "baseline")
     assert len(source) == 1 and source.read(0).lq.shape == (8, 8, 3)
+
+
+# -- point 3: FoundIR's run length -----------------------------------------------------------------
+def test_foundir_from_scratch_is_two_million_steps_with_a_true_resume():
+    stage1, stage2 = recipe("foundir/scratch_stage1.yaml"), recipe("foundir/scratch_stage2.yaml")
+    assert (
+        stage1.train.max_steps == 500_000 and stage1.train.max_steps % stage1.train.checkpointing_steps == 0
+    )
+    assert stage2.train.max_steps == 2_000_000  # the total (train.py:49), the counter resumes at 500k
+    assert stage2.train.resume_from_checkpoint == (
+        f"{stage1.train.output_dir}/checkpoints/checkpoint-{stage1.train.max_steps}"
+    )  # step, raw weights, optimizer, EMA: not model.pretrained (the EMA weights, a fresh optimizer)
+    assert stage1.model.pretrained is None and stage2.model.pretrained is None
+    assert stage1.data.ggt == stage2.data.ggt == []
+
+
+def test_foundir_paper_runs_fine_tune_the_release_and_say_what_is_assumed():
+    official = load_official(RECIPES)
+    for name in ("foundir/ggt_mix.yaml", "foundir/wo_ggt.yaml"):
+        run = recipe(name)
+        assert run.model.pretrained == "foundir-official" and run.train.resume_from_checkpoint is None
+        rows = official[name]
+        for key in ("model.pretrained", "train.max_steps", "train.resume_from_checkpoint"):
+            assert rows[key]["source"].startswith("assumption:"), key
+        assert check_recipe(RECIPES, name) == []
