@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +175,7 @@ def same_value(a: Any, b: Any) -> bool:
 
 def check_recipe(root: str | Path, name: str, official: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """Problems of recipe ``name`` (path under ``root``) against its official rows (see module docs)."""
-    from ggt_hf.training.plan import load_any_recipe
+    from ggt_hf.training.recipe_loading import load_any_recipe
 
     root = Path(root)
     rows = official if official is not None else load_official(root).get(name)
@@ -196,3 +197,53 @@ def check_recipe(root: str | Path, name: str, official: dict[str, dict[str, Any]
                 f"{name}: {key} has no '# official: <where>', '# deviation: <why>' or '# assumption: <why>' comment"
             )
     return problems
+
+
+@dataclass
+class Setting:
+    """One official-settings row of a recipe as it runs: its value and where the value comes from."""
+
+    key: str
+    value: Any
+    #: "official" (the official run's value), "deviation" (differs, the recipe says why) or
+    #: "assumption" (a number neither the paper nor the official code gives)
+    kind: str
+    source: str
+
+    def describe(self) -> str:
+        return f"{self.key} = {self.value!r} — {self.kind}: {self.source}"
+
+
+def recipe_settings(path: str | Path, recipe: Any | None = None) -> list[Setting] | None:
+    """Every :data:`OFFICIAL_FILE` row of the recipe at ``path`` with the value it runs (``recipe``:
+    already loaded, with overrides), or ``None`` when no official settings cover it (a recipe outside
+    a recipes folder)."""
+    path = Path(path).resolve()
+    root = path.parent.parent
+    if not (root / OFFICIAL_FILE).is_file():
+        return None
+    rows = load_official(root).get(path.relative_to(root).as_posix())
+    if rows is None:
+        return None
+    if recipe is None:
+        from ggt_hf.training.recipe_loading import load_any_recipe
+
+        recipe = load_any_recipe(path)[0]
+    comments = recipe_comments(path)
+    out = []
+    for key, row in sorted(rows.items()):
+        actual, source = _resolved(recipe, key), str(row["source"])
+        if source.startswith("assumption:"):
+            kind, source = "assumption", source.removeprefix("assumption:").strip()
+        elif same_value(actual, row["value"]):
+            kind = "official"
+        else:
+            comment = comments.get(key, "")
+            why = (
+                comment.removeprefix("deviation:").strip()
+                if comment.startswith("deviation:")
+                else "overridden"
+            )
+            kind, source = "deviation", f"{why} (official {row['value']!r}: {source})"
+        out.append(Setting(key, actual, kind, source))
+    return out

@@ -273,3 +273,42 @@ def test_foundir_paper_runs_fine_tune_the_release_and_say_what_is_assumed():
         for key in ("model.pretrained", "train.max_steps", "train.resume_from_checkpoint"):
             assert rows[key]["source"].startswith("assumption:"), key
         assert check_recipe(RECIPES, name) == []
+
+
+# -- done when: `ggt train-plan` shows the data pool, the mix, the run length and every setting's source
+FULL = sorted(
+    p.relative_to(RECIPES).as_posix() for p in RECIPES.glob("*/*.yaml") if not p.name.startswith("tiny")
+)
+
+
+@pytest.mark.parametrize("name", FULL)
+def test_the_plan_shows_data_mix_length_and_every_settings_source(name):
+    from ggt_hf.training.plan import format_plan, plan_recipe
+
+    plan = plan_recipe(RECIPES / name, ggt_pairs=103_707)
+    text = format_plan(plan)
+    assert plan.data and plan.mix and plan.start
+    rows = load_official(RECIPES)[name]
+    assert {s.key for s in plan.settings} == set(rows)
+    for setting in plan.settings:
+        assert setting.kind in ("official", "deviation", "assumption") and setting.source
+        assert f"setting      {setting.describe()}" in text
+        if setting.kind == "official":  # a file (and, where read, its line) of the official code
+            assert "@" in setting.source
+    for line in plan.data:
+        assert f"data         {line}" in text
+    assert f"steps        {plan.steps:,} " in text and plan.start in text
+
+
+def test_train_plan_names_the_papers_pool_and_the_assumptions(capsys):
+    from ggt_hf.cli import main
+
+    assert main(["train-plan", "--config", str(RECIPES / "foundir/wo_ggt.yaml"), "--num-processes", "8"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "baseline: ggt-100k config baseline (the release's Existing-dataset/, the paper's shared w/o pool)"
+        in out
+    )
+    assert "mix          baseline only (the paper's w/o setting)" in out
+    assert "steps        40,000 (6,400,000 samples), from foundir-official" in out
+    assert "train.max_steps = 40000 — assumption: the paper gives no FoundIR length" in out

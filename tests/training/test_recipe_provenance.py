@@ -66,7 +66,8 @@ def test_a_stated_deviation_passes_and_an_uncited_line_fails(tmp_path):
         ).replace("seed: 123                       # official: manual_seed", "seed: 123"),
     )
     assert check_recipe(root, "x_restormer/ggt_mix.yaml") == [
-        "x_restormer/ggt_mix.yaml: train.seed has no '# official: <where>' or '# deviation: <why>' comment"
+        "x_restormer/ggt_mix.yaml: train.seed has no '# official: <where>', '# deviation: <why>' or "
+        "'# assumption: <why>' comment"
     ]
 
 
