@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ggt_hf.prompting import corrective_prompt, make_strategy, template
+from ggt_hf.prompts.strategies import corrective_prompt, make_strategy, template
 
 
 def test_fixed_strategies(photos):

@@ -1,11 +1,11 @@
-"""One restorer/judge/system grammar (ggt_hf.restorer_spec) for ggt restore, the Space and bench-mfm."""
+"""One restorer/judge/system grammar (ggt_hf.restore.spec) for ggt restore, the Space and bench-mfm."""
 
 from __future__ import annotations
 
 import pytest
 
 from ggt_hf.cli import main
-from ggt_hf.restorer_spec import (
+from ggt_hf.restore.spec import (
     MissingKeyError,
     build_restorer,
     parse_judge,

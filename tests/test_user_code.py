@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ggt_hf.errors import UsageError
-from ggt_hf.user_code import import_callable
+from ggt_hf.runtime.user_code import import_callable
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -34,7 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a restorer name (grammar in ggt_hf.restorer_spec): registry name, save_pretrained folder, "
+        help="a restorer name (grammar in ggt_hf.restore.spec): registry name, save_pretrained folder, "
         "Hub repo id, classical[:category] (offline baseline), BACKEND[:MODEL_ID] (gemini, openai, ...), "
         "or diffusers:<base model>[+<LoRA repo>][+controlnet=<repo>] (a generative restorer)",
     )
@@ -72,12 +72,12 @@ def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Ex
 
     Folders are searched recursively for image extensions (hidden entries and anything already under
     ``dst`` are skipped; symlink loops, links leaving ``src`` and non-UTF-8 names are refused, each
-    named, by :func:`ggt_hf.walk.walk_files`); outputs keep the relative path with a ``.png`` suffix. Two inputs that would
+    named, by :func:`ggt_hf.files.walk.walk_files`); outputs keep the relative path with a ``.png`` suffix. Two inputs that would
     write the same output (``a.jpg`` and ``a.png``) are refused, not overwritten.
     """
     from ggt_hf.constants import IMAGE_EXTENSIONS
     from ggt_hf.errors import GGTError
-    from ggt_hf.walk import walk_files
+    from ggt_hf.files.walk import walk_files
 
     if src.is_file():
         out = dst if dst.suffix.lower() == ".png" else dst / f"{src.stem}.png"
@@ -114,7 +114,7 @@ class PackedInput:
         return f"{self.reference.name}#{self.reference.ids[self.index]}"
 
     def load(self) -> Image.Image:
-        from ggt_hf.images import decode_image
+        from ggt_hf.imaging.images import decode_image
 
         item = self.reference.item(self.index)
         return decode_image(item.lq, str(self)).image
@@ -140,7 +140,7 @@ def plan_packed(src: Path, dst: Path, split: str) -> list[tuple[PackedInput, Pat
 
 
 def _load_input(src: Path | PackedInput) -> Image.Image:
-    from ggt_hf.images import load_image
+    from ggt_hf.imaging.images import load_image
 
     return src.load() if isinstance(src, PackedInput) else load_image(src).image
 
@@ -153,7 +153,7 @@ def refuse_overlap(src: Path, dst: Path) -> None:
     Raises:
         OutputFolderError: naming both paths.
     """
-    from ggt_hf.output_folders import check_no_overlap, overlap
+    from ggt_hf.files.output_folders import check_no_overlap, overlap
 
     if src.is_file():
         out = dst if dst.suffix.lower() == ".png" else dst / f"{src.stem}.png"
@@ -180,8 +180,8 @@ def restore_files(
     from tqdm.auto import tqdm
 
     from ggt_hf.errors import GGTError
-    from ggt_hf.images import encode_image
-    from ggt_hf.io_utils import atomic_write_bytes
+    from ggt_hf.files.io_utils import atomic_write_bytes
+    from ggt_hf.imaging.images import encode_image
 
     restored = skipped = 0
     problems: list[Exception] = []
@@ -211,7 +211,7 @@ def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]]):
     is loaded) existing outputs that another restorer made, unless ``--overwrite``, and always
     files with no provenance record (the user's, not ggt's)."""
     from ggt_hf.errors import UsageError
-    from ggt_hf.restore_provenance import UNRECORDED, RestoreProvenance, restorer_identity
+    from ggt_hf.restore.provenance import UNRECORDED, RestoreProvenance, restorer_identity
 
     diffusers = args.model.startswith("diffusers:")
     identity = restorer_identity(
@@ -246,8 +246,8 @@ def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]]):
 
 def run(args) -> int:
     from ggt_hf.commands._common import print_problems, write_problems
-    from ggt_hf.prompting import template
-    from ggt_hf.restorer_spec import RestorerOptions, build_restorer, parse_restorer
+    from ggt_hf.prompts.strategies import template
+    from ggt_hf.restore.spec import RestorerOptions, build_restorer, parse_restorer
 
     src, dst = Path(args.input), Path(args.output)
     refuse_overlap(src, dst)  # before anything is read, loaded or written

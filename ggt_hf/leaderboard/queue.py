@@ -252,7 +252,7 @@ class Worker:
     def _predict(self, request: Request, out: Path) -> None:
         """Restore every LQ image of the split with the submitted restorer into ``out/<id>.png``."""
         from ggt_hf.evaluation.restorer_eval import load_reference
-        from ggt_hf.images import decode_image, encode_image
+        from ggt_hf.imaging.images import decode_image, encode_image
         from ggt_hf.restorers import load_restorer
         from ggt_hf.restorers.tiling import restore_image
 

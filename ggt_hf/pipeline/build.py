@@ -42,15 +42,15 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ggt_hf.errors import GGTError
-from ggt_hf.images import encode_image, load_image
-from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json
-from ggt_hf.parallel import progress_disabled
+from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json
+from ggt_hf.imaging.images import encode_image, load_image
 from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.pipeline.report import BuildReport, report
 from ggt_hf.pipeline.run_lock import FileLock, RunLock
 from ggt_hf.pipeline.run_store import RunLayout, RunStore, claim_run_folder, quarantine_file
 from ggt_hf.records import TERMINAL_STATES, AttemptRecord, ItemRecord, PairRecord
-from ggt_hf.redact import redact, redact_text
+from ggt_hf.runtime.parallel import progress_disabled
+from ggt_hf.runtime.redact import redact, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ class ConfigChangedError(GGTError):
 
 def ingest_sources(config: BuildConfig, run: Path, progress: bool | None = None) -> list[ItemRecord]:
     """Ingest every source (resumable) and create a record for every new item."""
-    from ggt_hf.ingest import IngestConfig, ingest
-    from ggt_hf.normalize import NormalizePolicy
+    from ggt_hf.ingest.normalize import NormalizePolicy
+    from ggt_hf.ingest.photos import IngestConfig, ingest
 
     layout = RunLayout(run)
     for n, src in enumerate(config.sources):
@@ -90,7 +90,7 @@ def ingest_sources(config: BuildConfig, run: Path, progress: bool | None = None)
 
 def _source_ingest_dir(layout: RunLayout, n: int, src) -> Path:
     """Where source ``n``'s ingested photos are: its own folder when it is a ``ggt ingest`` output."""
-    from ggt_hf.ingest import is_ingest_output
+    from ggt_hf.ingest.photos import is_ingest_output
 
     if not src.manifest and is_ingest_output(src.path):
         return Path(src.path)
@@ -99,7 +99,7 @@ def _source_ingest_dir(layout: RunLayout, n: int, src) -> Path:
 
 def register_items(config: BuildConfig, store: RunStore, only: set[str] | None = None) -> list[ItemRecord]:
     """Create the record of every ingested item that has none yet (``only``: of these ids)."""
-    from ggt_hf.ingest import read_ingested
+    from ggt_hf.ingest.photos import read_ingested
 
     layout, items = store.layout, []
     for n, src in enumerate(config.sources):
@@ -151,7 +151,7 @@ class Context:
     def _create(self) -> None:
         from ggt_hf.backends import create_backend, create_vlm
         from ggt_hf.backends.wrappers import wrap
-        from ggt_hf.prompting import PromptStrategy, make_strategy
+        from ggt_hf.prompts.strategies import PromptStrategy, make_strategy
         from ggt_hf.qc.loop import QCConfig
         from ggt_hf.qc.metric_filter import MetricFilter, MetricFilterConfig
 

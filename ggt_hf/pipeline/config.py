@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ggt_hf.yaml_config import apply_overrides, from_dict, load_yaml
+from ggt_hf.files.yaml_config import apply_overrides, from_dict, load_yaml
 
 
 @dataclass

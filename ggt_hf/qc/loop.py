@@ -12,7 +12,7 @@ paper does ("exclude samples where no-reference perceptual metrics show little o
 improvement"): the geometry checks and the judge are not run, nothing is regenerated, and the
 attempt's ``metadata["stage1"]`` records the margins and why (``stage1_fail="regenerate"`` treats
 it like any other rejection instead). Any other rejection turns the judge's feedback and
-the failed checks' reasons into the next prompt (:func:`ggt_hf.prompting.corrective_prompt`).
+the failed checks' reasons into the next prompt (:func:`ggt_hf.prompts.strategies.corrective_prompt`).
 Every attempt is returned, so rejected candidates become negatives and every verdict keeps its
 reason. A safety refusal stops the item (re-asking would be refused again); a backend failure
 that survived the retry wrapper counts as a failed attempt.
@@ -28,7 +28,7 @@ from PIL import Image
 
 from ggt_hf.backends.base import BackendError, BackendRefused, ImageBackend, RestoreRequest
 from ggt_hf.constants import JUDGE_ASPECTS
-from ggt_hf.prompting import corrective_prompt
+from ggt_hf.prompts.strategies import corrective_prompt
 from ggt_hf.records import QCCheck
 
 logger = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.io_utils import append_jsonl, atomic_write_json, read_jsonl
+from ggt_hf.files.io_utils import append_jsonl, atomic_write_json, read_jsonl
 from ggt_hf.pipeline.run_store import RunLayout, RunStore
 
 #: Kept for callers that name the files directly; :class:`RunLayout` is the source of truth.

@@ -120,7 +120,7 @@ def load_restorer(name_or_path: str, device: str | None = None, **hub_kwargs):
     """A restorer from a registry name (random init), a local ``save_pretrained`` folder (or a training
     run folder: its ``final/`` model), or a Hub repo id (``config.json`` names the ``model_type``;
     weights must be safetensors)."""
-    from ggt_hf.tensors import resolve_device
+    from ggt_hf.imaging.tensors import resolve_device
 
     name_or_path = model_folder(name_or_path)
 

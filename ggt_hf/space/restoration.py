@@ -41,8 +41,8 @@ from PIL import Image
 from ggt_hf.backends.classical import CATEGORY_PROMPTS
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.errors import BadImageError, GGTError
-from ggt_hf.images import load_image
-from ggt_hf.restorer_spec import API_KEYS, parse_restorer
+from ggt_hf.imaging.images import load_image
+from ggt_hf.restore.spec import API_KEYS, parse_restorer
 from ggt_hf.space.config import SpaceConfig
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ KEEP_SECONDS = 300.0
 
 
 #: API backends and the environment variables that enable them (any one of them).
-API_BACKEND_KEYS = API_KEYS  # one table of which variable enables which API (ggt_hf.restorer_spec)
+API_BACKEND_KEYS = API_KEYS  # one table of which variable enables which API (ggt_hf.restore.spec)
 
 #: Column headers of the metric deltas table.
 DELTA_HEADERS = ["metric", "better", "input", "output", "delta", "improved"]
@@ -190,7 +190,7 @@ class RestoreService:
             backend = self._backend(choice, **parse_pipeline_spec(arg))
         else:
             backend = self._backend(kind)
-        from ggt_hf.prompting import template
+        from ggt_hf.prompts.strategies import template
 
         return backend.restore(RestoreRequest(image, prompt=template("fixed"), item_id="upload")).image
 
@@ -271,7 +271,7 @@ class RestoreService:
         metrics that were not computed. Never waits for the warm-up: until the learned metrics are
         ready, only the weight-free ones are computed, and until the warm-up has loaded even those
         (the first seconds after start), none (the note says so each time)."""
-        from ggt_hf.tensors import to_tensor
+        from ggt_hf.imaging.tensors import to_tensor
 
         engine, skipped = self.metric_engine(wait=False)
         pending: list[str] = []
@@ -316,7 +316,7 @@ class RestoreService:
         return self._warm_thread
 
     def _prime(self) -> None:
-        from ggt_hf.tensors import to_tensor
+        from ggt_hf.imaging.tensors import to_tensor
 
         pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
         small = Image.fromarray(pixels)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.yaml_config import EXTENDS, safe_load
+from ggt_hf.files.yaml_config import EXTENDS, safe_load
 
 OFFICIAL_FILE = "official_settings.yaml"
 
@@ -85,7 +85,7 @@ def _split_comment(text: str) -> tuple[str, str]:
 def recipe_comments(path: str | Path) -> dict[str, str]:
     """``section.key → comment`` for every key a recipe file sets (empty comment when none).
 
-    A recipe that ``extends`` another (:func:`ggt_hf.yaml_config.load_yaml`) starts from that file's
+    A recipe that ``extends`` another (:func:`ggt_hf.files.yaml_config.load_yaml`) starts from that file's
     comments; the keys it sets itself carry its own comments (an uncommented override loses the
     parent's citation, as it should)."""
     raw = safe_load(Path(path).read_text(encoding="utf-8"), path) or {}

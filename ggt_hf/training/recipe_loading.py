@@ -9,7 +9,7 @@ from typing import Any
 
 def load_any_recipe(path: str | Path, overrides: list[str] | None = None) -> tuple[Any, str]:
     """A restorer or generative recipe (told apart by ``model.family``) and its kind."""
-    from ggt_hf.yaml_config import load_yaml
+    from ggt_hf.files.yaml_config import load_yaml
 
     raw = load_yaml(path, overrides)
     if "family" in (raw.get("model") or {}):

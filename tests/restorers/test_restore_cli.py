@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from ggt_hf.cli import main
-from ggt_hf.images import load_image
+from ggt_hf.imaging.images import load_image
 from ggt_hf.restorers import build_restorer, load_restorer
 from ggt_hf.restorers.tiling import restore_image
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ggt_hf.yaml_config import load_yaml
+from ggt_hf.files.yaml_config import load_yaml
 
 RECIPES = Path(__file__).parents[2] / "training" / "recipes"
 VARIANTS = sorted(  # a second training stage (FoundIR's scratch_stage2.yaml) is no data variant

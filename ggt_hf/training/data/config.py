@@ -73,7 +73,7 @@ class DataConfig:
     progressive: list[Phase] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from ggt_hf.yaml_config import from_dict
+        from ggt_hf.files.yaml_config import from_dict
 
         self.progressive = [p if isinstance(p, Phase) else from_dict(Phase, p) for p in self.progressive]
         # YAML recipes give plain mappings: turn them into specs

@@ -42,11 +42,11 @@ from ggt_hf.constants import (
     try_parse_category,
 )
 from ggt_hf.errors import BadImageError
+from ggt_hf.files.walk import image_files
 from ggt_hf.hub.pairs import match_templates
 from ggt_hf.hub.shard_reader import check_local_shards
-from ggt_hf.images import decode_image, read_file_bytes
+from ggt_hf.imaging.images import decode_image, read_file_bytes
 from ggt_hf.training.data.config import PairSample, SourceSpec
-from ggt_hf.walk import image_files
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _plain_rgb8_png(data: bytes) -> bool:
 
 
 def decode_rgb(data: bytes, item: str) -> np.ndarray:
-    """Encoded bytes → ``uint8`` HWC RGB, pixel-identical to :func:`ggt_hf.images.decode_image`.
+    """Encoded bytes → ``uint8`` HWC RGB, pixel-identical to :func:`ggt_hf.imaging.images.decode_image`.
 
     Plain 8-bit RGB PNGs (the packed format) go through ``pyspng`` when it is installed; anything
     else, and any file ``pyspng`` rejects, through the library's decode policy, which raises

@@ -212,7 +212,7 @@ def build_restorer(spec: RestorerSpec | str, options: RestorerOptions | None = N
     if spec.kind == "identity":
         return identity
     if spec.kind == "callable":  # a module in the working directory loads from its file; errors name the spec
-        from ggt_hf.user_code import import_callable
+        from ggt_hf.runtime.user_code import import_callable
 
         return import_callable(spec.text, "restorer")
     if spec.kind in ("model", "restorer"):
