@@ -183,11 +183,15 @@ class Context:
         if c.qc.metric_thresholds:
             metric_filter = MetricFilter(
                 MetricFilterConfig(
-                    c.qc.metric_thresholds, c.qc.metric_require, min_improvement=c.qc.metric_min_improvement
+                    c.qc.metric_thresholds,
+                    c.qc.metric_require,
+                    min_improvement=c.qc.metric_min_improvement,
+                    margins=dict(c.qc.metric_margins),
                 )
             )
             logger.info("%s", metric_filter.note)
-        self.qc = QCConfig(metric_filter, "default" if c.qc.geometry else None, c.qc.max_attempts)
+        geometry = "default" if c.qc.geometry else None
+        self.qc = QCConfig(metric_filter, geometry, c.qc.max_attempts, c.qc.metric_on_fail)
         self.judge = self.vlm if c.qc.judge == "vlm" else (create_vlm(c.qc.judge) if c.qc.judge else None)
 
 
@@ -324,7 +328,7 @@ def _pair(
             seed=attempt.seed,
             attempt=attempt.attempt,
             lq_transform=rec.lq_transform,
-            extra={"analysis": rec.analysis, "item_id": rec.id},
+            extra={"analysis": rec.analysis, "item_id": rec.id, "qc_stage1": attempt.metadata.get("stage1")},
         ),
         qc=QCResult(verdict, len(rec.attempts), checks),
     )
