@@ -8,7 +8,10 @@ more backends through the ``ggt_hf.backends`` / ``ggt_hf.vlms`` entry-point grou
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -24,6 +27,13 @@ from ggt_hf.backends.base import (
     Usage,
     VLMClient,
 )
+from ggt_hf.errors import UsageError
+
+
+class BackendOptionError(UsageError):
+    """An option that the constructor of a backend or VLM client does not take; the reason lists
+    the options it does take. Raised where backends are made, before any work."""
+
 
 #: Image backends: name → "module:Class" (the single source of truth for what exists).
 BACKENDS: dict[str, str] = {
@@ -65,26 +75,81 @@ def available_vlms() -> list[str]:
     return sorted(_registered("ggt_hf.vlms", VLMS))
 
 
-def create_backend(name: str, **kwargs: Any) -> ImageBackend:
-    """Instantiate the image backend ``name`` with ``kwargs`` (e.g. ``model_id``)."""
+def backend_class(name: str) -> type:
+    """The class of image backend ``name`` (imports its module only)."""
     registry = _registered("ggt_hf.backends", BACKENDS)
     if name not in registry:
         raise ValueError(f"unknown backend {name!r}; available: {', '.join(sorted(registry))}")
-    return _load(registry[name])(**kwargs)
+    return _load(registry[name])
 
 
-def create_vlm(name: str, **kwargs: Any) -> VLMClient:
-    """Instantiate the VLM client ``name`` with ``kwargs``."""
+def vlm_class(name: str) -> type:
+    """The class of VLM client ``name`` (imports its module only)."""
     registry = _registered("ggt_hf.vlms", VLMS)
     if name not in registry:
         raise ValueError(f"unknown VLM client {name!r}; available: {', '.join(sorted(registry))}")
-    return _load(registry[name])(**kwargs)
+    return _load(registry[name])
+
+
+def accepted_options(cls: type) -> list[str] | None:
+    """The keyword options ``cls(...)`` takes, in signature order (``None``: any). A class whose
+    ``**kwargs`` go on to another class names it as ``forwards_options_to``; its options count too."""
+    params = inspect.signature(cls).parameters.values()
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        return known
+    target = getattr(cls, "forwards_options_to", None)
+    forwarded = accepted_options(target) if isinstance(target, type) else None
+    return None if forwarded is None else known + [o for o in forwarded if o not in known]
+
+
+def check_options(cls: type, options: Mapping[str, Any], what: str, where: str | None = None) -> None:
+    """Refuse an option ``cls`` does not take, naming it, ``what`` it was given to (``backend
+    'classical'``) and the options it takes (with a "did you mean" for a near miss); ``where``
+    names the place the options came from (e.g. ``config.backend.options``; default: ``what``).
+
+    Raises:
+        BackendOptionError: the first unknown option.
+    """
+    known = accepted_options(cls)
+    if known is None:
+        return
+    for key in options:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        takes = f"its options are {', '.join(known)}" if known else "it takes none"
+        raise BackendOptionError(where or what, f"{what} takes no option {key!r}{hint}; {takes}")
+
+
+def create_backend(name: str, **kwargs: Any) -> ImageBackend:
+    """Instantiate the image backend ``name`` with ``kwargs`` (e.g. ``model_id``).
+
+    Raises:
+        BackendOptionError: an option the backend does not take (nothing is made).
+    """
+    cls = backend_class(name)
+    check_options(cls, kwargs, f"backend {name!r}")
+    return cls(**kwargs)
+
+
+def create_vlm(name: str, **kwargs: Any) -> VLMClient:
+    """Instantiate the VLM client ``name`` with ``kwargs``.
+
+    Raises:
+        BackendOptionError: an option the client does not take (nothing is made).
+    """
+    cls = vlm_class(name)
+    check_options(cls, kwargs, f"VLM client {name!r}")
+    return cls(**kwargs)
 
 
 __all__ = [
     "BACKENDS",
     "VLMS",
     "BackendError",
+    "BackendOptionError",
     "BackendRefused",
     "BackendTransient",
     "BadOutputError",
@@ -96,6 +161,9 @@ __all__ = [
     "VLMClient",
     "available_backends",
     "available_vlms",
+    "backend_class",
+    "check_options",
     "create_backend",
     "create_vlm",
+    "vlm_class",
 ]

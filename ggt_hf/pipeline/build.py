@@ -157,10 +157,7 @@ class Context:
         from ggt_hf.qc.metric_filter import MetricFilter, MetricFilterConfig
 
         c = self.config
-        kwargs = dict(c.backend.options)
-        if c.backend.model_id:
-            kwargs["model_id"] = c.backend.model_id
-        backend = create_backend(c.backend.name, **kwargs)
+        backend = create_backend(c.backend.name, **c.backend.kwargs())
         if c.backend.faults:
             from ggt_hf.backends.wrappers import FaultInjectingBackend, FaultPlan
 
