@@ -75,20 +75,35 @@ def available_vlms() -> list[str]:
     return sorted(_registered("ggt_hf.vlms", VLMS))
 
 
+#: Kind of component → (entry-point group, built-in registry).
+_KINDS: dict[str, tuple[str, dict[str, str]]] = {
+    "backend": ("ggt_hf.backends", BACKENDS),
+    "VLM client": ("ggt_hf.vlms", VLMS),
+}
+
+
+def _class(kind: str, name: str) -> type:
+    group, builtin = _KINDS[kind]
+    registry = _registered(group, builtin)
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; available: {', '.join(sorted(registry))}")
+    return _load(registry[name])
+
+
+def _create(kind: str, name: str, kwargs: dict[str, Any]) -> Any:
+    cls = _class(kind, name)
+    check_options(cls, kwargs, f"{kind} {name!r}")
+    return cls(**kwargs)
+
+
 def backend_class(name: str) -> type:
     """The class of image backend ``name`` (imports its module only)."""
-    registry = _registered("ggt_hf.backends", BACKENDS)
-    if name not in registry:
-        raise ValueError(f"unknown backend {name!r}; available: {', '.join(sorted(registry))}")
-    return _load(registry[name])
+    return _class("backend", name)
 
 
 def vlm_class(name: str) -> type:
     """The class of VLM client ``name`` (imports its module only)."""
-    registry = _registered("ggt_hf.vlms", VLMS)
-    if name not in registry:
-        raise ValueError(f"unknown VLM client {name!r}; available: {', '.join(sorted(registry))}")
-    return _load(registry[name])
+    return _class("VLM client", name)
 
 
 def accepted_options(cls: type) -> list[str] | None:
@@ -129,9 +144,7 @@ def create_backend(name: str, **kwargs: Any) -> ImageBackend:
     Raises:
         BackendOptionError: an option the backend does not take (nothing is made).
     """
-    cls = backend_class(name)
-    check_options(cls, kwargs, f"backend {name!r}")
-    return cls(**kwargs)
+    return _create("backend", name, kwargs)
 
 
 def create_vlm(name: str, **kwargs: Any) -> VLMClient:
@@ -140,9 +153,7 @@ def create_vlm(name: str, **kwargs: Any) -> VLMClient:
     Raises:
         BackendOptionError: an option the client does not take (nothing is made).
     """
-    cls = vlm_class(name)
-    check_options(cls, kwargs, f"VLM client {name!r}")
-    return cls(**kwargs)
+    return _create("VLM client", name, kwargs)
 
 
 __all__ = [
