@@ -127,15 +127,21 @@ class BuildConfig:
 
 
 def check_components(config: BuildConfig) -> None:
-    """Refuse options the configured backend and VLM client do not take, naming the option, the
-    component and the options it takes (a backend whose module cannot be imported here, e.g. a
-    missing SDK, is left to report that when it is made).
+    """Refuse, before any work, a prompt strategy that does not exist and options the configured
+    backend and VLM client do not take, naming the option, the component and the options it takes
+    (a backend whose module cannot be imported here, e.g. a missing SDK, reports that when made).
 
     Raises:
+        ValueError: an unknown prompt strategy (with a "did you mean").
         BackendOptionError: an unknown option (``config.backend.options`` / ``config.vlm.options``).
     """
     from ggt_hf.backends import backend_class, check_options, vlm_class
+    from ggt_hf.prompts.strategies import check_strategy
 
+    try:
+        check_strategy(config.prompt)
+    except ValueError as exc:
+        raise ValueError(f"config.prompt: {exc}") from None
     for kind, name, options, load in (
         ("backend", config.backend.name, config.backend.kwargs(), backend_class),
         ("VLM client", config.vlm.name, config.vlm.options, vlm_class),

@@ -39,6 +39,8 @@ from typing import Any
 
 from PIL import Image
 
+from ggt_hf.prompts.strategies import FIXED_STRATEGIES, check_strategy
+
 #: ``restore(image, prompt) -> image``: every restorer, whatever its kind.
 Restore = Callable[..., Image.Image]
 
@@ -48,9 +50,6 @@ API_KEYS: dict[str, tuple[str, ...]] = {
     "openai": ("OPENAI_API_KEY",),
     "hf-inference": ("HF_TOKEN",),
 }
-
-#: Prompt strategies that need no VLM.
-FIXED_STRATEGIES = ("none", "fixed", "fixed-no-change")
 
 
 class MissingKeyError(ValueError):
@@ -369,9 +368,9 @@ def parse_system(text: str) -> SystemSpec:
         if vlm.vlm is None:
             raise ValueError(f"system {text!r}: adaptive needs a VLM, e.g. adaptive:gemini")
     elif strategy not in FIXED_STRATEGIES:
-        raise ValueError(
-            f"system {text!r}: unknown prompt strategy {strategy!r} "
-            f"(one of {', '.join(FIXED_STRATEGIES)}, adaptive:VLM[:MODEL_ID])"
-        )
+        try:
+            check_strategy(strategy)
+        except ValueError as exc:
+            raise ValueError(f"system {text!r}: {exc}") from None
     label = name or (restorer_text if strategy == "none" else f"{restorer_text}@{strategy}")
     return SystemSpec(text, label, restorer, strategy, vlm)

@@ -56,3 +56,15 @@ def test_vlm_options_are_checked_too_including_the_ones_it_forwards(tmp_path, mo
 def test_library_callers_get_the_same_refusal():
     with pytest.raises(BackendOptionError, match="backend 'classical' takes no option 'api_key'"):
         create_backend("classical", api_key="x")
+
+
+def test_build_refuses_an_unknown_prompt_strategy_with_a_did_you_mean(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path)
+    assert main(["build", "config.yaml", "prompt=adaptve:heuristic"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "config.prompt: unknown prompt strategy 'adaptve:heuristic'; did you mean 'adaptive:heuristic'?"
+        in err
+    )
+    assert not (tmp_path / "run").exists()
