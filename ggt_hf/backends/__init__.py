@@ -9,7 +9,6 @@ more backends through the ``ggt_hf.backends`` / ``ggt_hf.vlms`` entry-point grou
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 from collections.abc import Mapping
 from importlib.metadata import entry_points
@@ -28,6 +27,7 @@ from ggt_hf.backends.base import (
     VLMClient,
 )
 from ggt_hf.errors import UsageError
+from ggt_hf.runtime.user_code import load_attr
 
 
 class BackendOptionError(UsageError):
@@ -60,11 +60,6 @@ def _registered(group: str, builtin: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def _load(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
 def available_backends() -> list[str]:
     """Names of every registered image backend (built-in and entry points)."""
     return sorted(_registered("ggt_hf.backends", BACKENDS))
@@ -87,7 +82,7 @@ def _class(kind: str, name: str) -> type:
     registry = _registered(group, builtin)
     if name not in registry:
         raise ValueError(f"unknown {kind} {name!r}; available: {', '.join(sorted(registry))}")
-    return _load(registry[name])
+    return load_attr(registry[name], kind)
 
 
 def _create(kind: str, name: str, kwargs: dict[str, Any]) -> Any:
