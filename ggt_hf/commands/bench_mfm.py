@@ -48,9 +48,10 @@ def build_system(spec, device: str | None = None):
     """A :class:`~ggt_hf.evaluation.bench_mfm.System` from a parsed system spec."""
     from ggt_hf.evaluation.bench_mfm import PROMPT_STRATEGIES, System
     from ggt_hf.prompts.strategies import PromptStrategy
-    from ggt_hf.restore.spec import RestorerOptions, build_restorer
+    from ggt_hf.restore.factory import make_restorer
+    from ggt_hf.restore.spec import RestorerOptions
 
-    restore = build_restorer(spec.restorer, RestorerOptions(device=device))
+    restore = make_restorer(spec.restorer, RestorerOptions(device=device))
     if spec.strategy_vlm is not None:
         return System(spec.name, restore, PromptStrategy("adaptive", vlm=spec.strategy_vlm.build()))
     return System(spec.name, restore, PROMPT_STRATEGIES[spec.strategy])

@@ -38,7 +38,7 @@ from ggt_hf.files.walk import image_files
 from ggt_hf.imaging.images import encode_image, load_image
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
 from ggt_hf.prompts.strategies import FIXED_STRATEGIES, fixed_prompt
-from ggt_hf.restore.spec import Restore
+from ggt_hf.restore.restorer import Restore
 from ggt_hf.runtime.parallel import progress_disabled
 
 logger = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ the crop only, which is what BasicSR's on-the-fly Real-ESRGAN pipeline does too)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -151,6 +152,18 @@ class PairSource:
         """The synthetic LQ of ``hq`` (only for synthetic sources)."""
         raise TypeError(f"{self.spec.path}: not a synthetic source")
 
+    def content_stamp(self) -> str:
+        """A hex digest that changes when the source's content may have changed: the key plus the
+        path, size and modification time of every file read (derived views are rebuilt when it does)."""
+        digest = hashlib.sha256(self.key.encode())
+        for path in self._content_files():
+            st = path.stat()
+            digest.update(f"\0{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        return digest.hexdigest()
+
+    def _content_files(self) -> list[Path]:
+        return []
+
     def __getitem__(self, i: int) -> PairSample:
         if not -len(self) <= i < len(self):
             raise IndexError(f"{self.spec.path}: index {i} out of range for {len(self)} pairs")
@@ -185,6 +198,14 @@ class PackedSource(PairSource):
 
     def item_id(self, i: int) -> str:
         return self._ids[i]
+
+    def content_stamp(self) -> str:
+        if not Path(self.spec.path).is_dir():  # a Hub dataset: its revision is in the fingerprint
+            return hashlib.sha256(f"{self.key}\0{self.ds._fingerprint}".encode()).hexdigest()
+        return super().content_stamp()
+
+    def _content_files(self) -> list[Path]:
+        return sorted(Path(self.spec.path).resolve().rglob("*.parquet"))
 
     def read(self, i: int) -> PairSample:
         row = self.ds[i]
@@ -223,6 +244,9 @@ class PairFolderSource(PairSource):
     def item_id(self, i: int) -> str:
         return self.items[i][0]
 
+    def _content_files(self) -> list[Path]:
+        return [path for item in self.items for path in item[2:]]
+
     def read(self, i: int) -> PairSample:
         item, category, lq, hq = self.items[i]
         lq_arr, hq_arr = (decode_rgb(read_file_bytes(p), str(p)) for p in (lq, hq))
@@ -253,6 +277,9 @@ class CleanSource(PairSource):
 
     def item_id(self, i: int) -> str:
         return self.ids[i]
+
+    def _content_files(self) -> list[Path]:
+        return self.files
 
     def read(self, i: int) -> PairSample:
         hq = decode_rgb(read_file_bytes(self.files[i]), str(self.files[i]))
