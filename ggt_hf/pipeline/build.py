@@ -181,11 +181,15 @@ class Context:
         if c.qc.metric_thresholds:
             metric_filter = MetricFilter(
                 MetricFilterConfig(
-                    c.qc.metric_thresholds, c.qc.metric_require, min_improvement=c.qc.metric_min_improvement
+                    c.qc.metric_thresholds,
+                    c.qc.metric_require,
+                    min_improvement=c.qc.metric_min_improvement,
+                    margins=dict(c.qc.metric_margins),
                 )
             )
             logger.info("%s", metric_filter.note)
-        self.qc = QCConfig(metric_filter, "default" if c.qc.geometry else None, c.qc.max_attempts)
+        geometry = "default" if c.qc.geometry else None
+        self.qc = QCConfig(metric_filter, geometry, c.qc.max_attempts, c.qc.metric_on_fail)
         self.judge = self.vlm if c.qc.judge == "vlm" else (create_vlm(c.qc.judge) if c.qc.judge else None)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ggt_hf.files.yaml_config import apply_overrides, from_dict, load_yaml
 
@@ -76,10 +76,15 @@ class QCSettings:
     """The three QC stages."""
 
     # "paper": the paper's NR metrics that have weights (PIQE as the offline fallback), each needing
-    # ≥ metric_min_improvement; or explicit {metric: minimum improvement}; null: no stage 1
+    # an improvement ≥ its margin ("little" improvement: metric_filter.STAGE1_MARGINS, an assumption
+    # — the paper gives no number; metric_margins overrides single metrics, metric_min_improvement
+    # sets one margin for all); or explicit {metric: minimum improvement}; null: no stage 1
     metric_thresholds: dict[str, float] | str | None = "paper"
     metric_require: str = "all"
-    metric_min_improvement: float = 0.0
+    metric_min_improvement: float | None = None
+    metric_margins: dict[str, float] = field(default_factory=dict)
+    # a stage-1 failure: "exclude" the item (the paper) or "regenerate" it with a corrective prompt
+    metric_on_fail: Literal["exclude", "regenerate"] = "exclude"
     geometry: bool = True
     judge: str | None = "vlm"  # "vlm" = the configured VLM client, None = no judge
     max_attempts: int = 3

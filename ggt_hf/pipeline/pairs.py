@@ -41,7 +41,7 @@ def pair_record(
             seed=attempt.seed,
             attempt=attempt.attempt,
             lq_transform=rec.lq_transform,
-            extra={"analysis": rec.analysis, "item_id": rec.id},
+            extra={"analysis": rec.analysis, "item_id": rec.id, "qc_stage1": attempt.metadata.get("stage1")},
         ),
         qc=QCResult(verdict, len(rec.attempts), checks),
     )
