@@ -196,7 +196,7 @@ def _check_ggt(argv: list[str], world: World) -> None:
 
 def _check_accelerate(argv: list[str], world: World) -> None:
     """``accelerate launch [--config_file F] [--num_processes N] SCRIPT --config RECIPE [overrides]``."""
-    from ggt_hf.training.plan import load_any_recipe
+    from ggt_hf.recipes.plan import load_any_recipe
 
     if argv[:1] != ["launch"]:
         raise DocCheckError(f"accelerate {shlex.join(argv)}: only `accelerate launch` is checked")

@@ -75,7 +75,7 @@ def test_eval_missing_dataset_folder_is_not_tried_as_hub_id(cwd, capsys) -> None
     _photo(cwd / "preds" / "a.png")
     assert main(["eval", "--pred", "preds", "--dataset", "no_such"]) == EXIT_USAGE
     line = _one_error_line(capsys.readouterr().err)
-    assert "--dataset no_such" in line and "not a Hub dataset id" in line
+    assert "--dataset no_such" in line and "not a Hub repo id (a Hub repo id is namespace/name" in line
 
 
 def test_bench_mfm_unknown_module_and_cwd_importable(cwd, capsys) -> None:

@@ -12,7 +12,7 @@ local cache, e.g. on an offline cluster. Tests inject a tiny, randomly initialis
 ``pipeline=``.
 
 One call: the LQ image, the request's prompt (or, when it is empty, the fixed prompt of
-:func:`ggt_hf.prompts.strategies.template` ``("fixed")``), ``num_inference_steps``, the guidance
+:func:`ggt_hf.prompt_texts.template` ``("fixed")``), ``num_inference_steps``, the guidance
 (``true_cfg_scale`` + ``negative_prompt`` for the Qwen pipelines, ``guidance_scale`` otherwise),
 a ``torch.Generator(device).manual_seed(seed)`` when a seed is given (same seed → same output on
 the same hardware), and width/height = the input size scaled down so its longest side is at most
@@ -312,7 +312,7 @@ class DiffusersBackend:
     def restore(self, request: RestoreRequest) -> RestoreResult:
         """Run the pipeline once on ``request.image`` (see the module docstring)."""
         torch = _import_torch()
-        from ggt_hf.prompts.strategies import template
+        from ggt_hf.prompt_texts import template
 
         image = request.image.convert("RGB")
         in_w, in_h = image.size

@@ -12,12 +12,14 @@ HELP = "compare restoration systems (MFMs, restorers) with the paper's composite
 
 
 def add_arguments(parser) -> None:
+    from ggt_hf.prompts.strategies import FIXED_STRATEGIES
+
     parser.add_argument(
         "--system",
         action="append",
         required=True,
         help="RESTORER[@STRATEGY][=NAME]: RESTORER as `ggt restore --model` (identity, classical, "
-        "BACKEND[:MODEL_ID], module:function, ...), STRATEGY none|fixed|fixed-no-change|"
+        f"BACKEND[:MODEL_ID], module:function, ...), STRATEGY {'|'.join(FIXED_STRATEGIES)}|"
         "adaptive:VLM[:MODEL_ID]; repeatable",
     )
     parser.add_argument("--clean", help="folder of clean images for the fidelity metrics")

@@ -216,7 +216,7 @@ def restore_files(
 
 def restorer_options(args) -> RestorerOptions:
     """The restorer options the command line gives (``--prompt``, ``--seed``, ``--tile``, ...)."""
-    from ggt_hf.prompts.strategies import template
+    from ggt_hf.prompt_texts import template
     from ggt_hf.restore.spec import RestorerOptions
 
     return RestorerOptions(

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ggt_hf.prompts.strategies import FIXED_STRATEGIES, check_strategy
+
 #: What a restorer name names (see the grammar above); the factory builds one runner per kind.
 RestorerKind = Literal["identity", "classical", "diffusers", "model", "backend", "callable", "restorer"]
 
@@ -50,9 +52,6 @@ API_KEYS: dict[str, tuple[str, ...]] = {
     "openai": ("OPENAI_API_KEY",),
     "hf-inference": ("HF_TOKEN",),
 }
-
-#: Prompt strategies that need no VLM.
-FIXED_STRATEGIES = ("none", "fixed", "fixed-no-change")
 
 
 class MissingKeyError(ValueError):
@@ -305,9 +304,9 @@ def parse_system(text: str) -> SystemSpec:
         if vlm.vlm is None:
             raise ValueError(f"system {text!r}: adaptive needs a VLM, e.g. adaptive:gemini")
     elif strategy not in FIXED_STRATEGIES:
-        raise ValueError(
-            f"system {text!r}: unknown prompt strategy {strategy!r} "
-            f"(one of {', '.join(FIXED_STRATEGIES)}, adaptive:VLM[:MODEL_ID])"
-        )
+        try:
+            check_strategy(strategy)
+        except ValueError as exc:
+            raise ValueError(f"system {text!r}: {exc}") from None
     label = name or (restorer_text if strategy == "none" else f"{restorer_text}@{strategy}")
     return SystemSpec(text, label, restorer, strategy, vlm)

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image, ImageFilter
 
 from ggt_hf.cli import main
-from ggt_hf.evaluation.heuristic_judge import HeuristicJudge
 from ggt_hf.evaluation.restorer_eval import evaluate
 from ggt_hf.hub.pack import pack
 from ggt_hf.hub.pairs import pairs_from_dir
+from ggt_hf.judging.heuristic import HeuristicJudge
 from ggt_hf.metrics.engine import MetricEngine
 from ggt_hf.metrics.specs import parse_metric_list
 

@@ -10,14 +10,8 @@ import torch
 
 from ggt_hf.cli import main
 from ggt_hf.restorers import build_restorer, load_restorer
-from ggt_hf.restorers.convert import (
-    OFFICIAL_CHECKPOINTS,
-    CheckpointLayout,
-    CheckpointMismatchError,
-    checkpoint_layout,
-    convert_checkpoint,
-    unwrap_state_dict,
-)
+from ggt_hf.restorers.checkpoint_layouts import OFFICIAL_CHECKPOINTS, CheckpointLayout, checkpoint_layout
+from ggt_hf.restorers.convert import CheckpointMismatchError, convert_checkpoint, unwrap_state_dict
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 

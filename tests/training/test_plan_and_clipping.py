@@ -15,8 +15,9 @@ import torch
 import yaml
 
 from ggt_hf.constants import GGT100K_MIRROR_DIR
+from ggt_hf.recipes.plan import format_plan, plan_recipe
+from ggt_hf.training.batching import BatchSplitError, apply_world_size, resolve_batch
 from ggt_hf.training.core import CoreConfig, clip_targets, make_accelerator, run_training
-from ggt_hf.training.plan import BatchSplitError, apply_world_size, format_plan, plan_recipe, resolve_batch
 from ggt_hf.training.schedules import build_scheduler, cyclic_lr, schedule_milestones
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +95,13 @@ def test_restormer_schedule_is_constant_then_cosine_to_the_floor():
         {"lr_scheduler": "cosine_with_min_lr", "warmup_steps": 3, "min_lr": 0.1},
         {"lr_scheduler": "multistep", "lr_milestones": [5, 9], "lr_gamma": 0.5},
         {"lr_scheduler": "constant"},
+        {  # PromptIR: per epoch of 2 steps, one epoch late
+            "lr_scheduler": "warmup_cosine_per_epoch",
+            "warmup_steps": 6,
+            "lr_schedule_steps": 20,
+            "lr_steps_per_epoch": 2,
+            "lr_epoch_delay": 1,
+        },
     ],
 )
 def test_the_real_scheduler_passes_through_the_planned_milestones(kw):

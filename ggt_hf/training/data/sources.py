@@ -9,7 +9,8 @@ Kinds (``SourceSpec.kind``; ``auto`` picks the first that fits):
   path for the plain RGB PNGs ``ggt pack`` stores). ``load_dataset`` converts
   the parquet shards to Arrow in the ``datasets`` cache once (a second copy on disk, then
   memory-mapped); ``streaming=True`` avoids that copy at the price of sequential access.
-* ``pairs`` — a folder with ``lq/`` and ``hq/`` (flat, or one level of category sub-folders),
+* ``pairs`` — a folder with ``lq/`` and ``hq/`` (flat, or one level of category sub-folders) or with
+  the BasicSR ``LQ/`` and ``GT/`` of official sets,
   matched by :func:`ggt_hf.hub.pairs.match_templates` like ``ggt pack`` does.
 * ``clean`` — any other folder: every image in it (recursively) is an HQ; the LQ is synthesised with
   :func:`ggt_hf.degrade.degrade` for category ``SourceSpec.degrade``, from a per-sample seed.
@@ -61,7 +62,9 @@ def resolve_kind(spec: SourceSpec) -> str:
     if path.is_dir():
         if any((path / HubLayout.DATA_DIR).glob("**/*.parquet")):
             return "packed"
-        if (path / "lq").is_dir() and (path / "hq").is_dir():
+        if ((path / "lq").is_dir() and (path / "hq").is_dir()) or (
+            (path / "LQ").is_dir() and (path / "GT").is_dir()
+        ):
             return "pairs"
         return "clean"
     if _HUB_ID.match(spec.path):
@@ -218,7 +221,8 @@ class PackedSource(PairSource):
 
 
 class PairFolderSource(PairSource):
-    """``lq/`` + ``hq/`` folders, flat or with category sub-folders (unknown folder names → ``None``)."""
+    """``lq/`` + ``hq/`` folders, flat or with category sub-folders (unknown folder names → ``None``),
+    or the BasicSR ``LQ/`` + ``GT/`` layout of official sets (flat)."""
 
     def __init__(self, spec: SourceSpec, label: str) -> None:
         root = Path(spec.path)
@@ -227,6 +231,7 @@ class PairFolderSource(PairSource):
         for lq_t, hq_t in (
             ("lq/{id}.{ext}", "hq/{id}.{ext}"),
             ("lq/{category}/{id}.{ext}", "hq/{category}/{id}.{ext}"),
+            ("LQ/{id}.{ext}", "GT/{id}.{ext}"),  # the BasicSR layout official sets ship in (DA-CLIP's)
         ):
             matches, problems = match_templates(root, lq_t, hq_t, files)
             for problem in problems:
@@ -235,7 +240,7 @@ class PairFolderSource(PairSource):
                 category = fields.get("category")
                 self.items.append((fields["id"], try_parse_category(category) if category else None, lq, hq))
         if not self.items:
-            raise FileNotFoundError(f"{spec.path}: no LQ/HQ pairs found under lq/ and hq/")
+            raise FileNotFoundError(f"{spec.path}: no LQ/HQ pairs found under lq/ and hq/ (or LQ/ and GT/)")
         super().__init__(spec, label, f"pairs:{root.resolve()}:{len(self.items)}")
 
     def __len__(self) -> int:
