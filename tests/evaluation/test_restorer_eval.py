@@ -88,8 +88,8 @@ def test_cache_avoids_recomputation(test_set, tmp_path, monkeypatch):
     cache = tmp_path / "cache.jsonl"
     first = evaluate(preds, str(ds), metrics=METRICS, cache=cache, progress=False)
     calls = []
-    original = MetricEngine.score_batch
-    monkeypatch.setattr(MetricEngine, "score_batch", lambda self, *a: calls.append(1) or original(self, *a))
+    original = MetricEngine._decode  # every scored pair is decoded once (PSNR / SSIM score it there)
+    monkeypatch.setattr(MetricEngine, "_decode", lambda self, *a: calls.append(1) or original(self, *a))
     again = evaluate(preds, str(ds), metrics=METRICS, cache=cache, progress=False)
     assert calls == [] and again.per_image == first.per_image
     Image.open(preds / "p0.png").filter(ImageFilter.GaussianBlur(3)).save(preds / "p0.png")
