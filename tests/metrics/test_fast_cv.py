@@ -92,3 +92,19 @@ def test_engine_records_a_pair_too_small_for_ssim_and_goes_on(photo_pairs):
     )
     assert isinstance(got["tiny"], ValueError) and "11x11" in str(got["tiny"])
     assert set(got["ok"]) == {"psnr", "ssim"}
+
+
+@pytest.mark.parametrize("levels", [(255, 250), (250, 252), (0, 5), (255, 0)])
+def test_float32_ssim_holds_on_flat_saturated_regions(levels):
+    """Flat regions far from mid-grey are where ``E[v²] − μ²`` cancels most: still ~1e-7 of the
+    float64 kernel (``fast``, itself checked against pyiqa). Without centring s = x + y on 0 the
+    bright pair (250, 252) drifts by 1.3e-6."""
+    from ggt_hf.metrics import fast
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((256, 256, 3), np.uint8)
+    x[:, :128], x[:, 128:] = levels
+    y = np.clip(x.astype(int) + rng.integers(-1, 2, x.shape), 0, 255).astype(np.uint8)
+    for y_channel in (True, False):
+        expected = float(fast.ssim(to_tensor([x]), to_tensor([y]), y_channel=y_channel))
+        assert fast_cv.ssim_u8(x, y, y_channel=y_channel) == pytest.approx(expected, abs=5e-7)
