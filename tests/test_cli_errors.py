@@ -192,3 +192,61 @@ def test_refused_train_test_leak_fails(cwd, capsys) -> None:
     (cwd / "m.csv").write_text("id,split\na,train\nb,test\n")
     assert main(["pack", ".", "ds", "--manifest", "m.csv"]) == EXIT_FAILED
     assert "1 test pair(s) leak from train" in _one_error_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------------- exit codes: one table, true for every command
+
+
+def test_the_readme_exit_code_table_is_the_codes_table() -> None:
+    import re
+
+    from ggt_hf.runtime.error_reporting import EXIT_CODES
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Exit codes", 1)[1].split("\n#", 1)[0]
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", section, re.M))
+    assert {int(code): meaning for code, meaning in rows.items()} == EXIT_CODES
+
+
+def test_pack_that_packs_nothing_exits_1(cwd, capsys) -> None:
+    for i in range(3):  # no LQ file has an HQ partner: 6 problems, 0 pairs
+        _photo(cwd / "my_pairs" / "lq" / f"a{i}.png", seed=i)
+        _photo(cwd / "my_pairs" / "hq" / f"b{i}.png", seed=i)
+    assert main(["pack", "my_pairs/", "leak_ds", "--split", "test"]) == EXIT_FAILED
+    assert "nothing to pack (6 problem(s))" in _one_error_line(capsys.readouterr().err)
+
+
+def test_leaderboard_worker_on_a_missing_dataset_is_named(cwd, capsys) -> None:
+    (cwd / "store").mkdir()
+    assert (
+        main(["leaderboard", "worker", "--store", "store", "--dataset", "missing/", "--once"]) == EXIT_USAGE
+    )
+    assert "--dataset missing/: no such folder" in _one_error_line(capsys.readouterr().err)
+
+
+def test_metrics_fetch_offline_is_a_network_failure(cwd, capsys, monkeypatch) -> None:
+    from pyiqa.utils import download_util
+
+    monkeypatch.setattr(download_util, "DEFAULT_CACHE_DIR", str(cwd / "pyiqa_cache"))  # nothing cached
+    monkeypatch.setenv("GGT_OFFLINE", "1")
+    network.reset()
+    assert main(["metrics", "fetch", "niqe"]) == EXIT_NETWORK
+    line = _one_error_line(capsys.readouterr().err)
+    assert "ggt metrics fetch: 1 metric(s) not fetched: HF_HUB_OFFLINE is set" in line
+
+
+def test_convert_of_a_missing_checkpoint_is_bad_input(cwd, capsys) -> None:
+    assert (
+        main(["convert", "--model", "nafnet", "--checkpoint", "missing.pth", "--out", "out/"]) == EXIT_USAGE
+    )
+    assert "missing.pth: checkpoint file not found" in _one_error_line(capsys.readouterr().err)
+    assert not (cwd / "out").exists()
+
+
+def test_commands_that_would_do_nothing_say_so(cwd, capsys) -> None:
+    (cwd / "empty").mkdir()
+    assert main(["restore", "--model", "classical", "empty", "restored"]) == EXIT_USAGE
+    assert "empty: no images to restore here" in _one_error_line(capsys.readouterr().err)
+    assert main(["card", "empty"]) == EXIT_USAGE
+    assert "no shards" in _one_error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in (cwd / "empty").iterdir()) == []  # no card of nothing, no claim

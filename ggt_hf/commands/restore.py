@@ -255,6 +255,10 @@ def run(args) -> int:
         pairs, problems = plan_packed(src, dst, args.split), []
     else:
         pairs, problems = plan_outputs(src, dst)
+    if not pairs and not problems:  # nothing to restore: say so (exit 2), not "restored 0" (exit 0)
+        from ggt_hf.errors import UsageError
+
+        raise UsageError(src, "no images to restore here")
     spec = parse_restorer(args.model)  # cheap: a bad name (e.g. an unknown category) fails first
     provenance, identity = _check_provenance(args, dst, pairs)  # before any model is loaded
     restore = build_restorer(

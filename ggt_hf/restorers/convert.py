@@ -33,14 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.errors import GGTError
+from ggt_hf.errors import UsageError
 from ggt_hf.files.output_folders import check_no_overlap, claim_output_folder
 
 logger = logging.getLogger(__name__)
 
 
-class CheckpointMismatchError(GGTError):
-    """An official checkpoint whose keys or shapes do not fit the model it is converted into."""
+class CheckpointMismatchError(UsageError):
+    """An official checkpoint that is missing or whose keys or shapes do not fit the model it is
+    converted into: bad input, refused before anything is written (exit code 2)."""
 
 
 @dataclass(frozen=True)

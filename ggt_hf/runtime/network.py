@@ -122,6 +122,14 @@ def hub_offline(log: bool = True) -> str | None:
     return reason
 
 
+def network_problems() -> list[str]:
+    """Why this process could not use the network: the offline setting, every host probed
+    unreachable so far (each once, in probe order); empty when nothing was refused."""
+    with _lock:
+        probed = [reason for reason in _probes.values() if reason is not None]
+    return (["HF_HUB_OFFLINE is set"] if env_offline() else []) + probed
+
+
 def require_hub(what: str) -> None:
     """Raise :class:`~ggt_hf.errors.NetworkUnavailableError` at once when ``what`` (e.g. ``ggt
     push``) cannot reach the Hub: before any work, instead of after the Hub client's retries."""
