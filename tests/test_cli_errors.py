@@ -248,5 +248,5 @@ def test_commands_that_would_do_nothing_say_so(cwd, capsys) -> None:
     assert main(["restore", "--model", "classical", "empty", "restored"]) == EXIT_USAGE
     assert "empty: no images to restore here" in _one_error_line(capsys.readouterr().err)
     assert main(["card", "empty"]) == EXIT_USAGE
-    assert "no shards" in _one_error_line(capsys.readouterr().err)
+    assert "empty: empty folder" in _one_error_line(capsys.readouterr().err)
     assert sorted(p.name for p in (cwd / "empty").iterdir()) == []  # no card of nothing, no claim

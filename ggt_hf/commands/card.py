@@ -25,9 +25,11 @@ def run(args) -> int:
 
     if not Path(args.folder).is_dir():
         raise UsageError(args.folder, "no such folder (give a dataset folder that `ggt pack` wrote)")
-    if not list_shards(args.folder):  # a card of nothing would be written, and the folder claimed
-        raise UsageError(args.folder, "no shards under data/: not a dataset folder that `ggt pack` wrote")
+    if not any(Path(args.folder).iterdir()):  # a card of nothing would be written, the folder claimed
+        raise UsageError(args.folder, "empty folder (give a dataset folder that `ggt pack` wrote)")
     folder = claim_dataset_folder(args.folder)  # README.md of a folder that is not ggt's is never rewritten
+    if not list_shards(folder):
+        raise UsageError(args.folder, "no shards under data/: nothing to write a card for (run `ggt pack`)")
     with output_lock(folder, DATASET_LOCK):
         info = read_card_info(folder, None)
         changes = {
