@@ -250,3 +250,90 @@ def test_commands_that_would_do_nothing_say_so(cwd, capsys) -> None:
     assert main(["card", "empty"]) == EXIT_USAGE
     assert "empty: empty folder" in _one_error_line(capsys.readouterr().err)
     assert sorted(p.name for p in (cwd / "empty").iterdir()) == []  # no card of nothing, no claim
+
+
+# ------------------------------------------------- remote paths fail fast: one probe, named host and repo
+
+
+@pytest.fixture
+def hub_connects(unreachable_hub: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Connection attempts to the unreachable Hub endpoint (every socket connect is counted)."""
+    from huggingface_hub import constants
+
+    host, port = unreachable_hub.split(":")
+    attempts: list[str] = []
+    original = socket.socket.connect
+
+    def connect(self, address):
+        if tuple(address[:2]) == (host, int(port)):
+            attempts.append(unreachable_hub)
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(Path(unreachable_hub.replace(":", "_")).resolve()))
+    return attempts
+
+
+def test_restore_from_an_unreachable_hub_model_fails_at_once(cwd, capsys, unreachable_hub) -> None:
+    _photo(cwd / "in" / "a.png")
+    assert main(["restore", "--model", "you/nafnet-ggt", "in", "out"]) == EXIT_NETWORK
+    err = capsys.readouterr().err
+    line = _one_error_line(err)
+    assert "you/nafnet-ggt: ggt restore needs" in line and unreachable_hub in line
+    assert "hf download you/nafnet-ggt" in line and "Retry" not in err
+    assert not (cwd / "out").exists()
+
+
+def test_diffusers_restorer_probes_the_hub_once_and_names_the_repo(cwd, capsys, hub_connects) -> None:
+    _photo(cwd / "in" / "a.png")
+    _photo(cwd / "in" / "b.png", seed=1)
+    spec = "diffusers:black-forest-labs/FLUX.1-dev+controlnet=you/cn"
+    assert main(["restore", "--model", spec, "in", "out"]) == EXIT_NETWORK
+    line = _one_error_line(capsys.readouterr().err)
+    assert "black-forest-labs/FLUX.1-dev: ggt restore needs" in line and "config.json" not in line
+    assert len(hub_connects) == 1  # one TCP probe; the Hub client never ran
+
+
+def test_pipeline_load_fails_once_not_per_image(hub_connects) -> None:
+    from ggt_hf.backends.diffusers_backend import DiffusersBackend
+    from ggt_hf.errors import NetworkUnavailableError
+
+    backend = DiffusersBackend("you/qwen-edit", lora="you/ggt-lora", device="cpu")
+    with pytest.raises(NetworkUnavailableError) as first:
+        backend.load()
+    with pytest.raises(NetworkUnavailableError) as again:
+        backend.load()
+    assert again.value is first.value and "you/qwen-edit" in str(first.value)
+    assert len(hub_connects) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pack", "hf://datasets/you/release", "ds"],
+        ["mirror", "release", "you/ggt"],
+        ["eval", "--pred", "release", "--dataset", "you/ggt-test"],
+    ],
+    ids=["pack-hf", "mirror", "eval-hub-dataset"],
+)
+def test_remote_dataset_paths_fail_at_once(cwd, capsys, hub_connects, monkeypatch, argv) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")  # mirror checks the token first
+    (cwd / "release").mkdir()
+    assert main(argv) == EXIT_NETWORK
+    line = _one_error_line(capsys.readouterr().err)
+    assert "127.0.0.1" in line and "needs" in line and "unreachable" in line
+    assert len(hub_connects) == 1
+
+
+def test_an_http_client_error_names_the_host() -> None:
+    import httpx
+
+    from ggt_hf.runtime.error_reporting import classify
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(httpx.ConnectError) as info:
+        httpx.get(f"http://127.0.0.1:{port}/v1beta/models")
+    code, message = classify(info.value)
+    assert code == EXIT_NETWORK and message.startswith(f"cannot reach 127.0.0.1:{port} (httpx")

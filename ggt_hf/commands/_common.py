@@ -56,8 +56,8 @@ def check_dataset_arg(value: str | None, option: str = "--dataset") -> None:
     """Refuse, before any work, a dataset argument that is neither a folder nor a Hub id.
 
     A Hub dataset id looks like ``namespace/name``; anything else must be an existing folder
-    (resolved against the working directory). A Hub id while the Hub is unreachable fails at once
-    with the cause unless the dataset is in the local cache (the loader decides that).
+    (resolved against the working directory). A Hub id while the Hub is unreachable fails at once,
+    naming the host, the repo and what to do, unless the dataset is in the local cache.
     """
     import re
 
@@ -70,9 +70,9 @@ def check_dataset_arg(value: str | None, option: str = "--dataset") -> None:
             f"{option} {value}",
             f"no such folder ({Path(value).resolve()}), and not a Hub dataset id (namespace/name)",
         )
-    from ggt_hf.runtime.network import hub_offline
+    from ggt_hf.runtime.network import require_hub_repos
 
-    hub_offline()  # an unreachable Hub is reported once and the loader only looks at the cache
+    require_hub_repos([value], option, repo_type="dataset")  # unreachable and not cached: named now
 
 
 def print_release_report(label: str, report, leaks_title: str, report_path: str | Path | None) -> None:

@@ -260,6 +260,9 @@ def run(args) -> int:
 
         raise UsageError(src, "no images to restore here")
     spec = parse_restorer(args.model)  # cheap: a bad name (e.g. an unknown category) fails first
+    from ggt_hf.runtime.network import require_hub_repos
+
+    require_hub_repos([*spec.model_sources(), args.controlnet], "ggt restore")  # one probe, not retries
     provenance, identity = _check_provenance(args, dst, pairs)  # before any model is loaded
     restore = build_restorer(
         spec,

@@ -71,9 +71,23 @@ def _network_error(exc: BaseException) -> str | None:
                 from ggt_hf.runtime.network import hub_offline
 
                 cause = hub_offline(log=False) or cause
-            return f"cannot reach the network ({module}.{name}): {cause}"
+            host = _request_host(seen)
+            where = f"cannot reach {host}" if host else "cannot reach the network"
+            return f"{where} ({module}.{name}): {cause}; check the connection (or HTTPS_PROXY) and run it again"
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _request_host(exc: BaseException) -> str | None:
+    """The host an HTTP client (httpx, requests) failed to reach, when the exception records it."""
+    from urllib.parse import urlsplit
+
+    try:
+        request = getattr(exc, "request", None)  # httpx raises RuntimeError when it has none
+    except RuntimeError:
+        request = None
+    url = getattr(request, "url", None)
+    return urlsplit(str(url)).netloc or None if url is not None else None
 
 
 def _one_line(exc: BaseException) -> str:
