@@ -49,6 +49,7 @@ class World:
 
     cwd: Path
     produced: set[Path] = field(default_factory=set)
+    restored_by: dict[Path, str] = field(default_factory=dict)  # restore output folder → its model
 
     def path(self, text: str | os.PathLike) -> Path:
         return Path(os.path.normpath(self.cwd / Path(text)))
@@ -69,9 +70,8 @@ class World:
         """A dataset or model argument: a known path, ``hf://...``, or a Hub repo id that is no local path."""
         if self.known(text) or text.startswith("hf://"):
             return
-        local_looking = self.path(text.split("/")[0]).exists() or any(
-            self.path(text).is_relative_to(p.parent) for p in self.produced
-        )
+        top = self.path(text.split("/")[0])  # owner/...: a folder here, or one a command writes into
+        local_looking = top.exists() or any(p.is_relative_to(top) for p in self.produced)
         if _HUB_ID.match(text) and not local_looking:
             return  # owner/name: a Hub repo (the Hub is not reachable here)
         self.need(text, what)
@@ -131,7 +131,24 @@ def _check_restore(args, world: World) -> None:
     if args.controlnet:
         world.need_local_or_hub(args.controlnet, "--controlnet")
     world.need(args.input, "input")
+    out = world.path(args.output)
+    earlier = world.restored_by.setdefault(out, args.model)
+    if earlier != args.model and not args.overwrite:
+        raise DocCheckError(
+            f"restore --model {args.model} into {args.output}: {earlier} wrote there (use a new folder)"
+        )
     world.produce(args.output)
+
+
+def _check_convert(args, world: World) -> None:
+    from ggt_hf.commands.convert import parse_overrides
+    from ggt_hf.restorers.convert import checkpoint_layout
+
+    checkpoint_layout(args.model)  # a model without an official layout fails here
+    parse_overrides(args.set)
+    for path in args.checkpoint:
+        world.need(path, "--checkpoint")
+    world.produce(args.out)
 
 
 def _check_pack(args, world: World) -> None:
@@ -175,6 +192,7 @@ GGT_CHECKS: dict[str, Callable] = {
     "eval": _check_eval,
     "restore": _check_restore,
     "pack": _check_pack,
+    "convert": _check_convert,
     "build": _check_build,
     "review": _check_review,
     "space": _check_space,
