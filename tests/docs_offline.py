@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Commands that do the remote or heavy work: recorded, never run.
 RECORDED = ("ggt", "accelerate", "python", "pip", "hf", "huggingface-cli", "torchrun", "curl", "wget", "git")
 #: The repository folders a block run "from the repository folder" reads.
-REPO_LINKS = ("dataset_builder", "training")
+REPO_LINKS = ("dataset_builder", "training", "spaces", "pyproject.toml")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -179,6 +179,16 @@ def _check_space(args, world: World) -> None:
         world.produce(args.store)
 
 
+def _check_train_plan(args, world: World) -> None:
+    from ggt_hf.training.plan import plan_recipe
+
+    if args.readme_table:
+        world.need(args.readme_table, "--readme-table")
+    if args.config:
+        world.need(args.config, "--config")
+        plan_recipe(world.path(args.config), args.num_processes, overrides=list(args.overrides or []))
+
+
 def _check_leaderboard(args, world: World) -> None:
     if args.action == "votes":
         world.need(args.store, "--store")
@@ -197,6 +207,7 @@ GGT_CHECKS: dict[str, Callable] = {
     "review": _check_review,
     "space": _check_space,
     "leaderboard": _check_leaderboard,
+    "train-plan": _check_train_plan,
 }
 
 
@@ -228,9 +239,18 @@ def _check_accelerate(argv: list[str], world: World) -> None:
         raise DocCheckError(f"accelerate {shlex.join(argv)}: no training script (a literal `...`?)")
     script, options = rest[0], rest[1:]
     world.need(script, "training script")
-    if options[:1] != ["--config"] or len(options) < 2:
+    if "--config" not in options:
         raise DocCheckError(f"{script}: give --config RECIPE")
-    recipe_path, overrides = options[1], options[2:]
+    from ggt_hf.training.entry import parse_recipe_args
+
+    try:  # the entry scripts' own parser: --config, overrides and the --push_to_hub style flags
+        with redirect_stderr(StringIO()):
+            config, overrides = parse_recipe_args(options, script)
+    except SystemExit:
+        raise DocCheckError(
+            f"{script} {shlex.join(options)}: the entry script refuses these arguments"
+        ) from None
+    recipe_path = str(config)
     world.need(recipe_path, "--config")
     try:
         recipe, _ = load_any_recipe(world.path(recipe_path), overrides)
@@ -242,8 +262,47 @@ def _check_accelerate(argv: list[str], world: World) -> None:
     world.produce(recipe.train.output_dir)
 
 
+def _check_python(argv: list[str], world: World) -> None:
+    """``python -c CODE`` compiles; ``python -m MODULE`` is importable; ``python SCRIPT`` exists."""
+    import importlib.util
+
+    if argv[:1] == ["-c"] and len(argv) > 1:
+        try:
+            compile(argv[1], "<python -c>", "exec")
+        except SyntaxError as exc:
+            raise DocCheckError(f"python -c {argv[1]!r}: {exc}") from exc
+    elif argv[:1] == ["-m"] and len(argv) > 1:
+        if importlib.util.find_spec(argv[1]) is None:
+            raise DocCheckError(f"python -m {argv[1]}: no such module installed")
+    elif argv and argv[0].endswith(".py"):
+        world.need(argv[0], "python script")
+    else:
+        raise DocCheckError(f"python {shlex.join(argv)}: only -c, -m and a script are checked")
+
+
+def _check_pip(argv: list[str], world: World) -> None:
+    """``pip install -e ".[extras]"`` from the repository folder: every extra exists in pyproject.toml."""
+    import tomllib
+
+    if argv[:2] != ["install", "-e"] or len(argv) < 3:
+        raise DocCheckError(f"pip {shlex.join(argv)}: only `pip install -e .[extras]` is checked")
+    target, _, extras = argv[2].partition("[")
+    world.need(Path(target) / "pyproject.toml", "pip install -e: the repository folder's")
+    declared = tomllib.loads((world.path(target) / "pyproject.toml").read_text())["project"]
+    unknown = {e.strip() for e in extras.rstrip("]").split(",") if e.strip()} - set(
+        declared.get("optional-dependencies", {})
+    )
+    if unknown:
+        raise DocCheckError(f"pip install -e {argv[2]}: no extra(s) {sorted(unknown)} in pyproject.toml")
+
+
 #: Recorded command → its offline check; a recorded command without one fails (add a checker).
-CHECKS: dict[str, Checker] = {"ggt": _check_ggt, "accelerate": _check_accelerate}
+CHECKS: dict[str, Checker] = {
+    "ggt": _check_ggt,
+    "accelerate": _check_accelerate,
+    "python": _check_python,
+    "pip": _check_pip,
+}
 
 
 def _recorder_prelude(log: Path) -> str:
