@@ -337,3 +337,33 @@ def test_an_http_client_error_names_the_host() -> None:
         httpx.get(f"http://127.0.0.1:{port}/v1beta/models")
     code, message = classify(info.value)
     assert code == EXIT_NETWORK and message.startswith(f"cannot reach 127.0.0.1:{port} (httpx")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_multi_gpu_launch_without_gpu_is_one_line(cwd) -> None:
+    """As `accelerate launch --config_file training/accelerate_configs/multi_gpu.yaml` starts rank 0
+    of 8 (it used to train alone as "1 process", 8 times into the same folder)."""
+    env = {k: v for k, v in os.environ.items() if k != "ACCELERATE_USE_CPU"}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", RANK="0", LOCAL_RANK="0", WORLD_SIZE="8")
+    env["LOCAL_WORLD_SIZE"] = "8"
+    _photo(cwd / "pairs" / "lq" / "a.png")
+    _photo(cwd / "pairs" / "hq" / "a.png")
+    script = ROOT / "training" / "train_restorer.py"
+    recipe = ROOT / "training" / "recipes" / "nafnet" / "tiny_cpu.yaml"
+    args = [sys.executable, str(script), "--config", str(recipe), "data.ggt=[{path: pairs/}]"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
+    assert done.returncode == EXIT_USAGE
+    line = _one_error_line(done.stderr)
+    assert "a launch of 8 processes on one machine" in line and "no CUDA GPU" in line
+    assert not (cwd / "outputs").exists()
+
+
+def test_launch_check_allows_cpu_launches_and_enough_gpus() -> None:
+    from ggt_hf.errors import UsageError
+    from ggt_hf.training.launch_check import check_launch_devices
+
+    check_launch_devices({"WORLD_SIZE": "4", "ACCELERATE_USE_CPU": "true"}, gpus=0)
+    check_launch_devices({"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2"}, gpus=2)
+    check_launch_devices({}, gpus=0)
+    with pytest.raises(UsageError, match="this machine has 2 CUDA GPU"):
+        check_launch_devices({"WORLD_SIZE": "8"}, gpus=2)
