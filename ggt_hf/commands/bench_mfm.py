@@ -12,12 +12,14 @@ HELP = "compare restoration systems (MFMs, restorers) with the paper's composite
 
 
 def add_arguments(parser) -> None:
+    from ggt_hf.prompts.strategies import FIXED_STRATEGIES
+
     parser.add_argument(
         "--system",
         action="append",
         required=True,
         help="RESTORER[@STRATEGY][=NAME]: RESTORER as `ggt restore --model` (identity, classical, "
-        "BACKEND[:MODEL_ID], module:function, ...), STRATEGY none|fixed|fixed-no-change|"
+        f"BACKEND[:MODEL_ID], module:function, ...), STRATEGY {'|'.join(FIXED_STRATEGIES)}|"
         "adaptive:VLM[:MODEL_ID]; repeatable",
     )
     parser.add_argument("--clean", help="folder of clean images for the fidelity metrics")
@@ -46,9 +48,10 @@ def build_system(spec, device: str | None = None):
     """A :class:`~ggt_hf.evaluation.bench_mfm.System` from a parsed system spec."""
     from ggt_hf.evaluation.bench_mfm import PROMPT_STRATEGIES, System
     from ggt_hf.prompts.strategies import PromptStrategy
-    from ggt_hf.restore.spec import RestorerOptions, build_restorer
+    from ggt_hf.restore.factory import make_restorer
+    from ggt_hf.restore.spec import RestorerOptions
 
-    restore = build_restorer(spec.restorer, RestorerOptions(device=device))
+    restore = make_restorer(spec.restorer, RestorerOptions(device=device))
     if spec.strategy_vlm is not None:
         return System(spec.name, restore, PromptStrategy("adaptive", vlm=spec.strategy_vlm.build()))
     return System(spec.name, restore, PROMPT_STRATEGIES[spec.strategy])

@@ -19,15 +19,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from ggt_hf.restore.spec import RestorerOptions
 
 HELP = "restore an image or a folder of images with a restorer (tiled)"
 
 logger = logging.getLogger(__name__)
 
-RestoreFn = Callable[[Image.Image], Image.Image]
+#: ``restore(image, item_id=...)``: :meth:`ggt_hf.restore.restorer.Restorer.restore`.
+RestoreFn = Callable[..., Image.Image]
 
 
 def add_arguments(parser) -> None:
@@ -41,9 +45,12 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--controlnet", help="diffusers: a FLUX ControlNet repo/folder (the LQ is the control)"
     )
-    parser.add_argument("--prompt", help="diffusers: the restoration prompt (default: the GGT fixed prompt)")
+    parser.add_argument(
+        "--prompt",
+        help="diffusers and API backends (gemini, openai, ...): the restoration prompt (default: the GGT fixed prompt)",
+    )
     parser.add_argument("--steps", type=int, default=28, help="diffusers: inference steps")
-    parser.add_argument("--seed", type=int, default=0, help="diffusers: generator seed")
+    parser.add_argument("--seed", type=int, default=0, help="diffusers and API backends: the seed")
     parser.add_argument(
         "input",
         help="an image file, a folder (searched recursively), or a packed dataset folder (`ggt pack`): the "
@@ -52,6 +59,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("output", help="output folder (or a .png path when the input is one file)")
     parser.add_argument("--tile", type=int, default=512, help="tile side in pixels; 0 = whole image at once")
     parser.add_argument("--overlap", type=int, default=32, help="overlap of adjacent tiles in pixels")
+    parser.add_argument("--revision", help="a Hub model repo's branch, tag or commit (default: main)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: auto)")
     parser.add_argument(
         "--dtype",
@@ -191,7 +199,7 @@ def restore_files(
             continue
         try:
             image = _load_input(src)
-            result = restore(image)
+            result = restore(image, item_id=str(src))  # a backend's error names the file
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(out, encode_image(result.convert("RGB"), "png"))
             if on_written is not None:
@@ -206,21 +214,31 @@ def restore_files(
     return restored, skipped, problems
 
 
-def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]]):
-    """The output folder's provenance and this run's restorer identity; refuses (before any model
-    is loaded) existing outputs that another restorer made, unless ``--overwrite``, and always
-    files with no provenance record (the user's, not ggt's)."""
-    from ggt_hf.errors import UsageError
-    from ggt_hf.restore.provenance import UNRECORDED, RestoreProvenance, restorer_identity
+def restorer_options(args) -> RestorerOptions:
+    """The restorer options the command line gives (``--prompt``, ``--seed``, ``--tile``, ...)."""
+    from ggt_hf.prompts.strategies import template
+    from ggt_hf.restore.spec import RestorerOptions
 
-    diffusers = args.model.startswith("diffusers:")
-    identity = restorer_identity(
-        args.model,
-        controlnet=args.controlnet if diffusers else None,
-        prompt=args.prompt if diffusers else None,
-        steps=args.steps if diffusers else None,
-        seed=args.seed if diffusers else None,
+    return RestorerOptions(
+        device=args.device,
+        tile=args.tile or None,
+        overlap=args.overlap,
+        dtype=args.dtype,
+        revision=args.revision,
+        steps=args.steps,
+        seed=args.seed,
+        default_prompt=args.prompt or template("fixed"),
+        backend_kwargs={"controlnet": args.controlnet} if args.controlnet else {},
     )
+
+
+def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]], identity: str):
+    """The output folder's provenance; refuses (before any model is loaded) existing outputs that
+    another restorer (or the same one with other options: ``identity``) made, unless
+    ``--overwrite``, and always files with no provenance record (the user's, not ggt's)."""
+    from ggt_hf.errors import UsageError
+    from ggt_hf.restore.provenance import UNRECORDED, RestoreProvenance
+
     provenance = RestoreProvenance(dst.parent if dst.suffix.lower() == ".png" else dst)
     other = provenance.mismatches([out for _, out in pairs], identity)
     unrecorded = [out for out, maker in other.items() if maker == UNRECORDED]
@@ -241,13 +259,14 @@ def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]]):
             f"{len(other)} existing output(s) were made by another restorer (e.g. {first.name} by "
             f"{maker}), not {identity}; pass --overwrite to redo them, or choose another output folder",
         )
-    return provenance, identity
+    return provenance
 
 
 def run(args) -> int:
     from ggt_hf.commands._common import print_problems, write_problems
-    from ggt_hf.prompts.strategies import template
-    from ggt_hf.restore.spec import RestorerOptions, build_restorer, parse_restorer
+    from ggt_hf.restore.factory import make_restorer
+    from ggt_hf.restore.identity import restorer_identity
+    from ggt_hf.restore.spec import parse_restorer
 
     src, dst = Path(args.input), Path(args.output)
     refuse_overlap(src, dst)  # before anything is read, loaded or written
@@ -263,22 +282,15 @@ def run(args) -> int:
     from ggt_hf.runtime.network import require_hub_repos
 
     require_hub_repos([*spec.model_sources(), args.controlnet], "ggt restore")  # one probe, not retries
-    provenance, identity = _check_provenance(args, dst, pairs)  # before any model is loaded
-    restore = build_restorer(
-        spec,
-        RestorerOptions(
-            device=args.device,
-            tile=args.tile or None,
-            overlap=args.overlap,
-            dtype=args.dtype,
-            steps=args.steps,
-            seed=args.seed,
-            default_prompt=args.prompt or template("fixed"),
-            backend_kwargs={"controlnet": args.controlnet} if args.controlnet else {},
-        ),
-    )
+    options = restorer_options(args)
+    identity = restorer_identity(spec, options)  # what the Restorer will be, known before it is loaded
+    provenance = _check_provenance(args, dst, pairs, identity)  # before any model is loaded
+    restorer = make_restorer(spec, options)
     restored, skipped, failed = restore_files(
-        pairs, restore, overwrite=args.overwrite, on_written=lambda out: provenance.record(out, identity)
+        pairs,
+        restorer.restore,
+        overwrite=args.overwrite,
+        on_written=lambda out: provenance.record(out, restorer.identity),
     )
     problems += failed
     print(f"restored {restored}, skipped {skipped} existing, failed {len(problems)} → {dst}")

@@ -37,18 +37,14 @@ from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json, atomic_
 from ggt_hf.files.walk import image_files
 from ggt_hf.imaging.images import encode_image, load_image
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
-from ggt_hf.prompts.strategies import template
-from ggt_hf.restore.spec import Restore
+from ggt_hf.prompts.strategies import FIXED_STRATEGIES, fixed_prompt
+from ggt_hf.restore.restorer import Restore
 from ggt_hf.runtime.parallel import progress_disabled
 
 logger = logging.getLogger(__name__)
 
 #: Prompt strategies that need no VLM, with their text (see :mod:`ggt_hf.prompts.strategies`).
-PROMPT_STRATEGIES: dict[str, str | None] = {
-    "none": None,
-    "fixed": template("fixed"),
-    "fixed-no-change": template("fixed_no_change"),
-}
+PROMPT_STRATEGIES: dict[str, str | None] = {name: fixed_prompt(name) for name in FIXED_STRATEGIES}
 
 
 @dataclass

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -60,8 +59,9 @@ def get_restorer_class(name: str):
     key = name.strip().lower().replace("-", "_")
     if key not in RESTORERS:
         raise UnknownRestorerError(name, f"unknown restorer; known: {', '.join(sorted(RESTORERS))}")
-    module, _, attr = RESTORERS[key].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    from ggt_hf.runtime.user_code import load_attr
+
+    return load_attr(RESTORERS[key], "restorer")
 
 
 def build_restorer(name: str, config: Any = None, **overrides):
