@@ -367,3 +367,13 @@ def test_launch_check_allows_cpu_launches_and_enough_gpus() -> None:
     check_launch_devices({}, gpus=0)
     with pytest.raises(UsageError, match="this machine has 2 CUDA GPU"):
         check_launch_devices({"WORLD_SIZE": "8"}, gpus=2)
+
+
+def test_a_missing_local_folder_that_looks_like_a_hub_id_is_named_both_ways(
+    cwd, capsys, unreachable_hub
+) -> None:
+    (cwd / "demo_out").mkdir()
+    _photo(cwd / "preds" / "a.png")
+    assert main(["eval", "--pred", "preds", "--dataset", "demo_out/dataset"]) == EXIT_NETWORK
+    line = _one_error_line(capsys.readouterr().err)
+    assert "if you meant the local folder demo_out/dataset: it does not exist" in line

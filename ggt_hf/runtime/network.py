@@ -165,9 +165,16 @@ def _cached(repo_id: str, repo_type: str) -> bool:
     if os.path.isdir(snapshots) and any(os.scandir(snapshots)):
         return True
     if repo_type == "dataset":  # a dataset `datasets` prepared before: its own cache
-        datasets_cache = os.environ.get("HF_DATASETS_CACHE") or os.path.join(hub_constants.HF_HOME, "datasets")
+        datasets_cache = os.environ.get("HF_DATASETS_CACHE") or os.path.join(
+            hub_constants.HF_HOME, "datasets"
+        )
         return os.path.isdir(os.path.join(datasets_cache, repo_id.replace("/", "___")))
     return False
+
+
+def _local_owner(source: str) -> bool:
+    """True when ``owner/name``'s owner is a folder here: the user may have meant a local path."""
+    return not source.startswith("hf://") and os.path.isdir(source.split("/")[0])
 
 
 def require_hub_repos(sources: Iterable[str | None], what: str, repo_type: str = "model") -> None:
@@ -195,7 +202,12 @@ def require_hub_repos(sources: Iterable[str | None], what: str, repo_type: str =
                 f"{what} needs {hub_endpoint()}/{'datasets/' if kind else ''}{repo}, but {reason}"
                 f"{'' if live else ' and it is not in the local cache'}; connect (or set HTTPS_PROXY), or "
                 f"download it where the network is available (`hf download {repo}{kind} --local-dir DIR`)"
-                " and give DIR instead",
+                " and give DIR instead"
+                + (
+                    f" (or, if you meant the local folder {source}: it does not exist)"
+                    if _local_owner(source)
+                    else ""
+                ),
             )
     logger.warning("%s; using the cached copies of %s", reason, ", ".join(r for _, r in repos))
 
