@@ -64,9 +64,9 @@ def check_dataset_arg(value: str | None, option: str = "--dataset") -> None:
 
     if value is None or not resolve_location(value, option).is_hub:
         return
-    from ggt_hf.runtime.network import hub_offline
+    from ggt_hf.runtime.network import require_hub_repos
 
-    hub_offline()  # an unreachable Hub is reported once and the loader only looks at the cache
+    require_hub_repos([value], option, repo_type="dataset")  # unreachable and not cached: named now
 
 
 def print_release_report(label: str, report, leaks_title: str, report_path: str | Path | None) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col, try_parse_category
 from ggt_hf.files.walk import image_files
-from ggt_hf.hub.shard_reader import check_local_shards
+from ggt_hf.hub.shard_reader import load_packed
 from ggt_hf.imaging.images import probe_image, read_file_bytes
 
 
@@ -62,12 +62,12 @@ class Reference:
 def load_packed_split(dataset: str, split: str = "test", config: str | None = None):
     """The ``split`` of a packed GGT dataset (local folder or Hub repo id) as a ``datasets.Dataset``,
     images left encoded: the one reader of packed references (``ggt eval``, the leaderboard's
-    submission check and worker). A local folder's shards are checked first
-    (:func:`~ggt_hf.hub.shard_reader.check_local_shards`); a split without an ``hq`` column is kept."""
-    from datasets import Image, load_dataset
+    submission check and worker), through :func:`~ggt_hf.hub.shard_reader.load_packed` (a local
+    folder's shards are checked first, and its rows are fresh after a re-pack); a split without an
+    ``hq`` column is kept."""
+    from datasets import Image
 
-    check_local_shards(dataset)
-    ds = load_dataset(dataset, config, split=split)
+    ds = load_packed(dataset, config, split)
     for column in (Col.HQ, Col.LQ):
         if column in ds.column_names:
             ds = ds.cast_column(column, Image(decode=False))

@@ -150,14 +150,15 @@ class Context:
         return self
 
     def _create(self) -> None:
-        from ggt_hf.backends import create_backend, create_vlm
+        from ggt_hf.backends import create_vlm
         from ggt_hf.backends.wrappers import wrap
         from ggt_hf.prompts.strategies import PromptStrategy, make_strategy
         from ggt_hf.qc.loop import QCConfig
         from ggt_hf.qc.metric_filter import MetricFilter, MetricFilterConfig
+        from ggt_hf.restore.factory import make_backend
 
         c = self.config
-        backend = create_backend(c.backend.name, **c.backend.kwargs())
+        backend = make_backend(c.backend.name, **c.backend.kwargs())
         if c.backend.faults:
             from ggt_hf.backends.wrappers import FaultInjectingBackend, FaultPlan
 

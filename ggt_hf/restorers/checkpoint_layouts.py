@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ggt_hf.errors import GGTError
+from ggt_hf.errors import UsageError
 
 
-class CheckpointMismatchError(GGTError):
-    """An official checkpoint whose keys or shapes do not fit the model it is converted into."""
+class CheckpointMismatchError(UsageError):
+    """An official checkpoint that is missing or whose keys or shapes do not fit the model it is
+    converted into: bad input, refused before anything is written (exit code 2)."""
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,9 @@ def make_accelerator(core: CoreConfig, data=None):
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 
+    from ggt_hf.training.launch_check import check_launch_devices
+
+    check_launch_devices()  # a GPU launch without the GPUs: one line, before any process group
     project = ProjectConfiguration(
         project_dir=core.output_dir, logging_dir=str(Path(core.output_dir) / "logs")
     )
