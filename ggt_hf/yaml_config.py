@@ -180,7 +180,10 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
 
 def _shown(value: Any) -> str:
     if isinstance(value, str):
-        quoted = value.strip() and not isinstance(safe_load(value), str)
+        try:  # a quoted "3" would have been a number unquoted; text that is no YAML at all was not
+            quoted = value.strip() and not isinstance(safe_load(value), str)
+        except yaml.YAMLError:
+            quoted = False
         return f"the string {value!r}" + (" (remove the quotes)" if quoted else "")
     return f"{value!r} ({type(value).__name__})"
 

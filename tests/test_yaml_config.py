@@ -142,3 +142,15 @@ def test_minimum_and_maximum_metadata_bound_a_field() -> None:
         with pytest.raises(ValueError) as info:
             from_dict(Bounds, data, "cfg")
         assert str(info.value) == message
+
+
+def test_a_text_that_is_not_yaml_where_a_number_belongs_is_named_not_a_crash(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """``seed: '"'`` crashed ``ggt build`` with a YAML ScannerError from inside the error message
+    (it re-read the text as YAML to suggest removing quotes); found by the config property tests."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    Path("b.yaml").write_text("output: run\nsources:\n  - {path: photos/}\nseed: '\"'\n")
+    assert main(["build", "b.yaml"]) == EXIT_USAGE
+    assert "config.seed: expected an integer, got the string '\"'" in capsys.readouterr().err
