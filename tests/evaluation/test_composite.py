@@ -185,8 +185,21 @@ def test_metric_names_are_canonicalised():
     r = composite({"A": {"PSNR": 30.0, " Lpips ": 0.2}, "B": {"psnr": 20.0, "lpips": 0.4}})
     assert r.metrics == ["psnr", "lpips"]
     assert r.normalised["A"] == {"psnr": 1.0, "lpips": 1.0}
-    with pytest.raises(ValueError, match="psnr"):
+    with pytest.raises(ValueError) as info:
         composite({"A": {"PSNR": 30.0, "psnr": 31.0}})
+    assert str(info.value) == "system 'A': metric 'psnr' given twice (as 'psnr')"
+
+
+def test_a_result_built_by_hand_derives_its_metrics_and_groups_used():
+    result = CompositeResult(
+        systems=["A", "B", "C"],
+        raw={"A": {"lpips": 0.1, "psnr": 1.0}, "B": {"musiq": 3.0}, "C": {}},
+        normalised={},
+        groups={"A": {"fidelity": 0.5, "perceptual": None, "vlm": 0.0}, "B": {"perceptual": 1.0}},
+        avg={},
+    )
+    assert result.metrics == ["psnr", "lpips", "musiq"]
+    assert result.groups_used == {"A": ["fidelity", "vlm"], "B": ["perceptual"], "C": []}
 
 
 def test_unknown_metric_raises_key_error_naming_it():
