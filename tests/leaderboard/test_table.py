@@ -26,8 +26,8 @@ def result(model, *, at="2026-01-01", file=None, owner=None, meta_model=True, **
 
 def test_latest_result_of_each_row_wins_by_time_then_file_name():
     rows = [
-        result("m", at="2026-01-02", file="b.json"),
         result("m", at="2026-01-02", file="c.json"),
+        result("m", at="2026-01-02", file="b.json"),
         result("m", at="2026-01-01", file="z.json"),
         result("other", at="2026-01-03"),
     ]
@@ -118,6 +118,12 @@ def test_group_filter_keeps_extra_metrics_by_their_group_name():
     extra = leaderboard_frame(rows, groups=["extra"], links=False)
     assert list(extra.columns) == ["Rank", "Model", "Type", "Avg", "GMSD↓", "Images", "Complete", "Submitted"]
     assert list(extra["Model"]) == ["y", "x"]  # Avg still ranks by every metric
+
+
+def test_category_frame_shows_the_leaderboard_name_and_links_it():
+    row = {**result("raw-name"), "leaderboard": {"model": "Shown", "model_repo": "org/shown"}}
+    assert list(category_frame([row], "psnr", links=False)["Model"]) == ["Shown"]
+    assert list(category_frame([row], "psnr")["Model"]) == ["[Shown](https://huggingface.co/org/shown)"]
 
 
 def test_category_frame_sorts_lower_better_metrics_ascending_missing_last():
