@@ -30,8 +30,8 @@ def photo_square(size: int):
     """The first bundled sample photo, centre-cropped square and resized to ``size``²."""
     from PIL import Image
 
-    from ggt_hf.demo import sample_dir
-    from ggt_hf.images import load_image
+    from ggt_hf.imaging.images import load_image
+    from ggt_hf.pipeline.demo import sample_dir
 
     path = sorted(p for p in sample_dir().iterdir() if p.suffix in {".png", ".jpg"})[0]
     img = load_image(path).image

@@ -53,7 +53,7 @@ from PIL import Image
 import ggt_hf
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.degrade import degrade
-from ggt_hf.demo import sample_dir
+from ggt_hf.pipeline.demo import sample_dir
 
 CHILD = """
 import hashlib, os, sys

@@ -43,8 +43,8 @@ def _pairs(folder: Path, n: int, resolution: int) -> Path:
     import numpy as np
     from PIL import Image
 
-    from ggt_hf.demo import sample_dir
-    from ggt_hf.images import load_image
+    from ggt_hf.imaging.images import load_image
+    from ggt_hf.pipeline.demo import sample_dir
 
     photos = sorted(p for p in sample_dir().iterdir() if p.suffix in (".png", ".jpg"))
     for side in ("lq", "hq"):
@@ -86,10 +86,10 @@ def child(args) -> dict:
     """One measured run (in its own process)."""
     import torch
 
+    from ggt_hf.files.yaml_config import from_dict
     from ggt_hf.generative.data import BucketedPairs
     from ggt_hf.generative.task_base import GenerativeRecipe
     from ggt_hf.training.core import make_accelerator
-    from ggt_hf.yaml_config import from_dict
 
     torch.set_num_threads(args.threads)
     recipe = from_dict(

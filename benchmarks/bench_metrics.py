@@ -26,10 +26,10 @@ from PIL import Image
 
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.degrade import degrade
-from ggt_hf.demo import sample_dir
-from ggt_hf.images import load_image
+from ggt_hf.imaging.images import load_image
+from ggt_hf.ingest.normalize import NormalizePolicy
 from ggt_hf.metrics.engine import MetricEngine, PairItem
-from ggt_hf.normalize import NormalizePolicy
+from ggt_hf.pipeline.demo import sample_dir
 
 PAPER_WEIGHT_FREE_FR = ("psnr", "ssim")
 

@@ -35,7 +35,7 @@ OLD = [
     "-c",
     "from ggt_hf.metrics.engine import MetricEngine\n"
     "from ggt_hf.metrics.specs import METRICS\n"
-    "from ggt_hf.network import forced_offline\n"
+    "from ggt_hf.runtime.network import forced_offline\n"
     "for spec in METRICS.values():\n"
     "    if spec.pyiqa_id:\n"
     "        with forced_offline():\n"

@@ -33,8 +33,8 @@ from PIL import Image, ImageEnhance
 
 import ggt_hf
 from ggt_hf.constants import CATEGORIES
-from ggt_hf.images import encode_image
-from ggt_hf.normalize import NormalizePolicy
+from ggt_hf.imaging.images import encode_image
+from ggt_hf.ingest.normalize import NormalizePolicy
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_DATA = Path(ggt_hf.__file__).parent / "sample_data"
@@ -201,7 +201,7 @@ pairs/s is noisy; CPU s/pair is the steadier figure. Date: {datetime.date.today(
 Ours runs `pack(records, out, PackConfig(workers=2))` (2 threads); naive is single-threaded, so
 compare CPU s/pair too. RSS after imports is the same baseline for both.
 
-PNG vs lossless WebP over {codecs["pairs"]} pairs (`ggt_hf.images.encode_image`, round trip checked lossless):
+PNG vs lossless WebP over {codecs["pairs"]} pairs (`ggt_hf.imaging.images.encode_image`, round trip checked lossless):
 
 | format | bytes/pair | encode ms/image |
 | --- | ---: | ---: |

@@ -46,8 +46,8 @@ class LatencyBackend:
 
 def make_photos(n: int, folder: Path) -> Path:
     """N distinct small LQ photos (crops of the bundled samples) in one category folder."""
-    from ggt_hf.demo import sample_dir
-    from ggt_hf.images import load_image
+    from ggt_hf.imaging.images import load_image
+    from ggt_hf.pipeline.demo import sample_dir
 
     target = folder / f"photos-{n}" / "general"
     if target.exists() and len(list(target.glob("*.png"))) == n:

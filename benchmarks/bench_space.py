@@ -34,7 +34,7 @@ import numpy as np
 from _common import machine, write_section
 from PIL import Image, ImageFilter
 
-from ggt_hf.demo import sample_dir
+from ggt_hf.pipeline.demo import sample_dir
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

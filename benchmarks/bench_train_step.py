@@ -73,9 +73,9 @@ def main() -> None:
 
     from bench_loader import make_packed_dataset  # the loader benchmark's data: 1024² real-photo pairs
 
+    from ggt_hf.files.yaml_config import from_dict
     from ggt_hf.training.data import DataConfig, SourceSpec, make_train_loader
     from ggt_hf.training.restorer_task import RestorerRecipe
-    from ggt_hf.yaml_config import from_dict
 
     with tempfile.TemporaryDirectory() as tmp:
         packed = make_packed_dataset(Path(tmp) / "packed", args.pairs)

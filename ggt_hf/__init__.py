@@ -1,6 +1,6 @@
 """ggt-hf: Generative Ground Truth (GGT) for real-world image restoration on the Hugging Face stack.
 
-Import what you need from the sub-modules (``ggt_hf.ingest``, ``ggt_hf.hub.pack``, ...); this
+Import what you need from the sub-modules (``ggt_hf.ingest.photos``, ``ggt_hf.hub.pack``, ...); this
 package root stays light so that ``import ggt_hf`` and the ``ggt`` CLI start fast.
 """
 

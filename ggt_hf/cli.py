@@ -1,7 +1,7 @@
 """The ``ggt`` command line: a thin dispatcher over :mod:`ggt_hf.commands`.
 
 Every failure ends in ONE line on stderr and a non-zero exit code (see
-:mod:`ggt_hf.error_reporting`); the traceback is shown only with ``--debug`` (or ``GGT_DEBUG=1``).
+:mod:`ggt_hf.runtime.error_reporting`); the traceback is shown only with ``--debug`` (or ``GGT_DEBUG=1``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from ggt_hf import __version__
 from ggt_hf.commands import COMMANDS
-from ggt_hf.error_reporting import run_reporting_errors
-from ggt_hf.redact import RedactingFilter
+from ggt_hf.runtime.error_reporting import run_reporting_errors
+from ggt_hf.runtime.redact import RedactingFilter
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ Every error carries the ``item`` it is about (a path, an id, a row) and a human-
 
 from __future__ import annotations
 
-from ggt_hf.io_utils import path_text, printable
+from ggt_hf.files.io_utils import path_text, printable
 
 
 class GGTError(Exception):
@@ -25,7 +25,7 @@ class BadImageError(GGTError):
 
 class UnsafePathError(GGTError):
     """A folder entry refused while walking: a symlink loop or one leaving the folder, a name that is
-    not UTF-8, an unreadable folder, a non-regular file (see :mod:`ggt_hf.walk`).
+    not UTF-8, an unreadable folder, a non-regular file (see :mod:`ggt_hf.files.walk`).
 
     ``path`` keeps the entry as found (``item`` is its printable name)."""
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from ggt_hf.constants import CATEGORIES
-from ggt_hf.demo import sample_dir
-from ggt_hf.images import load_image
+from ggt_hf.imaging.images import load_image
+from ggt_hf.pipeline.demo import sample_dir
 
 SAMPLE_PHOTOS = [
     "astronaut.png",

@@ -93,7 +93,7 @@ def _parse_ggt(argv: list[str]):
 
 def _check_bench_mfm(args, world: World) -> None:
     from ggt_hf.evaluation.bench_mfm import safe_name
-    from ggt_hf.restorer_spec import parse_judge, parse_system
+    from ggt_hf.restore.spec import parse_judge, parse_system
 
     names = [parse_system(s).name for s in args.system]
     if len({safe_name(n) for n in names}) != len(names):
@@ -106,7 +106,7 @@ def _check_bench_mfm(args, world: World) -> None:
 
 
 def _check_eval(args, world: World) -> None:
-    from ggt_hf.restorer_spec import parse_judge
+    from ggt_hf.restore.spec import parse_judge
 
     if args.compare:
         for item in args.compare:
@@ -123,7 +123,7 @@ def _check_eval(args, world: World) -> None:
 
 
 def _check_restore(args, world: World) -> None:
-    from ggt_hf.restorer_spec import parse_restorer
+    from ggt_hf.restore.spec import parse_restorer
 
     spec = parse_restorer(args.model)
     if spec.kind == "restorer":

@@ -24,10 +24,10 @@ import pytest
 import skimage.data as skdata
 from PIL import Image
 
-from ggt_hf.demo import sample_dir
-from ggt_hf.images import load_image
-from ggt_hf.ingest import IngestConfig, IngestSummary, ingest
-from ggt_hf.normalize import NormalizePolicy, Transform
+from ggt_hf.imaging.images import load_image
+from ggt_hf.ingest.normalize import NormalizePolicy, Transform
+from ggt_hf.ingest.photos import IngestConfig, IngestSummary, ingest
+from ggt_hf.pipeline.demo import sample_dir
 
 SIZE = 256
 MAX_PIXELS = 4_000_000

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ggt_hf import network
 from ggt_hf.cli import main
-from ggt_hf.error_reporting import EXIT_FAILED, EXIT_NETWORK, EXIT_USAGE
+from ggt_hf.runtime import network
+from ggt_hf.runtime.error_reporting import EXIT_FAILED, EXIT_NETWORK, EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,7 +172,7 @@ def test_training_script_missing_token_one_line(cwd) -> None:
 
 
 def test_only_rank_zero_reports(monkeypatch, capsys) -> None:
-    from ggt_hf.error_reporting import run_reporting_errors
+    from ggt_hf.runtime.error_reporting import run_reporting_errors
 
     def fail():
         raise FileNotFoundError("pairs: folder not found")

@@ -8,7 +8,7 @@ import numpy as np
 
 from ggt_hf.cli import main
 from ggt_hf.degrade import replay
-from ggt_hf.images import load_image
+from ggt_hf.imaging.images import load_image
 
 
 def test_degrade_writes_replayable_outputs_and_resumes(tmp_path, photos, capsys):

@@ -120,7 +120,7 @@ def test_demo_killed_midway_then_rerun_equals_uninterrupted(demo_out, tmp_path, 
 
 
 def test_sample_photos_are_real_and_licensed():
-    from ggt_hf.demo import sample_dir
+    from ggt_hf.pipeline.demo import sample_dir
 
     folder = sample_dir()
     assert "CC0" in (folder / "LICENSE.md").read_text()

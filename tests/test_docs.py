@@ -107,7 +107,7 @@ def _make_photos(folder: Path) -> None:
     from PIL import Image
 
     from ggt_hf.degrade import degrade
-    from ggt_hf.demo import sample_dir
+    from ggt_hf.pipeline.demo import sample_dir
 
     folder.mkdir(parents=True)
     for name, category in PHOTOS.items():

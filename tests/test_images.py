@@ -14,9 +14,8 @@ import pytest
 import skimage.data as skdata
 from PIL import Image, ImageCms
 
-from ggt_hf.demo import sample_dir
 from ggt_hf.errors import BadImageError
-from ggt_hf.images import (
+from ggt_hf.imaging.images import (
     DecodedImage,
     ImageHeader,
     decode_image,
@@ -27,6 +26,7 @@ from ggt_hf.images import (
     read_file_bytes,
     to_array,
 )
+from ggt_hf.pipeline.demo import sample_dir
 
 
 def _encode(img: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
@@ -559,7 +559,7 @@ def test_from_array_rejects_bad_arrays(arr: np.ndarray) -> None:
 _PEAK_RSS = """
 import resource, sys
 from ggt_hf.errors import BadImageError
-from ggt_hf.images import read_file_bytes
+from ggt_hf.imaging.images import read_file_bytes
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     read_file_bytes(sys.argv[1], max_bytes=int(sys.argv[2]))
@@ -626,7 +626,7 @@ def test_capped_read_of_a_small_file_is_whole(tmp_path: Path) -> None:
 def test_read_bounded_stops_past_the_cap_when_the_size_lies() -> None:
     """A file (or archive member, or /proc-like file) holding more than its stated size is read only
     to the cap + 1 and refused; one that holds what it says is read whole."""
-    from ggt_hf.images import read_bounded
+    from ggt_hf.imaging.images import read_bounded
 
     assert read_bounded(io.BytesIO(b"x" * 10), "f", expected=10, max_bytes=10) == b"x" * 10
     assert (

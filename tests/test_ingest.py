@@ -16,10 +16,10 @@ import skimage.data as skdata
 from PIL import Image
 
 from ggt_hf.constants import IMAGE_SIZE
-from ggt_hf.demo import sample_dir
-from ggt_hf.images import load_image
-from ggt_hf.ingest import IngestConfig, discover_sources, ingest, make_id, read_ingested
-from ggt_hf.normalize import NormalizePolicy, Transform
+from ggt_hf.imaging.images import load_image
+from ggt_hf.ingest.normalize import NormalizePolicy, Transform
+from ggt_hf.ingest.photos import IngestConfig, discover_sources, ingest, make_id, read_ingested
+from ggt_hf.pipeline.demo import sample_dir
 
 SIZE = 256
 
@@ -479,7 +479,7 @@ def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
     import os
     import stat
 
-    from ggt_hf.io_utils import FILE_MODE, atomic_write_text
+    from ggt_hf.files.io_utils import FILE_MODE, atomic_write_text
 
     atomic_write_text(tmp_path / "a.txt", "x")
     mode = stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ggt_hf.errors import DatasetValidationError
-from ggt_hf.metadata_files import MAX_METADATA_BYTES, read_metadata
+from ggt_hf.files.metadata_files import MAX_METADATA_BYTES, read_metadata
 
 
 def test_a_file_past_the_size_cap_is_refused_unread(tmp_path) -> None:

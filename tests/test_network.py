@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from ggt_hf import network
 from ggt_hf.metrics import weights
 from ggt_hf.metrics.weights import MissingWeightsError, create_pyiqa_metric
+from ggt_hf.runtime import network
 
 
 @pytest.fixture

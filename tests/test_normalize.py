@@ -9,7 +9,7 @@ import pytest
 import skimage.data as skdata
 from PIL import Image
 
-from ggt_hf.normalize import NormalizePolicy, Transform
+from ggt_hf.ingest.normalize import NormalizePolicy, Transform
 
 
 def _arr(img: Image.Image) -> np.ndarray:

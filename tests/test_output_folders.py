@@ -1,5 +1,5 @@
 """Issue 21: input and output never overlap, and only ggt's folders are changed
-(:mod:`ggt_hf.output_folders`); ``ggt restore`` never restores onto its own input."""
+(:mod:`ggt_hf.files.output_folders`); ``ggt restore`` never restores onto its own input."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from ggt_hf.cli import main
-from ggt_hf.error_reporting import EXIT_USAGE
-from ggt_hf.output_folders import MARKER, OutputFolderError, check_no_overlap, claim_output_folder
+from ggt_hf.files.output_folders import MARKER, OutputFolderError, check_no_overlap, claim_output_folder
+from ggt_hf.runtime.error_reporting import EXIT_USAGE
 
 
 def _files(root: Path) -> dict[str, bytes]:

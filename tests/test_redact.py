@@ -7,8 +7,8 @@ limit); ``ggt build`` redacts the whole config before recording it, and scanning
 
 from __future__ import annotations
 
-from ggt_hf import redact as redact_module
-from ggt_hf.redact import MASK, redact
+from ggt_hf.runtime import redact as redact_module
+from ggt_hf.runtime.redact import MASK, redact
 
 
 def test_a_repeated_text_is_scanned_once(monkeypatch) -> None:

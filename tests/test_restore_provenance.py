@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image
 
 from ggt_hf.cli import main
-from ggt_hf.error_reporting import EXIT_USAGE
-from ggt_hf.restore_provenance import SIDECAR, RestoreProvenance
+from ggt_hf.restore.provenance import SIDECAR, RestoreProvenance
+from ggt_hf.runtime.error_reporting import EXIT_USAGE
 
 
 def _photos(folder: Path) -> None:

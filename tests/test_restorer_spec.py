@@ -1,13 +1,13 @@
-"""One restorer/judge/system grammar (ggt_hf.restorer_spec) for ggt restore, the Space and bench-mfm."""
+"""One restorer/judge/system grammar (ggt_hf.restore.spec) for ggt restore, the Space and bench-mfm."""
 
 from __future__ import annotations
 
 import pytest
 
 from ggt_hf.cli import main
-from ggt_hf.restorer_spec import (
+from ggt_hf.restore.factory import make_restorer
+from ggt_hf.restore.spec import (
     MissingKeyError,
-    build_restorer,
     parse_judge,
     parse_restorer,
     parse_system,
@@ -159,8 +159,8 @@ def test_keys_are_checked_naming_the_variable():
 
 def test_model_id_reaches_the_backend(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-real")
-    assert build_restorer("openai:gpt-image-1.5").backend.model_id == "gpt-image-1.5"
+    assert make_restorer("openai:gpt-image-1.5").backend.model_id == "gpt-image-1.5"
     monkeypatch.setenv("GEMINI_API_KEY", "test-key-not-real")
-    assert build_restorer("gemini:gemini-3.1-flash-image-preview").backend.model_id == (
+    assert make_restorer("gemini:gemini-3.1-flash-image-preview").backend.model_id == (
         "gemini-3.1-flash-image-preview"
     )

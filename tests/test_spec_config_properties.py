@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ggt_hf.constants import CATEGORIES, MAX_QC_ATTEMPTS
+from ggt_hf.files.yaml_config import to_dict
 from ggt_hf.pipeline.config import BuildConfig
-from ggt_hf.restorer_spec import parse_judge, parse_restorer, parse_system
-from ggt_hf.yaml_config import to_dict
+from ggt_hf.restore.spec import parse_judge, parse_restorer, parse_system
 
 FAST = settings(max_examples=60, deadline=None)
 # every parse lists the registered backends from the package entry points (~60 ms a call here)

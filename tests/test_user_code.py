@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import ggt_hf
 from ggt_hf.errors import UsageError
-from ggt_hf.user_code import import_callable
+from ggt_hf.runtime.user_code import import_callable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,3 +118,30 @@ def test_ggt_restore_never_runs_torch_or_numpy_beside_the_user(tmp_path) -> None
     assert done.returncode == 0, done.stderr
     assert (work / "out").exists()
     assert not marker.exists(), marker.read_text()
+
+
+def test_registries_load_module_attr_through_the_one_loader(monkeypatch):
+    """The backend, VLM and restorer registries resolve ``module:Class`` with
+    :func:`ggt_hf.runtime.user_code.load_attr` (the one parser of the form, shared with
+    :func:`import_callable`): a malformed entry is named, not an obscure import error."""
+    import ggt_hf.backends as backends
+    import ggt_hf.restorers as restorers
+
+    monkeypatch.setitem(backends.BACKENDS, "broken", "ggt_hf.backends.classical.ClassicalBackend")
+    with pytest.raises(UsageError, match="a backend is given as module:attribute"):
+        backends.create_backend("broken")
+    monkeypatch.setitem(restorers.RESTORERS, "broken", "ggt_hf.restorers")
+    with pytest.raises(UsageError, match="a restorer is given as module:attribute"):
+        restorers.get_restorer_class("broken")
+    assert backends.backend_class("classical").__name__ == "ClassicalBackend"
+
+
+def test_no_other_module_attr_loader_in_the_package():
+    root = Path(ggt_hf.__file__).parent
+    allowed = {"runtime/user_code.py", "cli.py", "leaderboard/__init__.py"}  # commands, lazy exports
+    found = [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if "import_module(" in p.read_text(encoding="utf-8") and p.relative_to(root).as_posix() not in allowed
+    ]
+    assert found == []

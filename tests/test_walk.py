@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ggt_hf.constants import IMAGE_EXTENSIONS
 from ggt_hf.errors import GGTError
-from ggt_hf.walk import walk_files
+from ggt_hf.files.walk import walk_files
 
 BAD_NAME = os.fsdecode(b"bad\xff.png")  # not UTF-8: Python keeps the byte as a lone surrogate
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ggt_hf.cli import main
-from ggt_hf.error_reporting import EXIT_USAGE
 from ggt_hf.errors import UsageError
-from ggt_hf.yaml_config import MAX_YAML_CHARS, MAX_YAML_NODES, load_yaml, safe_load
+from ggt_hf.files.yaml_config import MAX_YAML_CHARS, MAX_YAML_NODES, load_yaml, safe_load
+from ggt_hf.runtime.error_reporting import EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def test_billion_laughs_is_refused_naming_the_file(tmp_path) -> None:
 
 def test_ggt_build_refuses_laughs_under_backend_options(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("ggt_hf.yaml_config.MAX_YAML_NODES", 1_000)  # so that unbounded code ends too
+    monkeypatch.setattr("ggt_hf.files.yaml_config.MAX_YAML_NODES", 1_000)  # so that unbounded code ends too
     (tmp_path / "photos").mkdir()
     options = laughs(4, indent="    ")  # 6,561 nodes once expanded
     Path("lol.yaml").write_text(
@@ -124,7 +124,7 @@ def test_ggt_build_refuses_max_attempts_outside_the_range_naming_it(
 def test_minimum_and_maximum_metadata_bound_a_field() -> None:
     import dataclasses
 
-    from ggt_hf.yaml_config import from_dict
+    from ggt_hf.files.yaml_config import from_dict
 
     @dataclasses.dataclass
     class Bounds:

@@ -11,8 +11,8 @@ The task lives in ``ggt_hf.generative.controlnet_flux``; this file only parses t
 
 import sys
 
-from ggt_hf.error_reporting import run_reporting_errors  # one line per error, on rank 0 only
 from ggt_hf.generative.entry import train_generative_main
+from ggt_hf.runtime.error_reporting import run_reporting_errors  # one line per error, on rank 0 only
 
 if __name__ == "__main__":
     sys.exit(run_reporting_errors(lambda: train_generative_main("controlnet_flux")))

@@ -9,7 +9,7 @@ The trainer core lives in ``ggt_hf.training``; this file only parses the recipe.
 
 import sys
 
-from ggt_hf.error_reporting import run_reporting_errors  # one line per error, on rank 0 only
+from ggt_hf.runtime.error_reporting import run_reporting_errors  # one line per error, on rank 0 only
 from ggt_hf.training.entry import train_restorer_main
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ more backends through the ``ggt_hf.backends`` / ``ggt_hf.vlms`` entry-point grou
 
 from __future__ import annotations
 
-import importlib
+import difflib
+import inspect
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -24,6 +26,14 @@ from ggt_hf.backends.base import (
     Usage,
     VLMClient,
 )
+from ggt_hf.errors import UsageError
+from ggt_hf.runtime.user_code import load_attr
+
+
+class BackendOptionError(UsageError):
+    """An option that the constructor of a backend or VLM client does not take; the reason lists
+    the options it does take. Raised where backends are made, before any work."""
+
 
 #: Image backends: name → "module:Class" (the single source of truth for what exists).
 BACKENDS: dict[str, str] = {
@@ -50,11 +60,6 @@ def _registered(group: str, builtin: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def _load(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
 def available_backends() -> list[str]:
     """Names of every registered image backend (built-in and entry points)."""
     return sorted(_registered("ggt_hf.backends", BACKENDS))
@@ -65,26 +70,92 @@ def available_vlms() -> list[str]:
     return sorted(_registered("ggt_hf.vlms", VLMS))
 
 
-def create_backend(name: str, **kwargs: Any) -> ImageBackend:
-    """Instantiate the image backend ``name`` with ``kwargs`` (e.g. ``model_id``)."""
-    registry = _registered("ggt_hf.backends", BACKENDS)
+#: Kind of component → (entry-point group, built-in registry).
+_KINDS: dict[str, tuple[str, dict[str, str]]] = {
+    "backend": ("ggt_hf.backends", BACKENDS),
+    "VLM client": ("ggt_hf.vlms", VLMS),
+}
+
+
+def _class(kind: str, name: str) -> type:
+    group, builtin = _KINDS[kind]
+    registry = _registered(group, builtin)
     if name not in registry:
-        raise ValueError(f"unknown backend {name!r}; available: {', '.join(sorted(registry))}")
-    return _load(registry[name])(**kwargs)
+        raise ValueError(f"unknown {kind} {name!r}; available: {', '.join(sorted(registry))}")
+    return load_attr(registry[name], kind)
+
+
+def _create(kind: str, name: str, kwargs: dict[str, Any]) -> Any:
+    cls = _class(kind, name)
+    check_options(cls, kwargs, f"{kind} {name!r}")
+    return cls(**kwargs)
+
+
+def backend_class(name: str) -> type:
+    """The class of image backend ``name`` (imports its module only)."""
+    return _class("backend", name)
+
+
+def vlm_class(name: str) -> type:
+    """The class of VLM client ``name`` (imports its module only)."""
+    return _class("VLM client", name)
+
+
+def accepted_options(cls: type) -> list[str] | None:
+    """The keyword options ``cls(...)`` takes, in signature order (``None``: any). A class whose
+    ``**kwargs`` go on to another class names it as ``forwards_options_to``; its options count too."""
+    params = inspect.signature(cls).parameters.values()
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        return known
+    target = getattr(cls, "forwards_options_to", None)
+    forwarded = accepted_options(target) if isinstance(target, type) else None
+    return None if forwarded is None else known + [o for o in forwarded if o not in known]
+
+
+def check_options(cls: type, options: Mapping[str, Any], what: str, where: str | None = None) -> None:
+    """Refuse an option ``cls`` does not take, naming it, ``what`` it was given to (``backend
+    'classical'``) and the options it takes (with a "did you mean" for a near miss); ``where``
+    names the place the options came from (e.g. ``config.backend.options``; default: ``what``).
+
+    Raises:
+        BackendOptionError: the first unknown option.
+    """
+    known = accepted_options(cls)
+    if known is None:
+        return
+    for key in options:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        takes = f"its options are {', '.join(known)}" if known else "it takes none"
+        raise BackendOptionError(where or what, f"{what} takes no option {key!r}{hint}; {takes}")
+
+
+def create_backend(name: str, **kwargs: Any) -> ImageBackend:
+    """Instantiate the image backend ``name`` with ``kwargs`` (e.g. ``model_id``).
+
+    Raises:
+        BackendOptionError: an option the backend does not take (nothing is made).
+    """
+    return _create("backend", name, kwargs)
 
 
 def create_vlm(name: str, **kwargs: Any) -> VLMClient:
-    """Instantiate the VLM client ``name`` with ``kwargs``."""
-    registry = _registered("ggt_hf.vlms", VLMS)
-    if name not in registry:
-        raise ValueError(f"unknown VLM client {name!r}; available: {', '.join(sorted(registry))}")
-    return _load(registry[name])(**kwargs)
+    """Instantiate the VLM client ``name`` with ``kwargs``.
+
+    Raises:
+        BackendOptionError: an option the client does not take (nothing is made).
+    """
+    return _create("VLM client", name, kwargs)
 
 
 __all__ = [
     "BACKENDS",
     "VLMS",
     "BackendError",
+    "BackendOptionError",
     "BackendRefused",
     "BackendTransient",
     "BadOutputError",
@@ -96,6 +167,9 @@ __all__ = [
     "VLMClient",
     "available_backends",
     "available_vlms",
+    "backend_class",
+    "check_options",
     "create_backend",
     "create_vlm",
+    "vlm_class",
 ]

@@ -12,7 +12,7 @@ local cache, e.g. on an offline cluster. Tests inject a tiny, randomly initialis
 ``pipeline=``.
 
 One call: the LQ image, the request's prompt (or, when it is empty, the fixed prompt of
-:func:`ggt_hf.prompting.template` ``("fixed")``), ``num_inference_steps``, the guidance
+:func:`ggt_hf.prompts.strategies.template` ``("fixed")``), ``num_inference_steps``, the guidance
 (``true_cfg_scale`` + ``negative_prompt`` for the Qwen pipelines, ``guidance_scale`` otherwise),
 a ``torch.Generator(device).manual_seed(seed)`` when a seed is given (same seed → same output on
 the same hardware), and width/height = the input size scaled down so its longest side is at most
@@ -50,7 +50,7 @@ from ggt_hf.backends.base import (
     Usage,
 )
 from ggt_hf.errors import MissingExtraError
-from ggt_hf.tensors import resolve_device, resolve_dtype
+from ggt_hf.imaging.tensors import resolve_device, resolve_dtype
 
 #: Adapter name used for the optional LoRA.
 LORA_ADAPTER = "ggt_lora"
@@ -133,7 +133,7 @@ class DiffusersBackend:
         lora_weight_name: the ``weight_name`` of the LoRA file inside ``lora`` (if ambiguous).
         lora_scale: LoRA strength (fused with ``fuse_lora(lora_scale=...)`` when ``fuse_lora``,
             else set with ``set_adapters``).
-        device: torch device; default :func:`ggt_hf.tensors.resolve_device` (CUDA when present).
+        device: torch device; default :func:`ggt_hf.imaging.tensors.resolve_device` (CUDA when present).
         dtype: torch dtype or its name; default bfloat16 on CUDA, float32 elsewhere.
         num_inference_steps: denoising steps.
         guidance: ``true_cfg_scale`` (Qwen pipelines) or ``guidance_scale`` (others, e.g. FLUX
@@ -312,7 +312,7 @@ class DiffusersBackend:
     def restore(self, request: RestoreRequest) -> RestoreResult:
         """Run the pipeline once on ``request.image`` (see the module docstring)."""
         torch = _import_torch()
-        from ggt_hf.prompting import template
+        from ggt_hf.prompts.strategies import template
 
         image = request.image.convert("RGB")
         in_w, in_h = image.size

@@ -145,6 +145,7 @@ class HeuristicVLM:
     """
 
     name = "heuristic"
+    forwards_options_to = HeuristicJudge  # **judge_options (checked by ggt_hf.backends.check_options)
 
     def __init__(
         self, model_id: str = "heuristic-v1", judge: HeuristicJudge | None = None, **judge_options: Any

@@ -47,7 +47,7 @@ from ggt_hf.backends.base import (
     Usage,
 )
 from ggt_hf.errors import MissingExtraError
-from ggt_hf.images import encode_image
+from ggt_hf.imaging.images import encode_image
 
 DEFAULT_MODEL = "Qwen/Qwen-Image-Edit"
 _SAFETY_WORDS = re.compile(r"\b(nsfw|safety|unsafe|content polic|moderation)", re.IGNORECASE)

@@ -1,5 +1,5 @@
 """Images sent to and received from hosted models: PNG request bytes, and output bytes decoded
-through :func:`ggt_hf.images.decode_image` with an undecodable payload reported as
+through :func:`ggt_hf.imaging.images.decode_image` with an undecodable payload reported as
 :class:`BadOutputError` naming the item."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from PIL import Image
 
 from ggt_hf.backends.base import BadOutputError
 from ggt_hf.errors import BadImageError
-from ggt_hf.images import decode_image, encode_image
+from ggt_hf.imaging.images import decode_image, encode_image
 
 
 def png_bytes(image: Image.Image, max_side: int | None = None) -> bytes:

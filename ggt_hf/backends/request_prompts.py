@@ -10,7 +10,7 @@ from ggt_hf.backends.vlm_answers import JSON_ONLY
 
 def judge_instruction(prompt: str | None) -> str:
     """The judge instruction (``prompts/judge_instruction.txt``), mentioning the restoration prompt."""
-    from ggt_hf.prompting import template
+    from ggt_hf.prompts.strategies import template
 
     text = template("judge_instruction")
     if prompt:
@@ -29,7 +29,7 @@ def default_restore_prompt(prompt: str | None) -> str:
     result metadata when this happens."""
     if not prompt_defaulted(prompt):
         return prompt  # type: ignore[return-value]
-    from ggt_hf.prompting import template
+    from ggt_hf.prompts.strategies import template
 
     return template("fixed")
 

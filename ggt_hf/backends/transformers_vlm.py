@@ -5,7 +5,7 @@ other ``AutoModelForImageTextToText`` checkpoint whose processor has a chat temp
 way. Model and processor are loaded lazily, on the first call, with
 ``AutoProcessor.from_pretrained(model_id)`` and
 ``AutoModelForImageTextToText.from_pretrained(model_id, dtype=...)`` on the device of
-:func:`ggt_hf.tensors.resolve_device` (bfloat16 on CUDA, float32 elsewhere). **The weights are
+:func:`ggt_hf.imaging.tensors.resolve_device` (bfloat16 on CUDA, float32 elsewhere). **The weights are
 downloaded from the Hugging Face Hub on first use**; ``local_files_only=True`` uses the local cache
 only. Already built ``model`` / ``processor`` objects can be injected instead (tests pass a tiny,
 randomly initialised Qwen2.5-VL).
@@ -38,7 +38,7 @@ from ggt_hf.backends import http_status, request_prompts, vlm_answers
 from ggt_hf.backends.base import BackendRefused, BackendTransient, PromptResult, Usage
 from ggt_hf.errors import MissingExtraError
 from ggt_hf.evaluation.vlm_r import Verdict
-from ggt_hf.tensors import resolve_device, resolve_dtype
+from ggt_hf.imaging.tensors import resolve_device, resolve_dtype
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 
@@ -101,7 +101,7 @@ class TransformersVLM:
         model: an already built model (skips loading; ``model_id`` is then only a label).
         processor: an already built processor with a chat template (skips loading).
         device: torch device; default the injected model's device, else
-            :func:`ggt_hf.tensors.resolve_device` (CUDA when present).
+            :func:`ggt_hf.imaging.tensors.resolve_device` (CUDA when present).
         dtype: torch dtype or its name for loading; default bfloat16 on CUDA, float32 elsewhere.
         max_new_tokens: generation budget per call.
         max_side: images are downscaled so their longer side is at most this many pixels.

@@ -43,8 +43,8 @@ from ggt_hf.backends.base import (
     Usage,
 )
 from ggt_hf.errors import BadImageError, GGTError
-from ggt_hf.images import decode_image, encode_image, load_image
-from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json
+from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json
+from ggt_hf.imaging.images import decode_image, encode_image, load_image
 
 logger = logging.getLogger(__name__)
 

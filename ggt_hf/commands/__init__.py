@@ -23,4 +23,5 @@ COMMANDS: dict[str, str] = {
     "space": "ggt_hf.commands.space",
     "leaderboard": "ggt_hf.commands.leaderboard",
     "train-plan": "ggt_hf.commands.train_plan",
+    "train-tiles": "ggt_hf.commands.train_tiles",
 }

@@ -25,8 +25,8 @@ def add_split_arg(parser, default: str | None = "train") -> None:
 
 def print_problems(problems: Iterable[object], title: str, limit: int = 50) -> int:
     """Print up to ``limit`` problems under a title to stderr, one line each (control characters
-    escaped, :func:`~ggt_hf.io_utils.printable`); returns how many there were."""
-    from ggt_hf.io_utils import printable
+    escaped, :func:`~ggt_hf.files.io_utils.printable`); returns how many there were."""
+    from ggt_hf.files.io_utils import printable
 
     problems = list(problems)
     if problems:
@@ -41,10 +41,10 @@ def print_problems(problems: Iterable[object], title: str, limit: int = 50) -> i
 def write_problems(path: str | Path | None, problems: Iterable[object]) -> None:
     """Write problems as ``item<TAB>reason`` lines (when a report path is given): one line per
     problem, control characters of the item and the reason escaped (a file name holding a newline or
-    a tab cannot forge a line or a column; :func:`~ggt_hf.io_utils.printable`)."""
+    a tab cannot forge a line or a column; :func:`~ggt_hf.files.io_utils.printable`)."""
     if path is None:
         return
-    from ggt_hf.io_utils import atomic_write_text, printable
+    from ggt_hf.files.io_utils import atomic_write_text, printable
 
     lines = "".join(
         f"{printable(getattr(p, 'item', ''))}\t{printable(getattr(p, 'reason', p))}\n" for p in problems
@@ -70,7 +70,7 @@ def check_dataset_arg(value: str | None, option: str = "--dataset") -> None:
             f"{option} {value}",
             f"no such folder ({Path(value).resolve()}), and not a Hub dataset id (namespace/name)",
         )
-    from ggt_hf.network import hub_offline
+    from ggt_hf.runtime.network import hub_offline
 
     hub_offline()  # an unreachable Hub is reported once and the loader only looks at the cache
 

@@ -2,7 +2,7 @@
 synthetically degraded clean images (--clean), NR metrics and VLM-R on real LQ images (--real),
 human preference (--human: best-of-N study shares; --votes: pairwise win rates), and the paper's
 composite (per-metric min-max across systems, group means, Avg.). Either --clean or --real alone
-gives the groups it can. A system is RESTORER[@STRATEGY][=NAME] (grammar: ggt_hf.restorer_spec),
+gives the groups it can. A system is RESTORER[@STRATEGY][=NAME] (grammar: ggt_hf.restore.spec),
 e.g. gemini:gemini-3.1-flash-image-preview@adaptive:gemini=NanoBanana2; every system and the judge
 are checked (names, API keys) before any image is read."""
 
@@ -12,12 +12,14 @@ HELP = "compare restoration systems (MFMs, restorers) with the paper's composite
 
 
 def add_arguments(parser) -> None:
+    from ggt_hf.prompts.strategies import FIXED_STRATEGIES
+
     parser.add_argument(
         "--system",
         action="append",
         required=True,
         help="RESTORER[@STRATEGY][=NAME]: RESTORER as `ggt restore --model` (identity, classical, "
-        "BACKEND[:MODEL_ID], module:function, ...), STRATEGY none|fixed|fixed-no-change|"
+        f"BACKEND[:MODEL_ID], module:function, ...), STRATEGY {'|'.join(FIXED_STRATEGIES)}|"
         "adaptive:VLM[:MODEL_ID]; repeatable",
     )
     parser.add_argument("--clean", help="folder of clean images for the fidelity metrics")
@@ -45,10 +47,11 @@ def add_arguments(parser) -> None:
 def build_system(spec, device: str | None = None):
     """A :class:`~ggt_hf.evaluation.bench_mfm.System` from a parsed system spec."""
     from ggt_hf.evaluation.bench_mfm import PROMPT_STRATEGIES, System
-    from ggt_hf.prompting import PromptStrategy
-    from ggt_hf.restorer_spec import RestorerOptions, build_restorer
+    from ggt_hf.prompts.strategies import PromptStrategy
+    from ggt_hf.restore.factory import make_restorer
+    from ggt_hf.restore.spec import RestorerOptions
 
-    restore = build_restorer(spec.restorer, RestorerOptions(device=device))
+    restore = make_restorer(spec.restorer, RestorerOptions(device=device))
     if spec.strategy_vlm is not None:
         return System(spec.name, restore, PromptStrategy("adaptive", vlm=spec.strategy_vlm.build()))
     return System(spec.name, restore, PROMPT_STRATEGIES[spec.strategy])
@@ -74,9 +77,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from ggt_hf.evaluation.bench_mfm import BenchConfig, run_bench, write_report
+    from ggt_hf.files.output_folders import check_no_overlap, claim_output_folder
     from ggt_hf.metrics.specs import paper_metrics, parse_metric_list
-    from ggt_hf.output_folders import check_no_overlap, claim_output_folder
-    from ggt_hf.restorer_spec import check_keys, parse_judge, parse_system
+    from ggt_hf.restore.spec import check_keys, parse_judge, parse_system
 
     if not (args.clean or args.real):
         raise ValueError("give --clean (fidelity) and/or --real (perceptual, VLM-R) images")

@@ -19,9 +19,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from ggt_hf.errors import UsageError
+    from ggt_hf.files.output_folders import output_lock
     from ggt_hf.hub.card import finalize_folder, read_card_info
     from ggt_hf.hub.pack import DATASET_LOCK, claim_dataset_folder
-    from ggt_hf.output_folders import output_lock
 
     if not Path(args.folder).is_dir():
         raise UsageError(args.folder, "no such folder (give a dataset folder that `ggt pack` wrote)")

@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
 def claim_degrade_folder(src, out) -> None:
     """Refuse, before any work, an ``out`` overlapping ``src`` or holding files that are not ggt's
     (a folder of earlier ``<name>.png`` + ``<name>.json`` outputs is ggt's)."""
-    from ggt_hf.output_folders import check_no_overlap, claim_output_folder
+    from ggt_hf.files.output_folders import check_no_overlap, claim_output_folder
 
     def earlier_outputs(folder) -> bool:
         names = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
@@ -43,11 +43,11 @@ def run(args) -> int:
 
     from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, parse_category
     from ggt_hf.degrade import degrade
+    from ggt_hf.degrade.synthetic_pairs import pair_seed
     from ggt_hf.errors import GGTError, UsageError
-    from ggt_hf.images import encode_image, from_array, load_image
-    from ggt_hf.io_utils import atomic_write_bytes, atomic_write_text, path_text, printable
-    from ggt_hf.synthetic_pairs import pair_seed
-    from ggt_hf.walk import walk_files
+    from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_text, path_text, printable
+    from ggt_hf.files.walk import walk_files
+    from ggt_hf.imaging.images import encode_image, from_array, load_image
 
     src, out = Path(args.src), Path(args.out)
     if not src.exists():

@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ggt_hf.commands._common import print_problems
-    from ggt_hf.demo import run_demo
+    from ggt_hf.pipeline.demo import run_demo
 
     result = run_demo(args.out, seed=args.seed)
     print(result.ingest)

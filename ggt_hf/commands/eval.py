@@ -68,9 +68,9 @@ def run(args) -> int:
     from ggt_hf.commands._common import check_dataset_arg, print_problems
     from ggt_hf.errors import UsageError
     from ggt_hf.evaluation.restorer_eval import LQ_ROW, evaluate
+    from ggt_hf.imaging.tensors import resolve_device
     from ggt_hf.metrics.specs import parse_metric_list
-    from ggt_hf.restorer_spec import parse_judge
-    from ggt_hf.tensors import resolve_device
+    from ggt_hf.restore.spec import parse_judge
 
     if args.compare:
         return _compare(args)

@@ -50,8 +50,8 @@ def run(args) -> int:
     import sys
 
     from ggt_hf.constants import MAX_IMAGE_PIXELS
-    from ggt_hf.ingest import REJECTS_FILE, IngestConfig, ingest
-    from ggt_hf.normalize import NormalizePolicy
+    from ggt_hf.ingest.normalize import NormalizePolicy
+    from ggt_hf.ingest.photos import REJECTS_FILE, IngestConfig, ingest
 
     config = IngestConfig(
         policy=NormalizePolicy(size=args.size, mode=args.mode),

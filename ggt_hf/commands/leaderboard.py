@@ -139,7 +139,7 @@ def _counted(votes: list, args) -> list:
 
 
 def _shares(store, args) -> int:
-    from ggt_hf.io_utils import atomic_write_json
+    from ggt_hf.files.io_utils import atomic_write_json
     from ggt_hf.leaderboard.study import StudyStore, shares_json, vote_shares
 
     votes = _counted(store.votes_store(StudyStore).votes(), args)

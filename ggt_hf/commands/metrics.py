@@ -16,10 +16,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from ggt_hf.imaging.tensors import resolve_device
     from ggt_hf.metrics.specs import METRICS, get_spec
     from ggt_hf.metrics.weight_files import readiness
     from ggt_hf.metrics.weights import weights_dirs
-    from ggt_hf.tensors import resolve_device
 
     resolve_device(args.device)  # a device that is not there fails before any metric is created
 

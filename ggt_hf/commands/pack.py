@@ -117,9 +117,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from ggt_hf.commands._common import print_problems, write_problems
+    from ggt_hf.files.output_folders import check_no_overlap
     from ggt_hf.hub.card import CardInfo, read_card_info
     from ggt_hf.hub.pack import PackConfig, pack
-    from ggt_hf.output_folders import check_no_overlap
 
     if "://" not in args.input and not args.plan:
         check_no_overlap(_read_paths(args), args.out)  # before anything is read or written

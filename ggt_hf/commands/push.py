@@ -20,7 +20,7 @@ def run(args) -> int:
 
     from ggt_hf.errors import UsageError
     from ggt_hf.hub.push import push_folder
-    from ggt_hf.network import require_hub
+    from ggt_hf.runtime.network import require_hub
 
     if not Path(args.folder).is_dir():
         raise UsageError(args.folder, "no such dataset folder (run `ggt pack` first)")

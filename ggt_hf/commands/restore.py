@@ -19,31 +19,38 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from ggt_hf.restore.spec import RestorerOptions
 
 HELP = "restore an image or a folder of images with a restorer (tiled)"
 
 logger = logging.getLogger(__name__)
 
-RestoreFn = Callable[[Image.Image], Image.Image]
+#: ``restore(image, item_id=...)``: :meth:`ggt_hf.restore.restorer.Restorer.restore`.
+RestoreFn = Callable[..., Image.Image]
 
 
 def add_arguments(parser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a restorer name (grammar in ggt_hf.restorer_spec): registry name, save_pretrained folder, "
+        help="a restorer name (grammar in ggt_hf.restore.spec): registry name, save_pretrained folder, "
         "Hub repo id, classical[:category] (offline baseline), BACKEND[:MODEL_ID] (gemini, openai, ...), "
         "or diffusers:<base model>[+<LoRA repo>][+controlnet=<repo>] (a generative restorer)",
     )
     parser.add_argument(
         "--controlnet", help="diffusers: a FLUX ControlNet repo/folder (the LQ is the control)"
     )
-    parser.add_argument("--prompt", help="diffusers: the restoration prompt (default: the GGT fixed prompt)")
+    parser.add_argument(
+        "--prompt",
+        help="diffusers and API backends (gemini, openai, ...): the restoration prompt (default: the GGT fixed prompt)",
+    )
     parser.add_argument("--steps", type=int, default=28, help="diffusers: inference steps")
-    parser.add_argument("--seed", type=int, default=0, help="diffusers: generator seed")
+    parser.add_argument("--seed", type=int, default=0, help="diffusers and API backends: the seed")
     parser.add_argument(
         "input",
         help="an image file, a folder (searched recursively), or a packed dataset folder (`ggt pack`): the "
@@ -52,6 +59,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("output", help="output folder (or a .png path when the input is one file)")
     parser.add_argument("--tile", type=int, default=512, help="tile side in pixels; 0 = whole image at once")
     parser.add_argument("--overlap", type=int, default=32, help="overlap of adjacent tiles in pixels")
+    parser.add_argument("--revision", help="a Hub model repo's branch, tag or commit (default: main)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: auto)")
     parser.add_argument(
         "--dtype",
@@ -72,12 +80,12 @@ def plan_outputs(src: Path, dst: Path) -> tuple[list[tuple[Path, Path]], list[Ex
 
     Folders are searched recursively for image extensions (hidden entries and anything already under
     ``dst`` are skipped; symlink loops, links leaving ``src`` and non-UTF-8 names are refused, each
-    named, by :func:`ggt_hf.walk.walk_files`); outputs keep the relative path with a ``.png`` suffix. Two inputs that would
+    named, by :func:`ggt_hf.files.walk.walk_files`); outputs keep the relative path with a ``.png`` suffix. Two inputs that would
     write the same output (``a.jpg`` and ``a.png``) are refused, not overwritten.
     """
     from ggt_hf.constants import IMAGE_EXTENSIONS
     from ggt_hf.errors import GGTError
-    from ggt_hf.walk import walk_files
+    from ggt_hf.files.walk import walk_files
 
     if src.is_file():
         out = dst if dst.suffix.lower() == ".png" else dst / f"{src.stem}.png"
@@ -114,7 +122,7 @@ class PackedInput:
         return f"{self.reference.name}#{self.reference.ids[self.index]}"
 
     def load(self) -> Image.Image:
-        from ggt_hf.images import decode_image
+        from ggt_hf.imaging.images import decode_image
 
         item = self.reference.item(self.index)
         return decode_image(item.lq, str(self)).image
@@ -140,7 +148,7 @@ def plan_packed(src: Path, dst: Path, split: str) -> list[tuple[PackedInput, Pat
 
 
 def _load_input(src: Path | PackedInput) -> Image.Image:
-    from ggt_hf.images import load_image
+    from ggt_hf.imaging.images import load_image
 
     return src.load() if isinstance(src, PackedInput) else load_image(src).image
 
@@ -153,7 +161,7 @@ def refuse_overlap(src: Path, dst: Path) -> None:
     Raises:
         OutputFolderError: naming both paths.
     """
-    from ggt_hf.output_folders import check_no_overlap, overlap
+    from ggt_hf.files.output_folders import check_no_overlap, overlap
 
     if src.is_file():
         out = dst if dst.suffix.lower() == ".png" else dst / f"{src.stem}.png"
@@ -180,8 +188,8 @@ def restore_files(
     from tqdm.auto import tqdm
 
     from ggt_hf.errors import GGTError
-    from ggt_hf.images import encode_image
-    from ggt_hf.io_utils import atomic_write_bytes
+    from ggt_hf.files.io_utils import atomic_write_bytes
+    from ggt_hf.imaging.images import encode_image
 
     restored = skipped = 0
     problems: list[Exception] = []
@@ -191,7 +199,7 @@ def restore_files(
             continue
         try:
             image = _load_input(src)
-            result = restore(image)
+            result = restore(image, item_id=str(src))  # a backend's error names the file
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(out, encode_image(result.convert("RGB"), "png"))
             if on_written is not None:
@@ -206,21 +214,31 @@ def restore_files(
     return restored, skipped, problems
 
 
-def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]]):
-    """The output folder's provenance and this run's restorer identity; refuses (before any model
-    is loaded) existing outputs that another restorer made, unless ``--overwrite``, and always
-    files with no provenance record (the user's, not ggt's)."""
-    from ggt_hf.errors import UsageError
-    from ggt_hf.restore_provenance import UNRECORDED, RestoreProvenance, restorer_identity
+def restorer_options(args) -> RestorerOptions:
+    """The restorer options the command line gives (``--prompt``, ``--seed``, ``--tile``, ...)."""
+    from ggt_hf.prompts.strategies import template
+    from ggt_hf.restore.spec import RestorerOptions
 
-    diffusers = args.model.startswith("diffusers:")
-    identity = restorer_identity(
-        args.model,
-        controlnet=args.controlnet if diffusers else None,
-        prompt=args.prompt if diffusers else None,
-        steps=args.steps if diffusers else None,
-        seed=args.seed if diffusers else None,
+    return RestorerOptions(
+        device=args.device,
+        tile=args.tile or None,
+        overlap=args.overlap,
+        dtype=args.dtype,
+        revision=args.revision,
+        steps=args.steps,
+        seed=args.seed,
+        default_prompt=args.prompt or template("fixed"),
+        backend_kwargs={"controlnet": args.controlnet} if args.controlnet else {},
     )
+
+
+def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]], identity: str):
+    """The output folder's provenance; refuses (before any model is loaded) existing outputs that
+    another restorer (or the same one with other options: ``identity``) made, unless
+    ``--overwrite``, and always files with no provenance record (the user's, not ggt's)."""
+    from ggt_hf.errors import UsageError
+    from ggt_hf.restore.provenance import UNRECORDED, RestoreProvenance
+
     provenance = RestoreProvenance(dst.parent if dst.suffix.lower() == ".png" else dst)
     other = provenance.mismatches([out for _, out in pairs], identity)
     unrecorded = [out for out, maker in other.items() if maker == UNRECORDED]
@@ -241,13 +259,14 @@ def _check_provenance(args, dst: Path, pairs: list[tuple[Path, Path]]):
             f"{len(other)} existing output(s) were made by another restorer (e.g. {first.name} by "
             f"{maker}), not {identity}; pass --overwrite to redo them, or choose another output folder",
         )
-    return provenance, identity
+    return provenance
 
 
 def run(args) -> int:
     from ggt_hf.commands._common import print_problems, write_problems
-    from ggt_hf.prompting import template
-    from ggt_hf.restorer_spec import RestorerOptions, build_restorer, parse_restorer
+    from ggt_hf.restore.factory import make_restorer
+    from ggt_hf.restore.identity import restorer_identity
+    from ggt_hf.restore.spec import parse_restorer
 
     src, dst = Path(args.input), Path(args.output)
     refuse_overlap(src, dst)  # before anything is read, loaded or written
@@ -256,22 +275,15 @@ def run(args) -> int:
     else:
         pairs, problems = plan_outputs(src, dst)
     spec = parse_restorer(args.model)  # cheap: a bad name (e.g. an unknown category) fails first
-    provenance, identity = _check_provenance(args, dst, pairs)  # before any model is loaded
-    restore = build_restorer(
-        spec,
-        RestorerOptions(
-            device=args.device,
-            tile=args.tile or None,
-            overlap=args.overlap,
-            dtype=args.dtype,
-            steps=args.steps,
-            seed=args.seed,
-            default_prompt=args.prompt or template("fixed"),
-            backend_kwargs={"controlnet": args.controlnet} if args.controlnet else {},
-        ),
-    )
+    options = restorer_options(args)
+    identity = restorer_identity(spec, options)  # what the Restorer will be, known before it is loaded
+    provenance = _check_provenance(args, dst, pairs, identity)  # before any model is loaded
+    restorer = make_restorer(spec, options)
     restored, skipped, failed = restore_files(
-        pairs, restore, overwrite=args.overwrite, on_written=lambda out: provenance.record(out, identity)
+        pairs,
+        restorer.restore,
+        overwrite=args.overwrite,
+        on_written=lambda out: provenance.record(out, restorer.identity),
     )
     problems += failed
     print(f"restored {restored}, skipped {skipped} existing, failed {len(problems)} → {dst}")

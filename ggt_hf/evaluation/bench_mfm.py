@@ -32,23 +32,19 @@ from tqdm.auto import tqdm
 
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.degrade import degrade
-from ggt_hf.images import encode_image, load_image
-from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ggt_hf.degrade.synthetic_pairs import pair_seed
+from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ggt_hf.files.walk import image_files
+from ggt_hf.imaging.images import encode_image, load_image
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
-from ggt_hf.parallel import progress_disabled
-from ggt_hf.prompting import template
-from ggt_hf.restorer_spec import Restore
-from ggt_hf.synthetic_pairs import pair_seed
-from ggt_hf.walk import image_files
+from ggt_hf.prompts.strategies import FIXED_STRATEGIES, fixed_prompt
+from ggt_hf.restore.restorer import Restore
+from ggt_hf.runtime.parallel import progress_disabled
 
 logger = logging.getLogger(__name__)
 
-#: Prompt strategies that need no VLM, with their text (see :mod:`ggt_hf.prompting`).
-PROMPT_STRATEGIES: dict[str, str | None] = {
-    "none": None,
-    "fixed": template("fixed"),
-    "fixed-no-change": template("fixed_no_change"),
-}
+#: Prompt strategies that need no VLM, with their text (see :mod:`ggt_hf.prompts.strategies`).
+PROMPT_STRATEGIES: dict[str, str | None] = {name: fixed_prompt(name) for name in FIXED_STRATEGIES}
 
 
 @dataclass
@@ -57,7 +53,7 @@ class System:
 
     name: str
     restore: Restore
-    prompt: Any = None  # fixed text, None, or a ggt_hf.prompting.PromptStrategy (adaptive)
+    prompt: Any = None  # fixed text, None, or a ggt_hf.prompts.strategies.PromptStrategy (adaptive)
 
 
 def _images(folder: str | os.PathLike | None) -> list[Path]:

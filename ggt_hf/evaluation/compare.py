@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.io_utils import atomic_write_json, atomic_write_text
+from ggt_hf.files.io_utils import atomic_write_json, atomic_write_text
 from ggt_hf.metrics.specs import METRICS, get_spec
 
 #: The settings' conventional labels; Improvement is ``IMPROVED`` minus ``BASELINE``.

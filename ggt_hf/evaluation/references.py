@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col, try_parse_category
+from ggt_hf.files.walk import image_files
 from ggt_hf.hub.shard_reader import check_local_shards
-from ggt_hf.images import probe_image, read_file_bytes
-from ggt_hf.walk import image_files
+from ggt_hf.imaging.images import probe_image, read_file_bytes
 
 
 @dataclass

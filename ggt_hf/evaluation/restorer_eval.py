@@ -29,11 +29,11 @@ from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col
 from ggt_hf.errors import GGTError
 from ggt_hf.evaluation.references import Reference, open_reference
+from ggt_hf.files.io_utils import append_jsonl, atomic_write_json, atomic_write_text, path_text, read_jsonl
+from ggt_hf.files.walk import walk_files
 from ggt_hf.hub.shard_reader import check_local_shards
-from ggt_hf.images import load_image, probe_image, read_file_bytes
-from ggt_hf.io_utils import append_jsonl, atomic_write_json, atomic_write_text, path_text, read_jsonl
+from ggt_hf.imaging.images import load_image, probe_image, read_file_bytes
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
-from ggt_hf.walk import walk_files
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def scan_predictions(
 ) -> tuple[dict[str, Path], dict[str, list[str]], list[str], dict[str, str]]:
     """Map id → prediction file; also duplicates (id → files), non-image files, and the entries
     refused while walking (relative path → reason: a link loop or one leaving the folder, a file name
-    that is not UTF-8; see :func:`ggt_hf.walk.walk_files`).
+    that is not UTF-8; see :func:`ggt_hf.files.walk.walk_files`).
 
     The folder is searched recursively, so ``ggt restore``'s mirrored category sub-folders
     (``restored/rain/x.png``) are read as they are; ids are file stems, and one id in two sub-folders

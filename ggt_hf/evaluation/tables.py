@@ -18,7 +18,7 @@ from typing import Any
 
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.evaluation.composite import GROUP_TITLES, CompositeResult
-from ggt_hf.io_utils import atomic_write_text
+from ggt_hf.files.io_utils import atomic_write_text
 from ggt_hf.metrics.specs import MetricSpec, get_spec
 
 MISSING = "—"

@@ -49,7 +49,7 @@ def load_pipeline(pretrained: str, family: str, *, dtype: Any = None, device: st
     ``pretrained`` is a Hub repo id (e.g. ``Qwen/Qwen-Image-Edit``) or a local folder; extra
     ``kwargs`` (e.g. ``controlnet=``) go to ``from_pretrained``.
     """
-    from ggt_hf.tensors import resolve_device, resolve_dtype
+    from ggt_hf.imaging.tensors import resolve_device, resolve_dtype
 
     device = resolve_device(device)
     pipe = pipeline_class(family).from_pretrained(

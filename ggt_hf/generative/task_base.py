@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ggt_hf.files.yaml_config import from_dict, load_yaml, to_dict
 from ggt_hf.generative.caching import TensorCache, cache_key
 from ggt_hf.generative.data import BucketDataConfig
 from ggt_hf.generative.flow_matching import (
@@ -40,7 +41,6 @@ from ggt_hf.generative.flow_matching import (
 )
 from ggt_hf.training.core import CoreConfig
 from ggt_hf.training.data import SourceSpec, open_source
-from ggt_hf.yaml_config import from_dict, load_yaml, to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class GenerativeTask:
 
     # -- setup ------------------------------------------------------------------------------------
     def weight_dtype(self, accelerator) -> torch.dtype:
-        from ggt_hf.tensors import resolve_dtype
+        from ggt_hf.imaging.tensors import resolve_dtype
 
         if self.recipe.model.weight_dtype:
             return resolve_dtype(self.recipe.model.weight_dtype)

@@ -28,8 +28,8 @@ from typing import IO
 
 from ggt_hf.constants import MAX_IMAGE_BYTES
 from ggt_hf.errors import BadImageError
-from ggt_hf.images import read_bounded, too_large
-from ggt_hf.walk import is_utf8_name
+from ggt_hf.files.walk import is_utf8_name
+from ggt_hf.imaging.images import read_bounded, too_large
 
 #: What zipfile / tarfile / zlib raise on a damaged archive or member.
 _ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, ValueError)

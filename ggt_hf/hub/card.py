@@ -29,12 +29,13 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 from PIL import Image
 
-from ggt_hf import __version__, output_folders
+from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, CATEGORY_TITLES, SCHEMA_VERSION, SPLITS, Col, HubLayout
+from ggt_hf.files import output_folders
+from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes
+from ggt_hf.files.metadata_files import read_metadata, read_metadata_or_none
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.hub.shard_reader import open_shard
-from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes
-from ggt_hf.metadata_files import read_metadata, read_metadata_or_none
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from huggingface_hub import EvalResultEntry, HfApi, eval_result_entries_to_yaml
 
 from ggt_hf.constants import HubLayout
 from ggt_hf.errors import GGTError
-from ggt_hf.io_utils import atomic_write_text
+from ggt_hf.files.io_utils import atomic_write_text
 from ggt_hf.metrics.specs import METRICS
 
 logger = logging.getLogger(__name__)

@@ -37,10 +37,10 @@ from fsspec.implementations.local import LocalFileSystem
 
 from ggt_hf.constants import IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, HubLayout, try_parse_category
 from ggt_hf.errors import BadImageError, PairingError
+from ggt_hf.files.walk import is_utf8_name, walk_files
 from ggt_hf.hub.archives import Archive
 from ggt_hf.hub.pairs import Problem
-from ggt_hf.images import read_bounded, too_large
-from ggt_hf.walk import is_utf8_name, walk_files
+from ggt_hf.imaging.images import read_bounded, too_large
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def _skip_reason(rel: str) -> str | None:
 class ReleaseSource:
     """A release root on any fsspec filesystem; lists files (archives expanded) and reads them.
 
-    Nothing in a release is trusted: a local root is listed by :func:`ggt_hf.walk.walk_files`
+    Nothing in a release is trusted: a local root is listed by :func:`ggt_hf.files.walk.walk_files`
     (symlink loops, links leaving the root and non-UTF-8 names are refused), archives are read by
     :class:`~ggt_hf.hub.archives.Archive` (link members refused, members streamed with a size cap),
     and every file is read at most ``max_bytes``. A refused entry is listed with its problem and

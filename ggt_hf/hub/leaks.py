@@ -7,7 +7,7 @@ a re-encode does not hide it) and a near duplicate when its pHash is within ``ma
 
 The check keeps its entries in a SQLite file (a temporary one in ``workdir``), so a 100K-pair pack,
 mirror or validate holds no per-pair index in memory. Near duplicates are found with the same
-multi-index hashing as :class:`ggt_hf.hashing.NearDuplicateIndex`: a 64-bit pHash split into
+multi-index hashing as :class:`ggt_hf.imaging.hashing.NearDuplicateIndex`: a 64-bit pHash split into
 ``max_distance + 1`` bands, so two hashes within ``max_distance`` bits agree exactly on at least one
 band; each band is an indexed column and only the train rows that share a band are compared.
 """
@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ggt_hf.constants import Col
-from ggt_hf.hashing import HASH_BITS, hash_bands
 from ggt_hf.hub.pairs import Problem
+from ggt_hf.imaging.hashing import HASH_BITS, hash_bands
 
 #: pHash distance (bits) within which a test image counts as a near duplicate of a train image.
 NEAR_DUPLICATE_DISTANCE = 4

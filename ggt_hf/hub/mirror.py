@@ -38,7 +38,8 @@ from tqdm.auto import tqdm
 
 from ggt_hf.constants import CATEGORIES, MAX_IMAGE_PIXELS, SPLITS, HubLayout
 from ggt_hf.errors import GGTError, LeakageError, PairingError
-from ggt_hf.hashing import phash, pixel_sha256
+from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json, sha256_bytes
+from ggt_hf.files.output_folders import check_no_overlap, claim_output_folder, output_lock
 from ggt_hf.hub.card import CardInfo, ShardInfo, Tile, render_grid, write_card_files
 from ggt_hf.hub.layout import DetectedPair, LayoutPlan, ReleaseSource
 from ggt_hf.hub.pack import (
@@ -58,10 +59,9 @@ from ggt_hf.hub.pack import (
 )
 from ggt_hf.hub.pack_plan import order_key
 from ggt_hf.hub.pairs import Problem, nothing_to_pack
-from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json, sha256_bytes
-from ggt_hf.output_folders import check_no_overlap, claim_output_folder, output_lock
-from ggt_hf.parallel import bounded_map, progress_disabled
+from ggt_hf.imaging.hashing import phash, pixel_sha256
 from ggt_hf.records import PairRecord, Provenance
+from ggt_hf.runtime.parallel import bounded_map, progress_disabled
 
 logger = logging.getLogger(__name__)
 
@@ -486,7 +486,7 @@ def mirror_release(
     """Pack ``plan`` and upload it to the dataset repo ``repo_id`` shard by shard; card last.
 
     ``work`` must be new, empty or an earlier mirror's work folder (its journal), apart from the
-    release; one mirror at a time uses it (see :mod:`ggt_hf.output_folders`).
+    release; one mirror at a time uses it (see :mod:`ggt_hf.files.output_folders`).
     """
     plan.check()
     source_path = _local_path(source.url)

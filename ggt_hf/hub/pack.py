@@ -38,7 +38,7 @@ Design choices, and why:
   ``assets/``, ``README.md`` or ``ggt_dataset.json`` in the output is refused before any work
   (:func:`ggt_hf.hub.card.check_no_links`).
 * **The output folder is ggt's, and one pack at a time writes it**: ``out`` must be new, empty or a
-  folder ggt packed (:func:`claim_dataset_folder`, :mod:`ggt_hf.output_folders`), else it is
+  folder ggt packed (:func:`claim_dataset_folder`, :mod:`ggt_hf.files.output_folders`), else it is
   refused before any work; a run holds the folder's lock from its first read of the kept rows to
   its card, so the train/test leak check sees every row the folder will hold.
 * **Memory is flat in the number of pairs**: records are read once and spilled to the staging
@@ -68,7 +68,15 @@ from tqdm.auto import tqdm
 
 from ggt_hf.constants import MAX_IMAGE_PIXELS, SPLITS, Col, HubLayout
 from ggt_hf.errors import BadImageError, DatasetValidationError, GGTError, LeakageError, PairingError
-from ggt_hf.hashing import phash, pixel_sha256
+from ggt_hf.files.io_utils import atomic_write_json, sha256_bytes
+from ggt_hf.files.metadata_files import read_metadata, read_metadata_or_none
+from ggt_hf.files.output_folders import (
+    OutputFolderError,
+    claim_output_folder,
+    output_lock,
+    read_marker,
+    record_in_marker,
+)
 from ggt_hf.hub.card import CardInfo, check_no_links, finalize_folder, list_shards, manifest_owned_shards
 from ggt_hf.hub.check_cache import CheckCache, CheckedFile, closing_cache, unchanged
 from ggt_hf.hub.leaks import find_leaks
@@ -76,19 +84,17 @@ from ggt_hf.hub.pack_plan import PackPlan, PlannedPair, Spill, shard_sizes
 from ggt_hf.hub.pairs import Problem, nothing_to_pack
 from ggt_hf.hub.schema import dataset_features, record_to_row
 from ggt_hf.hub.shard_reader import iter_shard_rows
-from ggt_hf.images import PASSTHROUGH_FORMATS, decode_image, encode_image, read_capped, read_file_bytes
-from ggt_hf.io_utils import atomic_write_json, sha256_bytes
-from ggt_hf.memory import release_freed_memory
-from ggt_hf.metadata_files import read_metadata, read_metadata_or_none
-from ggt_hf.output_folders import (
-    OutputFolderError,
-    claim_output_folder,
-    output_lock,
-    read_marker,
-    record_in_marker,
+from ggt_hf.imaging.hashing import phash, pixel_sha256
+from ggt_hf.imaging.images import (
+    PASSTHROUGH_FORMATS,
+    decode_image,
+    encode_image,
+    read_capped,
+    read_file_bytes,
 )
-from ggt_hf.parallel import bounded_map, progress_disabled
 from ggt_hf.records import PairRecord
+from ggt_hf.runtime.memory import release_freed_memory
+from ggt_hf.runtime.parallel import bounded_map, progress_disabled
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +149,7 @@ class PreparedPair:
     height: int
     lq_sha256: str
     lq_phash: str
-    #: the HQ's pixel SHA-256 (:func:`~ggt_hf.hashing.pixel_sha256`) and pHash: leak checks only
+    #: the HQ's pixel SHA-256 (:func:`~ggt_hf.imaging.hashing.pixel_sha256`) and pHash: leak checks only
     hq_sha256: str | None = None
     hq_phash: str | None = None
 
@@ -190,7 +196,7 @@ def check_image(data: bytes, path: object, max_pixels: int = MAX_IMAGE_PIXELS):
 def _prepare_side(record: PairRecord, side: str, staging: Path, max_pixels: int, cache: CheckCache | None):
     """Check one image of a pair: (its ImageRef, width, height, SHA-256, pHash). The LQ's SHA-256
     is of its file bytes (it goes into the row); the HQ's is of its decoded pixels, so the leak
-    check sees a re-encoded train HQ (:func:`~ggt_hf.hashing.pixel_sha256`)."""
+    check sees a re-encoded train HQ (:func:`~ggt_hf.imaging.hashing.pixel_sha256`)."""
     path = getattr(record, f"{side}_path")
     st = _stat(path) if cache is not None else None
     hit = cache.get(path, st) if st is not None else None  # type: ignore[union-attr]
@@ -414,7 +420,7 @@ def is_packed_dataset(folder: Path) -> bool:
 def claim_dataset_folder(out: str | os.PathLike) -> Path:
     """The dataset folder ``out``, created or checked to be ggt's (new, empty, or packed by ggt; a
     clone of an empty Hub repo, only ``.git``/``.gitattributes``, counts as empty); see
-    :func:`ggt_hf.output_folders.claim_output_folder`.
+    :func:`ggt_hf.files.output_folders.claim_output_folder`.
 
     Raises:
         OutputFolderError: ``out`` holds files that are not ggt's, or a parquet file named like one

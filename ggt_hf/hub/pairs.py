@@ -25,10 +25,10 @@ from typing import Any
 
 from ggt_hf.constants import IMAGE_EXTENSIONS, parse_split
 from ggt_hf.errors import PairingError
-from ggt_hf.io_utils import path_text, printable, read_jsonl
+from ggt_hf.files.io_utils import path_text, printable, read_jsonl
+from ggt_hf.files.tables import read_table
+from ggt_hf.files.walk import walk_files
 from ggt_hf.records import PairRecord
-from ggt_hf.tables import read_table
-from ggt_hf.walk import walk_files
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _scan(root: Path, files: list[Path], template: str) -> dict[tuple, list[tupl
 
 
 def walk_images(root: str | os.PathLike) -> tuple[list[Path], list[Problem]]:
-    """The image files under ``root`` and a :class:`Problem` per entry refused (see :mod:`ggt_hf.walk`)."""
+    """The image files under ``root`` and a :class:`Problem` per entry refused (see :mod:`ggt_hf.files.walk`)."""
     walk = walk_files(root, extensions=IMAGE_EXTENSIONS)
     return walk.files, [Problem(p.item, p.reason) for p in walk.problems]
 

@@ -25,9 +25,9 @@ from huggingface_hub import HfApi, get_token
 
 from ggt_hf.constants import HubLayout
 from ggt_hf.errors import DatasetValidationError, GGTError
+from ggt_hf.files.walk import walk_files
 from ggt_hf.hub.card import ASIDE_PATTERNS
 from ggt_hf.hub.validate import validate_folder
-from ggt_hf.walk import walk_files
 
 logger = logging.getLogger(__name__)
 

@@ -28,16 +28,16 @@ from tqdm.auto import tqdm
 
 from ggt_hf.constants import CATEGORIES, Col, HubLayout
 from ggt_hf.errors import DatasetValidationError, GGTError
-from ggt_hf.hashing import phash, pixel_sha256
+from ggt_hf.files.metadata_files import parse_metadata, read_metadata
+from ggt_hf.files.walk import walk_files
 from ggt_hf.hub.card import counts, list_shards
 from ggt_hf.hub.leaks import LeakFinder
 from ggt_hf.hub.pairs import Problem
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.hub.shard_reader import iter_shard_rows
-from ggt_hf.images import decode_image
-from ggt_hf.metadata_files import parse_metadata, read_metadata
-from ggt_hf.parallel import bounded_map, progress_disabled
-from ggt_hf.walk import walk_files
+from ggt_hf.imaging.hashing import phash, pixel_sha256
+from ggt_hf.imaging.images import decode_image
+from ggt_hf.runtime.parallel import bounded_map, progress_disabled
 
 
 def _in_config(config: str, subset: str, category: str) -> bool:

@@ -8,7 +8,7 @@
   every refusal counts against the submitter's rate limit.
 * :class:`Worker` claims requests atomically (:meth:`LeaderboardStore.claim_next`), so several
   workers can run on one store; a predictions request is scored as is, a model request is first run
-  over the split's LQ images with tiled inference (``ggt_hf.restorers.tiling.restore_image``), then
+  over the split's LQ images by the restore layer (:func:`ggt_hf.restore.factory.make_restorer`, tiled), then
   scored with :func:`ggt_hf.evaluation.restorer_eval.evaluate`. The worker loads only Hub repos at
   their pinned commit (:func:`~ggt_hf.leaderboard.model_repo.fetch_pinned_model`), never a
   server path. The result JSON goes to the results store and the request becomes FINISHED; any
@@ -252,17 +252,18 @@ class Worker:
     def _predict(self, request: Request, out: Path) -> None:
         """Restore every LQ image of the split with the submitted restorer into ``out/<id>.png``."""
         from ggt_hf.evaluation.restorer_eval import load_reference
-        from ggt_hf.images import decode_image, encode_image
-        from ggt_hf.restorers import load_restorer
-        from ggt_hf.restorers.tiling import restore_image
+        from ggt_hf.imaging.images import decode_image, encode_image
+        from ggt_hf.restore.factory import make_restorer, weights_spec
+        from ggt_hf.restore.spec import RestorerOptions
 
         # Hub repos only, at the commit pinned when submitted (checked again, weights-only download)
         _, snapshot = fetch_pinned_model(request.model_repo, request.revision, api=self.api)
-        model = load_restorer(str(snapshot), device=self.device)
+        options = RestorerOptions(device=self.device, tile=self.tile, overlap=self.overlap)
+        restorer = make_restorer(weights_spec(snapshot), options)
         ds = load_reference(self.dataset, self.split)
         for row in tqdm(ds, desc=f"restoring ({request.model})", disable=self.progress is False):
             lq = decode_image(row[Col.LQ]["bytes"], row[Col.ID]).image
-            restored = restore_image(model, lq, tile=self.tile, overlap=self.overlap, device=self.device)
+            restored = restorer.restore(lq, item_id=row[Col.ID])
             (out / f"{row[Col.ID]}.png").write_bytes(encode_image(restored, "png"))
 
     def _score(self, pred_dir: Path, request: Request) -> dict:

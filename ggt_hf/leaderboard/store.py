@@ -11,7 +11,7 @@ The layout follows the Open LLM Leaderboard *requests/results* pattern::
 Safety under concurrent writers (threads, processes, two workers):
 
 * every result gets a unique file name (time + random uid) written atomically
-  (:func:`ggt_hf.io_utils.atomic_write_json`), so two results never overwrite each other;
+  (:func:`ggt_hf.files.io_utils.atomic_write_json`), so two results never overwrite each other;
 * request files are read-modify-written only under one inter-process :class:`filelock.FileLock`,
   which also makes :meth:`LeaderboardStore.claim_next` atomic: two workers never run one request;
 * nothing is ever deleted; a request's status changes are appended to its ``history``.
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from ggt_hf.errors import GGTError
-from ggt_hf.io_utils import atomic_write_json
+from ggt_hf.files.io_utils import atomic_write_json
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi

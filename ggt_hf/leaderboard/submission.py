@@ -6,7 +6,7 @@ refuses, before decompressing anything, archives that are too large, have too ma
 too many uncompressed bytes or an extreme compression ratio (zip bombs). Each member is then checked:
 path traversal (absolute paths, ``..``, drive letters, backslashes), symlinks and other special files
 (the Unix mode in ``external_attr``), encryption, nested archives, non-image content (decoded with
-:func:`ggt_hf.images.decode_image` from a size-capped read, never trusting the declared size), ids not
+:func:`ggt_hf.imaging.images.decode_image` from a size-capped read, never trusting the declared size), ids not
 in the split, duplicates (one id under two names) and wrong image sizes. Missing ids and an archive
 with no files are reported too. Every problem is an :class:`InvalidSubmissionError` naming the member.
 
@@ -28,8 +28,8 @@ from pathlib import Path, PurePosixPath
 
 from ggt_hf.constants import IMAGE_EXTENSIONS, Col
 from ggt_hf.errors import GGTError
-from ggt_hf.images import decode_image
-from ggt_hf.io_utils import atomic_write_bytes
+from ggt_hf.files.io_utils import atomic_write_bytes
+from ggt_hf.imaging.images import decode_image
 
 logger = logging.getLogger(__name__)
 

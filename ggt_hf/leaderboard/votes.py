@@ -2,7 +2,7 @@
 
 **Store.** Each :class:`VoteStore` instance appends to its own shard ``votes-<uid>.jsonl`` (unique per
 writer, so two processes or two Space replicas never write the same file) under a file lock (so the
-threads of one process never interleave lines), with :func:`ggt_hf.io_utils.append_jsonl` (one
+threads of one process never interleave lines), with :func:`ggt_hf.files.io_utils.append_jsonl` (one
 ``write`` per line, fsync, torn tails repaired). Reading merges every shard.
 
 **Model.** Bradley–Terry: ``P(i beats j) = p_i / (p_i + p_j)``, fitted by maximum likelihood
@@ -36,7 +36,7 @@ import numpy as np
 from filelock import FileLock
 
 from ggt_hf.errors import GGTError
-from ggt_hf.io_utils import append_jsonl, read_jsonl
+from ggt_hf.files.io_utils import append_jsonl, read_jsonl
 
 logger = logging.getLogger(__name__)
 

@@ -28,11 +28,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ggt_hf.errors import GGTError
-from ggt_hf.images import decode_image, read_file_bytes
+from ggt_hf.imaging.images import decode_image, read_file_bytes
+from ggt_hf.imaging.tensors import resolve_device, to_tensor
 from ggt_hf.metrics.specs import MetricSpec, get_spec
 from ggt_hf.metrics.weights import create_pyiqa_metric
-from ggt_hf.parallel import bounded_map, progress_disabled
-from ggt_hf.tensors import resolve_device, to_tensor
+from ggt_hf.runtime.parallel import bounded_map, progress_disabled
 
 logger = logging.getLogger(__name__)
 

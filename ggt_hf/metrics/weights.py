@@ -7,7 +7,7 @@ error that names neither the metric nor the file. :func:`create_pyiqa_metric` re
 download pyiqa attempts and turns a failure into one :class:`MissingWeightsError` naming the
 metric, the file, where it must be placed and where it comes from. With ``HF_HUB_OFFLINE=1`` (or
 ``GGT_OFFLINE=1``) no download is even attempted, and without a network none is waited for: the
-Hub and every download host are probed once per process (:mod:`ggt_hf.network`).
+Hub and every download host are probed once per process (:mod:`ggt_hf.runtime.network`).
 
 Each metric is created once per process: models are cached by (pyiqa id, device, options) and
 shared by every engine, and a metric whose weights are missing is remembered, so a run that
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ggt_hf import network
 from ggt_hf.errors import GGTError
 from ggt_hf.metrics.weight_files import import_pyiqa, missing_file_reason
+from ggt_hf.runtime import network
 
 _cache_lock = threading.Lock()
 _models: dict[tuple, Any] = {}

@@ -42,15 +42,16 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ggt_hf.errors import GGTError
-from ggt_hf.images import encode_image, load_image
-from ggt_hf.io_utils import atomic_write_bytes, atomic_write_json
-from ggt_hf.parallel import progress_disabled
+from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json
+from ggt_hf.imaging.images import encode_image, load_image
 from ggt_hf.pipeline.config import BuildConfig
+from ggt_hf.pipeline.pairs import item_pairs, nonempty
 from ggt_hf.pipeline.report import BuildReport, report
 from ggt_hf.pipeline.run_lock import FileLock, RunLock
 from ggt_hf.pipeline.run_store import RunLayout, RunStore, claim_run_folder, quarantine_file
 from ggt_hf.records import TERMINAL_STATES, AttemptRecord, ItemRecord, PairRecord
-from ggt_hf.redact import redact, redact_text
+from ggt_hf.runtime.parallel import progress_disabled
+from ggt_hf.runtime.redact import redact, redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ class ConfigChangedError(GGTError):
 
 def ingest_sources(config: BuildConfig, run: Path, progress: bool | None = None) -> list[ItemRecord]:
     """Ingest every source (resumable) and create a record for every new item."""
-    from ggt_hf.ingest import IngestConfig, ingest
-    from ggt_hf.normalize import NormalizePolicy
+    from ggt_hf.ingest.normalize import NormalizePolicy
+    from ggt_hf.ingest.photos import IngestConfig, ingest
 
     layout = RunLayout(run)
     for n, src in enumerate(config.sources):
@@ -90,7 +91,7 @@ def ingest_sources(config: BuildConfig, run: Path, progress: bool | None = None)
 
 def _source_ingest_dir(layout: RunLayout, n: int, src) -> Path:
     """Where source ``n``'s ingested photos are: its own folder when it is a ``ggt ingest`` output."""
-    from ggt_hf.ingest import is_ingest_output
+    from ggt_hf.ingest.photos import is_ingest_output
 
     if not src.manifest and is_ingest_output(src.path):
         return Path(src.path)
@@ -99,7 +100,7 @@ def _source_ingest_dir(layout: RunLayout, n: int, src) -> Path:
 
 def register_items(config: BuildConfig, store: RunStore, only: set[str] | None = None) -> list[ItemRecord]:
     """Create the record of every ingested item that has none yet (``only``: of these ids)."""
-    from ggt_hf.ingest import read_ingested
+    from ggt_hf.ingest.photos import read_ingested
 
     layout, items = store.layout, []
     for n, src in enumerate(config.sources):
@@ -151,15 +152,12 @@ class Context:
     def _create(self) -> None:
         from ggt_hf.backends import create_backend, create_vlm
         from ggt_hf.backends.wrappers import wrap
-        from ggt_hf.prompting import PromptStrategy, make_strategy
+        from ggt_hf.prompts.strategies import PromptStrategy, make_strategy
         from ggt_hf.qc.loop import QCConfig
         from ggt_hf.qc.metric_filter import MetricFilter, MetricFilterConfig
 
         c = self.config
-        kwargs = dict(c.backend.options)
-        if c.backend.model_id:
-            kwargs["model_id"] = c.backend.model_id
-        backend = create_backend(c.backend.name, **kwargs)
+        backend = create_backend(c.backend.name, **c.backend.kwargs())
         if c.backend.faults:
             from ggt_hf.backends.wrappers import FaultInjectingBackend, FaultPlan
 
@@ -183,11 +181,15 @@ class Context:
         if c.qc.metric_thresholds:
             metric_filter = MetricFilter(
                 MetricFilterConfig(
-                    c.qc.metric_thresholds, c.qc.metric_require, min_improvement=c.qc.metric_min_improvement
+                    c.qc.metric_thresholds,
+                    c.qc.metric_require,
+                    min_improvement=c.qc.metric_min_improvement,
+                    margins=dict(c.qc.metric_margins),
                 )
             )
             logger.info("%s", metric_filter.note)
-        self.qc = QCConfig(metric_filter, "default" if c.qc.geometry else None, c.qc.max_attempts)
+        geometry = "default" if c.qc.geometry else None
+        self.qc = QCConfig(metric_filter, geometry, c.qc.max_attempts, c.qc.metric_on_fail)
         self.judge = self.vlm if c.qc.judge == "vlm" else (create_vlm(c.qc.judge) if c.qc.judge else None)
 
 
@@ -297,62 +299,6 @@ def run_items(
     return states
 
 
-def _pair(
-    config: BuildConfig,
-    layout: RunLayout,
-    rec: ItemRecord,
-    attempt: AttemptRecord,
-    pair_id: str,
-    verdict: str,
-    checks,
-):
-    from ggt_hf.records import PairRecord, Provenance, QCResult
-
-    return PairRecord(
-        id=pair_id,
-        category=rec.category,
-        split=rec.split,
-        lq_path=str(layout.resolve(rec.lq_path)),
-        hq_path=str(layout.resolve(attempt.image)),
-        source=rec.source,
-        license=rec.license,
-        prompt=attempt.prompt,
-        provenance=Provenance(
-            backend=config.backend.name,
-            model_id=attempt.metadata.get("model_id") or config.backend.model_id,
-            prompt_strategy=config.prompt,
-            seed=attempt.seed,
-            attempt=attempt.attempt,
-            lq_transform=rec.lq_transform,
-            extra={"analysis": rec.analysis, "item_id": rec.id},
-        ),
-        qc=QCResult(verdict, len(rec.attempts), checks),
-    )
-
-
-def _item_pairs(config: BuildConfig, layout: RunLayout, rec: ItemRecord, human: dict | None):
-    """The item's positive pair (``None`` when it has none) and its negatives."""
-    from ggt_hf.records import QCCheck
-
-    human_ok = not config.qc.human_review or (human is not None and human["decision"] == "accept")
-    positive, negatives = None, []
-    for attempt in rec.attempts:
-        if not attempt.image:
-            continue
-        checks = list(attempt.checks)
-        final = rec.state == "accepted" and attempt.attempt == rec.final_attempt
-        if final and human:
-            checks.append(
-                QCCheck("human", "review", human["decision"] == "accept", None, human.get("reason"))
-            )
-        if final and human_ok:
-            positive = _pair(config, layout, rec, attempt, rec.id, "accepted", checks)
-        elif not final or (human and human["decision"] == "reject"):
-            pair_id = f"{rec.id}-a{attempt.attempt}"
-            negatives.append(_pair(config, layout, rec, attempt, pair_id, "rejected", checks))
-    return positive, negatives
-
-
 def _redo_corrupt_candidates(store: RunStore, problems, owners: dict[str, str]) -> tuple[set[str], list[str]]:
     """Quarantine unreadable candidate images named by pack problems and reset their items, so the
     next generate pass redoes them (from the response cache when it holds the call)."""
@@ -386,27 +332,28 @@ def pack_run(config: BuildConfig, run: Path, progress: bool | None = None, probl
     from ggt_hf.hub.pack import PackConfig, pack
     from ggt_hf.pipeline.unfiltered import pack_unfiltered
     from ggt_hf.qc.review import read_decisions
+    from ggt_hf.qc.review_gate import ReviewGate
 
     store = RunStore(run)
-    decisions = read_decisions(store.layout)
+    gate = ReviewGate(config.qc.human_review, read_decisions(store.layout))  # one read for the three packs
 
     def pairs(positive: bool) -> Iterator[PairRecord]:
         """The run's positive (or negative) pairs, reading one item record at a time."""
         for rec in store.iter_records(ordered=False):  # pack orders the pairs itself
-            pos, rejected = _item_pairs(config, store.layout, rec, decisions.get(rec.id))
+            pos, rejected = item_pairs(config, store.layout, rec, gate)
             yield from ([pos] if pos else []) if positive else rejected
 
     pack_config = PackConfig(
         card=CardInfo(pretty_name=config.pretty_name or config.name, license=config.license),
         check_cache=store.layout.pack_checks,  # the three packs below share LQ photos and candidates
     )
-    pack_unfiltered(config, run, pack_config, progress)  # the QC ablation's w/o-QC config
-    positives = _nonempty(pairs(True))
+    pack_unfiltered(config, run, gate, pack_config, progress)  # the QC ablation's w/o-QC config
+    positives = nonempty(pairs(True))
     if positives is None:
         return None
     result = pack(positives, store.layout.dataset_dir, pack_config, progress=progress)
     found = list(result.problems)
-    if (negatives := _nonempty(pairs(False))) is not None:
+    if (negatives := nonempty(pairs(False))) is not None:
         subset = "negatives"
         found += pack(
             negatives, store.layout.dataset_dir, pack_config, progress=progress, subset=subset
@@ -439,15 +386,6 @@ def _recorded_config(config: BuildConfig, layout: RunLayout) -> dict:
             except ValueError:  # another drive (Windows): keep it absolute
                 source["path"] = os.path.abspath(path)
     return data
-
-
-def _nonempty(items: Iterator) -> Iterator | None:
-    """``items`` unchanged, or ``None`` when it yields nothing (reads one element ahead)."""
-    first = next(items, _NOTHING)
-    return None if first is _NOTHING else chain([first], items)
-
-
-_NOTHING = object()
 
 
 def _check_config_change(layout: RunLayout, config: BuildConfig, retry_failed: bool) -> None:

@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ggt_hf.constants import MAX_QC_ATTEMPTS
-from ggt_hf.yaml_config import apply_overrides, from_dict, load_yaml
+from ggt_hf.files.yaml_config import apply_overrides, from_dict, load_yaml
 
 
 @dataclass
@@ -59,6 +59,10 @@ class BackendConfig:
     cost_per_call: float = 0.0  # USD per paid call, for the cost report (0 = unknown)
     faults: dict[str, Any] | None = None  # FaultPlan fields: inject failures (tests, drills)
 
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments the backend is made with: ``options`` plus ``model_id`` when set."""
+        return {**self.options, **({"model_id": self.model_id} if self.model_id else {})}
+
 
 @dataclass
 class VLMConfig:
@@ -73,10 +77,15 @@ class QCSettings:
     """The three QC stages."""
 
     # "paper": the paper's NR metrics that have weights (PIQE as the offline fallback), each needing
-    # ≥ metric_min_improvement; or explicit {metric: minimum improvement}; null: no stage 1
+    # an improvement ≥ its margin ("little" improvement: metric_filter.STAGE1_MARGINS, an assumption
+    # — the paper gives no number; metric_margins overrides single metrics, metric_min_improvement
+    # sets one margin for all); or explicit {metric: minimum improvement}; null: no stage 1
     metric_thresholds: dict[str, float] | str | None = "paper"
     metric_require: str = "all"
-    metric_min_improvement: float = 0.0
+    metric_min_improvement: float | None = None
+    metric_margins: dict[str, float] = field(default_factory=dict)
+    # a stage-1 failure: "exclude" the item (the paper) or "regenerate" it with a corrective prompt
+    metric_on_fail: Literal["exclude", "regenerate"] = "exclude"
     geometry: bool = True
     judge: str | None = "vlm"  # "vlm" = the configured VLM client, None = no judge
     # generations per item, 1 to MAX_QC_ATTEMPTS (the paper's 3); more is refused, not clamped
@@ -104,8 +113,11 @@ class BuildConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BuildConfig:
-        """Build from a plain dict, rejecting unknown keys with their name."""
-        return from_dict(cls, data, "config")
+        """Build from a plain dict, rejecting unknown keys with their name and options the backend
+        or VLM client does not take (:func:`check_components`), before anything runs."""
+        config = from_dict(cls, data, "config")
+        check_components(config)
+        return config
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> BuildConfig:
@@ -119,6 +131,34 @@ class BuildConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_components(config: BuildConfig) -> None:
+    """Refuse, before any work, a prompt strategy that does not exist and options the configured
+    backend and VLM client do not take, naming the option, the component and the options it takes
+    (a backend whose module cannot be imported here, e.g. a missing SDK, reports that when made).
+
+    Raises:
+        ValueError: an unknown prompt strategy (with a "did you mean").
+        BackendOptionError: an unknown option (``config.backend.options`` / ``config.vlm.options``).
+    """
+    from ggt_hf.backends import backend_class, check_options, vlm_class
+    from ggt_hf.prompts.strategies import check_strategy
+
+    try:
+        check_strategy(config.prompt)
+    except ValueError as exc:
+        raise ValueError(f"config.prompt: {exc}") from None
+    for kind, name, options, load in (
+        ("backend", config.backend.name, config.backend.kwargs(), backend_class),
+        ("VLM client", config.vlm.name, config.vlm.options, vlm_class),
+    ):
+        try:
+            cls = load(name)
+        except (ImportError, ValueError):  # unknown names are reported where they are made
+            continue
+        where = "config.backend" if kind == "backend" else "config.vlm"
+        check_options(cls, options, f"{kind} {name!r}", f"{where}.options")
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:

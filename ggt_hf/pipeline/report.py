@@ -34,6 +34,9 @@ class BuildReport:
     problems: list[str] = field(default_factory=list)
     config_path: str | None = None
     stage1: set[str] = field(default_factory=set)  # the stage-1 metrics the checks used
+    excluded: int = 0  # items excluded at stage 1 (little or negative NR-metric improvement)
+    margins: dict[str, float] = field(default_factory=dict)  # the stage-1 margins applied
+    on_fail: set[str] = field(default_factory=set)  # what a stage-1 failure did: exclude / regenerate
     _cost: Fraction = field(default=Fraction(0), repr=False, compare=False)
 
     @property
@@ -54,6 +57,10 @@ class BuildReport:
             self._cost += Fraction(float(usage.get("cost_usd", 0.0) or 0.0))  # exact: order-free
             self.cost_usd = float(self._cost)
             self.stage1.update(c.name for c in attempt.checks if c.stage == "metric")
+            stage1 = attempt.metadata.get("stage1") or {}
+            self.excluded += bool(stage1.get("excluded"))
+            self.margins.update(stage1.get("margins") or {})
+            self.on_fail.update([stage1["on_fail"]] if "on_fail" in stage1 else [])
             if not attempt.accepted:
                 for check in attempt.checks:
                     if not check.passed:
@@ -81,6 +88,18 @@ class BuildReport:
         )
         if self.stage1:
             lines.append(stage1_note(sorted(self.stage1)))
+        if self.margins:
+            margins = ", ".join(f"{k} ≥ {v:+g}" for k, v in sorted(self.margins.items()))
+            if "exclude" in self.on_fail:
+                lines.append(
+                    f"Excluded at stage 1 (little or negative no-reference improvement, as in the paper; "
+                    f"margins {margins}): {self.excluded} item(s); their records say which metric failed"
+                )
+            if "regenerate" in self.on_fail:
+                lines.append(
+                    f"Stage 1 margins {margins}; a failure was re-prompted (qc.metric_on_fail: regenerate), "
+                    "not excluded as in the paper"
+                )
         lines.append(f"Backend calls paid: {self.calls}, cost: ${self.cost_usd:.2f}")
         if self.review:
             lines.append("Human review: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.review.items())))

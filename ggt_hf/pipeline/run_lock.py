@@ -1,4 +1,4 @@
-"""A run lock: an OS file lock (:class:`ggt_hf.file_lock.FileLock`) held for the life of a build
+"""A run lock: an OS file lock (:class:`ggt_hf.files.file_lock.FileLock`) held for the life of a build
 process. Whole-run stages take
 the run lock exclusively; a rank of a rank-split run (or a Ray shard) takes the run lock *shared*
 plus its own rank lock exclusively, so ranks run side by side while a second copy of the same rank,
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ggt_hf.file_lock import FileLock, InUseError
+from ggt_hf.files.file_lock import FileLock, InUseError
 
 #: Another process holds the lock of this run (or of this rank of it); one class with
-#: :class:`ggt_hf.file_lock.InUseError`, which every folder lock raises.
+#: :class:`ggt_hf.files.file_lock.InUseError`, which every folder lock raises.
 RunInUseError = InUseError
 
 __all__ = ["FileLock", "RunInUseError", "RunLock"]

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ggt_hf.errors import GGTError
-from ggt_hf.io_utils import atomic_write_json
-from ggt_hf.output_folders import claim_output_folder
+from ggt_hf.files.io_utils import atomic_write_json
+from ggt_hf.files.output_folders import claim_output_folder
 from ggt_hf.records import RUN_SCHEMA_VERSION, ItemRecord
 
 logger = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ def is_run_folder(folder: Path) -> bool:
 def claim_run_folder(folder: str | os.PathLike) -> Path:
     """The run folder ``folder``, created or checked to be ggt's (new, empty, or a build run), before
     a build writes, moves or quarantines anything in it; see
-    :func:`ggt_hf.output_folders.claim_output_folder`.
+    :func:`ggt_hf.files.output_folders.claim_output_folder`.
 
     Raises:
         OutputFolderError: ``folder`` holds files that are not a ggt run's (nothing is changed).

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from ggt_hf.constants import HubLayout
 from ggt_hf.pipeline.config import BuildConfig
-from ggt_hf.records import AttemptRecord, ItemRecord
+from ggt_hf.pipeline.pairs import nonempty, pair_record
+from ggt_hf.pipeline.run_store import RunStore
+from ggt_hf.qc.review_gate import ReviewGate
+from ggt_hf.records import AttemptRecord, ItemRecord, PairRecord
 
 
 def first_candidate(record: ItemRecord) -> AttemptRecord | None:
@@ -25,45 +27,26 @@ def first_candidate(record: ItemRecord) -> AttemptRecord | None:
     return next((a for a in record.attempts if a.image), None)
 
 
-def unfiltered_pairs(config: BuildConfig, run: Path, decisions: dict[str, dict[str, Any]]) -> Iterator:
+def unfiltered_pairs(config: BuildConfig, run: Path, gate: ReviewGate) -> Iterator[PairRecord]:
     """One :class:`~ggt_hf.records.PairRecord` per item with a candidate (see the module docstring),
-    read one item record at a time."""
-    from ggt_hf.pipeline.build import _pair
-    from ggt_hf.pipeline.run_store import RunStore
-    from ggt_hf.records import QCCheck
-
+    read one item record at a time; its verdict is the review gate's, as for ``default``."""
     store = RunStore(run)
     for record in store.iter_records(ordered=False):  # pack orders the pairs itself
         attempt = first_candidate(record)
         if attempt is None:
             continue
-        checks = list(attempt.checks)
-        human = decisions.get(record.id)
-        final = record.state == "accepted" and attempt.attempt == record.final_attempt
-        if final and human:
-            checks.append(
-                QCCheck("human", "review", human["decision"] == "accept", None, human.get("reason"))
-            )
-        if not final:
-            verdict = "rejected"
-        elif config.qc.human_review and human is None:
-            verdict = "pending"  # awaiting human review
-        else:
-            verdict = "accepted" if human is None or human["decision"] == "accept" else "rejected"
-        yield _pair(config, store.layout, record, attempt, record.id, verdict, checks)
+        verdict, checks = gate.verdict(record, attempt)
+        yield pair_record(config, store.layout, record, attempt, record.id, verdict, checks)
 
 
-def pack_unfiltered(config: BuildConfig, run: Path, pack_config, progress: bool | None = None):
+def pack_unfiltered(
+    config: BuildConfig, run: Path, gate: ReviewGate, pack_config, progress: bool | None = None
+):
     """Pack :func:`unfiltered_pairs` into ``run/dataset``'s ``unfiltered`` config (``None`` if empty)."""
     from ggt_hf.hub.pack import pack
-    from ggt_hf.pipeline.build import _nonempty
-    from ggt_hf.pipeline.run_store import RunStore
-    from ggt_hf.qc.review import read_decisions
 
-    store = RunStore(run)
-    pairs = _nonempty(unfiltered_pairs(config, run, read_decisions(store.layout)))
+    pairs = nonempty(unfiltered_pairs(config, run, gate))
     if pairs is None:
         return None
-    return pack(
-        pairs, store.layout.dataset_dir, pack_config, progress=progress, subset=HubLayout.UNFILTERED_DIR
-    )
+    layout = RunStore(run).layout
+    return pack(pairs, layout.dataset_dir, pack_config, progress=progress, subset=HubLayout.UNFILTERED_DIR)

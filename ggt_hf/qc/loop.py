@@ -7,8 +7,12 @@ Each attempt restores the LQ with the current prompt, then runs every check:
   global colour shift) — beyond the paper, because MFMs often move or crop the scene;
 * the judge (a VLM client or any :class:`~ggt_hf.evaluation.vlm_r.Judge`) over the five aspects.
 
-The first attempt that passes everything is accepted. A rejection turns the judge's feedback and
-the failed checks' reasons into the next prompt (:func:`ggt_hf.prompting.corrective_prompt`).
+The first attempt that passes everything is accepted. A stage-1 failure excludes the item, as the
+paper does ("exclude samples where no-reference perceptual metrics show little or negative
+improvement"): the geometry checks and the judge are not run, nothing is regenerated, and the
+attempt's ``metadata["stage1"]`` records the margins and why (``stage1_fail="regenerate"`` treats
+it like any other rejection instead). Any other rejection turns the judge's feedback and
+the failed checks' reasons into the next prompt (:func:`ggt_hf.prompts.strategies.corrective_prompt`).
 Every attempt is returned, so rejected candidates become negatives and every verdict keeps its
 reason. A safety refusal stops the item (re-asking would be refused again); a backend failure
 that survived the retry wrapper counts as a failed attempt.
@@ -24,10 +28,13 @@ from PIL import Image
 
 from ggt_hf.backends.base import BackendError, BackendRefused, ImageBackend, RestoreRequest
 from ggt_hf.constants import JUDGE_ASPECTS, MAX_QC_ATTEMPTS
-from ggt_hf.prompting import corrective_prompt
+from ggt_hf.prompts.strategies import corrective_prompt
 from ggt_hf.records import QCCheck
 
 logger = logging.getLogger(__name__)
+
+#: What a stage-1 (metric filter) failure does: exclude the item (the paper) or regenerate it.
+STAGE1_FAIL = ("exclude", "regenerate")
 
 
 @dataclass
@@ -37,10 +44,32 @@ class QCConfig:
     metric_filter: Any = None  # MetricFilter instance (built once, reused across items)
     geometry: Any = "default"  # GeometryTolerances, "default", or None to skip
     max_attempts: int = MAX_QC_ATTEMPTS
+    stage1_fail: str = "exclude"  # the paper; "regenerate": re-prompt like any other rejection
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_attempts <= MAX_QC_ATTEMPTS:
             raise ValueError(f"max_attempts must be between 1 and {MAX_QC_ATTEMPTS}, got {self.max_attempts}")
+        if self.stage1_fail not in STAGE1_FAIL:
+            raise ValueError(f"stage1_fail must be one of {STAGE1_FAIL}, got {self.stage1_fail!r}")
+
+    def excludes(self, checks: list[QCCheck]) -> bool:
+        """Whether ``checks`` exclude the item: the policy is ``"exclude"`` and stage 1 failed
+        (all or any of its metrics, as the filter's ``require`` says)."""
+        if self.metric_filter is None or self.stage1_fail != "exclude":
+            return False
+        require = getattr(getattr(self.metric_filter, "config", None), "require", "all")
+        metric = [c.passed for c in checks if c.stage == "metric"]
+        return bool(metric) and not (all if require == "all" else any)(metric)
+
+    def stage1_record(self, checks: list[QCCheck]) -> dict[str, Any]:
+        """What stage 1 applied to a candidate, for its provenance: the filter's metrics and margins
+        (:meth:`MetricFilter.settings`), the policy, and whether it excluded the item."""
+        settings = getattr(self.metric_filter, "settings", None)
+        return {
+            **(settings() if settings else {}),
+            "on_fail": self.stage1_fail,
+            "excluded": self.excludes(checks),
+        }
 
 
 @dataclass
@@ -76,6 +105,8 @@ def run_checks(
     checks: list[QCCheck] = []
     if config.metric_filter is not None:
         checks += config.metric_filter.check(lq, hq)[1]
+        if config.excludes(checks):
+            return checks, None  # excluded: no geometry check, no judge call
     if config.geometry is not None:
         from ggt_hf.qc.geometry import GeometryTolerances, check_geometry
 
@@ -126,6 +157,11 @@ def generate_with_qc(
         attempt.metadata["usage"] = dict(vars(result.usage))
         attempt.metadata["model_id"] = result.model_id
         attempt.checks, attempt.feedback = run_checks(lq, result.image, current, judge, config, category)
+        if config.metric_filter is not None:
+            attempt.metadata["stage1"] = config.stage1_record(attempt.checks)
+            if attempt.metadata["stage1"]["excluded"]:
+                logger.info("%s: excluded at stage 1: %s", item_id, "; ".join(attempt.reasons))
+                break
         if attempt.accepted:
             break
         hints = [attempt.feedback] if attempt.feedback else []

@@ -3,19 +3,22 @@
 For each configured metric the *improvement* is ``hq − lq`` for higher-is-better metrics and
 ``lq − hq`` for lower-is-better ones (directions come from the metric specs table); the check
 passes when the improvement reaches the metric's threshold. "Little or negative improvement"
-rejects.
+fails, and by default the item is then excluded, as in the paper (the QC loop's ``stage1_fail``).
 
 ``thresholds="paper"`` (the default) follows the paper: its no-reference metrics (NIQE, MUSIQ,
 MANIQA, TOPIQ-NR, AFINE-NR) that have weights on this machine, each needing an improvement of at
-least ``min_improvement``. When none of them has weights (offline), PIQE, which needs none, is the
-fallback; :attr:`MetricFilter.note` says which case applied and the build report repeats it. Explicit
+least its margin of :data:`STAGE1_MARGINS` ("little" improvement: the paper gives no number, so the
+margins are an assumption, about 1 % of each metric's usual range). ``margins`` overrides single
+metrics, ``min_improvement`` sets one margin for all. When none of them has weights (offline), PIQE,
+which needs none, is the fallback; :attr:`MetricFilter.note` says which case applied and the build report repeats it. Explicit
 thresholds (``{"musiq": 1.0, ...}``) are used as given; unavailable metrics are reported, not
 silently dropped (``MetricFilter.unavailable``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
@@ -27,16 +30,42 @@ PAPER = "paper"
 #: The weight-free metric used when none of the paper's NR metrics is available.
 FALLBACK_METRIC = "piqe"
 
+#: "Little" improvement per metric, in the metric's own units (improvement = better direction
+#: positive): a candidate must improve each metric by at least this much to pass stage 1 in
+#: ``"paper"`` mode. The paper ("exclude samples where no-reference perceptual metrics show little or
+#: negative improvement") gives no number: these are an assumption, about 1 % of each metric's usual
+#: score range (NIQE ~0–10, MUSIQ 0–100, MANIQA / TOPIQ-NR 0–1, A-FINE ~−2–2, PIQE 0–100).
+STAGE1_MARGINS: dict[str, float] = {
+    "niqe": 0.1,
+    "musiq": 1.0,
+    "maniqa": 0.01,
+    "topiq_nr": 0.01,
+    "afine_nr": 0.02,
+    "piqe": 1.0,
+}
+
 
 @dataclass
 class MetricFilterConfig:
-    """Metric name → minimum improvement; ``require`` all or any metric to pass."""
+    """Metric name → minimum improvement; ``require`` all or any metric to pass.
+
+    In ``"paper"`` mode each metric's threshold is its margin: ``margins[name]`` when given, else
+    ``min_improvement`` when set (one margin for every metric), else :data:`STAGE1_MARGINS`."""
 
     thresholds: dict[str, float] | str = PAPER
     require: str = "all"
     device: str | None = None
     max_side: int = 1024
-    min_improvement: float = 0.0  # the threshold of every metric in ``"paper"`` mode
+    min_improvement: float | None = None
+    margins: dict[str, float] = field(default_factory=dict)
+
+    def margin(self, name: str) -> float:
+        """The ``"paper"``-mode threshold of metric ``name`` (see the class docstring)."""
+        if name in self.margins:
+            return float(self.margins[name])
+        if self.min_improvement is not None:
+            return float(self.min_improvement)
+        return STAGE1_MARGINS.get(name, 0.0)
 
     def __post_init__(self) -> None:
         if self.require not in ("all", "any"):
@@ -44,8 +73,11 @@ class MetricFilterConfig:
         if isinstance(self.thresholds, str):
             if self.thresholds != PAPER:
                 raise ValueError(f"metric thresholds must be a mapping or {PAPER!r}, got {self.thresholds!r}")
-            return
-        for name in self.thresholds:
+        elif self.margins:
+            raise ValueError(
+                "stage-1 margins apply to thresholds 'paper'; explicit thresholds are the margins"
+            )
+        for name in self.margins if isinstance(self.thresholds, str) else self.thresholds:
             if get_spec(name).mode != "NR":
                 raise ValueError(f"stage-1 metric {name!r} is not a no-reference metric")
 
@@ -59,19 +91,25 @@ class MetricFilter:
         self.config = config or MetricFilterConfig()
         paper = self.config.thresholds == PAPER
         if paper:
-            self.thresholds = dict.fromkeys(
-                (s.name for s in paper_metrics("NR")), self.config.min_improvement
-            )
+            self.thresholds = {s.name: self.config.margin(s.name) for s in paper_metrics("NR")}
         else:
             self.thresholds = dict(self.config.thresholds)
         self.engine = MetricEngine(list(self.thresholds), device=self.config.device, workers=1)
         self.unavailable = self.engine.drop_unavailable()
         if paper and not self.engine.specs:
-            self.thresholds[FALLBACK_METRIC] = self.config.min_improvement
+            self.thresholds[FALLBACK_METRIC] = self.config.margin(FALLBACK_METRIC)
             self.engine = MetricEngine([FALLBACK_METRIC], device=self.config.device, workers=1)
         if not self.engine.specs:
             raise ValueError(f"no stage-1 metric is available here: {self.unavailable}")
         self.note = stage1_note([s.name for s in self.engine.specs], self.unavailable)
+
+    def settings(self) -> dict[str, Any]:
+        """What this filter applies, for the provenance of every candidate it checked: the metrics
+        that ran with their margins (minimum improvements) and whether all or any must pass."""
+        return {
+            "margins": {s.name: self.thresholds[s.name] for s in self.engine.specs},
+            "require": self.config.require,
+        }
 
     def _scores(self, *images: Image.Image) -> list[dict[str, float]]:
         from ggt_hf.metrics.engine import PairItem

@@ -19,6 +19,7 @@ appear after :meth:`ReviewQueue.rescan`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -30,13 +31,60 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.io_utils import append_jsonl, atomic_write_json, read_jsonl
+from ggt_hf.files.io_utils import append_jsonl, atomic_write_json
 from ggt_hf.pipeline.run_store import RunLayout, RunStore
+
+logger = logging.getLogger(__name__)
 
 #: Kept for callers that name the files directly; :class:`RunLayout` is the source of truth.
 REVIEW_FILE = RunLayout.REVIEW
 ITEMS_DIR = RunLayout.ITEMS_DIR
 DECISIONS = ("accept", "reject")
+
+
+class DecisionLog:
+    """The one reader of ``review.jsonl``: yields the decision rows appended since it last read.
+
+    Only complete lines are read (a torn last line, another reviewer mid-append, waits for the next
+    read), so :attr:`offset` is always at a line boundary. A line that is not a decision row (not
+    JSON, no ``id``, a decision other than :data:`DECISIONS`) is skipped with a warning naming the
+    file and byte offset: one bad line loses that line, not the review."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.offset = 0  #: bytes of complete lines read so far
+
+    def replaced(self) -> bool:
+        """Whether the log is now shorter than what was read (it was replaced: read it again from 0)."""
+        try:
+            return os.path.getsize(self.path) < self.offset
+        except FileNotFoundError:
+            return False
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """The valid decision rows from :attr:`offset` on, in file order (a later row for an id wins)."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    return
+                start, self.offset = self.offset, self.offset + len(line)
+                if line.strip() and (row := _decision_row(line, self.path, start)) is not None:
+                    yield row
+
+
+def _decision_row(line: bytes, path: Path, offset: int) -> dict[str, Any] | None:
+    """The decision row of one log line, or ``None`` (with a warning) when it is not one."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        row = None
+    if isinstance(row, dict) and isinstance(row.get("id"), str) and row.get("decision") in DECISIONS:
+        return row
+    logger.warning("%s: skipped the line at byte %d: not a review decision (%.80r)", path, offset, line)
+    return None
 
 
 class Decisions(Mapping[str, dict[str, Any]]):
@@ -51,7 +99,7 @@ class Decisions(Mapping[str, dict[str, Any]]):
         self._db.execute("CREATE TABLE decisions(id TEXT PRIMARY KEY, decision TEXT, row TEXT)")
         self._db.executemany(
             "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?)",  # a later line replaces an earlier one
-            ((r["id"], r["decision"], json.dumps(r)) for r in read_jsonl(layout.review_file)),
+            ((r["id"], r["decision"], json.dumps(r)) for r in DecisionLog(layout.review_file).rows()),
         )
 
     def __getitem__(self, item_id: str) -> dict[str, Any]:
@@ -187,28 +235,16 @@ class ReviewQueue:
             self._latest: dict[str, dict[str, Any]] = {}
             self._pending = list(reviewable)
             self._counts: Counter = Counter()
-            self._offset = 0
+            self._log = DecisionLog(self.layout.review_file)
             self._refresh()
 
     def _refresh(self) -> None:
         """Apply the decisions appended to the log since the last look (by any reviewer)."""
-        path = self.layout.review_file
-        try:
-            size = os.path.getsize(path)
-        except FileNotFoundError:
-            return
-        if size < self._offset:  # the log was replaced: start over
-            self._latest, self._pending, self._counts, self._offset = {}, list(self._ids), Counter(), 0
-        if size == self._offset:
-            return
-        with open(path, "rb") as fh:
-            fh.seek(self._offset)
-            data = fh.read(size - self._offset)
-        end = data.rfind(b"\n") + 1  # a torn last line (a writer mid-append) waits for next time
-        for line in data[:end].splitlines():
-            if line.strip():
-                self._apply(json.loads(line))
-        self._offset += end
+        if self._log.replaced():  # the log was replaced: start over
+            self._latest, self._pending, self._counts = {}, list(self._ids), Counter()
+            self._log.offset = 0
+        for row in self._log.rows():
+            self._apply(row)
 
     def _apply(self, row: dict[str, Any]) -> None:
         item_id = row["id"]

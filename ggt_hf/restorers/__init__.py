@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -60,8 +59,9 @@ def get_restorer_class(name: str):
     key = name.strip().lower().replace("-", "_")
     if key not in RESTORERS:
         raise UnknownRestorerError(name, f"unknown restorer; known: {', '.join(sorted(RESTORERS))}")
-    module, _, attr = RESTORERS[key].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    from ggt_hf.runtime.user_code import load_attr
+
+    return load_attr(RESTORERS[key], "restorer")
 
 
 def build_restorer(name: str, config: Any = None, **overrides):
@@ -120,7 +120,7 @@ def load_restorer(name_or_path: str, device: str | None = None, **hub_kwargs):
     """A restorer from a registry name (random init), a local ``save_pretrained`` folder (or a training
     run folder: its ``final/`` model), or a Hub repo id (``config.json`` names the ``model_type``;
     weights must be safetensors)."""
-    from ggt_hf.tensors import resolve_device
+    from ggt_hf.imaging.tensors import resolve_device
 
     name_or_path = model_folder(name_or_path)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf.errors import GGTError
-from ggt_hf.output_folders import check_no_overlap, claim_output_folder
+from ggt_hf.files.output_folders import check_no_overlap, claim_output_folder
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ggt_hf.tensors import resolve_device, resolve_dtype, to_tensor, to_uint8
+from ggt_hf.imaging.tensors import resolve_device, resolve_dtype, to_tensor, to_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def restore_image(
         image: PIL image or ``uint8`` HWC array.
         tile: window side in pixels; ``None`` processes the whole image in one pass.
         overlap: minimum overlap of adjacent windows, cross-faded (must be < ``tile``).
-        device: ``cpu``, ``cuda``, ...; default: :func:`ggt_hf.tensors.resolve_device`.
+        device: ``cpu``, ``cuda``, ...; default: :func:`ggt_hf.imaging.tensors.resolve_device`.
         dtype: ``None``/``float32`` for full precision, or ``bfloat16``/``float16`` for autocast
             (CUDA only; ignored with a warning elsewhere).
         progress: show a tqdm bar over the tiles.

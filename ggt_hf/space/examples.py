@@ -82,7 +82,7 @@ ARENA_SYSTEMS: dict[str, tuple[str, ...]] = {
 
 def examples_dir() -> Path:
     """The folder of the shipped example photos (inside the installed package)."""
-    from ggt_hf.demo import sample_dir
+    from ggt_hf.pipeline.demo import sample_dir
 
     return sample_dir() / EXAMPLES_FOLDER
 

@@ -37,7 +37,7 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 from ggt_hf.errors import GGTError
-from ggt_hf.output_folders import claim_output_folder
+from ggt_hf.files.output_folders import claim_output_folder
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -265,7 +265,7 @@ def _earlier_export(folder: Path) -> bool:
 
 def export_space(folder: str | os.PathLike, *, wheel: bool = True) -> SpaceExport:
     """Write the Space repository into ``folder`` (new, empty, or an earlier export: a folder of
-    other files is refused, see :mod:`ggt_hf.output_folders`; files it owns are replaced, so
+    other files is refused, see :mod:`ggt_hf.files.output_folders`; files it owns are replaced, so
     re-running is safe). ``wheel=False`` writes the development copy (no wheel)."""
     folder = Path(folder)
     root = source_root()

@@ -6,11 +6,14 @@ Restorer choices (:meth:`RestoreService.choices`), first the default:
   MFM): runs the steps its degradation analysis calls for. ``classical:<category>`` also forces the
   category's steps through the backend's prompt words (:data:`CATEGORY_PROMPTS`).
 * ``model:<label>`` — a registry restorer whose weights are configured (``SpaceConfig.models``:
-  Hub repo or ``save_pretrained`` folder; safetensors only), run tiled by
-  :func:`ggt_hf.restorers.tiling.restore_image` when the image exceeds ``SpaceConfig.tile``.
+  Hub repo or ``save_pretrained`` folder; safetensors only), run tiled when the image exceeds
+  ``SpaceConfig.tile``.
 * ``gemini`` / ``openai`` / ``hf-inference`` — API backends, offered only when their key is set.
 * ``diffusers:<model_id>[+<lora>][+controlnet=<repo>]`` — local diffusers pipelines (with a LoRA or
   a ControlNet) when configured.
+
+Every choice is built, once, by the restore layer (:func:`ggt_hf.restore.factory.make_restorer`,
+the same as ``ggt restore``) with the Space's device, tiling and the GGT fixed prompt.
 
 Uploads longer than ``SpaceConfig.max_side`` are resized (LANCZOS) before restoring, with a notice;
 uploads shorter than :data:`MIN_SIDE` on a side are refused with that reason. The PNGs handed to
@@ -41,8 +44,10 @@ from PIL import Image
 from ggt_hf.backends.classical import CATEGORY_PROMPTS
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.errors import BadImageError, GGTError
-from ggt_hf.images import load_image
-from ggt_hf.restorer_spec import API_KEYS, parse_restorer
+from ggt_hf.imaging.images import load_image
+from ggt_hf.restore.factory import make_restorer
+from ggt_hf.restore.restorer import Restorer
+from ggt_hf.restore.spec import API_KEYS, RestorerOptions, parse_restorer
 from ggt_hf.space.config import SpaceConfig
 
 logger = logging.getLogger(__name__)
@@ -55,7 +60,7 @@ KEEP_SECONDS = 300.0
 
 
 #: API backends and the environment variables that enable them (any one of them).
-API_BACKEND_KEYS = API_KEYS  # one table of which variable enables which API (ggt_hf.restorer_spec)
+API_BACKEND_KEYS = API_KEYS  # one table of which variable enables which API (ggt_hf.restore.spec)
 
 #: Column headers of the metric deltas table.
 DELTA_HEADERS = ["metric", "better", "input", "output", "delta", "improved"]
@@ -92,8 +97,7 @@ class RestoreService:
         ``ggt-space-*`` temp folder removed with this object."""
         self.config = config
         self._lock = threading.Lock()
-        self._models: dict[str, Any] = {}
-        self._backends: dict[str, Any] = {}
+        self._restorers: dict[str, Restorer] = {}
         self._engine: Any = None
         self._skipped: dict[str, str] = {}
         self._interim: tuple[Any, list[str]] | None = None
@@ -174,51 +178,36 @@ class RestoreService:
         )
         return image.resize(size, Image.Resampling.LANCZOS)
 
+    def _options(self) -> RestorerOptions:
+        """How this Space runs restorers: its device and tiling, the GGT fixed prompt, no seed."""
+        from ggt_hf.prompts.strategies import template
+
+        c = self.config
+        return RestorerOptions(
+            device=c.device,
+            tile=c.tile or None,
+            overlap=c.tile_overlap,
+            seed=None,
+            default_prompt=template("fixed"),
+            models=dict(c.models),
+        )
+
+    def _restorer(self, choice: str) -> Restorer:
+        """The restorer of ``choice``, built once by the restore layer and kept."""
+        with self._lock:
+            if choice not in self._restorers:
+                self._restorers[choice] = make_restorer(choice, self._options())
+            return self._restorers[choice]
+
     def _run(self, choice: str, image: Image.Image, notices: list[str]) -> Image.Image:
-        from ggt_hf.backends import RestoreRequest
-
-        spec = parse_restorer(choice)
-        kind, arg = spec.kind if spec.kind != "backend" else spec.name, spec.arg
-        if kind == "classical":
-            backend = self._backend("classical")
-            return backend.restore(RestoreRequest(image, prompt=CATEGORY_PROMPTS[arg] if arg else "")).image
-        if kind == "model":
-            return self._run_model(arg, image, notices)
-        if kind == "diffusers":
-            from ggt_hf.backends.diffusers_backend import parse_pipeline_spec
-
-            backend = self._backend(choice, **parse_pipeline_spec(arg))
-        else:
-            backend = self._backend(kind)
-        from ggt_hf.prompting import template
-
-        return backend.restore(RestoreRequest(image, prompt=template("fixed"), item_id="upload")).image
-
-    def _backend(self, key: str, **kwargs: Any) -> Any:
-        from ggt_hf.backends import create_backend
-
-        with self._lock:
-            if key not in self._backends:
-                name = "diffusers" if key.startswith("diffusers:") else key
-                self._backends[key] = create_backend(name, **kwargs)
-            return self._backends[key]
-
-    def _run_model(self, label: str, image: Image.Image, notices: list[str]) -> Image.Image:
-        from ggt_hf.restorers import load_restorer
-        from ggt_hf.restorers.tiling import restore_image
-
-        with self._lock:
-            if label not in self._models:
-                self._models[label] = load_restorer(self.config.models[label], device=self.config.device)
-            model = self._models[label]
-        tile = self.config.tile or None
+        restorer = self._restorer(choice)
+        tile = restorer.tile
         if tile and max(image.size) > tile:
             notices.append(
                 f"Processed in {tile}×{tile} tiles with {self.config.tile_overlap} px overlap "
                 f"({image.size[0]}×{image.size[1]} is larger than one tile)."
             )
-        out = restore_image(model, image, tile=tile, overlap=self.config.tile_overlap)
-        return out if isinstance(out, Image.Image) else Image.fromarray(np.asarray(out))
+        return restorer.restore(image, item_id="upload")
 
     # -- metrics ---------------------------------------------------------------------------------
 
@@ -271,7 +260,7 @@ class RestoreService:
         metrics that were not computed. Never waits for the warm-up: until the learned metrics are
         ready, only the weight-free ones are computed, and until the warm-up has loaded even those
         (the first seconds after start), none (the note says so each time)."""
-        from ggt_hf.tensors import to_tensor
+        from ggt_hf.imaging.tensors import to_tensor
 
         engine, skipped = self.metric_engine(wait=False)
         pending: list[str] = []
@@ -316,7 +305,7 @@ class RestoreService:
         return self._warm_thread
 
     def _prime(self) -> None:
-        from ggt_hf.tensors import to_tensor
+        from ggt_hf.imaging.tensors import to_tensor
 
         pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
         small = Image.fromarray(pixels)

@@ -12,7 +12,8 @@ stream from a given micro-batch onwards. :func:`run_training` does the rest with
   ``num_processes`` times;
 * gradient clipping of the parameters the *prepared* modules hold (:func:`clip_targets`: under FSDP
   these are the sharded tensors that receive gradients, not the ones taken before ``prepare``), an
-  EMA of the first prepared module (``torch.optim.swa_utils.AveragedModel``);
+  EMA of the first prepared module (:mod:`ggt_hf.training.ema`: a fixed decay, or ema-pytorch's
+  warm-up schedule);
 * checkpoints with ``accelerator.save_state`` (model, optimizer, RNG states) plus the scheduler, EMA
   and loop counters (:mod:`ggt_hf.training.checkpoint_state`, read back weights-only) every
   ``checkpointing_steps``, pruned to ``checkpoints_total_limit``, and **exact
@@ -37,6 +38,7 @@ import torch
 
 from ggt_hf.constants import TRAINING_FINAL_DIR
 from ggt_hf.training.checkpoint_state import apply_states, read_states, save_states
+from ggt_hf.training.ema import create_ema, update_ema
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,10 @@ class CoreConfig:
     lr_periods: list[int] | None = None  # cosine_restart_cyclic (BasicSR): period lengths ...
     lr_restart_weights: list[float] | None = None  # ... peak of each period (× learning_rate) ...
     lr_eta_mins: list[float] | None = None  # ... and the floor each period decays to
+    #: warmup_cosine_per_epoch (PromptIR/MoCE-IR): optimizer steps per official epoch, and how many
+    #: epochs late the official hook steps the schedule (see schedules.py)
+    lr_steps_per_epoch: int | None = None
+    lr_epoch_delay: int = 0
     #: the official *total* batch (all processes × accumulation); when set, the per-process
     #: micro-batch and gradient_accumulation_steps are derived from the world size
     #: (ggt_hf.training.plan.resolve_batch) and ``data.batch_size`` is the per-process maximum
@@ -77,6 +83,10 @@ class CoreConfig:
     #: PromptIR's unused official convs)
     ddp_find_unused_parameters: bool = False
     ema_decay: float | None = None
+    #: "fixed" (constant decay, parameters) or "ema_pytorch" (ema-pytorch 0.6.2's copy-then-warm-up
+    #: schedule, FoundIR): see ggt_hf.training.ema
+    ema_schedule: str = "fixed"
+    ema_update_every: int = 1  # update the EMA every N optimizer steps
     checkpointing_steps: int = 500
     checkpoints_total_limit: int | None = 3
     resume_from_checkpoint: str | None = None  # a checkpoint folder, or "latest"
@@ -297,13 +307,8 @@ def run_training(
     clipped = clip_targets(modules)
     state = LoopState()
     loop_objects: list[Any] = [scheduler, state]  # saved beside accelerate's state, read weights-only
-    ema = None
-    if core.ema_decay:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(
-            accelerator.unwrap_model(modules[0]), multi_avg_fn=get_ema_multi_avg_fn(core.ema_decay)
-        )
+    ema = create_ema(accelerator.unwrap_model(modules[0]), core)
+    if ema is not None:
         loop_objects.append(ema)
 
     resume = resolve_resume(core)
@@ -336,7 +341,7 @@ def run_training(
         state.step += 1
         bar.update(1)
         if ema is not None:
-            ema.update_parameters(trained)
+            update_ema(ema, trained, core, state.step)
         if state.step % core.logging_steps == 0 or state.step == core.max_steps:
             mean = _window_mean(window)
             mean["lr"] = scheduler.get_last_lr()[0]

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ggt_hf.training.provenance import recipe_settings
+from ggt_hf.training.recipe_loading import load_any_recipe
 from ggt_hf.training.schedules import schedule_milestones
 
 #: Train pairs of the paper's GGT-100K release, for epoch counts when the data is not on disk.
@@ -105,6 +107,13 @@ class TrainPlan:
     crop_or_resolution: str
     cache_disk: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: the data: one line per group ("ggt: ...", "baseline: ..."), the GGT:baseline mix, and where
+    #: the weights start (scratch, a pretrained model, or a resumed checkpoint)
+    data: list[str] = field(default_factory=list)
+    mix: str = ""
+    start: str = ""
+    #: every official-settings row with its value and source (None: no official settings cover it)
+    settings: list[Any] | None = None
 
 
 def _source_sizes(data, ggt_pairs: int | None) -> dict[str, int | None]:
@@ -128,6 +137,49 @@ def _source_sizes(data, ggt_pairs: int | None) -> dict[str, int | None]:
         if getattr(data, group):
             sizes[group] = total
     return sizes
+
+
+#: What the paper's shared baseline pool is, for plans and tables.
+PAPER_POOL = "the release's Existing-dataset/, the paper's shared w/o pool"
+
+
+def describe_source(spec) -> str:
+    """One source of a recipe's data, in a few words (the paper's pool named as such)."""
+    if spec.kind == "packed" and spec.config == "baseline":
+        return f"{spec.path} config baseline ({PAPER_POOL})"
+    details = [spec.kind]
+    details += [f"config {spec.config}"] if spec.config else []
+    details += [f"degrade {spec.degrade}"] if spec.degrade else []
+    details += [f"split {spec.split}"] if spec.kind != "clean" and spec.split != "train" else []
+    details += [f"weight {spec.weight:g}"] if spec.weight != 1.0 else []
+    return f"{spec.path} ({', '.join(details)})"
+
+
+def describe_data(data) -> tuple[list[str], str]:
+    """``(one line per data group, the mix)`` of a recipe's data section."""
+    lines = [
+        f"{group}: " + "; ".join(describe_source(s) for s in getattr(data, group))
+        for group in ("ggt", "baseline")
+        if getattr(data, group)
+    ]
+    if data.ggt and data.baseline:
+        share = data.ratio / (1 + data.ratio)
+        paper = " (the paper's w/ setting)" if data.ratio == 1 else ""
+        mix = f"GGT:baseline {data.ratio:g}:1, {share:.0%} GGT{paper}"
+    else:
+        mix = "baseline only (the paper's w/o setting)" if data.baseline else "GGT only"
+    if len(data.baseline) > 1:
+        weights = {s.weight for s in data.baseline}
+        mix += f"; {len(data.baseline)} baseline sources" + (", equal weights" if len(weights) == 1 else "")
+    return lines, mix
+
+
+def describe_start(recipe) -> str:
+    """Where a recipe's weights start: a resumed checkpoint, a pretrained model, or scratch."""
+    if recipe.train.resume_from_checkpoint:
+        return f"resumes {recipe.train.resume_from_checkpoint} (step, weights, optimizer, EMA, data position)"
+    pretrained = getattr(recipe.model, "pretrained", None)
+    return f"from {pretrained}" if pretrained else "from scratch"
 
 
 def _epochs(recipe, samples: int, ggt_pairs: int | None) -> dict[str, float]:
@@ -195,6 +247,7 @@ def plan_recipe(
         shape = f"bucket {recipe.data.resolution}²"
         size = cache_disk_bytes(recipe)
         cache = None if size is None else f"{_human_bytes(size)} for {PAPER_GGT_TRAIN_PAIRS:,} pairs"
+    data_lines, mix = describe_data(recipe.data)
     return TrainPlan(
         recipe=str(path),
         model=model,
@@ -213,21 +266,11 @@ def plan_recipe(
         crop_or_resolution=shape,
         cache_disk=cache,
         notes=notes,
+        data=data_lines,
+        mix=mix,
+        start=describe_start(recipe),
+        settings=recipe_settings(path, recipe),
     )
-
-
-def load_any_recipe(path: str | Path, overrides: list[str] | None = None) -> tuple[Any, str]:
-    """A restorer or generative recipe (told apart by ``model.family``) and its kind."""
-    from ggt_hf.yaml_config import load_yaml
-
-    raw = load_yaml(path, overrides)
-    if "family" in (raw.get("model") or {}):
-        from ggt_hf.generative.task_base import GenerativeRecipe
-
-        return GenerativeRecipe.from_yaml(path, overrides), "generative"
-    from ggt_hf.training.restorer_task import RestorerRecipe
-
-    return RestorerRecipe.from_yaml(path, overrides), "restorer"
 
 
 def _milestone_text(points: list[tuple[int, float]]) -> str:
@@ -245,7 +288,9 @@ def format_plan(plan: TrainPlan) -> str:
             f"{plan.total_batch} = {plan.batch_per_process} per process × "
             f"{plan.accumulation} accumulation × {plan.num_processes} processes",
         ),
-        ("steps", f"{plan.steps:,} ({plan.samples:,} samples)"),
+        *(("data", line) for line in plan.data),
+        ("mix", plan.mix),
+        ("steps", f"{plan.steps:,} ({plan.samples:,} samples), {plan.start}"),
         ("epochs", ", ".join(f"{g} {e:.2f}" for g, e in plan.epochs.items()) or "unknown data size"),
         ("schedule", f"{plan.schedule}: {_milestone_text(plan.milestones)}"),
         ("optimizer", plan.optimizer),
@@ -256,15 +301,36 @@ def format_plan(plan: TrainPlan) -> str:
     if plan.cache_disk:
         rows.append(("cache disk", plan.cache_disk))
     rows += [("note", n) for n in plan.notes]
+    if plan.settings is not None:
+        rows += [("setting", s.describe()) for s in plan.settings]
+    else:
+        rows.append(("setting", "no official settings cover this recipe (not in a recipes folder)"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 TABLE_HEADER = (
-    "| recipe | total batch = per process × accumulation × processes | steps | epochs of GGT-100K | "
-    "learning rate (value@step) | precision | clipping | cache disk |\n"
-    "|---|---|---|---|---|---|---|---|"
+    "| recipe | data | starts | total batch = per process × accumulation × processes | steps | "
+    "epochs of GGT-100K | learning rate (value@step) | precision | clipping | cache disk |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
 )
+
+
+def short_data(data) -> str:
+    """The table's data cell: the baseline (the paper's pool or the model's own) and the GGT mix."""
+    paper = [s for s in data.baseline if s.kind == "packed" and s.config == "baseline"]
+    base = "Existing-dataset" if paper and len(paper) == len(data.baseline) else "own data"
+    if data.ggt and data.baseline:
+        return f"{base} + GGT {data.ratio:g}:1"
+    return f"{base} only" if data.baseline else "GGT only"
+
+
+def short_start(recipe) -> str:
+    """The table's start cell: scratch, pretrained or a resumed checkpoint."""
+    if recipe.train.resume_from_checkpoint:
+        return "resumes a checkpoint"
+    pretrained = getattr(recipe.model, "pretrained", None)
+    return f"from {pretrained}" if pretrained else "scratch"
 
 
 def table_processes(path: str | Path, most: int = 8) -> int:
@@ -286,8 +352,10 @@ def recipe_table(root: str | Path, most_processes: int = 8) -> str:
         plan = plan_recipe(path, num_processes, ggt_pairs=PAPER_GGT_TRAIN_PAIRS)  # never the local copy
         batch = f"{plan.total_batch} = {plan.batch_per_process}×{plan.accumulation}×{num_processes}"
         epochs = f"{plan.epochs['ggt']:.1f}" if "ggt" in plan.epochs else "— (no GGT data)"
+        recipe, _ = load_any_recipe(path)
         rows.append(
-            f"| `{path.relative_to(root).as_posix()}` | {batch} | {plan.steps:,} | {epochs} | "
+            f"| `{path.relative_to(root).as_posix()}` | {short_data(recipe.data)} | {short_start(recipe)} | "
+            f"{batch} | {plan.steps:,} | {epochs} | "
             f"{_milestone_text(plan.milestones)} | {plan.precision} | {plan.clipping} | "
             f"{plan.cache_disk or '—'} |"
         )

@@ -8,7 +8,8 @@ rows ``section.key: {value, source}`` — the official value and where it was re
   included) while the recipe line setting that key does not say ``# deviation: <why>`` — or the
   key is not written at all (a silent default);
 * a recipe line setting a hyper-parameter (:data:`HYPERPARAMETERS`) without a
-  ``# official: <where>`` or ``# deviation: <why>`` comment.
+  ``# official: <where>``, ``# deviation: <why>`` or ``# assumption: <why>`` comment (a number the
+  paper and the official code do not give; its row's ``source`` then starts with ``assumption:``).
 
 The recipe's comments are read line by line (YAML loaders drop them): a key's comment is the one on
 its line or on the continuation lines of its value; a flow mapping (``loss: {name: l1, eps: 1e-6}``)
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.yaml_config import EXTENDS, safe_load
+from ggt_hf.files.yaml_config import EXTENDS, safe_load
 
 OFFICIAL_FILE = "official_settings.yaml"
 
@@ -48,11 +50,16 @@ HYPERPARAMETERS = frozenset(
                 "lr_periods",
                 "lr_restart_weights",
                 "lr_eta_mins",
+                "lr_steps_per_epoch",
+                "lr_epoch_delay",
                 "max_grad_norm",
                 "mixed_precision",
                 "ema_decay",
+                "ema_schedule",
+                "ema_update_every",
                 "seed",
                 "ddp_find_unused_parameters",
+                "resume_from_checkpoint",
             )
         ),
         *(f"data.{k}" for k in ("crop_size", "resolution", "flips", "rot90", "progressive")),
@@ -78,7 +85,7 @@ def _split_comment(text: str) -> tuple[str, str]:
 def recipe_comments(path: str | Path) -> dict[str, str]:
     """``section.key → comment`` for every key a recipe file sets (empty comment when none).
 
-    A recipe that ``extends`` another (:func:`ggt_hf.yaml_config.load_yaml`) starts from that file's
+    A recipe that ``extends`` another (:func:`ggt_hf.files.yaml_config.load_yaml`) starts from that file's
     comments; the keys it sets itself carry its own comments (an uncommented override loses the
     parent's citation, as it should)."""
     raw = safe_load(Path(path).read_text(encoding="utf-8"), path) or {}
@@ -136,10 +143,21 @@ def _resolved(recipe: Any, dotted: str) -> Any:
     import dataclasses
 
     section, key = dotted.split(".", 1)
+    if section == "model" and key.startswith("config."):  # an architecture field: recipe or default
+        return _model_config_value(recipe.model, key.split(".", 1)[1])
     value = getattr(getattr(recipe, section), key)
     if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
         return [dataclasses.asdict(v) for v in value]  # e.g. data.progressive phases, as YAML gives them
     return value
+
+
+def _model_config_value(model: Any, field: str) -> Any:
+    """``model.config[field]`` as the recipe sets it, else the restorer config class's default."""
+    if field in model.config:
+        return model.config[field]
+    from ggt_hf.restorers import get_restorer_class
+
+    return getattr(get_restorer_class(model.name).config_class(), field)
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -157,7 +175,7 @@ def same_value(a: Any, b: Any) -> bool:
 
 def check_recipe(root: str | Path, name: str, official: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """Problems of recipe ``name`` (path under ``root``) against its official rows (see module docs)."""
-    from ggt_hf.training.plan import load_any_recipe
+    from ggt_hf.training.recipe_loading import load_any_recipe
 
     root = Path(root)
     rows = official if official is not None else load_official(root).get(name)
@@ -167,13 +185,65 @@ def check_recipe(root: str | Path, name: str, official: dict[str, dict[str, Any]
     comments = recipe_comments(root / name)
     problems = []
     for key, row in sorted(rows.items()):
-        comment = comments.get(key)
+        comment = comments.get(key, comments.get(key.rsplit(".", 1)[0]) if key.count(".") > 1 else None)
         actual = _resolved(recipe, key)
         if same_value(actual, row["value"]) or (comment or "").startswith("deviation:"):
             continue
         where = "not set (default)" if comment is None else "set without '# deviation: <why>'"
         problems.append(f"{name}: {key} = {actual!r}, official {row['value']!r} ({row['source']}); {where}")
     for key, comment in sorted(comments.items()):
-        if key in HYPERPARAMETERS and not comment.startswith(("official", "deviation:")):
-            problems.append(f"{name}: {key} has no '# official: <where>' or '# deviation: <why>' comment")
+        if key in HYPERPARAMETERS and not comment.startswith(("official", "deviation:", "assumption:")):
+            problems.append(
+                f"{name}: {key} has no '# official: <where>', '# deviation: <why>' or '# assumption: <why>' comment"
+            )
     return problems
+
+
+@dataclass
+class Setting:
+    """One official-settings row of a recipe as it runs: its value and where the value comes from."""
+
+    key: str
+    value: Any
+    #: "official" (the official run's value), "deviation" (differs, the recipe says why) or
+    #: "assumption" (a number neither the paper nor the official code gives)
+    kind: str
+    source: str
+
+    def describe(self) -> str:
+        return f"{self.key} = {self.value!r} — {self.kind}: {self.source}"
+
+
+def recipe_settings(path: str | Path, recipe: Any | None = None) -> list[Setting] | None:
+    """Every :data:`OFFICIAL_FILE` row of the recipe at ``path`` with the value it runs (``recipe``:
+    already loaded, with overrides), or ``None`` when no official settings cover it (a recipe outside
+    a recipes folder)."""
+    path = Path(path).resolve()
+    root = path.parent.parent
+    if not (root / OFFICIAL_FILE).is_file():
+        return None
+    rows = load_official(root).get(path.relative_to(root).as_posix())
+    if rows is None:
+        return None
+    if recipe is None:
+        from ggt_hf.training.recipe_loading import load_any_recipe
+
+        recipe = load_any_recipe(path)[0]
+    comments = recipe_comments(path)
+    out = []
+    for key, row in sorted(rows.items()):
+        actual, source = _resolved(recipe, key), str(row["source"])
+        if source.startswith("assumption:"):
+            kind, source = "assumption", source.removeprefix("assumption:").strip()
+        elif same_value(actual, row["value"]):
+            kind = "official"
+        else:
+            comment = comments.get(key, "")
+            why = (
+                comment.removeprefix("deviation:").strip()
+                if comment.startswith("deviation:")
+                else "overridden"
+            )
+            kind, source = "deviation", f"{why} (official {row['value']!r}: {source})"
+        out.append(Setting(key, actual, kind, source))
+    return out

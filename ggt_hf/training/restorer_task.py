@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
+from ggt_hf.files.yaml_config import from_dict, load_yaml, to_dict
 from ggt_hf.training.core import CoreConfig
 from ggt_hf.training.data import DataConfig, SourceSpec, open_source
 from ggt_hf.training.losses import LossConfig, RestorationLoss
-from ggt_hf.yaml_config import from_dict, load_yaml, to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -185,9 +185,9 @@ class RestorerTask:
         cfg = self.recipe.validation
         if not accelerator.is_main_process or not cfg.path:
             return {}
+        from ggt_hf.imaging.tensors import to_tensor
         from ggt_hf.metrics.engine import MetricEngine
         from ggt_hf.restorers.tiling import restore_image
-        from ggt_hf.tensors import to_tensor
 
         model = ema_module.module if (ema_module is not None and cfg.use_ema) else None
         model = model or accelerator.unwrap_model(self.wrapped)

@@ -8,6 +8,14 @@
   (KAIR's SwinIR recipes), after an optional linear warm-up;
 * ``lr_schedule_steps`` makes a schedule longer than the run (PromptIR/MoCE-IR: a 150-epoch cosine
   stopped after 120 epochs);
+* ``warmup_cosine_per_epoch`` — Lightning-bolts' ``LinearWarmupCosineAnnealingLR`` as PromptIR and
+  MoCE-IR step it: once per *epoch* of ``lr_steps_per_epoch`` optimizer steps, so the rate is
+  constant within an epoch. Epoch ``e`` (``warmup_steps`` and ``lr_schedule_steps`` give the warm-up
+  and total epochs ``W`` and ``M``) trains at ``e · lr / (W − 1)`` during the warm-up, then
+  ``lr · ½(1 + cos(π (e − W) / (M − W)))`` (``warmup_start_lr`` and ``eta_min`` 0, the official
+  values). ``lr_epoch_delay`` shifts the curve by whole epochs, epoch 0's rate (0) held meanwhile:
+  PromptIR's hook calls ``scheduler.step(self.current_epoch)`` at each epoch's end, one epoch late,
+  so its first two epochs train at 0 (``lr_epoch_delay: 1``);
 * ``cosine_restart_cyclic`` — BasicSR/Restormer's ``CosineAnnealingRestartCyclicLR``: consecutive
   periods ``lr_periods``; in period ``i`` the rate follows a half cosine from
   ``learning_rate · lr_restart_weights[i]`` down to ``lr_eta_mins[i]``. Restormer's
@@ -26,6 +34,29 @@ from itertools import accumulate
 import torch
 
 CYCLIC = "cosine_restart_cyclic"
+PER_EPOCH = "warmup_cosine_per_epoch"
+
+
+def _epochs(core) -> tuple[int, int, int]:
+    """``(steps per epoch, warm-up epochs, schedule epochs)`` of ``warmup_cosine_per_epoch``."""
+    per = core.lr_steps_per_epoch or 0
+    length = core.lr_schedule_steps or core.max_steps
+    if per < 1 or core.warmup_steps % per or length % per or length <= core.warmup_steps:
+        raise ValueError(
+            f"lr_scheduler {PER_EPOCH} needs lr_steps_per_epoch ≥ 1 dividing warmup_steps "
+            f"({core.warmup_steps}) and the schedule length ({length}, longer than the warm-up); "
+            f"got lr_steps_per_epoch={core.lr_steps_per_epoch}"
+        )
+    return per, core.warmup_steps // per, length // per
+
+
+def per_epoch_lr(core, step: int) -> float:
+    """The learning rate of ``warmup_cosine_per_epoch`` after ``step`` optimizer steps (see above)."""
+    per, warm, total = _epochs(core)
+    epoch = max(step // per - core.lr_epoch_delay, 0)
+    if epoch < warm:
+        return epoch * core.learning_rate / max(warm - 1, 1)
+    return 0.5 * core.learning_rate * (1 + math.cos(math.pi * (epoch - warm) / (total - warm)))
 
 
 def _check_cyclic(core) -> tuple[list[int], list[float], list[float]]:
@@ -59,6 +90,11 @@ def build_scheduler(core, optimizer):
     if core.lr_scheduler == CYCLIC:
         _check_cyclic(core)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cyclic_lr(core, s) / core.learning_rate)
+    if core.lr_scheduler == PER_EPOCH:
+        _epochs(core)
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: per_epoch_lr(core, s) / core.learning_rate
+        )
     if core.lr_scheduler == "multistep":
         # transformers has no multi-step schedule; KAIR's SwinIR recipes use torch's MultiStepLR.
         decay = torch.optim.lr_scheduler.MultiStepLR(optimizer, core.lr_milestones or [], core.lr_gamma)
@@ -85,6 +121,16 @@ def schedule_milestones(core) -> list[tuple[int, float]]:
     if name == CYCLIC:
         starts = [0, *accumulate(core.lr_periods or [])]
         return [(s, cyclic_lr(core, s)) for s in sorted({*(s for s in starts if s < end), end})]
+    if name == PER_EPOCH:
+        per, warm_epochs, _ = _epochs(core)
+        delay = core.lr_epoch_delay
+        turns = (
+            0,
+            delay + 1,
+            delay + warm_epochs - 1,
+            delay + warm_epochs,
+        )  # epochs: start, first rise, peak, cosine
+        return [(s, per_epoch_lr(core, s)) for s in sorted({*(e * per for e in turns if e * per < end), end})]
     points = [(0, 0.0), (warm, lr)] if warm else [(0, lr)]
     if name == "multistep":
         current = lr

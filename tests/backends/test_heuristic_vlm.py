@@ -18,7 +18,7 @@ from ggt_hf.constants import CATEGORIES
 from ggt_hf.degrade import degrade
 from ggt_hf.degrade.ops import linear_to_srgb, srgb_to_linear
 from ggt_hf.evaluation.heuristic_judge import HeuristicJudge
-from ggt_hf.prompting import template
+from ggt_hf.prompts.strategies import template
 
 skdata = pytest.importorskip("skimage.data")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ggt_hf.restorer_spec import API_KEYS
+from ggt_hf.restore.spec import API_KEYS
 
 
 @pytest.fixture

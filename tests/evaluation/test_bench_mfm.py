@@ -17,7 +17,7 @@ from ggt_hf.evaluation.bench_mfm import (
 )
 from ggt_hf.evaluation.heuristic_judge import HeuristicJudge
 from ggt_hf.metrics.specs import parse_metric_list
-from ggt_hf.restorer_spec import identity
+from ggt_hf.restore.factory import unchanged as identity
 
 
 def _median(image: Image.Image, prompt: str | None) -> Image.Image:
@@ -88,7 +88,7 @@ def test_cli(tmp_path, photos, capsys, monkeypatch):
             "--system",
             "identity",
             "--system",
-            "ggt_hf.restorer_spec:identity@fixed=same",
+            "ggt_hf.restore.factory:unchanged@fixed=same",
             "--system",
             "classical@adaptive:heuristic",
             "--clean",

@@ -110,7 +110,7 @@ def test_judge_key_missing_fails_before_any_work(real_lq, capsys, judge, variabl
 
 
 def test_judge_names_every_vlm_client(real_lq, capsys, monkeypatch):
-    from ggt_hf.restorer_spec import parse_judge
+    from ggt_hf.restore.spec import parse_judge
 
     assert main(["eval", "--pred", "x", "--dataset", "lq", "--judge", "transformers"]) == 2
     assert "transformers:" in capsys.readouterr().err  # a local VLM needs its model named

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from ggt_hf.hashing import NearDuplicateIndex, hamming
 from ggt_hf.hub.leaks import find_leaks
 from ggt_hf.hub.pack_plan import shard_sizes
+from ggt_hf.imaging.hashing import NearDuplicateIndex, hamming
 
 
 def _brute_force(entries, max_distance):

@@ -15,12 +15,12 @@ import pytest
 
 from ggt_hf.cli import main
 from ggt_hf.errors import LeakageError
-from ggt_hf.file_lock import InUseError
+from ggt_hf.files.file_lock import InUseError
+from ggt_hf.files.output_folders import OutputFolderError
 from ggt_hf.hub.card import list_shards
 from ggt_hf.hub.pack import PackConfig, pack
 from ggt_hf.hub.pairs import pairs_from_dir
 from ggt_hf.hub.validate import validate_folder
-from ggt_hf.output_folders import OutputFolderError
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -109,7 +109,7 @@ def test_a_folder_ggt_packed_or_an_empty_one_is_accepted(make_pairs_dir, tmp_pat
 _HOLDER = textwrap.dedent(
     """
     import sys
-    from ggt_hf.output_folders import output_lock
+    from ggt_hf.files.output_folders import output_lock
     with output_lock(sys.argv[1]):
         print("locked", flush=True)
         sys.stdin.readline()

@@ -152,7 +152,7 @@ def test_a_hostile_output_marker_is_not_an_internal_error(packed, make_pairs_dir
     """200k nested ``[`` in ``.ggt-output.json`` gave "error: RecursionError" in ``ggt pack``; the
     marker is then unreadable (as if absent) and the folder is recognised by its manifest."""
     from ggt_hf.cli import main
-    from ggt_hf.output_folders import MARKER, read_marker
+    from ggt_hf.files.output_folders import MARKER, read_marker
 
     (packed / MARKER).write_text("[" * 200_000)
     assert read_marker(packed) is None

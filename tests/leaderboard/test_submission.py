@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from ggt_hf.images import encode_image
+from ggt_hf.imaging.images import encode_image
 from ggt_hf.leaderboard.submission import (
     InvalidSubmissionError,
     SubmissionLimits,

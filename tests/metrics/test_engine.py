@@ -10,9 +10,9 @@ import torch
 from PIL import Image, ImageFilter
 
 from ggt_hf.errors import GGTError
+from ggt_hf.imaging.tensors import to_tensor
 from ggt_hf.metrics.engine import MetricEngine, PairItem
 from ggt_hf.metrics.weights import MissingWeightsError
-from ggt_hf.tensors import to_tensor
 
 pyiqa = pytest.importorskip("pyiqa")
 

@@ -310,3 +310,17 @@ def test_ssim_of_a_constant_offset_by_hand():
     expected = (2 * 100 * 120 + c1) / (100**2 + 120**2 + c1)
     assert ssim(a, b).item() == pytest.approx(expected, abs=1e-6)  # the window is rounded to float32
     assert ssim(a, a).item() == 1.0
+
+
+def test_gaussian_taps_rebuild_pyiqas_window():
+    """The separable taps are computed once at import; rebuilt here against an independent 2-D
+    ``fspecial(11, 1.5)`` window rounded to float32, as pyiqa's."""
+    from ggt_hf.metrics.fast import _TAPS, _gaussian_taps
+
+    taps = np.array(_gaussian_taps())
+    y, x = np.ogrid[-5:6, -5:6]
+    window = np.exp(-(x * x + y * y) / (2 * 1.5**2))
+    window = (window / window.sum()).astype(np.float32).astype(np.float64)
+    assert np.abs(np.outer(taps, taps) - window).max() < 1e-8
+    assert math.fsum(taps) ** 2 == pytest.approx(window.sum(), abs=1e-15)
+    assert tuple(taps) == _TAPS

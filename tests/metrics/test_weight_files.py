@@ -25,7 +25,7 @@ from ggt_hf.cli import main
 from ggt_hf.metrics import weights
 from ggt_hf.metrics.specs import METRICS
 from ggt_hf.metrics.weight_files import missing_files, readiness, weight_files
-from ggt_hf.network import forced_offline
+from ggt_hf.runtime.network import forced_offline
 
 LEARNED = [s for s in METRICS.values() if s.needs_weights]
 

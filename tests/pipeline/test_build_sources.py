@@ -7,8 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from ggt_hf.ingest import IngestConfig, ingest, read_ingested
-from ggt_hf.normalize import NormalizePolicy
+from ggt_hf.ingest.normalize import NormalizePolicy
+from ggt_hf.ingest.photos import IngestConfig, ingest, read_ingested
 from ggt_hf.pipeline.build import build, item_ids
 from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.qc.review import ITEMS_DIR

@@ -312,7 +312,7 @@ def test_cli_masks_secrets_in_logs_and_errors(capsys):
     import logging as logging_module
 
     from ggt_hf.cli import main
-    from ggt_hf.redact import RedactingFilter
+    from ggt_hf.runtime.redact import RedactingFilter
 
     handler = logging_module.StreamHandler()
     handler.addFilter(RedactingFilter())
@@ -328,7 +328,7 @@ def test_build_into_a_users_folder_is_refused_before_any_work(photo_dir, make_co
     """ATTACK 8: `ggt build` with output: myproj (the user's notes.md, report.md, items/mine.json)
     ran inside it and moved items/mine.json to quarantine/. Now the folder is claimed first: refused,
     naming the user's files, nothing moved or added; a run folder ggt made is still resumed."""
-    from ggt_hf.output_folders import OutputFolderError
+    from ggt_hf.files.output_folders import OutputFolderError
 
     myproj = tmp_path / "myproj"
     (myproj / "items").mkdir(parents=True)

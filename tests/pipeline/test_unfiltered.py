@@ -42,6 +42,7 @@ def test_one_build_gives_both_ablation_datasets(tmp_path, photos, monkeypatch, c
     assert main(["build", "build.yaml"]) == 0
     out = capsys.readouterr().out
     assert "Stage 1 metric filter: PIQE" in out and "offline fallback" in out
+    assert "Excluded at stage 1" in out and "margins piqe ≥ -15" in out
 
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "run" / "items").glob("*.json"))]
     with_candidate = {r["id"]: r for r in records if any(a["image"] for a in r["attempts"])}
@@ -55,7 +56,12 @@ def test_one_build_gives_both_ablation_datasets(tmp_path, photos, monkeypatch, c
         assert row["provenance"]["attempt"] == first["attempt"]  # the first candidate, not the best
         accepted_here = record["state"] == "accepted" and record["final_attempt"] == first["attempt"]
         assert row["qc"]["verdict"] == ("accepted" if accepted_here else "rejected")
-        assert {c["name"] for c in row["qc"]["checks"]} >= {"piqe", "geometry_alignment"}
+        stage1 = json.loads(row["provenance"]["extra"])["qc_stage1"]
+        assert stage1 == first["metadata"]["stage1"] and stage1["on_fail"] == "exclude"
+        if stage1["excluded"]:  # the paper: excluded at stage 1, not judged, not regenerated
+            assert {c["name"] for c in row["qc"]["checks"]} == {"piqe"} and len(record["attempts"]) == 1
+        else:
+            assert {c["name"] for c in row["qc"]["checks"]} >= {"piqe", "geometry_alignment"}
     # with this threshold QC accepts some items and rejects others: both kinds are in `unfiltered`
     assert {q["verdict"] for q in unfiltered["qc"]} == {"accepted", "rejected"}
     card = (tmp_path / "run" / "dataset" / "README.md").read_text()

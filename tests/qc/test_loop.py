@@ -11,7 +11,7 @@ from PIL import Image
 from ggt_hf.backends.base import BackendError, BackendRefused, RestoreResult, Usage
 from ggt_hf.constants import JUDGE_ASPECTS, MAX_QC_ATTEMPTS
 from ggt_hf.evaluation.vlm_r import Verdict
-from ggt_hf.prompting import corrective_prompt
+from ggt_hf.prompts.strategies import corrective_prompt
 from ggt_hf.qc import geometry
 from ggt_hf.qc.loop import Attempt, QCConfig, generate_with_qc, run_checks
 from ggt_hf.records import QCCheck
@@ -182,7 +182,7 @@ class FailingFilter:
 def test_stage1_failure_is_retried_with_its_reason_in_the_corrective_prompt():
     backend = ScriptedBackend(image(1), image(2))
     judge = ScriptedJudge(verdict(True, "looks fine"), verdict(True))
-    config = QCConfig(metric_filter=FailingFilter(), geometry=None)
+    config = QCConfig(metric_filter=FailingFilter(), geometry=None, stage1_fail="regenerate")
     attempts = generate_with_qc("i", LQ, PROMPT, backend, judge, config, seed=0)
     assert config.metric_filter.calls == [(LQ, a.image) for a in attempts]
 
@@ -193,6 +193,20 @@ def test_stage1_failure_is_retried_with_its_reason_in_the_corrective_prompt():
     )
     assert [c.stage for c in attempts[1].checks] == ["metric", *["judge"] * len(JUDGE_ASPECTS)]
     assert attempts[1].accepted
+
+
+def test_stage1_failure_excludes_the_item_by_default(caplog):
+    backend = ScriptedBackend(image(1), image(2))
+    judge = ScriptedJudge(verdict(True), verdict(True))
+    with caplog.at_level(logging.INFO, logger="ggt_hf.qc.loop"):
+        attempts = generate_with_qc(
+            "i", LQ, PROMPT, backend, judge, QCConfig(metric_filter=FailingFilter(), geometry=None)
+        )
+    assert len(attempts) == len(backend.requests) == 1
+    assert attempts[0].metadata["stage1"] == {"on_fail": "exclude", "excluded": True}
+    assert [r.getMessage() for r in caplog.records if r.name == "ggt_hf.qc.loop"] == [
+        "i: excluded at stage 1: metric/musiq: no gain over the LQ"
+    ]
 
 
 def test_only_auto_and_metric_reasons_enter_the_corrective_prompt_without_feedback(monkeypatch):
@@ -218,7 +232,7 @@ def test_every_check_runs_on_the_lq_and_the_candidate_in_order(monkeypatch, capl
     monkeypatch.setattr(geometry, "check_geometry", fake_geometry)
     out = image(3)
     backend, judge = ScriptedBackend(out), ScriptedJudge(verdict(True))
-    config = QCConfig(metric_filter=FailingFilter(), max_attempts=1)
+    config = QCConfig(metric_filter=FailingFilter(), max_attempts=1, stage1_fail="regenerate")
     with caplog.at_level(logging.INFO, logger="ggt_hf.qc.loop"):
         attempts = generate_with_qc("i", LQ, PROMPT, backend, judge, config, category="low_light")
     records = [r for r in caplog.records if r.name == "ggt_hf.qc.loop"]

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from ggt_hf.pipeline.run_store import RunLayout, RunStore
-from ggt_hf.qc.review import ReviewQueue
+from ggt_hf.qc.review import ReviewQueue, read_decisions
 from ggt_hf.records import AttemptRecord, ItemRecord, QCCheck
 
 
@@ -64,3 +64,19 @@ def test_a_torn_line_from_another_writer_waits_until_complete(run):
     assert "i2" in queue.pending().ids
     log.write_text(line + "\n")
     assert "i2" not in queue.pending().ids and queue.decisions()["i2"]["reviewer"] == "x"
+
+
+def test_a_line_that_is_not_a_decision_is_skipped_with_a_warning(run, caplog):
+    """A line of ``review.jsonl`` that is not a decision (torn by a crash and appended after, edited
+    by hand, an unknown decision) costs that line, with a warning naming the file and offset; the
+    queue and the pack's reader (one reader for both) go on and agree."""
+    good = {"id": "i0", "decision": "accept", "reason": None, "reviewer": "x", "time": 1.0}
+    maybe = {**good, "id": "i1", "decision": "maybe"}
+    RunLayout(run).review_file.write_text(
+        '{"id": "torn\n' + json.dumps(maybe) + "\n" + json.dumps(good) + "\n"
+    )
+    queue = ReviewQueue(run)
+    assert queue.pending().ids == ["i1", "i2", "i4"] and queue.progress()["accepted"] == 1
+    assert dict(read_decisions(RunLayout(run))) == queue.decisions() == {"i0": good}
+    assert "review.jsonl: skipped the line at byte 0" in caplog.text
+    assert "review.jsonl: skipped the line at byte 13" in caplog.text

@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 
 from ggt_hf.cli import main
-from ggt_hf.error_reporting import EXIT_USAGE
 from ggt_hf.errors import BadWeightsError, ModelConfigError
 from ggt_hf.restorers import RESTORERS, build_restorer, get_restorer_class, load_restorer
 from ggt_hf.restorers.config_bounds import MAX_MODEL_ELEMENTS, check_restorer_config
 from ggt_hf.restorers.nafnet import NAFNet
+from ggt_hf.runtime.error_reporting import EXIT_USAGE
 
 TINY_NAFNET = {"width": 4, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]}
 

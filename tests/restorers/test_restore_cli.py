@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from ggt_hf.cli import main
-from ggt_hf.images import load_image
+from ggt_hf.imaging.images import load_image
 from ggt_hf.restorers import build_restorer, load_restorer
 from ggt_hf.restorers.tiling import restore_image
 
@@ -133,3 +133,26 @@ def test_console_script(tmp_path, photos, model_dir):
     assert done.returncode == 0, done.stderr
     assert "restored 1" in done.stdout
     assert Image.open(tmp_path / "out" / "photo.png").size == (150, 100)
+
+
+@pytest.mark.parametrize(
+    "second", [["--tile", "0"], ["--tile", "32", "--overlap", "4"], ["--dtype", "bfloat16"]]
+)
+def test_other_tiling_does_not_keep_the_first_runs_outputs(
+    tmp_path, photos, model_dir, capsys, monkeypatch, second
+):
+    """Tiled and untiled runs of a model differ at the seams: a re-run with another --tile/--overlap
+    (or dtype) is refused like another model, not resumed with the first run's outputs (issue 22)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    photos[0].crop((0, 0, 64, 48)).save(tmp_path / "in" / "x.png")
+    first = ["restore", "--model", str(model_dir), "in", "out", "--tile", "32", "--overlap", "8"]
+    assert main(first) == 0
+    made = (tmp_path / "out" / "x.png").read_bytes()
+    assert main([*first[:5], *second]) == 2  # EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "were made by another restorer" in err and '"tile": 32' in err
+    assert (tmp_path / "out" / "x.png").read_bytes() == made
+    assert main([*first[:5], *second, "--overwrite"]) == 0
+    assert main([*first[:5], *second]) == 0  # the same options again: resumes
+    assert "skipped 1 existing" in capsys.readouterr().out

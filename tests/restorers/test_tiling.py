@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ggt_hf.imaging.tensors import to_tensor
 from ggt_hf.restorers import build_restorer
 from ggt_hf.restorers.tiling import feather_weights, restore_image, tile_starts, tiled_forward
-from ggt_hf.tensors import to_tensor
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 

@@ -15,7 +15,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from ggt_hf.demo import sample_dir  # noqa: E402
+from ggt_hf.pipeline.demo import sample_dir  # noqa: E402
 
 # Gradio's queue statistics use pandas APIs that pandas 3 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")

@@ -114,7 +114,7 @@ def test_warm_up_primes_the_default_path_before_the_full_engine(monkeypatch) -> 
     assert service.warm_up() is thread  # a second call neither blocks nor starts another
     gate.set()
     thread.join(timeout=300)
-    assert "classical" in service._backends
+    assert "classical" in service._restorers
     interim, pending = service._interim
     assert [s.name for s in interim.specs] == ["piqe"] and pending == ["niqe"]
     assert "piqe" in interim._fns  # created and run once, off the request path

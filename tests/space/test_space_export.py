@@ -21,7 +21,7 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 from ggt_hf.cli import main  # noqa: E402
-from ggt_hf.output_folders import MARKER, OutputFolderError  # noqa: E402
+from ggt_hf.files.output_folders import MARKER, OutputFolderError  # noqa: E402
 from ggt_hf.space import export as export_module  # noqa: E402
 from ggt_hf.space.examples import example_paths  # noqa: E402
 from ggt_hf.space.export import SpaceExportError, deploy_space, export_space, pinned_requirements  # noqa: E402

@@ -134,6 +134,23 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_loss_curve(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_second_stage_resumes_the_first_runs_checkpoint_as_foundirs_trainer_load(tmp_path):
+    """FoundIR's stage 2 (train.py:95 trainer.load(500)) continues stage 1's step counter, raw
+    weights, optimizer and EMA in a new run folder: the two stages equal one uninterrupted run."""
+    ema = {"ema_decay": 0.9, "ema_schedule": "ema_pytorch", "ema_update_every": 1, "lr_scheduler": "constant"}
+    straight = ToyTask()
+    run_training(_core(tmp_path / "a", **ema), straight, loader_factory)
+    first = ToyTask()
+    run_training(_core(tmp_path / "s1", max_steps=3, **ema), first, loader_factory)
+    second = ToyTask()
+    stage1 = tmp_path / "s1" / "run" / "checkpoints" / "checkpoint-3"
+    run_training(_core(tmp_path / "s2", resume_from_checkpoint=str(stage1), **ema), second, loader_factory)
+    assert len(second.losses) == 3 and second.losses == straight.losses[3:]  # 6 steps in all, not 3 + 6
+    a = torch.load(tmp_path / "a" / "run" / "final" / "weights.pt")
+    b = torch.load(tmp_path / "s2" / "run" / "final" / "weights.pt")  # the EMA weights
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_latest_without_checkpoints_starts_fresh(tmp_path):
     task = ToyTask()
     run_training(_core(tmp_path, max_steps=2, resume_from_checkpoint="latest"), task, loader_factory)
@@ -195,6 +212,15 @@ def test_ema_weights_are_what_gets_saved(tmp_path):
     live = task.model.state_dict()
     assert set(saved) == set(live)
     assert any(not torch.equal(saved[k], live[k]) for k in live), "EMA should lag the live weights"
+
+
+def test_the_ema_pytorch_schedule_copies_the_weights_first(tmp_path):
+    """FoundIR's EMA (ema-pytorch 0.6.2) copies the live weights for its first 100 updates."""
+    task = ToyTask()
+    core = _core(tmp_path, max_steps=4, ema_decay=0.5, ema_schedule="ema_pytorch", ema_update_every=1)
+    run_training(core, task, loader_factory)
+    saved, live = torch.load(task.saved / "weights.pt"), task.model.state_dict()
+    assert all(torch.equal(saved[k], live[k]) for k in live)
 
 
 @pytest.mark.parametrize(

@@ -156,7 +156,7 @@ def test_map_style_dataset_is_a_pure_function(mixed_cfg):
 
 
 def test_config_from_a_recipe_mapping(packed_pairs):
-    from ggt_hf.yaml_config import from_dict
+    from ggt_hf.files.yaml_config import from_dict
 
     cfg = from_dict(DataConfig, {"ggt": [{"path": str(packed_pairs), "weight": 2}], "ratio": 1.0})
     assert isinstance(cfg.ggt[0], SourceSpec) and cfg.ggt[0].weight == 2 and cfg.baseline == []

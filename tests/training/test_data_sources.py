@@ -9,7 +9,7 @@ import pytest
 
 from ggt_hf.constants import CATEGORIES, GGT100K_MIRROR_DIR
 from ggt_hf.errors import PairingError
-from ggt_hf.images import load_image
+from ggt_hf.imaging.images import load_image
 from ggt_hf.training.data import PairSample, SourceSpec, open_source
 from ggt_hf.training.data.augment import check_pair
 from ggt_hf.training.data.sources import resolve_kind
@@ -92,7 +92,7 @@ def test_decode_rgb_is_pixel_identical_to_the_policy(photos, training_pairs_dir)
     from PIL import Image
 
     from ggt_hf.errors import BadImageError
-    from ggt_hf.images import decode_image, encode_image
+    from ggt_hf.imaging.images import decode_image, encode_image
     from ggt_hf.training.data.sources import _plain_rgb8_png, decode_rgb
 
     files = sorted(training_pairs_dir.rglob("*.png"))[:4]

@@ -36,7 +36,7 @@ def test_unknown_loss_is_refused_with_the_choices():
 
 
 def test_perceptual_term_through_pyiqa_decreases_towards_the_target(photos):
-    from ggt_hf.tensors import to_tensor
+    from ggt_hf.imaging.tensors import to_tensor
 
     target = to_tensor([photos[0].resize((64, 64))])
     noisy = (target + 0.2 * torch.randn_like(target, generator=torch.Generator().manual_seed(0))).clamp(0, 1)

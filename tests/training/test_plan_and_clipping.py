@@ -94,6 +94,13 @@ def test_restormer_schedule_is_constant_then_cosine_to_the_floor():
         {"lr_scheduler": "cosine_with_min_lr", "warmup_steps": 3, "min_lr": 0.1},
         {"lr_scheduler": "multistep", "lr_milestones": [5, 9], "lr_gamma": 0.5},
         {"lr_scheduler": "constant"},
+        {  # PromptIR: per epoch of 2 steps, one epoch late
+            "lr_scheduler": "warmup_cosine_per_epoch",
+            "warmup_steps": 6,
+            "lr_schedule_steps": 20,
+            "lr_steps_per_epoch": 2,
+            "lr_epoch_delay": 1,
+        },
     ],
 )
 def test_the_real_scheduler_passes_through_the_planned_milestones(kw):

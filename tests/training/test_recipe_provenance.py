@@ -66,7 +66,8 @@ def test_a_stated_deviation_passes_and_an_uncited_line_fails(tmp_path):
         ).replace("seed: 123                       # official: manual_seed", "seed: 123"),
     )
     assert check_recipe(root, "x_restormer/ggt_mix.yaml") == [
-        "x_restormer/ggt_mix.yaml: train.seed has no '# official: <where>' or '# deviation: <why>' comment"
+        "x_restormer/ggt_mix.yaml: train.seed has no '# official: <where>', '# deviation: <why>' or "
+        "'# assumption: <why>' comment"
     ]
 
 
@@ -91,9 +92,14 @@ def test_a_hub_mirror_replaces_the_folder_with_overrides():
     from ggt_hf.training.plan import load_any_recipe
 
     hub = "you/ggt-100k"
-    overrides = [f"data.ggt=[{{path: {hub}, split: train}}]", f"validation.path={hub}"]
+    overrides = [
+        f"data.ggt=[{{path: {hub}, split: train}}]",
+        f"validation.path={hub}",
+        f"data.baseline=[{{path: {hub}, kind: packed, config: baseline}}]",
+    ]
     recipe, _ = load_any_recipe(RECIPES / "nafnet/ggt_mix.yaml", overrides)
     assert [(s.path, s.split) for s in recipe.data.ggt] == [(hub, "train")] and recipe.validation.path == hub
+    assert [(s.path, s.config) for s in recipe.data.baseline] == [(hub, "baseline")]
 
 
 def test_inherited_rows_and_their_overrides():

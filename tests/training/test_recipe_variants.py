@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ggt_hf.yaml_config import load_yaml
+from ggt_hf.files.yaml_config import load_yaml
 
 RECIPES = Path(__file__).parents[2] / "training" / "recipes"
-VARIANTS = sorted(p for p in RECIPES.glob("*/*.yaml") if "extends" in (yaml.safe_load(p.read_text()) or {}))
+VARIANTS = sorted(  # a second training stage (FoundIR's scratch_stage2.yaml) is no data variant
+    p
+    for p in RECIPES.glob("*/*.yaml")
+    if "extends" in (yaml.safe_load(p.read_text()) or {}) and not p.name.startswith("scratch_stage")
+)
 RESTORERS = ("moce_ir", "mprnet", "nafnet", "promptir", "restormer", "swinir", "x_restormer")
 GENERATIVE = ("qwen_image_edit", "flux_kontext", "flux_controlnet")
 

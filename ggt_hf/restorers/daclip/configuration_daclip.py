@@ -74,3 +74,6 @@ class DACLIPConfig:
     sampling_mode: str = "posterior"  # posterior | sde
     #: seed of the sampler's noise (the initial noisy state and every reverse step)
     seed: int = 0
+    #: run the DA-CLIP encoder under fp16 autocast on a GPU, as the official code does
+    #: (config/daclip-sde/train.py:254, test.py:114 ``torch.cuda.amp.autocast()``); no effect on CPU
+    clip_autocast: bool = True

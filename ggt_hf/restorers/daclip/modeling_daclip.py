@@ -7,7 +7,8 @@ embeddings come from the DA-CLIP image encoder on the LQ (``clip_model.encode_im
 control=True)``; the text encoder is not used at inference), the start state is
 ``LQ + max_sigma·noise`` and ``T`` posterior (or Euler-Maruyama) reverse steps run with the LQ as
 the SDE mean. ``forward(lq, hq)`` returns the official training loss instead (see
-:meth:`DACLIP.diffusion_loss`). The CLIP part is frozen, as in the official training.
+:meth:`DACLIP.diffusion_loss`). The CLIP part is frozen, as in the official training, and runs
+under fp16 autocast on a GPU as the official training and test do (:func:`encoder_autocast`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from ggt_hf.restorers.daclip.clip_daclip import DaCLIP, clip_preprocess
 from ggt_hf.restorers.daclip.configuration_daclip import DACLIPConfig
 from ggt_hf.restorers.daclip.sde_daclip import IRSDE
 from ggt_hf.restorers.daclip.unet_daclip import ConditionalUNet
+
+
+def encoder_autocast(device: torch.device, enabled: bool = True) -> dict:
+    """``torch.autocast`` arguments of the DA-CLIP encoder on ``device``: fp16 on a CUDA device, as
+    the official ``torch.cuda.amp.autocast()`` (``config/daclip-sde/train.py:254``, ``test.py:114``);
+    off elsewhere (the official context does nothing on CPU), so CPU results stay float32."""
+    return {"device_type": "cuda", "dtype": torch.float16, "enabled": enabled and device.type == "cuda"}
 
 
 class DACLIP(Restorer):
@@ -92,7 +100,7 @@ class DACLIP(Restorer):
         return self._encode(clip_preprocess(lq, self.config.vision_image_size))
 
     def _encode(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(**encoder_autocast(pixels.device, self.config.clip_autocast)):
             image_context, degra_context = self.daclip.encode_image(pixels, control=True)
         return image_context.float(), degra_context.float()
 

@@ -34,6 +34,9 @@ API
         seed: int = 0
         crops_per_decode: int = 1 # speed: consecutive draws of a source reuse one decoded image
         cache_dir: str | None = None  # speed: decoded pairs kept as .npy (memory-mapped) after first use
+        layout: str = "full"      # "tiles": crops decode only the tiles they cover (.tiles; needs tile_dir)
+        tile_dir: str | None = None   # where the tile view is kept (built on first use or `ggt train-tiles`)
+        tile_size: int = 128
         shuffle_buffer: int = 256 # streaming sources only
         prefetch_factor: int = 2
 

@@ -27,6 +27,7 @@ from ggt_hf.training.data.cache import DecodedCache
 from ggt_hf.training.data.config import GROUPS, DataConfig, PairSample
 from ggt_hf.training.data.mixing import MixSchedule, Slot
 from ggt_hf.training.data.sources import PairSource, open_source
+from ggt_hf.training.data.tiles import TiledItem, TileView
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,11 @@ class TrainPairs(Dataset):
             if cfg.cache_dir
             else None
         )
+        self.views = (
+            {g: [TileView(cfg.tile_dir, s, cfg.tile_size) for s in self.sources[g]] for g in GROUPS}
+            if cfg.layout == "tiles"
+            else None
+        )
         self.skipped: list[str] = []
         self._perms: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
         self._decoded: OrderedDict[tuple[str, int, int], PairSample] = OrderedDict()
@@ -103,22 +109,36 @@ class TrainPairs(Dataset):
                 self._perms.popitem(last=False)
         return self._perms[key]
 
-    def _read(self, group: str, index: int, item: int) -> PairSample:
+    def _read(self, group: str, index: int, item: int) -> PairSample | TiledItem:
         key = (group, index, item)
         if key in self._decoded:  # consecutive crops of one item (crops_per_decode) share a decode
             self._decoded.move_to_end(key)
             return self._decoded[key]
         source = self.sources[group][index]
-        sample = self.caches[group][index].read(item) if self.caches else source.read(item)
+        if self.views:
+            sample = self.views[group][index].item(item)
+        else:
+            sample = self.caches[group][index].read(item) if self.caches else source.read(item)
         self._decoded[key] = sample
         while len(self._decoded) > 2 * (len(self.sources["ggt"]) + len(self.sources["baseline"])):
             self._decoded.popitem(last=False)
         return sample
 
-    def _augment(self, source: PairSource, sample: PairSample, rng: np.random.Generator) -> PairSample:
+    def _augment(
+        self, source: PairSource, sample: PairSample | TiledItem, rng: np.random.Generator
+    ) -> PairSample:
         cfg = self.cfg
-        plan = plan_crop(*sample.hq.shape[:2], cfg.crop_size, rng, flips=cfg.flips, rot90=cfg.rot90)
+        shape = sample.shape if isinstance(sample, TiledItem) else sample.hq.shape[:2]
+        plan = plan_crop(*shape, cfg.crop_size, rng, flips=cfg.flips, rot90=cfg.rot90)
         degrade_seed = int(rng.integers(2**31))
+        if isinstance(sample, TiledItem):  # decode only the crop's box (the whole image when padded)
+            if plan.pad == (0, 0):
+                sample, plan = (
+                    sample.region(plan.top, plan.left, plan.size, plan.size),
+                    replace(plan, top=0, left=0),
+                )
+            else:
+                sample = sample.region(0, 0, *shape)
         if sample.lq is not None:
             lq, hq = augment_pair(sample.id, sample.lq, sample.hq, plan, copy=False)
             return replace(sample, lq=lq, hq=hq)
@@ -146,7 +166,7 @@ class TrainPairs(Dataset):
             f"{source.spec.path}: {MAX_FALLBACKS} consecutive bad items (last: {self.skipped[-1]})"
         )
 
-    def _fetch(self, slot: Slot, attempt: int) -> PairSample:
+    def _fetch(self, slot: Slot, attempt: int) -> PairSample | TiledItem:
         """The decoded item for ``slot``; ``attempt`` > 0 moves on past bad items."""
         source = self.sources[slot.group][slot.source]
         epoch, position = divmod(slot.draw // self.cfg.crops_per_decode, len(source))

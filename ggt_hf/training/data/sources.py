@@ -9,7 +9,8 @@ Kinds (``SourceSpec.kind``; ``auto`` picks the first that fits):
   path for the plain RGB PNGs ``ggt pack`` stores). ``load_dataset`` converts
   the parquet shards to Arrow in the ``datasets`` cache once (a second copy on disk, then
   memory-mapped); ``streaming=True`` avoids that copy at the price of sequential access.
-* ``pairs`` — a folder with ``lq/`` and ``hq/`` (flat, or one level of category sub-folders),
+* ``pairs`` — a folder with ``lq/`` and ``hq/`` (flat, or one level of category sub-folders) or with
+  the BasicSR ``LQ/`` and ``GT/`` of official sets,
   matched by :func:`ggt_hf.hub.pairs.match_templates` like ``ggt pack`` does.
 * ``clean`` — any other folder: every image in it (recursively) is an HQ; the LQ is synthesised with
   :func:`ggt_hf.degrade.degrade` for category ``SourceSpec.degrade``, from a per-sample seed.
@@ -22,6 +23,7 @@ the crop only, which is what BasicSR's on-the-fly Real-ESRGAN pipeline does too)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -41,11 +43,11 @@ from ggt_hf.constants import (
     try_parse_category,
 )
 from ggt_hf.errors import BadImageError
+from ggt_hf.files.walk import image_files
 from ggt_hf.hub.pairs import match_templates
 from ggt_hf.hub.shard_reader import check_local_shards
-from ggt_hf.images import decode_image, read_file_bytes
+from ggt_hf.imaging.images import decode_image, read_file_bytes
 from ggt_hf.training.data.config import PairSample, SourceSpec
-from ggt_hf.walk import image_files
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +62,9 @@ def resolve_kind(spec: SourceSpec) -> str:
     if path.is_dir():
         if any((path / HubLayout.DATA_DIR).glob("**/*.parquet")):
             return "packed"
-        if (path / "lq").is_dir() and (path / "hq").is_dir():
+        if ((path / "lq").is_dir() and (path / "hq").is_dir()) or (
+            (path / "LQ").is_dir() and (path / "GT").is_dir()
+        ):
             return "pairs"
         return "clean"
     if _HUB_ID.match(spec.path):
@@ -106,7 +110,7 @@ def _plain_rgb8_png(data: bytes) -> bool:
 
 
 def decode_rgb(data: bytes, item: str) -> np.ndarray:
-    """Encoded bytes → ``uint8`` HWC RGB, pixel-identical to :func:`ggt_hf.images.decode_image`.
+    """Encoded bytes → ``uint8`` HWC RGB, pixel-identical to :func:`ggt_hf.imaging.images.decode_image`.
 
     Plain 8-bit RGB PNGs (the packed format) go through ``pyspng`` when it is installed; anything
     else, and any file ``pyspng`` rejects, through the library's decode policy, which raises
@@ -151,6 +155,18 @@ class PairSource:
         """The synthetic LQ of ``hq`` (only for synthetic sources)."""
         raise TypeError(f"{self.spec.path}: not a synthetic source")
 
+    def content_stamp(self) -> str:
+        """A hex digest that changes when the source's content may have changed: the key plus the
+        path, size and modification time of every file read (derived views are rebuilt when it does)."""
+        digest = hashlib.sha256(self.key.encode())
+        for path in self._content_files():
+            st = path.stat()
+            digest.update(f"\0{path}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        return digest.hexdigest()
+
+    def _content_files(self) -> list[Path]:
+        return []
+
     def __getitem__(self, i: int) -> PairSample:
         if not -len(self) <= i < len(self):
             raise IndexError(f"{self.spec.path}: index {i} out of range for {len(self)} pairs")
@@ -186,6 +202,14 @@ class PackedSource(PairSource):
     def item_id(self, i: int) -> str:
         return self._ids[i]
 
+    def content_stamp(self) -> str:
+        if not Path(self.spec.path).is_dir():  # a Hub dataset: its revision is in the fingerprint
+            return hashlib.sha256(f"{self.key}\0{self.ds._fingerprint}".encode()).hexdigest()
+        return super().content_stamp()
+
+    def _content_files(self) -> list[Path]:
+        return sorted(Path(self.spec.path).resolve().rglob("*.parquet"))
+
     def read(self, i: int) -> PairSample:
         row = self.ds[i]
         item = row[Col.ID]
@@ -197,7 +221,8 @@ class PackedSource(PairSource):
 
 
 class PairFolderSource(PairSource):
-    """``lq/`` + ``hq/`` folders, flat or with category sub-folders (unknown folder names → ``None``)."""
+    """``lq/`` + ``hq/`` folders, flat or with category sub-folders (unknown folder names → ``None``),
+    or the BasicSR ``LQ/`` + ``GT/`` layout of official sets (flat)."""
 
     def __init__(self, spec: SourceSpec, label: str) -> None:
         root = Path(spec.path)
@@ -206,6 +231,7 @@ class PairFolderSource(PairSource):
         for lq_t, hq_t in (
             ("lq/{id}.{ext}", "hq/{id}.{ext}"),
             ("lq/{category}/{id}.{ext}", "hq/{category}/{id}.{ext}"),
+            ("LQ/{id}.{ext}", "GT/{id}.{ext}"),  # the BasicSR layout official sets ship in (DA-CLIP's)
         ):
             matches, problems = match_templates(root, lq_t, hq_t, files)
             for problem in problems:
@@ -214,7 +240,7 @@ class PairFolderSource(PairSource):
                 category = fields.get("category")
                 self.items.append((fields["id"], try_parse_category(category) if category else None, lq, hq))
         if not self.items:
-            raise FileNotFoundError(f"{spec.path}: no LQ/HQ pairs found under lq/ and hq/")
+            raise FileNotFoundError(f"{spec.path}: no LQ/HQ pairs found under lq/ and hq/ (or LQ/ and GT/)")
         super().__init__(spec, label, f"pairs:{root.resolve()}:{len(self.items)}")
 
     def __len__(self) -> int:
@@ -222,6 +248,9 @@ class PairFolderSource(PairSource):
 
     def item_id(self, i: int) -> str:
         return self.items[i][0]
+
+    def _content_files(self) -> list[Path]:
+        return [path for item in self.items for path in item[2:]]
 
     def read(self, i: int) -> PairSample:
         item, category, lq, hq = self.items[i]
@@ -253,6 +282,9 @@ class CleanSource(PairSource):
 
     def item_id(self, i: int) -> str:
         return self.ids[i]
+
+    def _content_files(self) -> list[Path]:
+        return self.files
 
     def read(self, i: int) -> PairSample:
         hq = decode_rgb(read_file_bytes(self.files[i]), str(self.files[i]))

@@ -23,7 +23,8 @@ Semantics, honestly:
   time a parquet stream ends (a pyarrow thread-shutdown workaround): once per epoch per stream.
 * A bad row is skipped (logged, named in ``"skipped"``) and the next row taken; that extra row is not
   known to the resume arithmetic, so resume after a skipped row is off by one row for that stream.
-* ``crops_per_decode`` and ``cache_dir`` apply to map-style sources only.
+* ``crops_per_decode`` applies to map-style sources only; ``cache_dir`` and ``layout="tiles"`` are
+  ignored (every source decodes whole images) when any source streams.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ class StreamingTrainPairs(TrainPairs, IterableDataset):
             ]
             for group in specs
         }
-        cfg_map = DataConfig(**{**cfg.__dict__, "cache_dir": None})  # no decoded cache for streams
+        # no decoded cache nor tile view when a stream is mixed in
+        cfg_map = DataConfig(**{**cfg.__dict__, "cache_dir": None, "layout": "full", "tile_dir": None})
         super().__init__(cfg_map, rank, world_size, sources=sources)
         self.start_sample = 0
         self._streams: dict[tuple[str, int], Iterator[dict[str, Any]]] = {}

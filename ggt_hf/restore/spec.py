@@ -25,6 +25,10 @@ System (``bench-mfm --system``): ``RESTORER[@STRATEGY][=NAME]`` with ``STRATEGY`
 ``=`` and may hold any character but ``=`` (``NanoBanana2+GPT``); the only other ``=`` a system may
 hold is the one of ``+controlnet=REPO``. Without ``=NAME`` the name is the system text itself.
 
+The restorer a name names is built by :func:`ggt_hf.restore.factory.make_restorer` (the only place),
+with :class:`RestorerOptions`; :func:`ggt_hf.restore.identity.restorer_identity` says which options
+change its outputs.
+
 API backends need their key in the environment (:data:`API_KEYS`); :meth:`RestorerSpec.check` and
 :meth:`JudgeSpec.check` fail naming the variable, before anything is loaded or called.
 """
@@ -35,12 +39,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from PIL import Image
+from ggt_hf.prompts.strategies import FIXED_STRATEGIES, check_strategy
 
-#: ``restore(image, prompt) -> image``: every restorer, whatever its kind.
-Restore = Callable[..., Image.Image]
+#: What a restorer name names (see the grammar above); the factory builds one runner per kind.
+RestorerKind = Literal["identity", "classical", "diffusers", "model", "backend", "callable", "restorer"]
 
 #: Environment variables holding each API's key (any one of them is enough), first one preferred.
 API_KEYS: dict[str, tuple[str, ...]] = {
@@ -48,9 +52,6 @@ API_KEYS: dict[str, tuple[str, ...]] = {
     "openai": ("OPENAI_API_KEY",),
     "hf-inference": ("HF_TOKEN",),
 }
-
-#: Prompt strategies that need no VLM.
-FIXED_STRATEGIES = ("none", "fixed", "fixed-no-change")
 
 
 class MissingKeyError(ValueError):
@@ -114,7 +115,7 @@ class RestorerSpec:
     """
 
     text: str
-    kind: str
+    kind: RestorerKind
     name: str
     arg: str | None = None
 
@@ -186,90 +187,24 @@ def parse_restorer(text: str) -> RestorerSpec:
 
 @dataclass
 class RestorerOptions:
-    """How restorers are run: device, tiling, diffusers steps/seed, the default prompt."""
+    """How a restorer runs: the options of :func:`ggt_hf.restore.factory.make_restorer`.
+
+    ``device``/``dtype``/``tile``/``overlap`` apply to model restorers (``device`` also to diffusers
+    pipelines), ``steps`` to diffusers, ``seed`` and ``default_prompt`` (given when the caller has
+    no prompt) to diffusers and API backends; ``revision`` pins a Hub model repo. Which of them
+    change a given restorer's outputs is :func:`ggt_hf.restore.identity.restorer_identity`'s job.
+    """
 
     device: str | None = None
-    tile: int | None = 512
+    tile: int | None = 512  # None or 0: the whole image at once
     overlap: int = 32
     dtype: str | None = None
     steps: int | None = None
-    seed: int = 0
+    seed: int | None = 0
     default_prompt: str | None = None  # given to prompt-taking backends when the caller has none
+    revision: str | None = None  # a Hub model repo's branch, tag or commit
     models: dict[str, str] = field(default_factory=dict)  # model:LABEL → Hub repo or folder
     backend_kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-def identity(image: Image.Image, prompt: str | None = None) -> Image.Image:
-    """The no-restoration floor: the input unchanged."""
-    return image.copy()
-
-
-def build_restorer(spec: RestorerSpec | str, options: RestorerOptions | None = None) -> Restore:
-    """The ``restore(image, prompt=None) -> image`` callable for ``spec`` (keys checked first)."""
-    spec = parse_restorer(spec) if isinstance(spec, str) else spec
-    options = options or RestorerOptions()
-    spec.check()
-    if spec.kind == "identity":
-        return identity
-    if spec.kind == "callable":  # a module in the working directory loads from its file; errors name the spec
-        from ggt_hf.user_code import import_callable
-
-        return import_callable(spec.text, "restorer")
-    if spec.kind in ("model", "restorer"):
-        return _model_restorer(spec, options)
-    return _backend_restorer(spec, options)
-
-
-def _backend_restorer(spec: RestorerSpec, options: RestorerOptions) -> Restore:
-    from ggt_hf.backends import RestoreRequest, create_backend
-
-    kwargs = {**spec.backend_kwargs(), **options.backend_kwargs}
-    if spec.kind == "diffusers":
-        kwargs.setdefault("device", options.device)
-        if options.steps:
-            kwargs.setdefault("num_inference_steps", options.steps)
-    backend = create_backend(spec.name, **kwargs)
-    if spec.kind == "classical":
-        from ggt_hf.backends.classical import CATEGORY_PROMPTS
-
-        forced = CATEGORY_PROMPTS[spec.category] if spec.category else None
-
-    def restore(image: Image.Image, prompt: str | None = None) -> Image.Image:
-        if spec.kind == "classical":  # forced category words, else the caller's prompt (or none)
-            return backend.restore(RestoreRequest(image, forced or prompt)).image
-        request = RestoreRequest(image, prompt or options.default_prompt or None, seed=options.seed)
-        return backend.restore(request).image
-
-    restore.backend = backend  # type: ignore[attr-defined]  # what runs (model id, ...), for callers
-    return restore
-
-
-def _model_restorer(spec: RestorerSpec, options: RestorerOptions) -> Restore:
-    import logging
-
-    from ggt_hf.restorers import RESTORERS, load_restorer
-    from ggt_hf.restorers.tiling import restore_image
-
-    if spec.kind == "model":
-        if spec.arg not in options.models:
-            known = ", ".join(options.models) or "none configured"
-            raise ValueError(f"restorer {spec.text!r}: no model labelled {spec.arg!r} ({known})")
-        target = options.models[spec.arg]
-    else:
-        target = spec.text
-    model = load_restorer(target, device=options.device)
-    if target.strip().lower().replace("-", "_") in RESTORERS and not Path(target).is_dir():
-        logging.getLogger(__name__).warning(
-            "%s: registry name without weights, the model is randomly initialised", target
-        )
-    tile = options.tile or None
-
-    def restore(image: Image.Image, prompt: str | None = None) -> Image.Image:
-        return restore_image(
-            model, image, tile=tile, overlap=options.overlap, device=options.device, dtype=options.dtype
-        )
-
-    return restore
 
 
 @dataclass(frozen=True)
@@ -369,9 +304,9 @@ def parse_system(text: str) -> SystemSpec:
         if vlm.vlm is None:
             raise ValueError(f"system {text!r}: adaptive needs a VLM, e.g. adaptive:gemini")
     elif strategy not in FIXED_STRATEGIES:
-        raise ValueError(
-            f"system {text!r}: unknown prompt strategy {strategy!r} "
-            f"(one of {', '.join(FIXED_STRATEGIES)}, adaptive:VLM[:MODEL_ID])"
-        )
+        try:
+            check_strategy(strategy)
+        except ValueError as exc:
+            raise ValueError(f"system {text!r}: {exc}") from None
     label = name or (restorer_text if strategy == "none" else f"{restorer_text}@{strategy}")
     return SystemSpec(text, label, restorer, strategy, vlm)

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ggt_hf.degrade.synthetic_pairs import synthesize_pairs
+from ggt_hf.files.io_utils import atomic_write_text, sha256_file
 from ggt_hf.hub.pairs import Problem
-from ggt_hf.ingest import RECORDS_FILE, IngestConfig, IngestSummary, ingest, read_ingested
-from ggt_hf.io_utils import atomic_write_text, sha256_file
+from ggt_hf.ingest.photos import RECORDS_FILE, IngestConfig, IngestSummary, ingest, read_ingested
 from ggt_hf.pipeline.build import BuildReport, build
 from ggt_hf.pipeline.config import BuildConfig
-from ggt_hf.synthetic_pairs import synthesize_pairs
 
 logger = logging.getLogger(__name__)
 

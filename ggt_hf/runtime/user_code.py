@@ -28,6 +28,23 @@ logger = logging.getLogger(__name__)
 _LOADED_FROM_FILE: dict[str, Path] = {}
 
 
+def split_target(spec: str, what: str, form: str = "module:attribute") -> tuple[str, str]:
+    """``(module, attribute)`` of a ``module:attribute`` spec; :class:`UsageError` when malformed."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(spec, f"a {what} is given as {form}")
+    return module_name, attr
+
+
+def load_attr(target: str, what: str = "object") -> Any:
+    """The attribute named by an **installed** module's ``module:attribute`` (a registry entry or
+    an entry point's value; a user's own file goes through :func:`import_callable`). Import errors
+    of the module (e.g. a :class:`~ggt_hf.errors.MissingExtraError`) propagate unchanged; a missing
+    attribute raises :class:`AttributeError`."""
+    module_name, attr = split_target(target, what)
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def import_callable(spec: str, what: str = "function") -> Callable[..., Any]:
     """The callable named by ``package.module:function``.
 
@@ -36,9 +53,7 @@ def import_callable(spec: str, what: str = "function") -> Callable[..., Any]:
     or standard module is refused rather than shadowed. A missing module, a module that fails to
     import or a missing attribute raise :class:`UsageError` naming the spec.
     """
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise UsageError(spec, f"a {what} is given as module:function (e.g. my_models:restore)")
+    module_name, attr = split_target(spec, what, "module:function (e.g. my_models:restore)")
     cwd = Path.cwd()
     try:
         module = _import(module_name, cwd)

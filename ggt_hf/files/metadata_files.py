@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from ggt_hf.errors import DatasetValidationError, GGTError
-from ggt_hf.yaml_config import safe_load
+from ggt_hf.files.yaml_config import safe_load
 
 #: Bytes a metadata file may hold (cards and manifests are kilobytes; a big card with many configs
 #: stays far below this).

@@ -16,6 +16,7 @@ Strategies (``make_strategy(spec)``):
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -32,6 +33,39 @@ def template(name: str) -> str:
     return resources.files("ggt_hf").joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8").strip()
 
 
+#: The one registry of prompt strategies: those that need no VLM, name → template file (``None``:
+#: no prompt), plus ``adaptive:<vlm>``. Every other list of strategies derives from it.
+FIXED_STRATEGIES: dict[str, str | None] = {
+    "none": None,
+    "fixed": "fixed",
+    "fixed-no-change": "fixed_no_change",
+}
+ADAPTIVE = "adaptive"
+STRATEGIES = (*FIXED_STRATEGIES, f"{ADAPTIVE}:<vlm>")
+
+
+def fixed_prompt(name: str) -> str | None:
+    """The text of the fixed strategy ``name`` (``None`` for ``none``)."""
+    file = FIXED_STRATEGIES[name]
+    return None if file is None else template(file)
+
+
+def check_strategy(spec: str) -> None:
+    """Refuse a spec that names no strategy, with a "did you mean" for a near miss (an adaptive
+    strategy's VLM name is checked where the client is made).
+
+    Raises:
+        ValueError: names the spec, the closest strategy and every strategy.
+    """
+    kind, _, vlm_name = spec.partition(":")
+    if spec in FIXED_STRATEGIES or (kind == ADAPTIVE and vlm_name):
+        return
+    close = difflib.get_close_matches(kind, [*FIXED_STRATEGIES, ADAPTIVE], n=1)
+    guess = f"{ADAPTIVE}:{vlm_name or '<vlm>'}" if close == [ADAPTIVE] else (close or [None])[0]
+    hint = f"did you mean {guess!r}? " if guess else ""
+    raise ValueError(f"unknown prompt strategy {spec!r}; {hint}expected one of {', '.join(STRATEGIES)}")
+
+
 @dataclass
 class PromptStrategy:
     """A prompting strategy; ``vlm`` is set for adaptive ones."""
@@ -44,34 +78,25 @@ class PromptStrategy:
         self, image: Image.Image, *, category: str | None = None, item_id: str = "<item>"
     ) -> PromptResult:
         """The restoration prompt for ``image`` (and, for adaptive strategies, the analysis)."""
-        if self.name == "none":
-            return PromptResult("")
-        if self.name == "fixed":
-            return PromptResult(template("fixed"))
-        if self.name == "fixed-no-change":
-            return PromptResult(template("fixed_no_change"))
+        if self.name in FIXED_STRATEGIES:
+            return PromptResult(fixed_prompt(self.name) or "")
         assert self.vlm is not None
         instruction = template("adaptive_instruction").format(category=category or "unknown")
         return self.vlm.describe(image, instruction=instruction, item_id=item_id)
 
     @property
     def label(self) -> str:
-        return self.name if self.vlm is None else f"adaptive:{self.vlm.name}"
-
-
-STRATEGIES = ("none", "fixed", "fixed-no-change", "adaptive:<vlm>")
+        return self.name if self.vlm is None else f"{ADAPTIVE}:{self.vlm.name}"
 
 
 def make_strategy(spec: str, **vlm_kwargs: Any) -> PromptStrategy:
     """``fixed`` / ``fixed-no-change`` / ``none`` / ``adaptive:<vlm name>`` → a strategy."""
-    if spec in ("none", "fixed", "fixed-no-change"):
+    check_strategy(spec)
+    if spec in FIXED_STRATEGIES:
         return PromptStrategy(spec)
-    kind, _, vlm_name = spec.partition(":")
-    if kind != "adaptive" or not vlm_name:
-        raise ValueError(f"unknown prompt strategy {spec!r}; expected one of {', '.join(STRATEGIES)}")
     from ggt_hf.backends import create_vlm
 
-    return PromptStrategy("adaptive", vlm=create_vlm(vlm_name, **vlm_kwargs))
+    return PromptStrategy(ADAPTIVE, vlm=create_vlm(spec.partition(":")[2], **vlm_kwargs))
 
 
 def corrective_prompt(prompt: str, feedback: str | None) -> str:

@@ -3,7 +3,8 @@
 ``ggt restore`` skips outputs that exist, so re-running resumes. Re-running with ANOTHER model into
 the same folder must not keep the first model's files as if they were the second's: every written
 output is recorded as one line of ``.ggt_restore.jsonl`` (``{"output": <path relative to the
-folder>, "restorer": <identity>}``, appended, the last line of an output wins, a torn last line is
+folder>, "restorer": <identity>}``, the :attr:`~ggt_hf.restore.restorer.Restorer.identity`: the
+restorer's name and every option that changes its outputs, see :mod:`ggt_hf.restore.identity`), appended, the last line of an output wins, a torn last line is
 ignored) and :func:`mismatches` lists the existing outputs that were made by another restorer (or
 by an unknown one: no record) before any work starts.
 """
@@ -23,12 +24,6 @@ SIDECAR = ".ggt_restore.jsonl"
 
 #: Who made an existing output with no record: not ggt restore (the user's, or an older ggt's).
 UNRECORDED = "unknown (no record)"
-
-
-def restorer_identity(model: str, **options: object) -> str:
-    """A stable text naming a restorer and the options that change its outputs (``None`` dropped)."""
-    kept = {k: v for k, v in sorted(options.items()) if v is not None}
-    return model if not kept else f"{model} " + json.dumps(kept, sort_keys=True)
 
 
 class RestoreProvenance:

@@ -4,7 +4,7 @@ The kernel releases the lock when the process dies (even by ``kill -9``), so a l
 stale. The lock file holds who took it (PID, host, time), for the refusal message. A lock is
 exclusive, or *shared* (several holders side by side, an exclusive one refused). Used by
 ``ggt build`` (:mod:`ggt_hf.pipeline.run_lock`) and by every writer of an output folder
-(:mod:`ggt_hf.output_folders`, e.g. ``ggt pack``): a second writer is refused, never queued.
+(:mod:`ggt_hf.files.output_folders`, e.g. ``ggt pack``): a second writer is refused, never queued.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ggt_hf.constants import IMAGE_EXTENSIONS
 from ggt_hf.errors import UnsafePathError
-from ggt_hf.io_utils import path_text
+from ggt_hf.files.io_utils import path_text
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf.degrade import degrade
-from ggt_hf.images import encode_image, from_array, load_image, to_array
-from ggt_hf.io_utils import atomic_write_bytes, atomic_write_text
+from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_text
+from ggt_hf.imaging.images import encode_image, from_array, load_image, to_array
 from ggt_hf.records import PairRecord, Provenance
 
 PAIRS_FILE = "pairs.jsonl"

@@ -1,13 +1,13 @@
 """Ingest: real photos in, clean square RGB images out, with a record per image.
 
 ``ingest(src, out)`` walks ``src`` (a folder, a single file, or the rows of a CSV/JSONL manifest),
-decodes every image with :func:`ggt_hf.images.decode_image`, normalises it with a
-:class:`~ggt_hf.normalize.NormalizePolicy` (default: short side to 1024 with Lanczos, centre
+decodes every image with :func:`ggt_hf.imaging.images.decode_image`, normalises it with a
+:class:`~ggt_hf.ingest.normalize.NormalizePolicy` (default: short side to 1024 with Lanczos, centre
 crop) and writes:
 
 * ``out/images/<category>/<id>.png`` — the normalised image (lossless),
 * ``out/ingested.jsonl`` — one record per image: id, category, source, licence, content hashes,
-  the exact :class:`~ggt_hf.normalize.Transform`, and every warning raised while decoding,
+  the exact :class:`~ggt_hf.ingest.normalize.Transform`, and every warning raised while decoding,
 * ``out/rejects.jsonl`` — one line (path, reason) per rejected file.
 
 Category comes from a manifest ``category`` column, else a first-level sub-folder named after a
@@ -45,14 +45,14 @@ from ggt_hf.constants import (
     try_parse_category,
 )
 from ggt_hf.errors import BadImageError, DuplicateError, GGTError
-from ggt_hf.hashing import NearDuplicateIndex, phash
-from ggt_hf.images import decode_image, encode_image, read_file_bytes
-from ggt_hf.io_utils import append_jsonl, atomic_write_bytes, path_text, read_jsonl, sha256_bytes
-from ggt_hf.normalize import NormalizePolicy
-from ggt_hf.output_folders import check_no_overlap, claim_output_folder
-from ggt_hf.parallel import bounded_map, progress_disabled
-from ggt_hf.tables import read_table, require_columns
-from ggt_hf.walk import walk_files
+from ggt_hf.files.io_utils import append_jsonl, atomic_write_bytes, path_text, read_jsonl, sha256_bytes
+from ggt_hf.files.output_folders import check_no_overlap, claim_output_folder
+from ggt_hf.files.tables import read_table, require_columns
+from ggt_hf.files.walk import walk_files
+from ggt_hf.imaging.hashing import NearDuplicateIndex, phash
+from ggt_hf.imaging.images import decode_image, encode_image, read_file_bytes
+from ggt_hf.ingest.normalize import NormalizePolicy
+from ggt_hf.runtime.parallel import bounded_map, progress_disabled
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from ggt_hf.errors import GGTError, MissingExtraError, NetworkUnavailableError, UsageError
-from ggt_hf.redact import redact_text
+from ggt_hf.runtime.redact import redact_text
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NETWORK, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -60,7 +60,7 @@ def _network_error(exc: BaseException) -> str | None:
         }:
             cause = _one_line(seen)
             if name == "OfflineModeIsEnabled":  # say why the Hub client is offline
-                from ggt_hf.network import hub_offline
+                from ggt_hf.runtime.network import hub_offline
 
                 cause = hub_offline(log=False) or cause
             return f"cannot reach the network ({module}.{name}): {cause}"

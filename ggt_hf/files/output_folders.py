@@ -12,7 +12,7 @@ Every command that writes into a folder the user names goes through here:
 * :func:`check_no_links`: the paths ggt writes inside an output folder are not symlinks (nor inside
   a symlinked folder), so nothing is ever written or deleted through a link. Raised before any work.
 * :func:`output_lock`: one writer at a time per output folder (an OS lock, see
-  :mod:`ggt_hf.file_lock`); a second one is refused with "in use by PID ...".
+  :mod:`ggt_hf.files.file_lock`); a second one is refused with "in use by PID ...".
 
 Hidden bookkeeping files ggt writes (the marker, the lock, temporaries) never make a folder
 "not empty"; the user's hidden files do.
@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ggt_hf.errors import UsageError
-from ggt_hf.file_lock import FileLock
-from ggt_hf.io_utils import atomic_write_json
+from ggt_hf.files.file_lock import FileLock
+from ggt_hf.files.io_utils import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def check_no_links(folder: str | os.PathLike, relative: Iterable[str], command: 
 def output_lock(folder: str | os.PathLike, what: str = "output folder") -> FileLock:
     """The exclusive lock of output ``folder`` (not yet taken: use ``with output_lock(f): ...``).
 
-    A second writer is refused with :class:`ggt_hf.file_lock.InUseError` ("... in use by PID ...").
+    A second writer is refused with :class:`ggt_hf.files.file_lock.InUseError` ("... in use by PID ...").
     """
     folder = Path(folder)
     return FileLock(folder / LOCK_FILE, what=what, item=folder)

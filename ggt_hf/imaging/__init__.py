@@ -1,0 +1,1 @@
+"""Pixels: safe decoding and encoding, tensors and the compute device, perceptual hashes."""
