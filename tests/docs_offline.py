@@ -33,7 +33,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Commands that do the remote or heavy work: recorded, never run.
-RECORDED = ("ggt", "accelerate", "python", "pip", "hf", "huggingface-cli", "torchrun", "curl", "wget", "git")
+RECORDED = (
+    *("ggt", "accelerate", "python", "pip", "hf", "huggingface-cli", "torchrun", "curl", "wget", "git"),
+    "mutmut",
+)
 #: The repository folders a block run "from the repository folder" reads.
 REPO_LINKS = ("dataset_builder", "training")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -224,8 +227,49 @@ def _check_accelerate(argv: list[str], world: World) -> None:
     world.produce(recipe.train.output_dir)
 
 
+def _pyproject() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def _check_pip(argv: list[str], world: World) -> None:
+    """``pip install -e ".[EXTRA,...]"``: every extra is one ``pyproject.toml`` defines."""
+    match = (
+        re.fullmatch(r"\.\[([\w,-]+)\]", argv[2])
+        if argv[:2] == ["install", "-e"] and len(argv) == 3
+        else None
+    )
+    if match is None:
+        raise DocCheckError(f'pip {shlex.join(argv)}: only `pip install -e ".[EXTRAS]"` is checked')
+    extras = _pyproject()["project"]["optional-dependencies"]
+    unknown = [e for e in match.group(1).split(",") if e not in extras]
+    if unknown:
+        raise DocCheckError(f"pip {shlex.join(argv)}: no extra {', '.join(unknown)} in pyproject.toml")
+
+
+def _check_mutmut(argv: list[str], world: World) -> None:
+    """``mutmut run PATTERN...`` names mutants of modules ``[tool.mutmut] only_mutate`` lists;
+    ``results`` / ``show`` / ``browse`` read what a run left."""
+    import fnmatch
+
+    if argv[:1] != ["run"]:
+        if argv[:1] not in (["results"], ["show"], ["browse"]):
+            raise DocCheckError(f"mutmut {shlex.join(argv)}: only run, results, show and browse are checked")
+        return
+    modules = [m.removesuffix(".py").replace("/", ".") for m in _pyproject()["tool"]["mutmut"]["only_mutate"]]
+    for pattern in argv[1:]:
+        if not any(fnmatch.fnmatch(f"{m}.x_function__mutmut_1", pattern) for m in modules):
+            raise DocCheckError(f"mutmut run {pattern}: no module of [tool.mutmut] only_mutate matches")
+
+
 #: Recorded command → its offline check; a recorded command without one fails (add a checker).
-CHECKS: dict[str, Checker] = {"ggt": _check_ggt, "accelerate": _check_accelerate}
+CHECKS: dict[str, Checker] = {
+    "ggt": _check_ggt,
+    "accelerate": _check_accelerate,
+    "pip": _check_pip,
+    "mutmut": _check_mutmut,
+}
 
 
 def _recorder_prelude(log: Path) -> str:
