@@ -4,6 +4,7 @@ attempt loop, and the exact prompt, seed and item id each attempt sends."""
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -274,3 +275,40 @@ def test_an_attempt_without_an_image_is_not_accepted():
     assert not Attempt(1, "p", None).accepted
     assert Attempt(1, "p", None, image=LQ).accepted
     assert not Attempt(1, "p", None, image=LQ, error="failed: x").accepted
+
+
+def metric_checks(*passed: bool) -> list[QCCheck]:
+    return [QCCheck("metric", f"m{i}", ok, 0.0, None if ok else "worse") for i, ok in enumerate(passed)]
+
+
+@pytest.mark.parametrize(
+    ("require", "passed", "excluded"),
+    [
+        ("all", (True, False), True),
+        ("all", (True, True), False),
+        ("any", (True, False), False),
+        ("any", (False, False), True),
+        (None, (True, False), True),  # a filter without a config: every metric must pass
+    ],
+)
+def test_stage1_excludes_as_the_filters_require_says(require, passed, excluded):
+    metric_filter = FailingFilter()
+    if require is not None:
+        metric_filter.config = SimpleNamespace(require=require)
+    checks = [QCCheck("judge", "x", False), *metric_checks(*passed)]
+    assert QCConfig(metric_filter=metric_filter).excludes(checks) is excluded
+    assert QCConfig(metric_filter=metric_filter, stage1_fail="regenerate").excludes(checks) is False
+
+
+def test_stage1_never_excludes_without_a_filter_or_metric_checks():
+    assert QCConfig().excludes(metric_checks(False)) is False
+    assert QCConfig(metric_filter=FailingFilter()).excludes([QCCheck("auto", "shift", False)]) is False
+
+
+def test_the_exclusion_log_names_every_failed_check(caplog):
+    two_fail = SimpleNamespace(check=lambda lq, hq: (False, metric_checks(False, False)))
+    with caplog.at_level(logging.INFO, logger="ggt_hf.qc.loop"):
+        generate_with_qc("i", LQ, PROMPT, ScriptedBackend(image(1)), None, QCConfig(metric_filter=two_fail))
+    assert [r.getMessage() for r in caplog.records if r.name == "ggt_hf.qc.loop"] == [
+        "i: excluded at stage 1: metric/m0: worse; metric/m1: worse"
+    ]
