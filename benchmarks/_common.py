@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: the machine description and the RESULTS.md writer."""
+"""Shared by the benchmark scripts: the machine description, the RESULTS.md writer and ``out/``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import re
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+#: Where the benchmarks write their work files (git-ignored); made on import, so a fresh clone runs.
+OUT = Path(__file__).resolve().parent / "out"
+OUT.mkdir(exist_ok=True)
 HEADER = (
     "# Benchmark results\n\nAll figures measured on this machine by the command shown; ratios against "
     "the named peer in the same run.\n"

@@ -20,9 +20,9 @@ import numpy as np
 from PIL import Image
 
 from ggt_hf.degrade import degrade
+from ggt_hf.files.run_store import RunLayout, RunStore
 from ggt_hf.pipeline.build import build
 from ggt_hf.pipeline.demo import demo_config, sample_dir
-from ggt_hf.pipeline.run_store import RunLayout, RunStore
 
 
 def seed_run(work: Path) -> Path:

@@ -30,10 +30,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from _common import OUT, machine, write_section
+
 HERE = Path(__file__).resolve().parent
 
 
-def make_packed_dataset(dest: Path, n: int, work: Path = HERE / "out") -> Path:
+def make_packed_dataset(dest: Path, n: int, work: Path = OUT) -> Path:
     """Pack ``n`` 1024² real-photo pairs (bench_pack's cached recipe) into ``dest``; returns ``dest``."""
     from bench_pack import PAIRS_DIR, make_pair, pair_info, run_ours
 
@@ -153,10 +155,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="batches excluded from the timing")
     parser.add_argument("--batches", type=int, default=300, help="timed batches per setting")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp:
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         os.environ["HF_DATASETS_CACHE"] = str(Path(tmp) / "hf-cache")  # before datasets is imported
-        from _common import machine, write_section
-
         folder = make_packed_dataset(Path(tmp) / "packed", args.pairs)
         from ggt_hf.training.data import sources
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from _common import machine, write_section
 from _synthetic_run import make_run, seed_run
 
-from ggt_hf.pipeline.run_store import RunLayout
+from ggt_hf.files.run_store import RunLayout
 from ggt_hf.qc.review import ReviewQueue
 from ggt_hf.qc.review_app import ReviewController
 

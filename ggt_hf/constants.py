@@ -187,3 +187,9 @@ def parse_split(value: str) -> str:
     if split not in SPLITS:
         raise ValueError(f"unknown split {value!r}; expected one of {', '.join(SPLITS)}")
     return split
+
+
+#: ``format`` of the human-share JSON written by ``ggt leaderboard votes --share --out``
+#: (:func:`ggt_hf.leaderboard.study.shares_json`) and read by ``ggt bench-mfm --human``
+#: (:func:`ggt_hf.evaluation.bench_mfm.read_shares`).
+SHARE_FORMAT = "ggt-human-share"

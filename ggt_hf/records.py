@@ -5,7 +5,7 @@
   one onto the packed dataset's columns (see :mod:`ggt_hf.hub.schema`). JSON lines of these
   records (``PairRecord.to_json`` / ``from_json``) are a valid ``ggt pack`` input.
 * :class:`ItemRecord` (with its :class:`AttemptRecord` list) — the state of one item of a build run
-  (``items/<id>.json`` in the run folder, see :class:`ggt_hf.pipeline.run_store.RunLayout`): its
+  (``items/<id>.json`` in the run folder, see :class:`ggt_hf.files.run_store.RunLayout`): its
   ingested LQ, prompt, every generation attempt with its QC checks, and its final state. Paths in
   it are relative to the run folder, so the folder can be moved.
 """

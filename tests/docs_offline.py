@@ -38,7 +38,7 @@ RECORDED = (
     "mutmut",
 )
 #: The repository folders a block run "from the repository folder" reads.
-REPO_LINKS = ("dataset_builder", "training")
+REPO_LINKS = ("dataset_builder", "training", "spaces", "pyproject.toml")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -52,6 +52,7 @@ class World:
 
     cwd: Path
     produced: set[Path] = field(default_factory=set)
+    restored_by: dict[Path, str] = field(default_factory=dict)  # restore output folder → its model
 
     def path(self, text: str | os.PathLike) -> Path:
         return Path(os.path.normpath(self.cwd / Path(text)))
@@ -72,9 +73,8 @@ class World:
         """A dataset or model argument: a known path, ``hf://...``, or a Hub repo id that is no local path."""
         if self.known(text) or text.startswith("hf://"):
             return
-        local_looking = self.path(text.split("/")[0]).exists() or any(
-            self.path(text).is_relative_to(p.parent) for p in self.produced
-        )
+        top = self.path(text.split("/")[0])  # owner/...: a folder here, or one a command writes into
+        local_looking = top.exists() or any(p.is_relative_to(top) for p in self.produced)
         if _HUB_ID.match(text) and not local_looking:
             return  # owner/name: a Hub repo (the Hub is not reachable here)
         self.need(text, what)
@@ -134,7 +134,24 @@ def _check_restore(args, world: World) -> None:
     if args.controlnet:
         world.need_local_or_hub(args.controlnet, "--controlnet")
     world.need(args.input, "input")
+    out = world.path(args.output)
+    earlier = world.restored_by.setdefault(out, args.model)
+    if earlier != args.model and not args.overwrite:
+        raise DocCheckError(
+            f"restore --model {args.model} into {args.output}: {earlier} wrote there (use a new folder)"
+        )
     world.produce(args.output)
+
+
+def _check_convert(args, world: World) -> None:
+    from ggt_hf.commands.convert import parse_overrides
+    from ggt_hf.restorers.convert import checkpoint_layout
+
+    checkpoint_layout(args.model)  # a model without an official layout fails here
+    parse_overrides(args.set)
+    for path in args.checkpoint:
+        world.need(path, "--checkpoint")
+    world.produce(args.out)
 
 
 def _check_pack(args, world: World) -> None:
@@ -165,6 +182,16 @@ def _check_space(args, world: World) -> None:
         world.produce(args.store)
 
 
+def _check_train_plan(args, world: World) -> None:
+    from ggt_hf.recipes.plan import plan_recipe
+
+    if args.readme_table:
+        world.need(args.readme_table, "--readme-table")
+    if args.config:
+        world.need(args.config, "--config")
+        plan_recipe(world.path(args.config), args.num_processes, overrides=list(args.overrides or []))
+
+
 def _check_leaderboard(args, world: World) -> None:
     if args.action == "votes":
         world.need(args.store, "--store")
@@ -178,10 +205,12 @@ GGT_CHECKS: dict[str, Callable] = {
     "eval": _check_eval,
     "restore": _check_restore,
     "pack": _check_pack,
+    "convert": _check_convert,
     "build": _check_build,
     "review": _check_review,
     "space": _check_space,
     "leaderboard": _check_leaderboard,
+    "train-plan": _check_train_plan,
 }
 
 
@@ -199,7 +228,7 @@ def _check_ggt(argv: list[str], world: World) -> None:
 
 def _check_accelerate(argv: list[str], world: World) -> None:
     """``accelerate launch [--config_file F] [--num_processes N] SCRIPT --config RECIPE [overrides]``."""
-    from ggt_hf.training.plan import load_any_recipe
+    from ggt_hf.recipes.plan import load_any_recipe
 
     if argv[:1] != ["launch"]:
         raise DocCheckError(f"accelerate {shlex.join(argv)}: only `accelerate launch` is checked")
@@ -213,9 +242,18 @@ def _check_accelerate(argv: list[str], world: World) -> None:
         raise DocCheckError(f"accelerate {shlex.join(argv)}: no training script (a literal `...`?)")
     script, options = rest[0], rest[1:]
     world.need(script, "training script")
-    if options[:1] != ["--config"] or len(options) < 2:
+    if "--config" not in options:
         raise DocCheckError(f"{script}: give --config RECIPE")
-    recipe_path, overrides = options[1], options[2:]
+    from ggt_hf.training.entry import parse_recipe_args
+
+    try:  # the entry scripts' own parser: --config, overrides and the --push_to_hub style flags
+        with redirect_stderr(StringIO()):
+            config, overrides = parse_recipe_args(options, script)
+    except SystemExit:
+        raise DocCheckError(
+            f"{script} {shlex.join(options)}: the entry script refuses these arguments"
+        ) from None
+    recipe_path = str(config)
     world.need(recipe_path, "--config")
     try:
         recipe, _ = load_any_recipe(world.path(recipe_path), overrides)
@@ -227,25 +265,38 @@ def _check_accelerate(argv: list[str], world: World) -> None:
     world.produce(recipe.train.output_dir)
 
 
-def _pyproject() -> dict:
-    import tomllib
+def _check_python(argv: list[str], world: World) -> None:
+    """``python -c CODE`` compiles; ``python -m MODULE`` is importable; ``python SCRIPT`` exists."""
+    import importlib.util
 
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    if argv[:1] == ["-c"] and len(argv) > 1:
+        try:
+            compile(argv[1], "<python -c>", "exec")
+        except SyntaxError as exc:
+            raise DocCheckError(f"python -c {argv[1]!r}: {exc}") from exc
+    elif argv[:1] == ["-m"] and len(argv) > 1:
+        if importlib.util.find_spec(argv[1]) is None:
+            raise DocCheckError(f"python -m {argv[1]}: no such module installed")
+    elif argv and argv[0].endswith(".py"):
+        world.need(argv[0], "python script")
+    else:
+        raise DocCheckError(f"python {shlex.join(argv)}: only -c, -m and a script are checked")
 
 
 def _check_pip(argv: list[str], world: World) -> None:
-    """``pip install -e ".[EXTRA,...]"``: every extra is one ``pyproject.toml`` defines."""
-    match = (
-        re.fullmatch(r"\.\[([\w,-]+)\]", argv[2])
-        if argv[:2] == ["install", "-e"] and len(argv) == 3
-        else None
+    """``pip install -e ".[extras]"`` from the repository folder: every extra exists in pyproject.toml."""
+    import tomllib
+
+    if argv[:2] != ["install", "-e"] or len(argv) < 3:
+        raise DocCheckError(f"pip {shlex.join(argv)}: only `pip install -e .[extras]` is checked")
+    target, _, extras = argv[2].partition("[")
+    world.need(Path(target) / "pyproject.toml", "pip install -e: the repository folder's")
+    declared = tomllib.loads((world.path(target) / "pyproject.toml").read_text())["project"]
+    unknown = {e.strip() for e in extras.rstrip("]").split(",") if e.strip()} - set(
+        declared.get("optional-dependencies", {})
     )
-    if match is None:
-        raise DocCheckError(f'pip {shlex.join(argv)}: only `pip install -e ".[EXTRAS]"` is checked')
-    extras = _pyproject()["project"]["optional-dependencies"]
-    unknown = [e for e in match.group(1).split(",") if e not in extras]
     if unknown:
-        raise DocCheckError(f"pip {shlex.join(argv)}: no extra {', '.join(unknown)} in pyproject.toml")
+        raise DocCheckError(f"pip install -e {argv[2]}: no extra(s) {sorted(unknown)} in pyproject.toml")
 
 
 def _check_mutmut(argv: list[str], world: World) -> None:
@@ -253,11 +304,14 @@ def _check_mutmut(argv: list[str], world: World) -> None:
     ``results`` / ``show`` / ``browse`` read what a run left."""
     import fnmatch
 
+    import tomllib
+
     if argv[:1] != ["run"]:
         if argv[:1] not in (["results"], ["show"], ["browse"]):
             raise DocCheckError(f"mutmut {shlex.join(argv)}: only run, results, show and browse are checked")
         return
-    modules = [m.removesuffix(".py").replace("/", ".") for m in _pyproject()["tool"]["mutmut"]["only_mutate"]]
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+    modules = [m.removesuffix(".py").replace("/", ".") for m in config["only_mutate"]]
     for pattern in argv[1:]:
         if not any(fnmatch.fnmatch(f"{m}.x_function__mutmut_1", pattern) for m in modules):
             raise DocCheckError(f"mutmut run {pattern}: no module of [tool.mutmut] only_mutate matches")
@@ -267,6 +321,7 @@ def _check_mutmut(argv: list[str], world: World) -> None:
 CHECKS: dict[str, Checker] = {
     "ggt": _check_ggt,
     "accelerate": _check_accelerate,
+    "python": _check_python,
     "pip": _check_pip,
     "mutmut": _check_mutmut,
 }

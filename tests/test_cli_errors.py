@@ -75,7 +75,7 @@ def test_eval_missing_dataset_folder_is_not_tried_as_hub_id(cwd, capsys) -> None
     _photo(cwd / "preds" / "a.png")
     assert main(["eval", "--pred", "preds", "--dataset", "no_such"]) == EXIT_USAGE
     line = _one_error_line(capsys.readouterr().err)
-    assert "--dataset no_such" in line and "not a Hub dataset id" in line
+    assert "--dataset no_such" in line and "not a Hub repo id (a Hub repo id is namespace/name" in line
 
 
 def test_bench_mfm_unknown_module_and_cwd_importable(cwd, capsys) -> None:
@@ -192,3 +192,188 @@ def test_refused_train_test_leak_fails(cwd, capsys) -> None:
     (cwd / "m.csv").write_text("id,split\na,train\nb,test\n")
     assert main(["pack", ".", "ds", "--manifest", "m.csv"]) == EXIT_FAILED
     assert "1 test pair(s) leak from train" in _one_error_line(capsys.readouterr().err)
+
+
+# ----------------------------------------------------------- exit codes: one table, true for every command
+
+
+def test_the_readme_exit_code_table_is_the_codes_table() -> None:
+    import re
+
+    from ggt_hf.runtime.error_reporting import EXIT_CODES
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Exit codes", 1)[1].split("\n#", 1)[0]
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", section, re.M))
+    assert {int(code): meaning for code, meaning in rows.items()} == EXIT_CODES
+
+
+def test_pack_that_packs_nothing_exits_1(cwd, capsys) -> None:
+    for i in range(3):  # no LQ file has an HQ partner: 6 problems, 0 pairs
+        _photo(cwd / "my_pairs" / "lq" / f"a{i}.png", seed=i)
+        _photo(cwd / "my_pairs" / "hq" / f"b{i}.png", seed=i)
+    assert main(["pack", "my_pairs/", "leak_ds", "--split", "test"]) == EXIT_FAILED
+    assert "nothing to pack (6 problem(s))" in _one_error_line(capsys.readouterr().err)
+
+
+def test_leaderboard_worker_on_a_missing_dataset_is_named(cwd, capsys) -> None:
+    (cwd / "store").mkdir()
+    assert (
+        main(["leaderboard", "worker", "--store", "store", "--dataset", "missing/", "--once"]) == EXIT_USAGE
+    )
+    assert "--dataset missing/: no such folder" in _one_error_line(capsys.readouterr().err)
+
+
+def test_metrics_fetch_offline_is_a_network_failure(cwd, capsys, monkeypatch) -> None:
+    from pyiqa.utils import download_util
+
+    monkeypatch.setattr(download_util, "DEFAULT_CACHE_DIR", str(cwd / "pyiqa_cache"))  # nothing cached
+    monkeypatch.setenv("GGT_OFFLINE", "1")
+    network.reset()
+    assert main(["metrics", "fetch", "niqe"]) == EXIT_NETWORK
+    line = _one_error_line(capsys.readouterr().err)
+    assert "ggt metrics fetch: 1 metric(s) not fetched: HF_HUB_OFFLINE is set" in line
+
+
+def test_convert_of_a_missing_checkpoint_is_bad_input(cwd, capsys) -> None:
+    assert (
+        main(["convert", "--model", "nafnet", "--checkpoint", "missing.pth", "--out", "out/"]) == EXIT_USAGE
+    )
+    assert "missing.pth: checkpoint file not found" in _one_error_line(capsys.readouterr().err)
+    assert not (cwd / "out").exists()
+
+
+def test_commands_that_would_do_nothing_say_so(cwd, capsys) -> None:
+    (cwd / "empty").mkdir()
+    assert main(["restore", "--model", "classical", "empty", "restored"]) == EXIT_USAGE
+    assert "empty: no images to restore here" in _one_error_line(capsys.readouterr().err)
+    assert main(["card", "empty"]) == EXIT_USAGE
+    assert "empty: empty folder" in _one_error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in (cwd / "empty").iterdir()) == []  # no card of nothing, no claim
+
+
+# ------------------------------------------------- remote paths fail fast: one probe, named host and repo
+
+
+@pytest.fixture
+def hub_connects(unreachable_hub: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Connection attempts to the unreachable Hub endpoint (every socket connect is counted)."""
+    from huggingface_hub import constants
+
+    host, port = unreachable_hub.split(":")
+    attempts: list[str] = []
+    original = socket.socket.connect
+
+    def connect(self, address):
+        if tuple(address[:2]) == (host, int(port)):
+            attempts.append(unreachable_hub)
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(Path(unreachable_hub.replace(":", "_")).resolve()))
+    return attempts
+
+
+def test_restore_from_an_unreachable_hub_model_fails_at_once(cwd, capsys, unreachable_hub) -> None:
+    _photo(cwd / "in" / "a.png")
+    assert main(["restore", "--model", "you/nafnet-ggt", "in", "out"]) == EXIT_NETWORK
+    err = capsys.readouterr().err
+    line = _one_error_line(err)
+    assert "you/nafnet-ggt: ggt restore needs" in line and unreachable_hub in line
+    assert "hf download you/nafnet-ggt" in line and "Retry" not in err
+    assert not (cwd / "out").exists()
+
+
+def test_diffusers_restorer_probes_the_hub_once_and_names_the_repo(cwd, capsys, hub_connects) -> None:
+    _photo(cwd / "in" / "a.png")
+    _photo(cwd / "in" / "b.png", seed=1)
+    spec = "diffusers:black-forest-labs/FLUX.1-dev+controlnet=you/cn"
+    assert main(["restore", "--model", spec, "in", "out"]) == EXIT_NETWORK
+    line = _one_error_line(capsys.readouterr().err)
+    assert "black-forest-labs/FLUX.1-dev: ggt restore needs" in line and "config.json" not in line
+    assert len(hub_connects) == 1  # one TCP probe; the Hub client never ran
+
+
+def test_pipeline_load_fails_once_not_per_image(hub_connects) -> None:
+    from ggt_hf.backends.diffusers_backend import DiffusersBackend
+    from ggt_hf.errors import NetworkUnavailableError
+
+    backend = DiffusersBackend("you/qwen-edit", lora="you/ggt-lora", device="cpu")
+    with pytest.raises(NetworkUnavailableError) as first:
+        backend.load()
+    with pytest.raises(NetworkUnavailableError) as again:
+        backend.load()
+    assert again.value is first.value and "you/qwen-edit" in str(first.value)
+    assert len(hub_connects) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pack", "hf://datasets/you/release", "ds"],
+        ["mirror", "release", "you/ggt"],
+        ["eval", "--pred", "release", "--dataset", "you/ggt-test"],
+    ],
+    ids=["pack-hf", "mirror", "eval-hub-dataset"],
+)
+def test_remote_dataset_paths_fail_at_once(cwd, capsys, hub_connects, monkeypatch, argv) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")  # mirror checks the token first
+    (cwd / "release").mkdir()
+    assert main(argv) == EXIT_NETWORK
+    line = _one_error_line(capsys.readouterr().err)
+    assert "127.0.0.1" in line and "needs" in line and "unreachable" in line
+    assert len(hub_connects) == 1
+
+
+def test_an_http_client_error_names_the_host() -> None:
+    import httpx
+
+    from ggt_hf.runtime.error_reporting import classify
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(httpx.ConnectError) as info:
+        httpx.get(f"http://127.0.0.1:{port}/v1beta/models")
+    code, message = classify(info.value)
+    assert code == EXIT_NETWORK and message.startswith(f"cannot reach 127.0.0.1:{port} (httpx")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_multi_gpu_launch_without_gpu_is_one_line(cwd) -> None:
+    """As `accelerate launch --config_file training/accelerate_configs/multi_gpu.yaml` starts rank 0
+    of 8 (it used to train alone as "1 process", 8 times into the same folder)."""
+    env = {k: v for k, v in os.environ.items() if k != "ACCELERATE_USE_CPU"}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", RANK="0", LOCAL_RANK="0", WORLD_SIZE="8")
+    env["LOCAL_WORLD_SIZE"] = "8"
+    _photo(cwd / "pairs" / "lq" / "a.png")
+    _photo(cwd / "pairs" / "hq" / "a.png")
+    script = ROOT / "training" / "train_restorer.py"
+    recipe = ROOT / "training" / "recipes" / "nafnet" / "tiny_cpu.yaml"
+    args = [sys.executable, str(script), "--config", str(recipe), "data.ggt=[{path: pairs/}]"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
+    assert done.returncode == EXIT_USAGE
+    line = _one_error_line(done.stderr)
+    assert "a launch of 8 processes on one machine" in line and "no CUDA GPU" in line
+    assert not (cwd / "outputs").exists()
+
+
+def test_launch_check_allows_cpu_launches_and_enough_gpus() -> None:
+    from ggt_hf.errors import UsageError
+    from ggt_hf.training.launch_check import check_launch_devices
+
+    check_launch_devices({"WORLD_SIZE": "4", "ACCELERATE_USE_CPU": "true"}, gpus=0)
+    check_launch_devices({"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2"}, gpus=2)
+    check_launch_devices({}, gpus=0)
+    with pytest.raises(UsageError, match="this machine has 2 CUDA GPU"):
+        check_launch_devices({"WORLD_SIZE": "8"}, gpus=2)
+
+
+def test_a_missing_local_folder_that_looks_like_a_hub_id_is_named_both_ways(
+    cwd, capsys, unreachable_hub
+) -> None:
+    (cwd / "demo_out").mkdir()
+    _photo(cwd / "preds" / "a.png")
+    assert main(["eval", "--pred", "preds", "--dataset", "demo_out/dataset"]) == EXIT_NETWORK
+    line = _one_error_line(capsys.readouterr().err)
+    assert "if you meant the local folder demo_out/dataset: it does not exist" in line

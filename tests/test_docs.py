@@ -98,7 +98,7 @@ ALL_BLOCKS = [block for doc in DOCS for block in collect_blocks(doc)]
 RUNNABLE = [block for block in ALL_BLOCKS if block.skip is None and not block.problems]
 CHECKED = [block for block in ALL_BLOCKS if block.skip is not None and block.check and not block.problems]
 #: Skipped blocks not yet checked offline (issue 23): lower it as blocks gain ``check``, never raise it.
-UNCHECKED_SKIPS = 15
+UNCHECKED_SKIPS = 2
 
 
 def _make_photos(folder: Path) -> None:
@@ -240,6 +240,14 @@ BROKEN = {
     ),
     "an unknown flag": ("ggt eval --pred real_lq/ --dataset real_lq/ --judges none", "unrecognized"),
     "an unknown command": ("ggtt eval", "unknown command ggtt"),
+    "a literal [--option]": (
+        "ggt restore --model classical photos/ out/ [--device cuda --dtype bfloat16]",
+        "invalid choice: 'bfloat16]'",
+    ),
+    "two restorers into one folder": (
+        "ggt restore --model classical photos/ out/\nggt restore --model classical:haze photos/ out/",
+        "classical wrote there",
+    ),
     "shell syntax": ("for s in a b; do ggt eval", "bash -n"),
 }
 
@@ -262,3 +270,34 @@ def test_the_example_build_configs_read_the_same_photos_folder_beside_them() -> 
     for name in ("offline_classical.yaml", "gemini_nano_banana.yaml"):
         sources = [Path(s.path) for s in BuildConfig.from_yaml(folder / name).sources]
         assert sources == [folder / "photos"], f"{name}: copy it beside photos/, as the README says"
+
+
+def test_the_dataset_format_section_names_every_shard_folder() -> None:
+    from ggt_hf.constants import HubLayout
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The dataset format", 1)[1].split("\n## ", 1)[0]
+    missing = [s for s in HubLayout.SUBSETS if f"{s}/<category>/" not in section]
+    assert not missing, f"README 'The dataset format' omits the shard folders {missing}"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ('pip install -e ".[metrics,nope]"', "no extra(s) ['nope']"),
+        ("python -c 'print(1'", "python -c"),
+        ("python spaces/no_app.py", "python script spaces/no_app.py"),
+        (
+            "ggt train-plan --config training/recipes/nafnet/no.yaml",
+            "--config training/recipes/nafnet/no.yaml",
+        ),
+    ],
+    ids=["unknown-extra", "python-syntax", "missing-script", "missing-recipe"],
+)
+def test_the_offline_check_catches_setup_commands(code: str, reason: str, tmp_path: Path) -> None:
+    from tests.docs_offline import DocCheckError, check_block
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    with pytest.raises(DocCheckError, match=re.escape(reason)):
+        check_block(code, fresh, [])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from ggt_hf.prompts.strategies import corrective_prompt, make_strategy, template
+from ggt_hf.prompt_texts import template
+from ggt_hf.prompts.strategies import corrective_prompt, make_strategy
 
 
 def test_fixed_strategies(photos):

@@ -83,7 +83,6 @@ ALLOWED = {
     "restorers/__init__.py",
     "restorers/tiling.py",
     "restorers/convert.py",
-    "pipeline/build.py",
     "training/restorer_task.py",
     "training/model_card.py",  # a usage example in the card's text
 }

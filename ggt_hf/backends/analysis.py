@@ -35,7 +35,7 @@ name           estimator → score (intensities in [0, 1])                      
 † only if mean luminance ≥ 0.3 and mean saturation ≥ 0.02 (the prior is about colour channels:
 a greyscale photo is never called hazy). ‡ only without streaks (white streaks over coloured
 surfaces bias the per-channel edges). ``noise.values["immerkaer"]`` is the whole-image estimate of
-:func:`ggt_hf.evaluation.heuristic_judge.noise_sigma`, the figure the heuristic judge reports.
+:func:`ggt_hf.judging.heuristic.noise_sigma`, the figure the heuristic judge reports.
 
 ``dominant_category``: the first of ``low_light`` (exposure), ``haze``, ``old_photo`` (fading),
 ``rain`` (streaks) whose indicator is present, else ``general`` (noise, blur, JPEG, or nothing).
@@ -54,7 +54,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ggt_hf.evaluation.heuristic_judge import noise_sigma
+from ggt_hf.judging.heuristic import noise_sigma
 
 #: Longest side of the work-scale copy used by the scale-robust estimators.
 WORK_SIDE = 512

@@ -6,7 +6,7 @@ Two kinds of backend:
   candidate: ``restore(RestoreRequest) -> RestoreResult``;
 * :class:`VLMClient` — a vision-language model that writes an image-specific restoration prompt
   (``describe``) and judges a candidate over the paper's five aspects (``judge``, returning the
-  same :class:`~ggt_hf.evaluation.vlm_r.Verdict` that VLM-R uses).
+  same :class:`~ggt_hf.judging.verdict.Verdict` that VLM-R uses).
 
 Failures are typed so the wrappers can act on them: :class:`BackendTransient` (retry: 429, 5xx,
 timeouts — may carry the server's ``retry_after``), :class:`BackendRefused` (do not retry: safety
@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from PIL import Image
 
 from ggt_hf.errors import GGTError
-from ggt_hf.evaluation.vlm_r import Verdict
+from ggt_hf.judging.verdict import Verdict
 
 
 class BackendError(GGTError):

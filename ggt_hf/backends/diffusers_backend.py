@@ -12,7 +12,7 @@ local cache, e.g. on an offline cluster. Tests inject a tiny, randomly initialis
 ``pipeline=``.
 
 One call: the LQ image, the request's prompt (or, when it is empty, the fixed prompt of
-:func:`ggt_hf.prompts.strategies.template` ``("fixed")``), ``num_inference_steps``, the guidance
+:func:`ggt_hf.prompt_texts.template` ``("fixed")``), ``num_inference_steps``, the guidance
 (``true_cfg_scale`` + ``negative_prompt`` for the Qwen pipelines, ``guidance_scale`` otherwise),
 a ``torch.Generator(device).manual_seed(seed)`` when a seed is given (same seed → same output on
 the same hardware), and width/height = the input size scaled down so its longest side is at most
@@ -193,6 +193,7 @@ class DiffusersBackend:
         self._pipe = pipeline
         self._injected = pipeline is not None
         self._lora_loaded = False
+        self._load_error: Exception | None = None  # a failed load is raised again, not retried per image
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -230,14 +231,28 @@ class DiffusersBackend:
         return cls
 
     def load(self) -> Any:
-        """The pipeline, loaded (and its LoRA applied) on first call; thread-safe."""
+        """The pipeline, loaded (and its LoRA applied) on first call; thread-safe.
+
+        A Hub repo (base, ControlNet, LoRA) that is neither cached nor reachable fails at once,
+        naming it (one network probe per process); a failed load fails the same way for every
+        later image without loading again."""
         with self._lock:
-            return self._load_locked()
+            if self._load_error is not None:
+                raise self._load_error
+            try:
+                return self._load_locked()
+            except Exception as exc:
+                self._load_error = exc
+                raise
 
     def _load_locked(self) -> Any:
         if self._pipe is None:
             torch = _import_torch()
             diffusers = _import_diffusers()
+            if not self.local_files_only:  # an uncached repo and no Hub: named now, not after retries
+                from ggt_hf.runtime.network import require_hub_repos
+
+                require_hub_repos([self.model_id, self.controlnet, self.lora], "the diffusers pipeline")
             device = self._resolve_device()
             dtype = self._resolve_dtype(torch, device)
             cls = self._pipeline_cls(diffusers)
@@ -312,7 +327,7 @@ class DiffusersBackend:
     def restore(self, request: RestoreRequest) -> RestoreResult:
         """Run the pipeline once on ``request.image`` (see the module docstring)."""
         torch = _import_torch()
-        from ggt_hf.prompts.strategies import template
+        from ggt_hf.prompt_texts import template
 
         image = request.image.convert("RGB")
         in_w, in_h = image.size

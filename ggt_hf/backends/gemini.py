@@ -48,7 +48,7 @@ from ggt_hf.backends.base import (
     Usage,
 )
 from ggt_hf.errors import MissingExtraError
-from ggt_hf.evaluation.vlm_r import Verdict
+from ggt_hf.judging.verdict import Verdict
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ prompting and judging run without keys, weights or network (tests, offline build
   (:meth:`~ggt_hf.backends.analysis.Analysis.to_dict`) plus the ``degradations`` and ``preserve``
   lists and the ``category_hint`` read from the instruction — the keys the adaptive instruction
   asks real VLMs to answer with.
-* :meth:`HeuristicVLM.judge` delegates to :class:`ggt_hf.evaluation.heuristic_judge.HeuristicJudge`
+* :meth:`HeuristicVLM.judge` delegates to :class:`ggt_hf.judging.heuristic.HeuristicJudge`
   (thresholded measurements over the five aspects); it composes that judge and adds nothing.
 
 Prompts only name a degradation that the analyser found (or the instruction's category hint
@@ -30,8 +30,8 @@ from PIL import Image
 from ggt_hf.backends.analysis import Analysis, Measurement, analyse
 from ggt_hf.backends.base import PromptResult, Usage
 from ggt_hf.constants import try_parse_category
-from ggt_hf.evaluation.heuristic_judge import HeuristicJudge
-from ggt_hf.evaluation.vlm_r import Verdict
+from ggt_hf.judging.heuristic import HeuristicJudge
+from ggt_hf.judging.verdict import Verdict
 
 #: What is always preserved, whatever the findings.
 ALWAYS_PRESERVE: tuple[str, ...] = (

@@ -28,7 +28,7 @@ from PIL import Image
 from ggt_hf.backends import http_status, image_payloads, request_prompts, vlm_answers
 from ggt_hf.backends.base import BackendRefused, PromptResult, Usage
 from ggt_hf.backends.openai_images import make_openai_client, map_openai_error, usage_from
-from ggt_hf.evaluation.vlm_r import Verdict
+from ggt_hf.judging.verdict import Verdict
 
 DEFAULT_VLM_MODEL = "gpt-4.1"
 

@@ -9,8 +9,8 @@ from ggt_hf.backends.vlm_answers import JSON_ONLY
 
 
 def judge_instruction(prompt: str | None) -> str:
-    """The judge instruction (``prompts/judge_instruction.txt``), mentioning the restoration prompt."""
-    from ggt_hf.prompts.strategies import template
+    """The judge instruction (``prompt_texts/judge_instruction.txt``), mentioning the restoration prompt."""
+    from ggt_hf.prompt_texts import template
 
     text = template("judge_instruction")
     if prompt:
@@ -24,12 +24,12 @@ def prompt_defaulted(prompt: str | None) -> bool:
 
 
 def default_restore_prompt(prompt: str | None) -> str:
-    """``prompt``, or the generic fixed restoration prompt (``prompts/fixed.txt``) when none was
+    """``prompt``, or the generic fixed restoration prompt (``prompt_texts/fixed.txt``) when none was
     given — editing models need an instruction; the backends record ``default_prompt`` in the
     result metadata when this happens."""
     if not prompt_defaulted(prompt):
         return prompt  # type: ignore[return-value]
-    from ggt_hf.prompts.strategies import template
+    from ggt_hf.prompt_texts import template
 
     return template("fixed")
 

@@ -37,8 +37,8 @@ from PIL import Image
 from ggt_hf.backends import http_status, request_prompts, vlm_answers
 from ggt_hf.backends.base import BackendRefused, BackendTransient, PromptResult, Usage
 from ggt_hf.errors import MissingExtraError
-from ggt_hf.evaluation.vlm_r import Verdict
 from ggt_hf.imaging.tensors import resolve_device, resolve_dtype
+from ggt_hf.judging.verdict import Verdict
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 

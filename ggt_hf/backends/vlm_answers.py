@@ -12,7 +12,7 @@ from typing import Any
 from ggt_hf.backends.base import BadOutputError
 from ggt_hf.backends.http_status import short
 from ggt_hf.constants import JUDGE_ASPECTS
-from ggt_hf.evaluation.vlm_r import Verdict
+from ggt_hf.judging.verdict import Verdict
 
 #: JSON schema of a ``describe`` answer (the fields the adaptive instruction asks for).
 PROMPT_SCHEMA: dict[str, Any] = {

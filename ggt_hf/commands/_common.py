@@ -25,8 +25,8 @@ def add_split_arg(parser, default: str | None = "train") -> None:
 
 def print_problems(problems: Iterable[object], title: str, limit: int = 50) -> int:
     """Print up to ``limit`` problems under a title to stderr, one line each (control characters
-    escaped, :func:`~ggt_hf.files.io_utils.printable`); returns how many there were."""
-    from ggt_hf.files.io_utils import printable
+    escaped, :func:`~ggt_hf.errors.printable`); returns how many there were."""
+    from ggt_hf.errors import printable
 
     problems = list(problems)
     if problems:
@@ -41,10 +41,11 @@ def print_problems(problems: Iterable[object], title: str, limit: int = 50) -> i
 def write_problems(path: str | Path | None, problems: Iterable[object]) -> None:
     """Write problems as ``item<TAB>reason`` lines (when a report path is given): one line per
     problem, control characters of the item and the reason escaped (a file name holding a newline or
-    a tab cannot forge a line or a column; :func:`~ggt_hf.files.io_utils.printable`)."""
+    a tab cannot forge a line or a column; :func:`~ggt_hf.errors.printable`)."""
     if path is None:
         return
-    from ggt_hf.files.io_utils import atomic_write_text, printable
+    from ggt_hf.errors import printable
+    from ggt_hf.files.io_utils import atomic_write_text
 
     lines = "".join(
         f"{printable(getattr(p, 'item', ''))}\t{printable(getattr(p, 'reason', p))}\n" for p in problems
@@ -53,26 +54,19 @@ def write_problems(path: str | Path | None, problems: Iterable[object]) -> None:
 
 
 def check_dataset_arg(value: str | None, option: str = "--dataset") -> None:
-    """Refuse, before any work, a dataset argument that is neither a folder nor a Hub id.
-
-    A Hub dataset id looks like ``namespace/name``; anything else must be an existing folder
-    (resolved against the working directory). A Hub id while the Hub is unreachable fails at once
-    with the cause unless the dataset is in the local cache (the loader decides that).
+    """Refuse, before any work, a dataset argument that is neither a folder nor a Hub id
+    (:func:`ggt_hf.hub.locations.resolve_location`: an existing path is local, a path that does not
+    exist is a missing folder, else a valid ``namespace/name``). A Hub id while the Hub is
+    unreachable fails at once with the cause unless the dataset is in the local cache (the loader
+    decides that).
     """
-    import re
+    from ggt_hf.hub.locations import resolve_location
 
-    from ggt_hf.errors import UsageError
-
-    if value is None or Path(value).exists():
+    if value is None or not resolve_location(value, option).is_hub:
         return
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", value) or value.startswith(("./", "../")):
-        raise UsageError(
-            f"{option} {value}",
-            f"no such folder ({Path(value).resolve()}), and not a Hub dataset id (namespace/name)",
-        )
-    from ggt_hf.runtime.network import hub_offline
+    from ggt_hf.runtime.network import require_hub_repos
 
-    hub_offline()  # an unreachable Hub is reported once and the loader only looks at the cache
+    require_hub_repos([value], option, repo_type="dataset")  # unreachable and not cached: named now
 
 
 def print_release_report(label: str, report, leaks_title: str, report_path: str | Path | None) -> None:

@@ -20,12 +20,16 @@ def run(args) -> int:
 
     from ggt_hf.errors import UsageError
     from ggt_hf.files.output_folders import output_lock
-    from ggt_hf.hub.card import finalize_folder, read_card_info
+    from ggt_hf.hub.card import finalize_folder, list_shards, read_card_info
     from ggt_hf.hub.pack import DATASET_LOCK, claim_dataset_folder
 
     if not Path(args.folder).is_dir():
         raise UsageError(args.folder, "no such folder (give a dataset folder that `ggt pack` wrote)")
+    if not any(Path(args.folder).iterdir()):  # a card of nothing would be written, the folder claimed
+        raise UsageError(args.folder, "empty folder (give a dataset folder that `ggt pack` wrote)")
     folder = claim_dataset_folder(args.folder)  # README.md of a folder that is not ggt's is never rewritten
+    if not list_shards(folder):
+        raise UsageError(args.folder, "no shards under data/: nothing to write a card for (run `ggt pack`)")
     with output_lock(folder, DATASET_LOCK):
         info = read_card_info(folder, None)
         changes = {

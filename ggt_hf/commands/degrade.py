@@ -44,8 +44,8 @@ def run(args) -> int:
     from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, parse_category
     from ggt_hf.degrade import degrade
     from ggt_hf.degrade.synthetic_pairs import pair_seed
-    from ggt_hf.errors import GGTError, UsageError
-    from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_text, path_text, printable
+    from ggt_hf.errors import GGTError, UsageError, path_text, printable
+    from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_text
     from ggt_hf.files.walk import walk_files
     from ggt_hf.imaging.images import encode_image, from_array, load_image
 

@@ -74,9 +74,11 @@ def _report(request) -> None:
 
 
 def _worker(args) -> int:
+    from ggt_hf.commands._common import check_dataset_arg
     from ggt_hf.leaderboard.queue import Worker
     from ggt_hf.metrics.specs import parse_metric_list
 
+    check_dataset_arg(args.dataset)  # a missing folder is named now, not a silent idle worker
     store = _open(args)
     metrics = parse_metric_list(args.metrics, []) if args.metrics else None
     worker = Worker(

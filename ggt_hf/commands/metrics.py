@@ -44,4 +44,20 @@ def run(args) -> int:
         )
     print("\n".join(rows))
     print("weights folders: " + ", ".join(f"{k}: {v}" for k, v in weights_dirs().items()))
+    if args.action == "fetch" and failures:
+        _raise_if_offline(failures)
     return 1 if (args.action == "fetch" and failures) else 0
+
+
+def _raise_if_offline(failures: int) -> None:
+    """A fetch that failed because a download host is unreachable is a network failure (exit 3)."""
+    from ggt_hf.errors import NetworkUnavailableError
+    from ggt_hf.runtime.network import network_problems
+
+    problems = network_problems()
+    if problems:
+        raise NetworkUnavailableError(
+            "ggt metrics fetch",
+            f"{failures} metric(s) not fetched: {'; '.join(problems)}; run it where the network is "
+            "available, or place the files where the table above says",
+        )

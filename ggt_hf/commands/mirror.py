@@ -35,6 +35,11 @@ def run(args) -> int:
     from ggt_hf.hub.mirror import StreamConfig, mirror_release
     from ggt_hf.hub.push import resolve_token
 
+    if not args.plan:
+        from ggt_hf.runtime.network import require_hub
+
+        resolve_token()  # a missing token is named first (no network needed to know)
+        require_hub("ggt mirror")  # it uploads: fail before reading anything, not after the retries
     source = ReleaseSource(args.src)
     plan = detect_layout(source, split=args.split, category=args.category)
     if args.plan:

@@ -216,7 +216,7 @@ def restore_files(
 
 def restorer_options(args) -> RestorerOptions:
     """The restorer options the command line gives (``--prompt``, ``--seed``, ``--tile``, ...)."""
-    from ggt_hf.prompts.strategies import template
+    from ggt_hf.prompt_texts import template
     from ggt_hf.restore.spec import RestorerOptions
 
     return RestorerOptions(
@@ -274,7 +274,14 @@ def run(args) -> int:
         pairs, problems = plan_packed(src, dst, args.split), []
     else:
         pairs, problems = plan_outputs(src, dst)
+    if not pairs and not problems:  # nothing to restore: say so (exit 2), not "restored 0" (exit 0)
+        from ggt_hf.errors import UsageError
+
+        raise UsageError(src, "no images to restore here")
     spec = parse_restorer(args.model)  # cheap: a bad name (e.g. an unknown category) fails first
+    from ggt_hf.runtime.network import require_hub_repos
+
+    require_hub_repos([*spec.model_sources(), args.controlnet], "ggt restore")  # one probe, not retries
     options = restorer_options(args)
     identity = restorer_identity(spec, options)  # what the Restorer will be, known before it is loaded
     provenance = _check_provenance(args, dst, pairs, identity)  # before any model is loaded

@@ -23,7 +23,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ggt_hf.training.plan import BatchSplitError, format_plan, plan_recipe, recipe_table
+    from ggt_hf.recipes.plan import format_plan, plan_recipe, recipe_table
+    from ggt_hf.training.batching import BatchSplitError
 
     if args.readme_table:
         print(recipe_table(args.readme_table))

@@ -23,8 +23,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ggt_hf.errors import UsageError
+    from ggt_hf.recipes.loading import load_any_recipe
     from ggt_hf.training.data.tiles import build_tile_view
-    from ggt_hf.training.plan import load_any_recipe
 
     recipe, kind = load_any_recipe(args.config, args.overrides)
     if kind != "restorer":

@@ -19,6 +19,7 @@ cached under ``out/outputs/<system>/`` so an interrupted benchmark resumes, and 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import re
@@ -30,7 +31,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ggt_hf.constants import CATEGORIES
+from ggt_hf.constants import CATEGORIES, SHARE_FORMAT
 from ggt_hf.degrade import degrade
 from ggt_hf.degrade.synthetic_pairs import pair_seed
 from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -180,10 +181,18 @@ def run_bench(
     }
 
 
+def read_shares(path: str | Path) -> dict[str, float]:
+    """System → share from a ``ggt leaderboard votes --share --out`` file."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("format") != SHARE_FORMAT:
+        raise ValueError(
+            f"{path}: not a human-share file (write one with `ggt leaderboard votes --share --out`)"
+        )
+    return {name: float(row["share"]) for name, row in data["shares"].items()}
+
+
 def _human_share(path: str | os.PathLike, systems: list[str]) -> dict[str, float]:
     """The study shares of ``systems`` (names as in the study's output folders)."""
-    from ggt_hf.leaderboard.study import read_shares
-
     shares = read_shares(path)
     # a study over bench-mfm's own outputs names systems by their output folders
     folders = {safe_name(s): s for s in systems}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col, try_parse_category
 from ggt_hf.files.walk import image_files
-from ggt_hf.hub.shard_reader import check_local_shards
+from ggt_hf.hub.shard_reader import load_packed
 from ggt_hf.imaging.images import probe_image, read_file_bytes
 
 
@@ -59,17 +59,27 @@ class Reference:
         return (self.item(i) for i in indices)
 
 
+def load_packed_split(dataset: str, split: str = "test", config: str | None = None):
+    """The ``split`` of a packed GGT dataset (local folder or Hub repo id) as a ``datasets.Dataset``,
+    images left encoded: the one reader of packed references (``ggt eval``, the leaderboard's
+    submission check and worker), through :func:`~ggt_hf.hub.shard_reader.load_packed` (a local
+    folder's shards are checked first, and its rows are fresh after a re-pack); a split without an
+    ``hq`` column is kept."""
+    from datasets import Image
+
+    ds = load_packed(dataset, config, split)
+    for column in (Col.HQ, Col.LQ):
+        if column in ds.column_names:
+            ds = ds.cast_column(column, Image(decode=False))
+    return ds
+
+
 class PackedReference(Reference):
     """A split of a packed GGT dataset, images left encoded."""
 
     def __init__(self, dataset: str, split: str, config: str | None) -> None:
-        from datasets import Image, load_dataset
-
-        check_local_shards(dataset)
-        ds = load_dataset(dataset, config, split=split)
+        ds = load_packed_split(dataset, split, config)
         self.has_hq = Col.HQ in ds.column_names
-        for column in (Col.HQ, Col.LQ) if self.has_hq else (Col.LQ,):
-            ds = ds.cast_column(column, Image(decode=False))
         if self.has_hq:
             self.has_hq = any(v is not None for v in ds.select_columns([Col.HQ])[Col.HQ])
         self.ds, self.name = ds, dataset
@@ -166,10 +176,14 @@ class FolderReference(Reference):
 
 
 def is_packed(dataset: str) -> bool:
-    """True for a Hub repo id or a folder holding parquet shards / a dataset card."""
-    path = Path(dataset)
-    if not path.exists():
-        return True  # a Hub repo id (datasets says so clearly when it is not one)
+    """True for a Hub repo id or a folder holding parquet shards / a dataset card (which of the two:
+    :func:`ggt_hf.hub.locations.resolve_location`, refusing what is neither)."""
+    from ggt_hf.hub.locations import resolve_location
+
+    location = resolve_location(dataset, "--dataset")
+    if location.is_hub:
+        return True
+    path = location.path
     if path.is_file():
         raise ValueError(f"--dataset {dataset}: a file; give a packed dataset or a folder of LQ photos")
     return any(path.rglob("*.parquet")) or (

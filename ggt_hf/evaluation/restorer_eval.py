@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf import __version__
-from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS, Col
-from ggt_hf.errors import GGTError
+from ggt_hf.constants import CATEGORIES, IMAGE_EXTENSIONS
+from ggt_hf.errors import GGTError, path_text
 from ggt_hf.evaluation.references import Reference, open_reference
-from ggt_hf.files.io_utils import append_jsonl, atomic_write_json, atomic_write_text, path_text, read_jsonl
+from ggt_hf.files.io_utils import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from ggt_hf.files.walk import walk_files
-from ggt_hf.hub.shard_reader import check_local_shards
 from ggt_hf.imaging.images import load_image, probe_image, read_file_bytes
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
 
@@ -90,15 +89,6 @@ def scan_predictions(
             others.append(path.relative_to(pred_dir).as_posix())
     dups = {k: [p.relative_to(pred_dir).as_posix() for p in v] for k, v in found.items() if len(v) > 1}
     return {k: v[0] for k, v in found.items() if len(v) == 1}, dups, others, refused
-
-
-def load_reference(dataset: str, split: str = "test", config: str | None = None):
-    """The split of a packed GGT dataset (local folder or Hub repo id), images left encoded."""
-    from datasets import Image, load_dataset
-
-    check_local_shards(dataset)
-    ds = load_dataset(dataset, config, split=split)
-    return ds.cast_column(Col.HQ, Image(decode=False)).cast_column(Col.LQ, Image(decode=False))
 
 
 def _digest(data: bytes) -> str:

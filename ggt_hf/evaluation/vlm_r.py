@@ -1,53 +1,22 @@
 """VLM-R: the success rate of restorations as judged by a vision-language model.
 
-A :class:`Judge` looks at an LQ input and a restored output and returns a :class:`Verdict` over the
-paper's five aspects (:data:`ggt_hf.constants.JUDGE_ASPECTS`); a restoration succeeds when every
+A :class:`~ggt_hf.judging.verdict.Judge` looks at an LQ input and a restored output and returns a
+:class:`~ggt_hf.judging.verdict.Verdict` over the paper's five aspects (:data:`ggt_hf.constants.JUDGE_ASPECTS`); a restoration succeeds when every
 aspect passes. VLM-R over a set is the fraction of successes. Real VLM judges (Gemini, OpenAI, a
 local Qwen-VL) implement the same protocol in :mod:`ggt_hf.backends`; tests and offline runs use
-:class:`ggt_hf.evaluation.heuristic_judge.HeuristicJudge`, a deterministic, measurable stand-in
+:class:`ggt_hf.judging.heuristic.HeuristicJudge`, a deterministic, measurable stand-in
 that is *not* a VLM.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
 
 from PIL import Image
 
 from ggt_hf.constants import JUDGE_ASPECTS
-
-
-@dataclass
-class Verdict:
-    """A judge's decision on one restoration."""
-
-    aspects: dict[str, bool]
-    reasons: dict[str, str] = field(default_factory=dict)
-    feedback: str | None = None  # corrective instructions, used for re-prompting in QC
-
-    def __post_init__(self) -> None:
-        missing = set(JUDGE_ASPECTS) - set(self.aspects)
-        if missing:
-            raise ValueError(f"verdict lacks aspect(s) {', '.join(sorted(missing))}")
-
-    @property
-    def success(self) -> bool:
-        return all(self.aspects[a] for a in JUDGE_ASPECTS)
-
-    @property
-    def failed(self) -> list[str]:
-        return [a for a in JUDGE_ASPECTS if not self.aspects[a]]
-
-
-@runtime_checkable
-class Judge(Protocol):
-    """Anything that judges a restoration of ``lq`` into ``out``."""
-
-    name: str
-
-    def judge(self, lq: Image.Image, out: Image.Image, *, prompt: str | None = None) -> Verdict: ...
+from ggt_hf.judging.verdict import Judge, Verdict
 
 
 @dataclass

@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,47 +22,6 @@ def _umask() -> int:
 
 #: Mode of files written here: what ``open()`` would give (0o666 minus the umask), not mkstemp's 0o600.
 FILE_MODE = 0o666 & ~_umask()
-
-
-def path_text(path: str | os.PathLike) -> str:
-    """``str(path)`` safe to print and to write as UTF-8 (JSON, parquet, CSV, reports).
-
-    On POSIX a file name may hold bytes that are not UTF-8 (e.g. Latin-1 ``café.jpg``); Python keeps
-    them as lone surrogates, which cannot be encoded. Those bytes are written as ``\\xNN`` escapes
-    instead (stable across runs), so the item is named readably and nothing crashes writing it.
-    """
-    text = os.fspath(path) if not isinstance(path, str) else path
-    if isinstance(text, bytes):
-        return text.decode("utf-8", "backslashreplace")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = os.fsencode(text).decode("utf-8", "backslashreplace")
-    return text
-
-
-#: Characters that would break a line of a report or of the console: C0 controls (newline, tab,
-#: carriage return, escape...), DEL, C1 controls and the Unicode line/paragraph separators.
-_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _escape_control(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-
-
-def printable(text: object) -> str:
-    """``text`` (a path, an item, a message) safe to show as ONE line of the console or of a
-    ``item<TAB>reason`` report: :func:`path_text` (non-UTF-8 bytes as ``\\xNN``), then control
-    characters escaped (``\\n``, ``\\t``, ``\\r``, ``\\x1b``, ``\\u2028``...), so a file named
-    ``evil<LF>ok<TAB>fake.png`` is shown as ``evil\\nok\\tfake.png`` and cannot forge a line.
-
-    For what is shown only: JSON/JSONL keep the exact name (their encoding escapes it already).
-    Idempotent (the escapes hold no control character)."""
-    text = text if isinstance(text, str | bytes | os.PathLike) else str(text)
-    return _CONTROL_CHARS.sub(_escape_control, path_text(text))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ggt_hf.constants import IMAGE_EXTENSIONS
-from ggt_hf.errors import UnsafePathError
-from ggt_hf.files.io_utils import path_text
+from ggt_hf.errors import UnsafePathError, path_text
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ datasets, clean folders with on-the-fly degradation — the same specs as the re
 :class:`~ggt_hf.generative.buckets.BucketSchedule` decides which pairs form batch ``k``; each pair is
 fitted to its bucket (LQ and HQ identically). The text of a pair is its own prompt
 (``prompt: pair``, falling back to the fixed prompt when a pair has none) or always the fixed
-restoration prompt (``prompt: fixed``; :func:`ggt_hf.prompts.strategies.template` ``("fixed")`` unless
+restoration prompt (``prompt: fixed``; :func:`ggt_hf.prompt_texts.template` ``("fixed")`` unless
 ``fixed_prompt`` is set).
 
 GGT:baseline mixing is per *batch* (a batch holds one bucket of one group); the realised fraction
@@ -52,7 +52,7 @@ class BucketDataConfig:
 
 
 def _fixed_prompt(cfg: BucketDataConfig) -> str:
-    from ggt_hf.prompts.strategies import template
+    from ggt_hf.prompt_texts import template
 
     return cfg.fixed_prompt or template("fixed")
 

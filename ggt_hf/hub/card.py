@@ -2,8 +2,8 @@
 
 :func:`finalize_folder` is called after every pack: it scans ``data/`` (row counts come from the
 parquet footers, no image is decoded except the few in the preview grid) and rewrites
-``ggt_dataset.json``, ``assets/sample_grid.jpg`` and ``README.md``. The card is rendered by
-``huggingface_hub.DatasetCard.from_template`` from ``model_cards/dataset_card.md.j2``; its YAML
+``ggt_dataset.json``, ``assets/sample_grid.jpg`` and ``README.md``. The card is the ``dataset`` kind
+of the one card renderer (:mod:`ggt_hf.hub.card_render`, ``model_cards/dataset_card.md.j2``); its YAML
 holds a ``default`` config over all categories and one config per category, and ``dataset_info``
 written by ``datasets``' own ``DatasetInfosDict``.
 """
@@ -16,8 +16,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from importlib import resources
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets import DatasetInfo, SplitDict, SplitInfo
 from datasets.info import DatasetInfosDict
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import DatasetCardData
 from PIL import Image
 
 from ggt_hf import __version__
 from ggt_hf.constants import CATEGORIES, CATEGORY_TITLES, SCHEMA_VERSION, SPLITS, Col, HubLayout
 from ggt_hf.files import output_folders
 from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes
-from ggt_hf.files.metadata_files import read_metadata, read_metadata_or_none
+from ggt_hf.files.metadata_files import read_metadata_or_none
+from ggt_hf.hub.card_info import CardInfo, read_card_info
+from ggt_hf.hub.card_render import render_card_template
 from ggt_hf.hub.schema import dataset_features
 from ggt_hf.hub.shard_reader import open_shard
 
 logger = logging.getLogger(__name__)
 
-CARD_TEMPLATE = "dataset_card.md.j2"
 _SHARD_RE = re.compile(
     "(?P<subset>" + "|".join(HubLayout.SUBSETS) + ")/"
     r"(?P<category>[a-z_]+)/(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet"
@@ -51,21 +51,6 @@ CITATION = """@article{kong2026ggt100k,
   journal = {arXiv preprint arXiv:2605.31039},
   year    = {2026}
 }"""
-
-
-@dataclass
-class CardInfo:
-    """Dataset-level metadata for the card (kept in the manifest so repacks preserve it)."""
-
-    pretty_name: str = "GGT dataset"
-    license: str = "other"
-    description: str = (
-        "Paired low-quality (LQ) / high-quality (HQ) images for real-world image restoration, "
-        "in the GGT-100K format."
-    )
-    repo_id: str | None = None
-    attribution: str | None = None
-    tags: list[str] = field(default_factory=lambda: ["image-restoration", "generative-ground-truth", "ggt"])
 
 
 @dataclass(frozen=True)
@@ -243,15 +228,6 @@ def make_sample_grid(
     return render_grid(sample_tiles(folder, shards, per_category), tile)
 
 
-def read_card_info(folder: Path, given: CardInfo | None) -> CardInfo:
-    manifest = folder / HubLayout.MANIFEST
-    if given is None and manifest.exists():
-        stored = read_metadata(manifest).get("card")  # a hostile manifest: DatasetValidationError
-        if isinstance(stored, dict):  # ignore keys an older/newer ggt-hf wrote
-            return CardInfo(**{k: v for k, v in stored.items() if k in CardInfo.__dataclass_fields__})
-    return given or CardInfo()
-
-
 BACKEND_MEANINGS = {
     "synthetic": "clean photo as HQ, LQ made by a recorded synthetic degradation (`ggt_hf.degrade`)",
     "classical": "HQ from the offline classical baseline restorer (a baseline, not an MFM)",
@@ -302,10 +278,9 @@ def render_card(
         configs=config_entries(shards),
     )
     _infos(shards).to_dataset_card_data(card_data)
-    template = resources.files("ggt_hf").joinpath("_templates", CARD_TEMPLATE).read_text(encoding="utf-8")
-    card = DatasetCard.from_template(
+    return render_card_template(
+        "dataset",
         card_data,
-        template_str=template,
         info=info,
         counts=[(c, CATEGORY_TITLES[c], table[c]) for c in CATEGORIES if any(table[c].values())],
         splits=[s for s in SPLITS if any(table[c][s] for c in CATEGORIES)],
@@ -331,7 +306,6 @@ def render_card(
         ggt_version=__version__,
         citation=CITATION,
     )
-    return str(card)
 
 
 def write_card_files(

@@ -30,6 +30,8 @@ from huggingface_hub import EvalResultEntry, HfApi, eval_result_entries_to_yaml
 from ggt_hf.constants import HubLayout
 from ggt_hf.errors import GGTError
 from ggt_hf.files.io_utils import atomic_write_text
+from ggt_hf.hub.card_info import read_card_info
+from ggt_hf.hub.locations import resolve_location
 from ggt_hf.metrics.specs import METRICS
 
 logger = logging.getLogger(__name__)
@@ -155,21 +157,18 @@ def push_eval_results(
 
 
 def hub_dataset_id(dataset: str) -> str:
-    """The Hub id of the benchmark ``dataset`` (a repo id, or a packed folder whose card names one)."""
-    folder = Path(dataset)
-    if folder.is_dir():
-        from ggt_hf.hub.card import read_card_info
-
-        repo_id = read_card_info(folder, None).repo_id
-        if not repo_id:
-            raise EvalResultsError(
-                dataset,
-                "a local folder has no Hub id: pass --dataset as a Hub repo id or pack with --repo-id",
-            )
-        return repo_id
-    if dataset.count("/") != 1:
-        raise EvalResultsError(dataset, "not a Hub dataset id (namespace/name)")
-    return dataset
+    """The Hub id of the benchmark ``dataset`` (a repo id, or a packed folder whose card names one;
+    which of the two: :func:`ggt_hf.hub.locations.resolve_location`)."""
+    location = resolve_location(dataset, "--dataset")
+    if location.is_hub:
+        return location.repo_id
+    repo_id = read_card_info(location.path, None).repo_id if location.path.is_dir() else None
+    if not repo_id:
+        raise EvalResultsError(
+            dataset,
+            "a local folder has no Hub id: pass --dataset as a Hub repo id or pack with --repo-id",
+        )
+    return repo_id
 
 
 def publish_results(results: dict[str, Any], model_repo: str, dataset: str, **kwargs: Any) -> Any:

@@ -207,6 +207,9 @@ class ReleaseSource:
         self, url: str, fs: fsspec.AbstractFileSystem | None = None, *, max_bytes: int = MAX_IMAGE_BYTES
     ) -> None:
         if fs is None:
+            from ggt_hf.runtime.network import require_hub_repos
+
+            require_hub_repos([url], "reading the release", repo_type="dataset")  # hf://: fail fast
             fs, root = fsspec.core.url_to_fs(url)
         else:
             root = url

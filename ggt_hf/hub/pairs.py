@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf.constants import IMAGE_EXTENSIONS, parse_split
-from ggt_hf.errors import PairingError
-from ggt_hf.files.io_utils import path_text, printable, read_jsonl
+from ggt_hf.errors import PairingError, path_text, printable
+from ggt_hf.files.io_utils import read_jsonl
 from ggt_hf.files.tables import read_table
 from ggt_hf.files.walk import walk_files
 from ggt_hf.records import PairRecord

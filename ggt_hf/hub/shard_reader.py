@@ -114,3 +114,38 @@ def check_local_shards(dataset: str | os.PathLike) -> None:
         rel = path.relative_to(folder)
         if not any(part.startswith((".", "_")) for part in rel.parts):  # what datasets skips
             open_shard(path, name=rel.as_posix())
+
+
+def load_packed(
+    dataset: str | os.PathLike, config: str | None, split: str, *, streaming: bool = False
+) -> Any:
+    """``datasets.load_dataset(dataset, config, split=split)``, fresh after a re-pack: the one way
+    ggt-hf loads a packed GGT dataset (a local folder or a Hub repo id).
+
+    ``datasets`` keys its cache of a local folder whose card lists ``configs:`` on the card alone (the
+    data-file *patterns*, not the files), so re-packing into the same folder and loading again returns
+    the previous pack's rows from the cache. A local folder is therefore resolved by ``datasets`` itself
+    (the builder reads the card: the same files, features and split as ``load_dataset(folder)``) and
+    then loaded as the ``parquet`` builder over those files, whose cache key includes each file's path
+    and modification time. The shards are checked first (:func:`check_local_shards`). A Hub repo id
+    is loaded as is (its cache key holds the commit).
+    """
+    from datasets import load_dataset, load_dataset_builder
+
+    check_local_shards(dataset)
+    if not Path(dataset).is_dir():
+        return load_dataset(str(dataset), config, split=split, streaming=streaming)
+    builder = load_dataset_builder(str(Path(dataset).resolve()), config)
+    files = (builder.config.data_files or {}).get(split)
+    if not files:
+        raise DatasetValidationError(
+            str(dataset),
+            f"no {split!r} split in config {builder.config.name!r} (its card lists no files for it)",
+        )
+    return load_dataset(
+        "parquet",
+        data_files={split: list(files)},
+        split=split,
+        features=builder.info.features,
+        streaming=streaming,
+    )

@@ -44,8 +44,8 @@ from ggt_hf.constants import (
     parse_category,
     try_parse_category,
 )
-from ggt_hf.errors import BadImageError, DuplicateError, GGTError
-from ggt_hf.files.io_utils import append_jsonl, atomic_write_bytes, path_text, read_jsonl, sha256_bytes
+from ggt_hf.errors import BadImageError, DuplicateError, GGTError, path_text
+from ggt_hf.files.io_utils import append_jsonl, atomic_write_bytes, read_jsonl, sha256_bytes
 from ggt_hf.files.output_folders import check_no_overlap, claim_output_folder
 from ggt_hf.files.tables import read_table, require_columns
 from ggt_hf.files.walk import walk_files

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ggt_hf.errors import GGTError
 
 if TYPE_CHECKING:
-    from ggt_hf.leaderboard.store import Request
+    from ggt_hf.leaderboard.requests import Request
 
 #: Prefix of the reason of a request refused at submission (it claims nothing).
 REFUSED_PREFIX = "refused:"

@@ -251,7 +251,7 @@ class Worker:
 
     def _predict(self, request: Request, out: Path) -> None:
         """Restore every LQ image of the split with the submitted restorer into ``out/<id>.png``."""
-        from ggt_hf.evaluation.restorer_eval import load_reference
+        from ggt_hf.evaluation.references import load_packed_split
         from ggt_hf.imaging.images import decode_image, encode_image
         from ggt_hf.restore.factory import make_restorer, weights_spec
         from ggt_hf.restore.spec import RestorerOptions
@@ -260,7 +260,7 @@ class Worker:
         _, snapshot = fetch_pinned_model(request.model_repo, request.revision, api=self.api)
         options = RestorerOptions(device=self.device, tile=self.tile, overlap=self.overlap)
         restorer = make_restorer(weights_spec(snapshot), options)
-        ds = load_reference(self.dataset, self.split)
+        ds = load_packed_split(self.dataset, self.split)
         for row in tqdm(ds, desc=f"restoring ({request.model})", disable=self.progress is False):
             lq = decode_image(row[Col.LQ]["bytes"], row[Col.ID]).image
             restored = restorer.restore(lq, item_id=row[Col.ID])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ggt_hf.errors import GGTError
 
 if TYPE_CHECKING:
-    from ggt_hf.leaderboard.store import Request
+    from ggt_hf.leaderboard.requests import Request
 
 
 class RateLimitError(GGTError):

@@ -29,9 +29,7 @@ import json
 import logging
 import os
 import re
-import uuid
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +38,7 @@ from filelock import FileLock
 
 from ggt_hf.errors import GGTError
 from ggt_hf.files.io_utils import atomic_write_json
+from ggt_hf.leaderboard.requests import Request, RequestStatus, unique_stamp, utc_now
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -52,79 +51,14 @@ logger = logging.getLogger(__name__)
 RESULTS_FORMAT = "ggt-eval-results"
 
 
-class RequestStatus:
-    """The states of a request (strings, as stored in the request files)."""
-
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    FINISHED = "FINISHED"
-    FAILED = "FAILED"
-    ALL = (PENDING, RUNNING, FINISHED, FAILED)
-
-
 class StoreError(GGTError):
     """A store entry that cannot be written or found."""
-
-
-def utc_now() -> str:
-    """The current UTC time as ISO 8601 (what every store record carries)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _unique_stamp() -> str:
-    now = datetime.now(timezone.utc)
-    return f"{now:%Y%m%dT%H%M%S}{now.microsecond:06d}Z-{uuid.uuid4().hex[:8]}"
 
 
 def safe_name(text: str) -> str:
     """``text`` as one safe path component (``org/model`` → ``org__model``)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace("/", "__")).strip("._")
     return name[:120] or "unnamed"
-
-
-@dataclass
-class Request:
-    """One submission in the queue.
-
-    ``kind`` is ``"predictions"`` (a validated zip, extracted under the request folder) or
-    ``"model"`` (a registry restorer on the Hub: ``model_repo`` pinned to the commit ``revision``).
-    A refused submission is stored FAILED from the start (it counts against the rate limit).
-    """
-
-    request_id: str
-    kind: str
-    model: str
-    user: str
-    status: str = RequestStatus.PENDING
-    submitted_at: str = field(default_factory=utc_now)
-    model_repo: str | None = None
-    revision: str | None = None
-    reason: str | None = None
-    result_file: str | None = None
-    worker: str | None = None
-    history: list[dict[str, str]] = field(default_factory=list)
-    #: the account owning the model name's row (:mod:`ggt_hf.leaderboard.ownership`); ``None`` for
-    #: refusals and for requests written before rows had owners
-    owner: str | None = None
-
-    @classmethod
-    def new(
-        cls, kind: str, model: str, user: str, model_repo: str | None = None, revision: str | None = None
-    ) -> Request:
-        """A fresh PENDING request with a unique, time-ordered id."""
-        if kind not in ("predictions", "model"):
-            raise ValueError(f"unknown request kind {kind!r}")
-        request = cls(_unique_stamp(), kind, model, user, model_repo=model_repo, revision=revision)
-        request.history.append({"status": RequestStatus.PENDING, "time": request.submitted_at})
-        return request
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Request:
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class LeaderboardStore:
@@ -163,7 +97,7 @@ class LeaderboardStore:
             raise StoreError(result_json.get("model", "result"), f"not a {RESULTS_FORMAT} JSON document")
         model = str((meta or {}).get("model") or result_json.get("model") or "unnamed")
         record = {**result_json, "leaderboard": {"submitted_at": utc_now(), **(meta or {}), "model": model}}
-        path = self.results_dir / safe_name(model) / f"results_{_unique_stamp()}.json"
+        path = self.results_dir / safe_name(model) / f"results_{unique_stamp()}.json"
         atomic_write_json(path, record)
         self.publish(path)
         return path.relative_to(self.results_dir).as_posix()

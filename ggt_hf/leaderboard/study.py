@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ggt_hf.constants import SHARE_FORMAT
 from ggt_hf.leaderboard.arena import Arena, _images
 from ggt_hf.leaderboard.votes import InvalidVoteError, VoteStore, _now
 
@@ -197,10 +198,6 @@ def vote_shares(
     return frame[SHARE_COLUMNS]
 
 
-#: ``format`` of the JSON written by ``ggt leaderboard votes --share --out`` (read by bench-mfm).
-SHARE_FORMAT = "ggt-human-share"
-
-
 def shares_json(frame, votes: Sequence[StudyVote]) -> dict[str, Any]:
     """The share table as the JSON ``bench-mfm --human`` reads."""
     return {
@@ -218,15 +215,3 @@ def shares_json(frame, votes: Sequence[StudyVote]) -> dict[str, Any]:
             for row in frame.to_dict("records")
         },
     }
-
-
-def read_shares(path: str | Path) -> dict[str, float]:
-    """System → share from a ``ggt leaderboard votes --share --out`` file."""
-    import json
-
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("format") != SHARE_FORMAT:
-        raise ValueError(
-            f"{path}: not a human-share file (write one with `ggt leaderboard votes --share --out`)"
-        )
-    return {name: float(row["share"]) for name, row in data["shares"].items()}

@@ -88,9 +88,9 @@ def expected_images(
     dataset: str, split: str = "test", config: str | None = None
 ) -> dict[str, tuple[int, int]]:
     """id → (width, height) of a packed GGT split (local folder or Hub id)."""
-    from ggt_hf.evaluation.restorer_eval import load_reference
+    from ggt_hf.evaluation.references import load_packed_split
 
-    ds = load_reference(dataset, split, config).select_columns([Col.ID, Col.WIDTH, Col.HEIGHT])
+    ds = load_packed_split(dataset, split, config).select_columns([Col.ID, Col.WIDTH, Col.HEIGHT])
     return {row[Col.ID]: (row[Col.WIDTH], row[Col.HEIGHT]) for row in ds}
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.evaluation.composite import GROUP_TITLES, composite
+from ggt_hf.hub.locations import hub_repo_id
 from ggt_hf.leaderboard.ownership import model_key
 from ggt_hf.metrics.specs import GROUPS, METRICS, MetricSpec
 
@@ -72,7 +73,7 @@ def _key(result: dict[str, Any]) -> tuple[str, str]:
 def model_link(name: str, repo: str | None) -> str:
     """``name`` as a Markdown link to its Hub repo when it has one (local paths are not linked)."""
     label = name.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
-    if repo and "/" in repo and not repo.startswith(("/", ".", "~")) and repo.count("/") == 1:
+    if hub_repo_id(repo) is not None:  # the text only: a results row never names a server path
         return f"[{label}]({HUB_URL}/{repo})"
     return label
 

@@ -61,7 +61,7 @@ class InvalidVoteError(GGTError):
 
 
 def _now() -> str:
-    from ggt_hf.leaderboard.store import utc_now
+    from ggt_hf.leaderboard.requests import utc_now
 
     return utc_now()
 

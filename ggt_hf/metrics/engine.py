@@ -3,8 +3,9 @@
 ``MetricEngine(["psnr", "ssim", "niqe"]).score_pairs(items)`` decodes every prediction/reference
 once (in worker threads), batches consecutive images of equal size, converts each batch to a
 tensor once and runs every requested metric on it. Metrics come from ``pyiqa``; on CPU the
-weight-free PSNR / SSIM / MS-SSIM run through :mod:`ggt_hf.metrics.fast`, exact re-implementations
-that are several times faster than pyiqa's CPU path (tests hold them to 1e-4 of pyiqa).
+weight-free PSNR / SSIM are scored right in the decode threads from the decoded uint8 arrays
+(:mod:`ggt_hf.metrics.fast_cv`, OpenCV), MS-SSIM through :mod:`ggt_hf.metrics.fast`; both are
+re-implementations of pyiqa's numbers, held to 1e-4 of pyiqa by the tests, at a fraction of its cost.
 
 Conventions: RGB in [0, 1]; ``y_channel`` overrides the Y/RGB choice of metrics that have one
 (``None`` keeps pyiqa's defaults: PSNR on RGB, SSIM / MS-SSIM on Y); ``crop_border`` crops that many
@@ -14,6 +15,7 @@ of equal size and raise ``ValueError`` naming the item otherwise. The device is 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 ImageLike = str | os.PathLike | bytes | Image.Image | np.ndarray
 _Y_OPTION_IDS = {"psnr": False, "psnry": True, "ssim": True, "ssimc": False, "ms_ssim": True}
 _FAST_FAMILY = {"psnr": "psnr", "psnry": "psnr", "ssim": "ssim", "ssimc": "ssim", "ms_ssim": "ms_ssim"}
+#: pyiqa id -> :mod:`ggt_hf.metrics.fast_cv` function scoring one decoded uint8 pair (CPU).
+_PAIR_FAMILY = {"psnr": "psnr_u8", "psnry": "psnr_u8", "ssim": "ssim_u8", "ssimc": "ssim_u8"}
 _locks_lock = threading.Lock()
 _model_locks: dict[int, threading.Lock] = {}  # models are cached for the process: ids stay valid
 
@@ -93,6 +97,16 @@ def _serialised(model: Any, full_reference: bool) -> Callable[[Any, Any], Any]:
     return score
 
 
+@functools.cache
+def _opencv_available() -> bool:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        logger.info("OpenCV is not installed: PSNR / SSIM run on batched tensors (slower)")
+        return False
+    return True
+
+
 class MetricEngine:
     """Score images with a list of metrics; see the module docstring for conventions."""
 
@@ -125,16 +139,33 @@ class MetricEngine:
     def needs_reference(self) -> bool:
         return any(s.mode == "FR" for s in self.specs)
 
+    def _y_option(self, spec: MetricSpec) -> bool | None:
+        """The Y/RGB choice for a spec: the engine's ``y_channel`` if set and the metric has one,
+        else pyiqa's default (``None`` for metrics without the option)."""
+        pid = spec.pyiqa_id
+        if self.y_channel is not None and pid in _Y_OPTION_IDS:
+            return self.y_channel
+        return _Y_OPTION_IDS.get(pid)
+
+    def _pair_function(self, spec: MetricSpec) -> Callable[[np.ndarray, np.ndarray], float] | None:
+        """``fn(pred_u8, ref_u8) -> score`` when the spec is scored per pair in the decode threads
+        (PSNR / SSIM on the CPU fast path, OpenCV installed), else ``None``: see :mod:`fast_cv`."""
+        if not (self.fast_path and self.device == "cpu" and spec.pyiqa_id in _PAIR_FAMILY):
+            return None
+        if not _opencv_available():
+            return None
+        from ggt_hf.metrics import fast_cv
+
+        kernel = getattr(fast_cv, _PAIR_FAMILY[spec.pyiqa_id])
+        y, b = self._y_option(spec), self.crop_border
+        return lambda pred, ref: kernel(pred, ref, y_channel=y, crop_border=b)
+
     def _function(self, spec: MetricSpec) -> Callable[[Any, Any], Any]:
         """``fn(pred, ref) -> (N,)`` tensor for a spec, created once."""
         if spec.name in self._fns:
             return self._fns[spec.name]
         pid = spec.pyiqa_id
-        y = (
-            self.y_channel
-            if (self.y_channel is not None and pid in _Y_OPTION_IDS)
-            else _Y_OPTION_IDS.get(pid)
-        )
+        y = self._y_option(spec)
         if self.fast_path and pid in _FAST_FAMILY:
             from ggt_hf.metrics import fast
 
@@ -167,12 +198,15 @@ class MetricEngine:
 
     def score_batch(self, pred, ref=None) -> dict[str, list[float]]:
         """Scores of a ``(N, 3, H, W)`` batch (and its reference batch for FR metrics)."""
+        return self._score_batch(self.specs, pred, ref)
+
+    def _score_batch(self, specs: list[MetricSpec], pred, ref=None) -> dict[str, list[float]]:
         import torch
 
         results: dict[str, list[float]] = {}
         b = self.crop_border
         with torch.inference_mode():
-            for spec in self.specs:
+            for spec in specs:
                 fn = self._function(spec)
                 if spec.mode == "FR":
                     if ref is None:
@@ -217,25 +251,38 @@ class MetricEngine:
         With ``errors="return"``, an item that cannot be decoded or has mismatched sizes yields
         ``(key, exception)`` instead of stopping the run.
         """
-        batch: list[tuple[PairItem, np.ndarray, np.ndarray | None]] = []
+        # PSNR / SSIM on the CPU are scored per pair in the decode threads, from the uint8 arrays;
+        # the other metrics on batched tensors here. Without the latter no tensor is built at all.
+        pair_fns = {spec.name: fn for spec in self.specs if (fn := self._pair_function(spec))}
+        batch_specs = [spec for spec in self.specs if spec.name not in pair_fns]
+        batch: list[tuple[PairItem, np.ndarray | None, np.ndarray | None, dict[str, float]]] = []
         bar = tqdm(total=total, desc="metrics", unit="img", disable=progress_disabled(progress))
 
+        def in_order(key_scores: dict[str, float]) -> dict[str, float]:
+            return {spec.name: key_scores[spec.name] for spec in self.specs}
+
         def flush() -> Iterator[tuple[str, dict[str, float]]]:
-            pred = to_tensor([p for _, p, _ in batch], self.device)
-            ref = to_tensor([r for _, _, r in batch], self.device) if batch[0][2] is not None else None
-            scores = self.score_batch(pred, ref)
-            for i, (item, _, _) in enumerate(batch):
-                yield item.key, {name: values[i] for name, values in scores.items()}
+            scores: dict[str, list[float]] = {}
+            if batch_specs:
+                pred = to_tensor([p for _, p, _, _ in batch], self.device)
+                ref = to_tensor([r for _, _, r, _ in batch], self.device) if batch[0][2] is not None else None
+                scores = self._score_batch(batch_specs, pred, ref)
+            for i, (item, _, _, pair_scores) in enumerate(batch):
+                yield item.key, in_order({**pair_scores, **{n: v[i] for n, v in scores.items()}})
             bar.update(len(batch))
             batch.clear()
 
         def decode(item: PairItem):
             try:
-                return self._decode(item)
+                item, pred, ref = self._decode(item)
+                pair_scores = {name: fn(pred, ref) for name, fn in pair_fns.items()}
             except (GGTError, ValueError) as exc:
                 if errors == "raise":
                     raise
-                return item, exc, None
+                return item, exc, None, {}
+            if not batch_specs:  # nothing else needs the pixels: let them go now
+                return item, None, None, pair_scores
+            return item, pred, ref, pair_scores
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for decoded in bounded_map(pool, decode, items, window=2 * self.batch_size):
@@ -244,6 +291,10 @@ class MetricEngine:
                         yield from flush()
                     bar.update(1)
                     yield decoded[0].key, decoded[1]
+                    continue
+                if decoded[1] is None:  # scored already
+                    bar.update(1)
+                    yield decoded[0].key, in_order(decoded[3])
                     continue
                 if batch and (decoded[1].shape != batch[0][1].shape or len(batch) >= self.batch_size):
                     yield from flush()

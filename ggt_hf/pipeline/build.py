@@ -7,7 +7,7 @@ re-prompting) → **review** queue (optional human stage 3) → **pack** (accept
 
 State lives in one typed record per item (:class:`~ggt_hf.records.ItemRecord`,
 ``run/items/<id>.json``, written atomically after each stage) and candidate images under
-``run/candidates/<id>/``; :mod:`ggt_hf.pipeline.run_store` owns the folder's layout. Killing the process at any moment
+``run/candidates/<id>/``; :mod:`ggt_hf.files.run_store` owns the folder's layout. Killing the process at any moment
 and re-running continues from the records; a generation interrupted before its record was
 written is replayed from the content-addressed response cache (``run/cache/``), so no completed
 call is paid twice and every item ends up exactly once.
@@ -43,12 +43,12 @@ from tqdm.auto import tqdm
 
 from ggt_hf.errors import GGTError
 from ggt_hf.files.io_utils import atomic_write_bytes, atomic_write_json
+from ggt_hf.files.run_store import RunLayout, RunStore, claim_run_folder, quarantine_file
 from ggt_hf.imaging.images import encode_image, load_image
 from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.pipeline.pairs import item_pairs, nonempty
 from ggt_hf.pipeline.report import BuildReport, report
 from ggt_hf.pipeline.run_lock import FileLock, RunLock
-from ggt_hf.pipeline.run_store import RunLayout, RunStore, claim_run_folder, quarantine_file
 from ggt_hf.records import TERMINAL_STATES, AttemptRecord, ItemRecord, PairRecord
 from ggt_hf.runtime.parallel import progress_disabled
 from ggt_hf.runtime.redact import redact, redact_text
@@ -150,14 +150,15 @@ class Context:
         return self
 
     def _create(self) -> None:
-        from ggt_hf.backends import create_backend, create_vlm
+        from ggt_hf.backends import create_vlm
         from ggt_hf.backends.wrappers import wrap
         from ggt_hf.prompts.strategies import PromptStrategy, make_strategy
         from ggt_hf.qc.loop import QCConfig
         from ggt_hf.qc.metric_filter import MetricFilter, MetricFilterConfig
+        from ggt_hf.restore.factory import make_backend
 
         c = self.config
-        backend = create_backend(c.backend.name, **c.backend.kwargs())
+        backend = make_backend(c.backend.name, **c.backend.kwargs())
         if c.backend.faults:
             from ggt_hf.backends.wrappers import FaultInjectingBackend, FaultPlan
 

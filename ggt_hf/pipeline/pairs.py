@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import chain
 
+from ggt_hf.files.run_store import RunLayout
 from ggt_hf.pipeline.config import BuildConfig
-from ggt_hf.pipeline.run_store import RunLayout
 from ggt_hf.qc.review_gate import ACCEPTED, REJECTED, ReviewGate
 from ggt_hf.records import AttemptRecord, ItemRecord, PairRecord, Provenance, QCCheck, QCResult
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from ggt_hf.pipeline.run_store import RunStore
+from ggt_hf.files.run_store import RunStore
 from ggt_hf.qc.metric_filter import stage1_note
 from ggt_hf.records import TERMINAL_STATES, ItemRecord
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ggt_hf.constants import HubLayout
+from ggt_hf.files.run_store import RunStore
 from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.pipeline.pairs import nonempty, pair_record
-from ggt_hf.pipeline.run_store import RunStore
 from ggt_hf.qc.review_gate import ReviewGate
 from ggt_hf.records import AttemptRecord, ItemRecord, PairRecord
 
@@ -43,6 +43,7 @@ def pack_unfiltered(
     config: BuildConfig, run: Path, gate: ReviewGate, pack_config, progress: bool | None = None
 ):
     """Pack :func:`unfiltered_pairs` into ``run/dataset``'s ``unfiltered`` config (``None`` if empty)."""
+    from ggt_hf.files.run_store import RunStore
     from ggt_hf.hub.pack import pack
 
     pairs = nonempty(unfiltered_pairs(config, run, gate))

@@ -1,1 +1,2 @@
-"""Restoration prompts: the paper's prompting strategies; the templates are the ``*.txt`` files beside this module."""
+"""Restoration prompts: the paper's prompting strategies (:mod:`~ggt_hf.prompts.strategies`); the
+texts they fill in are in :mod:`ggt_hf.prompt_texts`."""

@@ -3,35 +3,27 @@
 Strategies (``make_strategy(spec)``):
 
 * ``none`` — no prompt (for restorers that take none);
-* ``fixed`` — one generic restoration prompt for every image (``prompts/fixed.txt``);
+* ``fixed`` — one generic restoration prompt for every image (``prompt_texts/fixed.txt``);
 * ``fixed-no-change`` — the fixed prompt plus an explicit do-not-alter-content instruction
-  (``prompts/fixed_no_change.txt``);
+  (``prompt_texts/fixed_no_change.txt``);
 * ``adaptive:<vlm>`` — a VLM client (:func:`ggt_hf.backends.create_vlm`) looks at the LQ image and
-  writes an image-specific prompt from ``prompts/adaptive_instruction.txt``: the degradations it
+  writes an image-specific prompt from ``prompt_texts/adaptive_instruction.txt``: the degradations it
   sees and what must be preserved. ``adaptive:heuristic`` is the offline analyser-based stand-in.
 
 :func:`corrective_prompt` turns a judge's feedback into the next attempt's prompt
-(``prompts/corrective.txt``), for QC stage 2's regenerate loop.
+(``prompt_texts/corrective.txt``), for QC stage 2's regenerate loop.
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from PIL import Image
 
 from ggt_hf.backends.base import PromptResult, VLMClient
-
-
-@cache
-def template(name: str) -> str:
-    """The text of ``ggt_hf/prompts/<name>.txt`` (trailing whitespace stripped)."""
-    return resources.files("ggt_hf").joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8").strip()
-
+from ggt_hf.prompt_texts import template
 
 #: The one registry of prompt strategies: those that need no VLM, name → template file (``None``:
 #: no prompt), plus ``adaptive:<vlm>``. Every other list of strategies derives from it.

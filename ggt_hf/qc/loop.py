@@ -3,9 +3,9 @@
 Each attempt restores the LQ with the current prompt, then runs every check:
 
 * stage 1 metric filter (:mod:`ggt_hf.qc.metric_filter`), when configured;
-* automatic geometry and colour checks (:mod:`ggt_hf.qc.geometry`: shift, scale, rotation,
+* automatic geometry and colour checks (:mod:`ggt_hf.judging.geometry`: shift, scale, rotation,
   global colour shift) — beyond the paper, because MFMs often move or crop the scene;
-* the judge (a VLM client or any :class:`~ggt_hf.evaluation.vlm_r.Judge`) over the five aspects.
+* the judge (a VLM client or any :class:`~ggt_hf.judging.verdict.Judge`) over the five aspects.
 
 The first attempt that passes everything is accepted. A stage-1 failure excludes the item, as the
 paper does ("exclude samples where no-reference perceptual metrics show little or negative
@@ -108,7 +108,7 @@ def run_checks(
         if config.excludes(checks):
             return checks, None  # excluded: no geometry check, no judge call
     if config.geometry is not None:
-        from ggt_hf.qc.geometry import GeometryTolerances, check_geometry
+        from ggt_hf.judging.geometry import GeometryTolerances, check_geometry
 
         tolerances = (
             GeometryTolerances.for_category(category) if config.geometry == "default" else config.geometry

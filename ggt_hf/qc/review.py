@@ -1,6 +1,6 @@
 """QC stage 3: the human review queue of a build run, persisted, resumable and indexed.
 
-A run folder (:class:`~ggt_hf.pipeline.run_store.RunLayout`) holds one
+A run folder (:class:`~ggt_hf.files.run_store.RunLayout`) holds one
 :class:`~ggt_hf.records.ItemRecord` per item and the candidate images. Items whose automatic QC
 accepted a candidate wait for a human decision. Decisions are appended to ``review.jsonl`` (one
 line per decision, fsync'ed; the last decision for an item wins), so a review session can stop at
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf.files.io_utils import append_jsonl, atomic_write_json
-from ggt_hf.pipeline.run_store import RunLayout, RunStore
+from ggt_hf.files.run_store import RunLayout, RunStore
 
 logger = logging.getLogger(__name__)
 

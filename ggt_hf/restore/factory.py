@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -72,15 +73,25 @@ def _callable_restorer(spec: RestorerSpec, options: RestorerOptions) -> Restorer
     return Restorer(spec, options, run)
 
 
+def make_backend(name: str, **options: Any) -> Any:
+    """The restoration backend ``name`` made with ``options``, for a caller that drives the backend
+    itself: the build's QC loop wraps it in retries, a cache and fault injection and sends its own
+    requests (attempts, corrective prompts, seeds). Options are checked where backends are made
+    (:func:`ggt_hf.backends.create_backend`): an unknown one is named with those the backend takes."""
+    from ggt_hf.backends import create_backend
+
+    return create_backend(name, **options)
+
+
 def _backend_restorer(spec: RestorerSpec, options: RestorerOptions) -> Restorer:
-    from ggt_hf.backends import RestoreRequest, create_backend
+    from ggt_hf.backends import RestoreRequest
 
     kwargs = {**spec.backend_kwargs(), **options.backend_kwargs}
     if spec.kind == "diffusers":
         kwargs.setdefault("device", options.device)
         if options.steps:
             kwargs.setdefault("num_inference_steps", options.steps)
-    backend = create_backend(spec.name, **kwargs)
+    backend = make_backend(spec.name, **kwargs)
     forced = None
     if spec.kind == "classical" and spec.category:
         from ggt_hf.backends.classical import CATEGORY_PROMPTS

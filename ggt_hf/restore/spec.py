@@ -134,6 +134,15 @@ class RestorerSpec:
         if self.kind == "backend":
             require_key(self.name, f"restorer {self.text!r}", environ)
 
+    def model_sources(self) -> list[str]:
+        """The model folders or Hub repos this restorer loads (base, LoRA, ControlNet), for the
+        network check before any work (:func:`ggt_hf.runtime.network.require_hub_repos`)."""
+        if self.kind == "restorer":
+            return [self.text]
+        if self.kind == "diffusers":
+            return [v for v in self.backend_kwargs().values() if v]
+        return []
+
     def backend_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`ggt_hf.backends.create_backend` for backend kinds."""
         if self.kind == "diffusers":

@@ -3,8 +3,9 @@
 Each official repository wraps its weights differently (BasicSR-style ``{"params": sd}``, MPRNet's
 ``{"state_dict": sd}`` saved from ``nn.DataParallel`` with ``module.`` prefixes, ...). How a file of
 one architecture maps onto our parameter names is one :class:`CheckpointLayout` entry in
-:data:`OFFICIAL_CHECKPOINTS`, keyed by the registry name; adding an architecture means adding one
-entry here (no per-model branches anywhere else):
+:data:`OFFICIAL_CHECKPOINTS` (:mod:`ggt_hf.restorers.checkpoint_layouts`, which the models' cards
+also read), keyed by the registry name; adding an architecture means adding one entry there (no
+per-model branches anywhere else):
 
 >>> OFFICIAL_CHECKPOINTS["nafnet"].state_dict_keys
 ('params', 'params_ema')
@@ -29,164 +30,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.errors import GGTError
 from ggt_hf.files.output_folders import check_no_overlap, claim_output_folder
-
-logger = logging.getLogger(__name__)
-
-
-class CheckpointMismatchError(GGTError):
-    """An official checkpoint whose keys or shapes do not fit the model it is converted into."""
-
-
-@dataclass(frozen=True)
-class CheckpointLayout:
-    """How an official checkpoint file of one architecture maps onto our ``state_dict``.
-
-    Attributes:
-        source: where the official weights are published (shown in errors and model cards).
-        state_dict_keys: top-level keys that may hold the state dict, tried in order (the first
-            present wins); a file without any of them is taken to be the state dict itself.
-        strip_prefixes: key prefixes removed when present (``module.`` from ``nn.DataParallel``).
-        renames: ``(regex, replacement)`` pairs applied in order with :func:`re.sub` to every key,
-            for releases whose names differ from ours.
-        drop_keys: regexes of keys to discard (e.g. buffers an older release stored).
-        add_prefix: prepended to every kept key (the file is one part of a multi-file model).
-        optional: a trailing part of a multi-file model that may be left out; its weights then
-            keep the model's random initialisation (e.g. to train that part from scratch).
-    """
-
-    source: str
-    state_dict_keys: tuple[str, ...] = ("params", "params_ema", "state_dict", "model")
-    strip_prefixes: tuple[str, ...] = ("module.",)
-    renames: tuple[tuple[str, str], ...] = ()
-    drop_keys: tuple[str, ...] = ()
-    add_prefix: str = ""
-    optional: bool = False
-
-    def describe(self) -> str:
-        """One line for model cards: which key holds the weights and what is rewritten."""
-        parts = [f"state dict under {' or '.join(repr(k) for k in self.state_dict_keys)}"]
-        if self.strip_prefixes:
-            parts.append(f"prefixes {', '.join(repr(p) for p in self.strip_prefixes)} stripped")
-        if self.renames:
-            parts.append(f"{len(self.renames)} rename rule(s)")
-        if self.drop_keys:
-            parts.append(f"{len(self.drop_keys)} drop rule(s)")
-        if self.add_prefix:
-            parts.append(f"keys put under {self.add_prefix!r}")
-        if self.optional:
-            parts.append("optional")
-        return f"{self.source}: " + "; ".join(parts)
-
-
-@dataclass(frozen=True)
-class MultiFileLayout:
-    """A model released as several files, one :class:`CheckpointLayout` per file, in the order the
-    files are given to :func:`convert_checkpoint`; their state dicts are merged."""
-
-    parts: tuple[CheckpointLayout, ...]
-
-    def describe(self) -> str:
-        return " + ".join(f"({i + 1}) {part.describe()}" for i, part in enumerate(self.parts))
-
-
-#: FoundIR's ``ResidualDiffusion`` schedule buffers, rebuilt from the config (src/model.py)
-_FOUNDIR_SCHEDULE_BUFFERS = (
-    "alphas|alphas_cumsum|delta|delta_cumsum|one_minus_alphas_cumsum|betas2|betas|betas2_cumsum|"
-    "betas_cumsum|posterior_mean_coef1|posterior_mean_coef2|posterior_mean_coef3|posterior_variance|"
-    "posterior_log_variance_clipped"
+from ggt_hf.restorers.checkpoint_layouts import (
+    CheckpointLayout,
+    CheckpointMismatchError,
+    MultiFileLayout,
+    checkpoint_layout,
 )
 
-
-#: registry name → how its official checkpoints are laid out. Extend with one entry per model.
-OFFICIAL_CHECKPOINTS: dict[str, CheckpointLayout | MultiFileLayout] = {
-    # BasicSR-style: torch.save({"params": net.state_dict()}) (EMA models also "params_ema").
-    "nafnet": CheckpointLayout(
-        source="megvii-research/NAFNet (e.g. NAFNet-SIDD-width32.pth)",
-        state_dict_keys=("params", "params_ema"),
-    ),
-    # KAIR: main_test_swinir.py loads "params_ema" for real-SR models and "params" otherwise; the
-    # denoising / JPEG models we default to use "params".
-    "swinir": CheckpointLayout(
-        source="JingyunLiang/SwinIR releases (e.g. 005_colorDN_DFWB_s128w8_SwinIR-M_noise15.pth)",
-        state_dict_keys=("params", "params_ema"),
-    ),
-    # MPRNet: torch.save({"epoch": ..., "state_dict": model.state_dict(), "optimizer": ...}), saved
-    # from nn.DataParallel so keys may start with "module." (utils.load_checkpoint strips it).
-    "mprnet": CheckpointLayout(
-        source="swz30/MPRNet (model_deraining.pth / model_deblurring.pth)",
-        state_dict_keys=("state_dict",),
-    ),
-    # BasicSR: {"params": sd}; the test options load "params" (no EMA in the released files).
-    "restormer": CheckpointLayout(
-        source="swz30/Restormer releases (e.g. deraining.pth, motion_deblurring.pth)",
-        state_dict_keys=("params", "params_ema"),
-    ),
-    # BasicSR fork: {"params": sd} (options/test/*.yml load the default "params").
-    "x_restormer": CheckpointLayout(
-        source="Andrew0613/X-Restormer releases (e.g. derain_155k.pth)",
-        state_dict_keys=("params", "params_ema"),
-    ),
-    # PyTorch Lightning .ckpt: {"state_dict": {"net.<name>": ...}, "optimizer_states": ...}; the
-    # LightningModule holds the model as ``self.net``.
-    "promptir": CheckpointLayout(
-        source="va1shn9v/PromptIR release (model.ckpt)",
-        state_dict_keys=("state_dict",),
-        strip_prefixes=("net.", "module."),
-        drop_keys=(r"^loss_fn\.",),  # the LightningModule's loss, should it ever hold state
-    ),
-    # PyTorch Lightning .ckpt (src/train.py PLTrainModel.net), like PromptIR which it builds on.
-    "moce_ir": CheckpointLayout(
-        source="eduardzamfir/MoCE-IR release (last.ckpt)",
-        state_dict_keys=("state_dict",),
-        strip_prefixes=("net.", "module."),
-        drop_keys=(r"^(loss_fn|aux_fn)\.",),  # the LightningModule's L1 / FFT losses
-    ),
-    # Two files: the DA-CLIP encoder, written by open_clip's trainer as {"state_dict": sd, "epoch",
-    # "name", "optimizer"} (factory.load_state_dict reads "state_dict" if present and strips
-    # "module."), and the restoration UNet, a plain state dict (BaseModel.save_network).
-    "daclip": MultiFileLayout(
-        parts=(
-            CheckpointLayout(
-                source="weblzw/daclip-uir-ViT-B-32-irsde (daclip_ViT-B-32.pt)",
-                state_dict_keys=("state_dict",),
-                add_prefix="daclip.",
-            ),
-            CheckpointLayout(
-                source="weblzw/daclip-uir-ViT-B-32-irsde (universal-ir.pth)",
-                state_dict_keys=(),
-                add_prefix="unet.",
-                # left out: a random UNet on the released encoder, how the official run starts
-                optional=True,
-            ),
-        )
-    ),
-    # Trainer.save: {"step", "model": ResidualDiffusion state dict, "opt0", "ema": ema_pytorch.EMA
-    # state ("ema_model.<model key>", "online_model.*", "initted", "step"), "scaler"}; the official
-    # test samples with the EMA weights. Schedule buffers are rebuilt from the config.
-    "foundir": CheckpointLayout(
-        source="House-Leo/FoundIR release (model-2000.pt)",
-        state_dict_keys=("ema", "model"),
-        strip_prefixes=("ema_model.", "module."),
-        drop_keys=(r"^online_model\.", r"^(initted|step)$", rf"^({_FOUNDIR_SCHEDULE_BUFFERS})$"),
-    ),
-}
-
-
-def checkpoint_layout(name: str) -> CheckpointLayout | MultiFileLayout:
-    """The :class:`CheckpointLayout` registered for restorer ``name`` (case and ``-`` ignored)."""
-    key = name.strip().lower().replace("-", "_")
-    if key not in OFFICIAL_CHECKPOINTS:
-        raise CheckpointMismatchError(
-            name,
-            f"no official checkpoint layout registered; known: {', '.join(sorted(OFFICIAL_CHECKPOINTS))}",
-        )
-    return OFFICIAL_CHECKPOINTS[key]
+logger = logging.getLogger(__name__)
 
 
 def _is_state_dict(obj: Any) -> bool:

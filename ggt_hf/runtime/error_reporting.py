@@ -1,8 +1,8 @@
 """Turning exceptions into ONE line and an exit code, for ``ggt`` and the training scripts.
 
-Exit codes: 1 for a run that failed or did nothing useful, 2 for bad arguments or input (checked
-before any work), 3 for a network service that cannot be reached, 130 for Ctrl-C. The traceback is
-shown only with ``--debug`` or ``GGT_DEBUG=1``. Under a distributed launcher (``RANK`` set) only
+The exit codes are :data:`EXIT_CODES`, the one table of them (README "Exit codes" shows it, and
+tests/test_cli_errors.py checks that the two agree). The traceback is shown only with ``--debug``
+or ``GGT_DEBUG=1``. Under a distributed launcher (``RANK`` set) only
 rank 0 prints, so a wrong path is reported once, not once per process.
 """
 
@@ -15,7 +15,15 @@ from collections.abc import Callable
 from ggt_hf.errors import GGTError, MissingExtraError, NetworkUnavailableError, UsageError
 from ggt_hf.runtime.redact import redact_text
 
-EXIT_FAILED, EXIT_USAGE, EXIT_NETWORK, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NETWORK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+#: Every exit code of ``ggt`` and the training scripts → what it means (README "Exit codes").
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "done",
+    EXIT_FAILED: "the run failed, or did nothing (nothing to pack, ingest or restore; a weights file not fetched)",
+    EXIT_USAGE: "a bad argument or input (a missing file, an unknown name, a refused folder), before any work",
+    EXIT_NETWORK: "a network service the command needs (the Hub, an API, a download host) cannot be reached",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): re-run the same command to resume",
+}
 
 
 def debug_requested() -> bool:
@@ -63,9 +71,25 @@ def _network_error(exc: BaseException) -> str | None:
                 from ggt_hf.runtime.network import hub_offline
 
                 cause = hub_offline(log=False) or cause
-            return f"cannot reach the network ({module}.{name}): {cause}"
+            host = _request_host(seen)
+            where = f"cannot reach {host}" if host else "cannot reach the network"
+            return (
+                f"{where} ({module}.{name}): {cause}; check the connection (or HTTPS_PROXY) and run it again"
+            )
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _request_host(exc: BaseException) -> str | None:
+    """The host an HTTP client (httpx, requests) failed to reach, when the exception records it."""
+    from urllib.parse import urlsplit
+
+    try:
+        request = getattr(exc, "request", None)  # httpx raises RuntimeError when it has none
+    except RuntimeError:
+        request = None
+    url = getattr(request, "url", None)
+    return urlsplit(str(url)).netloc or None if url is not None else None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,14 @@ def hub_offline(log: bool = True) -> str | None:
     return reason
 
 
+def network_problems() -> list[str]:
+    """Why this process could not use the network: the offline setting, every host probed
+    unreachable so far (each once, in probe order); empty when nothing was refused."""
+    with _lock:
+        probed = [reason for reason in _probes.values() if reason is not None]
+    return (["HF_HUB_OFFLINE is set"] if env_offline() else []) + probed
+
+
 def require_hub(what: str) -> None:
     """Raise :class:`~ggt_hf.errors.NetworkUnavailableError` at once when ``what`` (e.g. ``ggt
     push``) cannot reach the Hub: before any work, instead of after the Hub client's retries."""
@@ -130,6 +139,77 @@ def require_hub(what: str) -> None:
         from ggt_hf.errors import NetworkUnavailableError
 
         raise NetworkUnavailableError(what, f"needs the Hugging Face Hub, but {reason}")
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def hub_repo_id(source: str) -> str | None:
+    """The Hub repo a model/dataset argument names (``owner/name``, ``hf://[datasets/]owner/name/...``),
+    or ``None`` when it is a local path or not a repo id."""
+    if source.startswith("hf://"):
+        parts = source.removeprefix("hf://").split("/")
+        parts = parts[1:] if parts[0] in ("datasets", "spaces", "models") else parts
+        return "/".join(parts[:2]).split("@")[0] if len(parts) >= 2 else None
+    if os.path.exists(source) or source.startswith(("./", "../", "/")) or not _HUB_ID.fullmatch(source):
+        return None
+    return source
+
+
+def _cached(repo_id: str, repo_type: str) -> bool:
+    """True when the Hub cache holds a snapshot of ``repo_id`` (what offline loading reads)."""
+    from huggingface_hub import constants as hub_constants
+
+    folder = f"{repo_type}s--{repo_id.replace('/', '--')}"
+    snapshots = os.path.join(hub_constants.HF_HUB_CACHE, folder, "snapshots")
+    if os.path.isdir(snapshots) and any(os.scandir(snapshots)):
+        return True
+    if repo_type == "dataset":  # a dataset `datasets` prepared before: its own cache
+        datasets_cache = os.environ.get("HF_DATASETS_CACHE") or os.path.join(
+            hub_constants.HF_HOME, "datasets"
+        )
+        return os.path.isdir(os.path.join(datasets_cache, repo_id.replace("/", "___")))
+    return False
+
+
+def _local_owner(source: str) -> bool:
+    """True when ``owner/name``'s owner is a folder here: the user may have meant a local path."""
+    return not source.startswith("hf://") and os.path.isdir(source.split("/")[0])
+
+
+def require_hub_repos(sources: Iterable[str | None], what: str, repo_type: str = "model") -> None:
+    """Fail at once, naming the host, the repo and what to do, when one of ``sources`` is a Hub repo
+    (see :func:`hub_repo_id`) that is not in the local cache while the Hub cannot be reached.
+
+    One TCP probe per process (:func:`hub_offline`): no Hub client retries, no per-item repeats.
+    ``hf://`` sources are read live (never from the cache), so they always need the Hub.
+    """
+    repos = [(s, hub_repo_id(s)) for s in sources if s]
+    repos = [(s, r) for s, r in repos if r is not None]
+    if not repos:
+        return
+    reason = hub_offline(log=False)
+    if reason is None:
+        return
+    for source, repo in repos:
+        live = source.startswith("hf://")  # read through HfFileSystem: never from the cache
+        if live or not _cached(repo, repo_type):
+            from ggt_hf.errors import NetworkUnavailableError
+
+            kind = " --repo-type dataset" if repo_type == "dataset" else ""
+            raise NetworkUnavailableError(
+                source,
+                f"{what} needs {hub_endpoint()}/{'datasets/' if kind else ''}{repo}, but {reason}"
+                f"{'' if live else ' and it is not in the local cache'}; connect (or set HTTPS_PROXY), or "
+                f"download it where the network is available (`hf download {repo}{kind} --local-dir DIR`)"
+                " and give DIR instead"
+                + (
+                    f" (or, if you meant the local folder {source}: it does not exist)"
+                    if _local_owner(source)
+                    else ""
+                ),
+            )
+    logger.warning("%s; using the cached copies of %s", reason, ", ".join(r for _, r in repos))
 
 
 def reset() -> None:

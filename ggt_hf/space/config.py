@@ -22,6 +22,10 @@ Environment variables (flags of ``ggt space`` override them):
 ``GGT_SPACE_METRICS``         NR metrics for the restore deltas (default: the paper's NR metrics + PIQE)
 ``GGT_SPACE_MAX_SIDE``        longer uploads are resized to this side (default 2048)
 ``GGT_SPACE_TILE``            tile size for registry restorers (default 512; 0 = no tiling)
+``GGT_SPACE_TILE_OVERLAP``    overlap of those tiles in pixels (default 32)
+``GGT_SPACE_EXAMPLES``        example photos, comma-separated paths (default: the bundled ones)
+``GGT_SPACE_DEVICE``          ``cpu``, ``cuda``, ... (default: CUDA when present)
+``GGT_SPACE_WARM_UP``         build the metric engine at start (default ``1``)
 ``GGT_SPACE_RATE_LIMIT``      submissions per account per 24 h (default 5)
 ``GGT_SPACE_VOTE_LIMIT``      counted arena / study votes per account per 24 h (default 100; one
                               per battle)

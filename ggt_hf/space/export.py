@@ -115,6 +115,14 @@ a built-in arena of the baseline's outputs on them. Settings, as Space variables
 | `GGT_SPACE_TRUSTED_PROXIES` | proxy IPs whose `X-Forwarded-For` is believed (default none) |
 | `GGT_SPACE_TEMP_MAX_MB`, `GGT_SPACE_TEMP_MAX_FILES` | bound of the Space's temp folder (default 1024 MB / 2000 files) |
 | `GGT_SPACE_UPLOAD_MAX_MB` | largest single upload (default 200 MB, at most the temp bound) |
+| `GGT_SPACE_ARENA_LQ` | the arena's LQ folder when it is not `<arena>/lq` |
+| `GGT_SPACE_RUN_DIR` | a build run folder: adds the QC review app as a tab |
+| `GGT_SPACE_METRICS` | NR metrics of the restore deltas, comma-separated (default: the paper's NR metrics + PIQE) |
+| `GGT_SPACE_MAX_SIDE` | longer uploads are resized to this side (default 2048) |
+| `GGT_SPACE_TILE`, `GGT_SPACE_TILE_OVERLAP` | tile size / overlap of registry restorers (default 512 / 32; tile 0 = no tiling) |
+| `GGT_SPACE_EXAMPLES` | example photos offered in Restore, comma-separated paths (default: the bundled ones) |
+| `GGT_SPACE_DEVICE` | `cpu`, `cuda`, ... (default: CUDA when present) |
+| `GGT_SPACE_WARM_UP` | `0` skips building the metric engine at start (the first restore is then slower) |
 | `GEMINI_API_KEY`, `OPENAI_API_KEY`, `HF_TOKEN` | the matching API restorers appear in Restore |
 
 `hf_oauth: true` above adds "Sign in with Hugging Face": submitting and voting need a signed-in

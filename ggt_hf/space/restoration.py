@@ -180,7 +180,7 @@ class RestoreService:
 
     def _options(self) -> RestorerOptions:
         """How this Space runs restorers: its device and tiling, the GGT fixed prompt, no seed."""
-        from ggt_hf.prompts.strategies import template
+        from ggt_hf.prompt_texts import template
 
         c = self.config
         return RestorerOptions(

@@ -74,7 +74,7 @@ class CoreConfig:
     lr_epoch_delay: int = 0
     #: the official *total* batch (all processes × accumulation); when set, the per-process
     #: micro-batch and gradient_accumulation_steps are derived from the world size
-    #: (ggt_hf.training.plan.resolve_batch) and ``data.batch_size`` is the per-process maximum
+    #: (ggt_hf.training.batching.resolve_batch) and ``data.batch_size`` is the per-process maximum
     total_batch_size: int | None = None
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = None
@@ -218,7 +218,7 @@ def make_accelerator(core: CoreConfig, data=None):
 
     With ``data`` (the recipe's data section), the per-process batch (``data.batch_size``) and
     ``core.gradient_accumulation_steps`` are then derived from the launch's world size and the
-    recipe's total batch or progressive phases (:func:`ggt_hf.training.plan.split_for_launch`), in
+    recipe's total batch or progressive phases (:func:`ggt_hf.training.batching.split_for_launch`), in
     place, and the accelerator's accumulation set to match. (The world size is read from the
     accelerator: a bare ``PartialState()`` ignores ``ACCELERATE_USE_CPU`` and would pin a CPU
     multi-process launch to one process.)
@@ -226,6 +226,9 @@ def make_accelerator(core: CoreConfig, data=None):
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 
+    from ggt_hf.training.launch_check import check_launch_devices
+
+    check_launch_devices()  # a GPU launch without the GPUs: one line, before any process group
     project = ProjectConfiguration(
         project_dir=core.output_dir, logging_dir=str(Path(core.output_dir) / "logs")
     )
@@ -239,7 +242,7 @@ def make_accelerator(core: CoreConfig, data=None):
         ],
     )
     if data is not None:
-        from ggt_hf.training.plan import split_for_launch
+        from ggt_hf.training.batching import split_for_launch
 
         split_for_launch(core, data, accelerator.num_processes)
         accelerator.gradient_accumulation_steps = core.gradient_accumulation_steps

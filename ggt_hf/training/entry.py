@@ -61,7 +61,8 @@ def train_restorer_main(argv: list[str] | None = None) -> int:
         )
         if not data.progressive:
             return loader
-        from ggt_hf.training.data.progressive import progressive_batches, resolve_phases
+        from ggt_hf.training.batching import resolve_phases
+        from ggt_hf.training.data.progressive import progressive_batches
 
         accumulation, micros = resolve_phases(data.progressive, world, data.batch_size)
         return progressive_batches(loader, data.progressive, micros, accumulation, micro_done, data.seed)

@@ -1,7 +1,7 @@
 """The one model-card renderer of every trained restorer — regression (NAFNet, SwinIR, …) and
 generative (LoRA adapters, ControlNets) alike.
 
-``huggingface_hub.ModelCard.from_template`` over ``model_cards/model_card.md.j2``: front matter from
+The ``model`` kind of :mod:`ggt_hf.hub.card_render` (``model_cards/model_card.md.j2``): front matter from
 ``ModelCardData`` with the validation scores as ``model-index`` eval results (so the Hub shows them
 and leaderboards can read them), the datasets the run trained on, a training table built from the
 recipe (the same rows for every kind, plus the kind's own), and the evaluation table. What differs
@@ -12,15 +12,13 @@ a branch in the template.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from ggt_hf.constants import GGT100K_MIRROR_DIR, GGT100K_REPO_ID
+from ggt_hf.hub.card_render import render_card_template
+from ggt_hf.hub.locations import is_hub_id
 from ggt_hf.metrics.specs import METRICS
-
-CARD_TEMPLATE = "model_card.md.j2"
 
 
 @dataclass
@@ -59,24 +57,10 @@ def dataset_id(recipe) -> str:
     return _as_hub_dataset(path)
 
 
-def _is_hub_id(path: str) -> bool:
-    """``owner/name`` that is a valid repo id and not a folder on this machine (``data/ggt`` may be either)."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    if path.count("/") != 1 or path.startswith((".", "/")) or os.path.exists(path):
-        return False
-    try:
-        validate_repo_id(path)
-    except HFValidationError:
-        return False
-    return True
-
-
 def hub_datasets(recipe) -> list[str] | None:
     """Hub dataset ids among the recipe's GGT and baseline sources (local paths left out)."""
     found = {_as_hub_dataset(s.path) for s in [*recipe.data.ggt, *recipe.data.baseline]}
-    return sorted(p for p in found if _is_hub_id(p)) or None
+    return sorted(p for p in found if is_hub_id(p)) or None
 
 
 def eval_results(recipe, results: dict[str, float], model_name: str) -> list:
@@ -130,7 +114,7 @@ def training_rows(recipe) -> list[tuple[str, Any]]:
 
 def render_model_card(recipe, results: dict[str, float], content: CardContent) -> str:
     """The README.md of a trained restorer folder (any kind; see the module docstring)."""
-    from huggingface_hub import ModelCard, ModelCardData
+    from huggingface_hub import ModelCardData
 
     card_data = ModelCardData(
         library_name=content.library_name,
@@ -142,10 +126,9 @@ def render_model_card(recipe, results: dict[str, float], content: CardContent) -
         model_name=content.model_id,
         eval_results=eval_results(recipe, results, content.model_id) or None,
     )
-    template = resources.files("ggt_hf").joinpath("_templates", CARD_TEMPLATE).read_text(encoding="utf-8")
-    card = ModelCard.from_template(
+    return render_card_template(
+        "model",
         card_data,
-        template_str=template,
         content=content,
         training=[*training_rows(recipe), *content.extra_training],
         results=sorted(results.items()),
@@ -153,7 +136,6 @@ def render_model_card(recipe, results: dict[str, float], content: CardContent) -
         eval_images=recipe.validation.max_images,
         step=recipe.train.max_steps,
     )
-    return str(card)
 
 
 def restorer_card_content(recipe, num_parameters: int | None = None) -> CardContent:

@@ -20,7 +20,7 @@ from ggt_hf.backends import create_backend
 from ggt_hf.backends.base import ImageBackend, RestoreRequest
 from ggt_hf.backends.classical import MAX_FORCED, STEP_ORDER, ClassicalBackend, brighten, forced_steps
 from ggt_hf.degrade import degrade
-from ggt_hf.prompts.strategies import template
+from ggt_hf.prompt_texts import template
 
 skdata = pytest.importorskip("skimage.data")
 

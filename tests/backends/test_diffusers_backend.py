@@ -18,7 +18,7 @@ from ggt_hf.backends import create_backend
 from ggt_hf.backends.base import BackendRefused, BackendTransient, BadOutputError, RestoreRequest
 from ggt_hf.backends.diffusers_backend import DiffusersBackend, pipeline_size
 from ggt_hf.errors import MissingExtraError
-from ggt_hf.prompts.strategies import template
+from ggt_hf.prompt_texts import template
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")

@@ -17,8 +17,8 @@ from ggt_hf.backends.heuristic_vlm import HeuristicVLM, category_hint
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.degrade import degrade
 from ggt_hf.degrade.ops import linear_to_srgb, srgb_to_linear
-from ggt_hf.evaluation.heuristic_judge import HeuristicJudge
-from ggt_hf.prompts.strategies import template
+from ggt_hf.judging.heuristic import HeuristicJudge
+from ggt_hf.prompt_texts import template
 
 skdata = pytest.importorskip("skimage.data")
 

@@ -21,7 +21,7 @@ from ggt_hf.backends import BadOutputError, PromptResult, VLMClient, create_vlm 
 from ggt_hf.backends.base import BackendRefused  # noqa: E402
 from ggt_hf.backends.transformers_vlm import TransformersVLM, extract_json_text, fit_image  # noqa: E402
 from ggt_hf.constants import JUDGE_ASPECTS  # noqa: E402
-from ggt_hf.evaluation.vlm_r import Verdict  # noqa: E402
+from ggt_hf.judging.verdict import Verdict  # noqa: E402
 from ggt_hf.testing.tiny_models import QWEN_SPECIAL_TOKENS as SPECIAL  # noqa: E402
 
 CHAT_TEMPLATE = (

@@ -15,7 +15,7 @@ from ggt_hf.evaluation.bench_mfm import (
     run_bench,
     write_report,
 )
-from ggt_hf.evaluation.heuristic_judge import HeuristicJudge
+from ggt_hf.judging.heuristic import HeuristicJudge
 from ggt_hf.metrics.specs import parse_metric_list
 from ggt_hf.restore.factory import unchanged as identity
 

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image, ImageFilter
 
 from ggt_hf.cli import main
-from ggt_hf.evaluation.heuristic_judge import HeuristicJudge
 from ggt_hf.evaluation.restorer_eval import evaluate
 from ggt_hf.hub.pack import pack
 from ggt_hf.hub.pairs import pairs_from_dir
+from ggt_hf.judging.heuristic import HeuristicJudge
 from ggt_hf.metrics.engine import MetricEngine
 from ggt_hf.metrics.specs import parse_metric_list
 
@@ -88,8 +88,8 @@ def test_cache_avoids_recomputation(test_set, tmp_path, monkeypatch):
     cache = tmp_path / "cache.jsonl"
     first = evaluate(preds, str(ds), metrics=METRICS, cache=cache, progress=False)
     calls = []
-    original = MetricEngine.score_batch
-    monkeypatch.setattr(MetricEngine, "score_batch", lambda self, *a: calls.append(1) or original(self, *a))
+    original = MetricEngine._decode  # every scored pair is decoded once (PSNR / SSIM score it there)
+    monkeypatch.setattr(MetricEngine, "_decode", lambda self, *a: calls.append(1) or original(self, *a))
     again = evaluate(preds, str(ds), metrics=METRICS, cache=cache, progress=False)
     assert calls == [] and again.per_image == first.per_image
     Image.open(preds / "p0.png").filter(ImageFilter.GaussianBlur(3)).save(preds / "p0.png")

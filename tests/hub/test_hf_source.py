@@ -9,6 +9,7 @@ from huggingface_hub import HfFileSystem
 from ggt_hf.cli import main
 from ggt_hf.hub.layout import ReleaseSource, detect_layout
 from ggt_hf.hub.mirror import StreamConfig, mirror_release
+from ggt_hf.runtime import network
 
 from .fake_hub import FakeHub
 from .hub_recorder import RecordingHubApi
@@ -27,9 +28,14 @@ def hub(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # only 127.0.0.1 is reached
     with FakeHub(REPO, files) as fake:
         monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", fake.endpoint)
+        # ggt probes the Hub before reading hf:// (runtime/network.py): it must find the fake one
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+        network.reset()
         template = fake.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
         monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
         yield fake
+    network.reset()
 
 
 def test_mirror_reads_each_file_once_from_the_hub(hub, tmp_path):

@@ -85,14 +85,13 @@ def test_validate_peak_memory_stays_below_the_cell(make_pairs_dir, tmp_path):
 
 
 def test_eval_and_training_readers_check_a_local_folder_first(make_pairs_dir, tmp_path, small_caps):
-    from ggt_hf.evaluation.references import PackedReference
-    from ggt_hf.evaluation.restorer_eval import load_reference
+    from ggt_hf.evaluation.references import PackedReference, load_packed_split
     from ggt_hf.training.data.sources import PackedSource, SourceSpec
 
     out, rel = _bomb_dataset(make_pairs_dir, tmp_path)
     for load in (
         lambda: PackedReference(str(out), "train", None),
-        lambda: load_reference(str(out), "train"),
+        lambda: load_packed_split(str(out), "train"),
         lambda: PackedSource(SourceSpec(str(out), kind="packed"), "ggt"),
     ):
         with pytest.raises(DatasetValidationError, match=f"{rel}: row group 0"):

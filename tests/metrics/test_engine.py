@@ -110,13 +110,13 @@ def test_batches_never_mix_sizes(pairs):
     items = [PairItem("a", pred, ref), PairItem("b", small_p, small_r), PairItem("c", pred, ref)]
     engine = MetricEngine(["psnr"], fast_path=False, batch_size=8)
     seen = []
-    original = engine.score_batch
+    original = engine._score_batch
 
-    def spy(p, r=None):
+    def spy(specs, p, r=None):
         seen.append(tuple(p.shape))
-        return original(p, r)
+        return original(specs, p, r)
 
-    engine.score_batch = spy
+    engine._score_batch = spy
     scores = dict(engine.score_pairs(items, progress=False))
     assert seen == [(1, 3, 192, 192), (1, 3, 96, 96), (1, 3, 192, 192)]
     assert scores["a"] == scores["c"]

@@ -13,9 +13,9 @@ import pytest
 from datasets import load_dataset
 
 import ggt_hf.backends.classical  # noqa: F401  (base dependencies only: a failing import must fail)
+from ggt_hf.files.run_store import RunStore
 from ggt_hf.pipeline.build import build, item_ids
 from ggt_hf.pipeline.config import BuildConfig
-from ggt_hf.pipeline.run_store import RunStore
 
 
 def _dataset_files(run: Path) -> dict[str, bytes]:

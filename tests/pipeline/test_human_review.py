@@ -18,7 +18,7 @@ from PIL import Image
 
 from ggt_hf.cli import main
 from ggt_hf.degrade import degrade
-from ggt_hf.pipeline.run_store import RunLayout
+from ggt_hf.files.run_store import RunLayout
 from ggt_hf.qc.review import ReviewQueue, read_decisions
 
 #: Re-read the packed files: `datasets`' cache can return a folder's rows as they were before a re-pack.

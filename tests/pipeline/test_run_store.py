@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from ggt_hf.degrade import degrade
+from ggt_hf.files.run_store import IncompatibleRunError, RunLayout, RunStore
 from ggt_hf.pipeline.build import ConfigChangedError, build
 from ggt_hf.pipeline.report import BuildReport
 from ggt_hf.pipeline.run_lock import RunInUseError
-from ggt_hf.pipeline.run_store import IncompatibleRunError, RunLayout, RunStore
 from ggt_hf.records import AttemptRecord, ItemRecord, QCCheck
 
 pytest.importorskip("ggt_hf.backends.classical")
@@ -257,7 +257,7 @@ def test_recorded_config_is_itself_a_config_from_any_folder(small_photos, tmp_pa
 _HOLD = """
 import sys, time
 from ggt_hf.pipeline.run_lock import RunLock
-from ggt_hf.pipeline.run_store import RunLayout
+from ggt_hf.files.run_store import RunLayout
 layout = RunLayout(sys.argv[1])
 rank = sys.argv[2] if len(sys.argv) > 2 else None
 with RunLock(layout.lock_file(), layout.lock_file(rank) if rank else None, rank):

@@ -11,9 +11,9 @@ from PIL import Image
 
 from ggt_hf.backends.base import BackendError, BackendRefused, RestoreResult, Usage
 from ggt_hf.constants import JUDGE_ASPECTS, MAX_QC_ATTEMPTS
-from ggt_hf.evaluation.vlm_r import Verdict
+from ggt_hf.judging import geometry
+from ggt_hf.judging.verdict import Verdict
 from ggt_hf.prompts.strategies import corrective_prompt
-from ggt_hf.qc import geometry
 from ggt_hf.qc.loop import Attempt, QCConfig, generate_with_qc, run_checks
 from ggt_hf.records import QCCheck
 

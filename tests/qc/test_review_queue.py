@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from ggt_hf.pipeline.run_store import RunLayout, RunStore
+from ggt_hf.files.run_store import RunLayout, RunStore
 from ggt_hf.qc.review import ReviewQueue, read_decisions
 from ggt_hf.records import AttemptRecord, ItemRecord, QCCheck
 

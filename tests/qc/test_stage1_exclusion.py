@@ -9,7 +9,7 @@ from PIL import Image
 
 from ggt_hf.backends.base import RestoreResult
 from ggt_hf.constants import JUDGE_ASPECTS
-from ggt_hf.evaluation.vlm_r import Verdict
+from ggt_hf.judging.verdict import Verdict
 from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.qc.loop import QCConfig, generate_with_qc
 from ggt_hf.qc.metric_filter import STAGE1_MARGINS, MetricFilter, MetricFilterConfig

@@ -10,14 +10,8 @@ import torch
 
 from ggt_hf.cli import main
 from ggt_hf.restorers import build_restorer, load_restorer
-from ggt_hf.restorers.convert import (
-    OFFICIAL_CHECKPOINTS,
-    CheckpointLayout,
-    CheckpointMismatchError,
-    checkpoint_layout,
-    convert_checkpoint,
-    unwrap_state_dict,
-)
+from ggt_hf.restorers.checkpoint_layouts import OFFICIAL_CHECKPOINTS, CheckpointLayout, checkpoint_layout
+from ggt_hf.restorers.convert import CheckpointMismatchError, convert_checkpoint, unwrap_state_dict
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -137,9 +131,9 @@ def test_ggt_convert_command(tmp_path, tiny_state, capsys):
     assert main(args) == 0
     assert "converted" in capsys.readouterr().out
     assert torch.equal(load_restorer(str(out)).state_dict()["intro.weight"], tiny_state["intro.weight"])
-    # an empty entry, or the default config that does not fit these weights: exit 1 with the reason
+    # an empty entry, or the default config that does not fit these weights: bad input, exit 2
     base = ["convert", "--model", "nafnet", "--checkpoint", str(path), "--out", str(tmp_path / "x")]
-    assert main(base) == 1
+    assert main(base) == 2
     assert "checkpoint entry 'params' is not a state dict of tensors" in capsys.readouterr().err
-    assert main([*base, "--key", "params_ema"]) == 1
+    assert main([*base, "--key", "params_ema"]) == 2
     assert "does not match the model config" in capsys.readouterr().err

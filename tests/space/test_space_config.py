@@ -174,3 +174,23 @@ def test_status_lookup_errors_are_not_called_rejected_submissions():
     with pytest.raises(gr.Error) as submit_error:
         _guard(lookup, "")
     assert submit_error.value.message.startswith("Submission rejected: ")
+
+
+def test_every_space_variable_is_documented_in_the_space_readme_and_the_config() -> None:
+    """The Space README's variable table and config.py's docstring list exactly the GGT_SPACE_*
+    variables SpaceConfig.from_env reads (one per field): none missing, none invented (issue 23)."""
+    import re
+    from dataclasses import fields
+    from pathlib import Path
+
+    import ggt_hf.space.config as config_module
+    from ggt_hf.space.config import SpaceConfig
+
+    read = {f"GGT_SPACE_{f.name.upper()}" for f in fields(SpaceConfig)}
+    readme = (Path(__file__).resolve().parents[2] / "spaces" / "README.md").read_text(encoding="utf-8")
+    for where, text in (
+        ("spaces/README.md", readme),
+        ("ggt_hf/space/config.py", config_module.__doc__ or ""),
+    ):
+        named = set(re.findall(r"GGT_SPACE_[A-Z_]*[A-Z]", text))
+        assert named == read, f"{where}: missing {sorted(read - named)}, unknown {sorted(named - read)}"

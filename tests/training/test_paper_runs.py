@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ggt_hf.training.provenance import check_recipe, load_official
+from ggt_hf.recipes.provenance import check_recipe, load_official
 from ggt_hf.training.restorer_task import RestorerRecipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,7 +202,7 @@ PAIRS = [
 def _data(name: str) -> dict:
     from dataclasses import asdict
 
-    from ggt_hf.training.plan import load_any_recipe
+    from ggt_hf.recipes.loading import load_any_recipe
 
     return asdict(load_any_recipe(RECIPES / name)[0])
 
@@ -283,7 +283,7 @@ FULL = sorted(
 
 @pytest.mark.parametrize("name", FULL)
 def test_the_plan_shows_data_mix_length_and_every_settings_source(name):
-    from ggt_hf.training.plan import format_plan, plan_recipe
+    from ggt_hf.recipes.plan import format_plan, plan_recipe
 
     plan = plan_recipe(RECIPES / name, ggt_pairs=103_707)
     text = format_plan(plan)

@@ -15,8 +15,9 @@ import torch
 import yaml
 
 from ggt_hf.constants import GGT100K_MIRROR_DIR
+from ggt_hf.recipes.plan import format_plan, plan_recipe
+from ggt_hf.training.batching import BatchSplitError, apply_world_size, resolve_batch
 from ggt_hf.training.core import CoreConfig, clip_targets, make_accelerator, run_training
-from ggt_hf.training.plan import BatchSplitError, apply_world_size, format_plan, plan_recipe, resolve_batch
 from ggt_hf.training.schedules import build_scheduler, cyclic_lr, schedule_milestones
 
 ROOT = Path(__file__).resolve().parents[2]

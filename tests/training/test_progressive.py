@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ggt_hf.training.data.progressive import Phase, phase_index, progressive_batches, resolve_phases
-from ggt_hf.training.plan import BatchSplitError
+from ggt_hf.training.batching import BatchSplitError, resolve_phases
+from ggt_hf.training.data.progressive import Phase, phase_index, progressive_batches
 
 ROOT = Path(__file__).resolve().parents[2]
 PHASES = [Phase(steps=2, crop_size=32, total_batch_size=4), Phase(steps=3, crop_size=48, total_batch_size=2)]

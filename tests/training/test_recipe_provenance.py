@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ggt_hf.constants import GGT100K_MIRROR_DIR
-from ggt_hf.training.plan import plan_recipe
-from ggt_hf.training.provenance import OFFICIAL_FILE, check_recipe, load_official, recipe_comments
+from ggt_hf.recipes.plan import plan_recipe
+from ggt_hf.recipes.provenance import OFFICIAL_FILE, check_recipe, load_official, recipe_comments
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "training" / "recipes"
@@ -80,7 +80,7 @@ def test_comments_of_flow_mappings_and_continued_lists_are_read():
 
 @pytest.mark.parametrize("name", FULL_RECIPES)
 def test_every_recipe_reads_ggt_from_the_mirror_folder_convention(name):
-    from ggt_hf.training.plan import load_any_recipe
+    from ggt_hf.recipes.plan import load_any_recipe
 
     recipe, _ = load_any_recipe(RECIPES / name)
     assert {s.path for s in recipe.data.ggt} <= {GGT100K_MIRROR_DIR}
@@ -89,7 +89,7 @@ def test_every_recipe_reads_ggt_from_the_mirror_folder_convention(name):
 
 def test_a_hub_mirror_replaces_the_folder_with_overrides():
     """The override the README and the recipes' headers give for a Hub mirror."""
-    from ggt_hf.training.plan import load_any_recipe
+    from ggt_hf.recipes.plan import load_any_recipe
 
     hub = "you/ggt-100k"
     overrides = [
@@ -112,7 +112,7 @@ def test_inherited_rows_and_their_overrides():
 
 
 def test_readme_recipe_table_is_the_generated_one():
-    from ggt_hf.training.plan import recipe_table
+    from ggt_hf.recipes.plan import recipe_table
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     match = re.search(r"<!-- recipe-table:begin[^\n]*-->\n(.*?)\n<!-- recipe-table:end -->", readme, re.S)
@@ -126,7 +126,7 @@ def test_the_readme_table_ignores_a_local_mirror_but_train_plan_counts_it(
     make_pairs_dir, tmp_path, monkeypatch
 ):
     """The table is about the paper's 103,707 pairs; `ggt train-plan` counts the mirror on disk."""
-    from ggt_hf.training.plan import recipe_table
+    from ggt_hf.recipes.plan import recipe_table
 
     make_pairs_dir(n=4, size=32, nested=False, name=GGT100K_MIRROR_DIR)  # a 4-pair `ggt-100k` here
     monkeypatch.chdir(tmp_path)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ggt_hf.restorers.base import Restorer, RestorerCard
-from ggt_hf.restorers.convert import OFFICIAL_CHECKPOINTS
+from ggt_hf.restorers.checkpoint_layouts import OFFICIAL_CHECKPOINTS
 from ggt_hf.restorers.daclip.clip_daclip import DaCLIP, clip_preprocess
 from ggt_hf.restorers.daclip.configuration_daclip import DACLIPConfig
 from ggt_hf.restorers.daclip.sde_daclip import IRSDE

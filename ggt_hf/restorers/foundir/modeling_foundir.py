@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ggt_hf.restorers.base import Restorer, RestorerCard
-from ggt_hf.restorers.convert import OFFICIAL_CHECKPOINTS
+from ggt_hf.restorers.checkpoint_layouts import OFFICIAL_CHECKPOINTS
 from ggt_hf.restorers.foundir.configuration_foundir import FoundIRConfig
 from ggt_hf.restorers.foundir.unet_foundir import UnetRes
 

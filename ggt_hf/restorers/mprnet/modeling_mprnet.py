@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ggt_hf.restorers.base import Restorer, RestorerCard
-from ggt_hf.restorers.convert import OFFICIAL_CHECKPOINTS
+from ggt_hf.restorers.checkpoint_layouts import OFFICIAL_CHECKPOINTS
 from ggt_hf.restorers.mprnet.configuration_mprnet import MPRNetConfig
 
 Features = list[torch.Tensor]

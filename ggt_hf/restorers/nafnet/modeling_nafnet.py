@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ggt_hf.restorers.base import Restorer, RestorerCard
-from ggt_hf.restorers.convert import OFFICIAL_CHECKPOINTS
+from ggt_hf.restorers.checkpoint_layouts import OFFICIAL_CHECKPOINTS
 from ggt_hf.restorers.nafnet.configuration_nafnet import NAFNetConfig
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from torchvision.ops import StochasticDepth
 
 from ggt_hf.restorers.base import Restorer, RestorerCard
-from ggt_hf.restorers.convert import OFFICIAL_CHECKPOINTS
+from ggt_hf.restorers.checkpoint_layouts import OFFICIAL_CHECKPOINTS
 from ggt_hf.restorers.swinir.configuration_swinir import SwinIRConfig
 
 Size = tuple[int, int]

@@ -79,9 +79,10 @@ reflect-padded (both sides identically), not skipped: a small real photo is stil
 from __future__ import annotations
 
 from ggt_hf.training.data.config import DataConfig, PairSample, SourceSpec
-from ggt_hf.training.data.loader import TrainPairs, build_train_dataset, make_train_loader
+from ggt_hf.training.data.loader import TrainPairs
 from ggt_hf.training.data.mixing import MixCounter, MixSchedule
 from ggt_hf.training.data.sources import PairSource, open_source
+from ggt_hf.training.data.train_loader import build_train_dataset, make_train_loader
 
 __all__ = [
     "DataConfig",

@@ -2,8 +2,9 @@
 
 :class:`TrainPairs` is a map-style ``torch.utils.data.Dataset`` over a process's *local sample index*
 ``s`` (unbounded: it cycles epochs). ``dataset[s]`` is one augmented sample; ``dataset.batch(s, n)``
-builds ``n`` consecutive samples in one call, which is what :func:`make_train_loader` has each worker
-do, so that consecutive draws of one item (``crops_per_decode``) share a single decode.
+builds ``n`` consecutive samples in one call, which is what
+:func:`ggt_hf.training.data.train_loader.make_train_loader` has each worker do, so that consecutive
+draws of one item (``crops_per_decode``) share a single decode.
 
 The loader is a plain ``torch.utils.data.DataLoader`` whose "items" are whole batches; it shards by
 itself, so do not pass it through ``accelerator.prepare``.
@@ -11,7 +12,6 @@ itself, so do not pass it through ``accelerator.prepare``.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections import OrderedDict
 from dataclasses import replace
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
+from torch.utils.data import Dataset
 
 from ggt_hf.errors import GGTError
 from ggt_hf.training.data.augment import CropPlan, apply_crop, augment_pair, crop_view, plan_crop
@@ -190,61 +190,3 @@ class TrainPairs(Dataset):
             "category": [s.category for s in samples],
             "skipped": self.skipped[before:],
         }
-
-
-class _Batches(Dataset):
-    """Batch ``k`` = local samples ``start + k·B ..``: what each DataLoader worker builds whole."""
-
-    def __init__(self, dataset: TrainPairs, start: int) -> None:
-        self.dataset, self.start = dataset, start
-
-    def __getitem__(self, k: int) -> dict[str, Any]:
-        size = self.dataset.cfg.batch_size
-        return self.dataset.batch(self.start + k * size, size)
-
-
-class _Forever(Sampler[int]):
-    def __iter__(self):
-        return itertools.count()
-
-
-def _identity(batch: dict[str, Any]) -> dict[str, Any]:
-    return batch
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # workers decode and crop; intra-op threads would only contend
-
-
-def build_train_dataset(cfg: DataConfig, rank: int = 0, world_size: int = 1) -> Dataset:
-    """The process's dataset: :class:`TrainPairs`, or a streaming ``IterableDataset`` when any
-    source has ``streaming=True`` (see :mod:`ggt_hf.training.data.streaming`)."""
-    if any(s.streaming for s in [*cfg.ggt, *cfg.baseline]):
-        from ggt_hf.training.data.streaming import StreamingTrainPairs
-
-        return StreamingTrainPairs(cfg, rank, world_size)
-    return TrainPairs(cfg, rank, world_size)
-
-
-def make_train_loader(
-    cfg: DataConfig, rank: int = 0, world_size: int = 1, start_sample: int = 0
-) -> DataLoader:
-    """An infinite DataLoader of batch dicts for process ``rank`` (see the package docs).
-
-    ``start_sample`` = local samples already consumed (``steps_done * batch_size``): the loader then
-    yields exactly the batches an uninterrupted run would have yielded from there on.
-    """
-    dataset = build_train_dataset(cfg, rank, world_size)
-    common: dict[str, Any] = {
-        "num_workers": cfg.num_workers,
-        "pin_memory": torch.cuda.is_available(),
-        "worker_init_fn": _worker_init,
-        "collate_fn": _identity,
-        "batch_size": None,
-    }
-    if cfg.num_workers:
-        common["prefetch_factor"] = cfg.prefetch_factor
-    if isinstance(dataset, IterableDataset):  # streaming: the dataset itself resumes (see .streaming)
-        dataset.start_sample = start_sample
-        return DataLoader(dataset, **common)
-    return DataLoader(_Batches(dataset, start_sample), sampler=_Forever(), **common)

@@ -6,8 +6,8 @@ largest per-process batch; each micro-batch is then cut down to its phase — th
 (the stream is already shuffled) and one random ``crop_size`` window shared by LQ and HQ, drawn from
 ``(seed, micro-batch index)`` so a resumed run cuts exactly as the uninterrupted one.
 
-Every phase states the official *total* batch; :func:`resolve_phases` splits all of them over the
-launch with one gradient accumulation (the trainer's accumulation is fixed for a run), refusing a
+Every phase states the official *total* batch; :func:`ggt_hf.training.batching.resolve_phases`
+splits all of them over the launch with one gradient accumulation (the trainer's accumulation is fixed for a run), refusing a
 launch that cannot split every phase.
 """
 
@@ -41,24 +41,6 @@ def phase_index(phases: list[Phase], step: int) -> int:
         if step < end:
             return i
     return len(phases) - 1
-
-
-def resolve_phases(phases: list[Phase], world_size: int, max_per_process: int) -> tuple[int, list[int]]:
-    """``(accumulation, micro-batch per process of each phase)``: the smallest accumulation with which
-    every phase's total splits evenly and fits ``max_per_process``."""
-    from ggt_hf.training.plan import BatchSplitError
-
-    biggest = max(p.total_batch_size for p in phases)
-    for accum in range(1, biggest + 1):
-        if all(p.total_batch_size % (world_size * accum) == 0 for p in phases):
-            micros = [p.total_batch_size // (world_size * accum) for p in phases]
-            if max(micros) <= max_per_process:
-                return accum, micros
-    totals = ", ".join(str(p.total_batch_size) for p in phases)
-    raise BatchSplitError(
-        f"progressive totals {totals} cannot all be split over {world_size} processes with at most "
-        f"{max_per_process} per process and one accumulation; launch a common divisor of them"
-    )
 
 
 def cut_batch(batch: dict[str, Any], size: int, crop: int, generator: torch.Generator) -> dict[str, Any]:

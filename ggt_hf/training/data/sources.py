@@ -45,7 +45,7 @@ from ggt_hf.constants import (
 from ggt_hf.errors import BadImageError
 from ggt_hf.files.walk import image_files
 from ggt_hf.hub.pairs import match_templates
-from ggt_hf.hub.shard_reader import check_local_shards
+from ggt_hf.hub.shard_reader import load_packed
 from ggt_hf.imaging.images import decode_image, read_file_bytes
 from ggt_hf.training.data.config import PairSample, SourceSpec
 
@@ -184,11 +184,9 @@ class PackedSource(PairSource):
 
     def __init__(self, spec: SourceSpec, label: str) -> None:
         from datasets import Image as ImageFeature
-        from datasets import load_dataset
 
         path = str(Path(spec.path).resolve()) if Path(spec.path).is_dir() else spec.path
-        check_local_shards(path)
-        ds = load_dataset(path, name=spec.config, split=spec.split)
+        ds = load_packed(path, spec.config, spec.split)
         for column in (Col.LQ, Col.HQ):
             ds = ds.cast_column(column, ImageFeature(decode=False))
         self.ds = ds

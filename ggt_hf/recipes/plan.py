@@ -2,88 +2,27 @@
 precision, clipping and cache disk — what ``ggt train-plan`` prints and the README's recipe table
 is generated from.
 
-A recipe states the official **total** batch (``train.total_batch_size``); :func:`resolve_batch`
-derives the per-process micro-batch and the gradient accumulation from the number of processes,
-with ``data.batch_size`` as the largest micro-batch one process may hold. The entry scripts apply
-the same function (:func:`apply_world_size`), so the plan is what the launch runs.
+A recipe of either kind (a restorer's or a generative model's, told apart by ``model.family``) is
+read by :func:`load_any_recipe`; the batch split comes from :mod:`ggt_hf.training.batching`, the
+same function the entry scripts apply, so the plan is what the launch runs. This package sits above
+both :mod:`ggt_hf.training` and :mod:`ggt_hf.generative`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ggt_hf.training.provenance import recipe_settings
-from ggt_hf.training.recipe_loading import load_any_recipe
+from ggt_hf.recipes.loading import load_any_recipe
+from ggt_hf.recipes.provenance import recipe_settings
+from ggt_hf.training.batching import apply_world_size
 from ggt_hf.training.schedules import schedule_milestones
 
 #: Train pairs of the paper's GGT-100K release, for epoch counts when the data is not on disk.
 PAPER_GGT_TRAIN_PAIRS = 103_707
 #: Bytes per element of the cache dtypes.
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-
-
-class BatchSplitError(ValueError):
-    """A total batch that cannot be split evenly over the launched processes."""
-
-
-def resolve_batch(total: int, world_size: int, max_per_process: int) -> tuple[int, int]:
-    """``(micro-batch per process, accumulation steps)`` with ``micro · world · accum == total``.
-
-    The smallest accumulation whose micro-batch fits ``max_per_process`` is chosen. Raises
-    :class:`BatchSplitError` (saying why) when ``total`` is not a multiple of ``world_size``, or
-    no divisor of ``total / world_size`` fits.
-    """
-    if total < 1 or world_size < 1 or max_per_process < 1:
-        raise BatchSplitError(
-            f"total batch {total}, processes {world_size}, max {max_per_process}: all must be ≥ 1"
-        )
-    if total % world_size:
-        raise BatchSplitError(
-            f"total batch {total} cannot be split over {world_size} processes "
-            f"({total} is not a multiple of {world_size}); launch a divisor of {total} processes"
-        )
-    per_process = total // world_size
-    for accum in range(math.ceil(per_process / max_per_process), per_process + 1):
-        if per_process % accum == 0:
-            return per_process // accum, accum
-    raise BatchSplitError(f"no split of {per_process} per process fits {max_per_process}")  # pragma: no cover
-
-
-def split_for_launch(core, data, world_size: int) -> list[int] | None:
-    """Fit a recipe to a launch of ``world_size`` processes, in place: from ``core.total_batch_size``
-    (or each phase of ``data.progressive``) set ``data.batch_size`` (per-process micro-batch; the
-    largest one for progressive runs, whose loader then crops at the largest phase crop) and
-    ``core.gradient_accumulation_steps``. Returns the per-phase micro-batches of a progressive run."""
-    phases = getattr(data, "progressive", None)
-    if phases:
-        from ggt_hf.training.data.progressive import resolve_phases
-
-        if core.total_batch_size:
-            raise ValueError(
-                "give either train.total_batch_size or data.progressive (a total batch per phase)"
-            )
-        if sum(p.steps for p in phases) != core.max_steps:
-            raise ValueError(
-                f"data.progressive phases sum to {sum(p.steps for p in phases)} steps, train.max_steps is {core.max_steps}"
-            )
-        core.gradient_accumulation_steps, micros = resolve_phases(phases, world_size, data.batch_size)
-        data.batch_size = max(micros)
-        data.crop_size = max(p.crop_size for p in phases)
-        return micros
-    if core.total_batch_size:
-        data.batch_size, core.gradient_accumulation_steps = resolve_batch(
-            core.total_batch_size, world_size, data.batch_size
-        )
-    return None
-
-
-def apply_world_size(recipe, world_size: int) -> list[int] | None:
-    """:func:`split_for_launch` of a whole recipe (what the entry scripts do through
-    :func:`ggt_hf.training.core.make_accelerator`)."""
-    return split_for_launch(recipe.train, recipe.data, world_size)
 
 
 @dataclass

@@ -3,14 +3,14 @@
 Each aspect is a documented image measurement with a threshold, so results are reproducible and
 explainable; it lets VLM-R, QC and their tests run without keys or weights:
 
-* ``geometry_alignment``: the QC's registration (:func:`ggt_hf.qc.geometry.estimate_similarity`,
+* ``geometry_alignment``: the QC's registration (:func:`ggt_hf.judging.geometry.estimate_similarity`,
   Fourier–Mellin) finds a shift ≤ ``max_shift`` px and the QC's scale / rotation tolerances
-  (:class:`~ggt_hf.qc.geometry.GeometryTolerances`) held; an inconclusive registration (a
+  (:class:`~ggt_hf.judging.geometry.GeometryTolerances`) held; an inconclusive registration (a
   featureless image) passes, as in the QC;
 * ``color_consistency``: correlation of the colour layouts (a*/b* of the QC's exposure-normalised
-  CIELAB thumbnails, :func:`ggt_hf.qc.geometry.lab_thumbnail`, with the part explained by L*
+  CIELAB thumbnails, :func:`ggt_hf.judging.geometry.lab_thumbnail`, with the part explained by L*
   removed, so a global cast or a toning is not layout) ≥ ``min_color_corr``; an achromatic input
-  passes. The QC's global cast (:func:`ggt_hf.qc.geometry.color_shift`) is reported alongside;
+  passes. The QC's global cast (:func:`ggt_hf.judging.geometry.color_shift`) is reported alongside;
 * ``object_consistency``: correlation of edge maps (Sobel on 128² greyscale) ≥ ``min_edge_corr``;
 * ``restoration_quality``: the output is not noisier than the input (Immerkær's noise estimate,
   with ``noise_margin`` slack), keeps at least ``min_contrast_ratio`` of its luminance contrast, and
@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ggt_hf.evaluation.vlm_r import Verdict
-from ggt_hf.qc.geometry import GeometryTolerances, color_shift, estimate_similarity, lab_thumbnail
+from ggt_hf.judging.geometry import GeometryTolerances, color_shift, estimate_similarity, lab_thumbnail
+from ggt_hf.judging.verdict import Verdict
 
 
 def _grey(img: Image.Image, size: int) -> np.ndarray:

@@ -175,7 +175,7 @@ def same_value(a: Any, b: Any) -> bool:
 
 def check_recipe(root: str | Path, name: str, official: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """Problems of recipe ``name`` (path under ``root``) against its official rows (see module docs)."""
-    from ggt_hf.training.recipe_loading import load_any_recipe
+    from ggt_hf.recipes.loading import load_any_recipe
 
     root = Path(root)
     rows = official if official is not None else load_official(root).get(name)
@@ -226,7 +226,7 @@ def recipe_settings(path: str | Path, recipe: Any | None = None) -> list[Setting
     if rows is None:
         return None
     if recipe is None:
-        from ggt_hf.training.recipe_loading import load_any_recipe
+        from ggt_hf.recipes.loading import load_any_recipe
 
         recipe = load_any_recipe(path)[0]
     comments = recipe_comments(path)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from ggt_hf.qc.geometry import (
+from ggt_hf.judging.geometry import (
     ColorShift,
     GeometryTolerances,
     Registration,
