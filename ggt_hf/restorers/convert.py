@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf.files.output_folders import check_no_overlap, claim_output_folder
+from ggt_hf.restorers.card import write_converted_card
 from ggt_hf.restorers.checkpoint_layouts import (
     CheckpointLayout,
     CheckpointMismatchError,
@@ -215,5 +216,6 @@ def convert_checkpoint(
         out_dir, "model", recognise=lambda f: (f / "config.json").is_file(), command="ggt convert"
     )
     model.save_pretrained(out)
+    write_converted_card(name, model, out, sources)
     logger.info("converted %s (%s, %d parameters) to %s", checkpoint_path, name, model.num_parameters(), out)
     return out
