@@ -34,6 +34,7 @@ def _generative_card() -> str:
     )
     content = generative_card_content(
         recipe,
+        model_id="me/flux-cn-ggt",
         kind="ControlNet",
         usage="pipe = ...",
         backend_args='controlnet="me/flux-cn-ggt"',
