@@ -92,22 +92,33 @@ def test_trained_card_names_its_folder_and_its_snippets_run(user_folder):
     _check_restored()
 
 
-def test_dataset_card_benchmark_snippet_on_a_local_folder_stops_before_scoring(
-    make_pairs_dir, tmp_path, monkeypatch, capsys
-):
+@pytest.mark.parametrize("repo_id", ["me/ggt-bench", None])
+def test_dataset_card_benchmark_snippet_pushes_only_with_a_hub_id(make_pairs_dir, tmp_path, repo_id):
+    from ggt_hf.hub.card import CardInfo
     from ggt_hf.hub.pack import PackConfig, pack
     from ggt_hf.hub.pairs import pairs_from_dir
 
-    pairs = make_pairs_dir(n=3, size=32)
-    records, _ = pairs_from_dir(pairs, split="test")
+    records, _ = pairs_from_dir(make_pairs_dir(n=3, size=32), split="test")
+    pack(records, tmp_path / "ds", PackConfig(card=CardInfo(repo_id=repo_id)), progress=False)
+    (command,) = [c for c in card_snippets((tmp_path / "ds" / "README.md").read_text())[1] if "eval" in c]
+    assert ("--push-results" in command) == bool(repo_id)
+    if repo_id:
+        assert f"--dataset {repo_id} " in command
+
+
+def test_push_results_on_a_local_folder_stops_before_scoring(make_pairs_dir, tmp_path, monkeypatch, capsys):
+    """Issue 23.4: the card's ``--push-results`` with a local folder was refused only after scoring."""
+    from ggt_hf.hub.pack import PackConfig, pack
+    from ggt_hf.hub.pairs import pairs_from_dir
+
+    records, _ = pairs_from_dir(make_pairs_dir(n=3, size=32), split="test")
     pack(records, tmp_path / "ds", PackConfig(), progress=False)  # no --repo-id: no Hub id
-    (command,) = [c for c in card_snippets((tmp_path / "ds" / "README.md").read_text())[1] if "--push" in c]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "outputs").mkdir()
-    argv = [str(tmp_path / "ds") if a == "path/to/dataset_folder" else a for a in shlex.split(command)[1:]]
     scored = []
     monkeypatch.setattr("ggt_hf.evaluation.restorer_eval.evaluate", lambda *a, **k: scored.append(a))
+    argv = ["eval", "--pred", "outputs/", "--dataset", "ds", "--split", "test", "--push-results", "me/model"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "a local folder has no Hub id" in err and str(tmp_path / "ds") in err
+    assert "ds: a local folder has no Hub id" in err
     assert scored == []  # refused before scoring
