@@ -109,8 +109,8 @@ def trained_model_id(recipe, out_dir) -> str:
 
 def restorer_card_content(recipe, num_parameters: int | None = None, out_dir=None) -> CardContent:
     """:class:`CardContent` of a regression restorer trained into ``out_dir`` (text from its
-    registry entry, :func:`ggt_hf.restorers.card.restorer_card_content`)."""
-    from ggt_hf.restorers.card import restorer_card_content as registry_content
+    registry entry, :func:`ggt_hf.hub.restorer_card.restorer_card_content`)."""
+    from ggt_hf.hub.restorer_card import restorer_card_content as registry_content
 
     mixing = (
         f" mixed with baseline data (GGT:baseline = {recipe.data.ratio:g}:1)" if recipe.data.baseline else ""

@@ -1,6 +1,7 @@
 """Model-card content of a regression restorer (NAFNet, SwinIR, …), from its registry entry — the
 one source of the card a trained run (:func:`ggt_hf.training.model_card.restorer_card_content`)
-and ``ggt convert`` (:func:`write_converted_card`) write.
+and ``ggt convert`` (:func:`write_converted_card`) write. It lives with the card renderer (tier
+``hub``), above the architectures whose registry entries it reads.
 
 Its snippets load the model where the card says it is (a local folder, or its Hub repo once pushed)
 and run as typed: ``tests/restorers/test_card_snippets.py`` extracts and runs them.
