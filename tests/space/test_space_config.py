@@ -121,6 +121,46 @@ def test_warm_up_primes_the_default_path_before_the_full_engine(monkeypatch) -> 
     assert service._engine is not None  # then the full engine
 
 
+def test_warm_up_builds_no_network_for_unobtainable_weights_and_the_first_restore_builds_nothing(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """Offline with empty weight caches, the warm-up drops the learned metrics from the disk alone
+    (before: it built each network with random weights to find its file missing, seconds of CPU
+    beside the first visitor's restore); once it is done, a restore builds neither a restorer nor
+    a metric."""
+    import huggingface_hub.constants
+
+    from ggt_hf.metrics import engine as engine_module
+    from ggt_hf.space import restoration
+
+    monkeypatch.setenv("GGT_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    built: list[str] = []
+    real_create = engine_module.create_pyiqa_metric
+    monkeypatch.setattr(
+        engine_module,
+        "create_pyiqa_metric",
+        lambda name, *a, **k: built.append(name) or real_create(name, *a, **k),
+    )
+    restorers: list[str] = []
+    real_make = restoration.make_restorer
+    monkeypatch.setattr(restoration, "make_restorer", lambda c, o: restorers.append(c) or real_make(c, o))
+    service = RestoreService(SpaceConfig(warm_up=False))  # the default metrics: learned ones + PIQE
+    service.warm_up().join(timeout=300)
+    assert set(built) == {"piqe"} and restorers == ["classical"]  # PIQE: the interim and full engine
+    before = len(built)
+    learned = {"niqe", "musiq", "maniqa", "topiq_nr", "afine_nr"}
+    assert learned <= set(service._skipped)
+    assert all("could not be downloaded" in service._skipped[name] for name in learned)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photo)
+    outcome = service.restore(photo)
+    assert len(built) == before and restorers == ["classical"]  # nothing built inside the request
+    assert [row[0] for row in outcome.deltas] == ["PIQE"] and "niqe" in outcome.metrics_note
+
+
 def test_cli_and_env_address(monkeypatch, capsys, tmp_path: Path, port: int) -> None:
     assert COMMANDS["space"] == "ggt_hf.commands.space"
     monkeypatch.setenv("GRADIO_SERVER_NAME", "127.0.0.1")
