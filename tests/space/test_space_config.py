@@ -161,6 +161,29 @@ def test_warm_up_builds_no_network_for_unobtainable_weights_and_the_first_restor
     assert [row[0] for row in outcome.deltas] == ["PIQE"] and "niqe" in outcome.metrics_note
 
 
+def test_warm_up_starts_no_step_while_a_restore_is_in_flight(monkeypatch) -> None:
+    """After priming the classical restorer, the warm-up's imports (torch, pyiqa: seconds of GIL)
+    wait for the visitor's restore in flight, then go on (before: they ran beside it and the first
+    restore took several times as long)."""
+    import torch  # noqa: F401  (imported already: a warm-up that does not wait reaches pyiqa at once)
+
+    from ggt_hf.space import restoration
+
+    service = RestoreService(SpaceConfig(warm_up=False, metrics=["piqe"]))
+    reached = threading.Event()
+    imported = threading.Event()
+    real_yield, real_import = service._yield_to_requests, restoration.import_pyiqa
+    monkeypatch.setattr(service, "_yield_to_requests", lambda: reached.set() or real_yield())
+    monkeypatch.setattr(restoration, "import_pyiqa", lambda: imported.set() or real_import())
+    monkeypatch.setattr(restoration, "WARM_UP_PATIENCE", 300.0)
+    with service._serving():  # a visitor's restore in flight
+        thread = service.warm_up()
+        assert reached.wait(60) and "classical" in service._restorers  # primed, then waiting
+        assert not imported.wait(2.0) and service._interim is None
+    thread.join(timeout=300)
+    assert imported.is_set() and service._engine is not None
+
+
 def test_cli_and_env_address(monkeypatch, capsys, tmp_path: Path, port: int) -> None:
     assert COMMANDS["space"] == "ggt_hf.commands.space"
     monkeypatch.setenv("GRADIO_SERVER_NAME", "127.0.0.1")
