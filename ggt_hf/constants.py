@@ -117,6 +117,10 @@ JUDGE_ASPECTS: Final[tuple[str, ...]] = (
     "color_consistency",
 )
 
+#: Most generation attempts per item in QC stage 2 (the paper regenerates at most 3 times); a
+#: config asking for more is refused, not clamped.
+MAX_QC_ATTEMPTS: Final = 3
+
 #: Hard cap on decoded pixels per image; above it a file is treated as a decompression bomb.
 MAX_IMAGE_PIXELS: Final = 64_000_000
 #: Hard cap on the bytes of one image file (or archive member), checked before it is read: a

@@ -33,7 +33,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Commands that do the remote or heavy work: recorded, never run.
-RECORDED = ("ggt", "accelerate", "python", "pip", "hf", "huggingface-cli", "torchrun", "curl", "wget", "git")
+RECORDED = (
+    *("ggt", "accelerate", "python", "pip", "hf", "huggingface-cli", "torchrun", "curl", "wget", "git"),
+    "mutmut",
+)
 #: The repository folders a block run "from the repository folder" reads.
 REPO_LINKS = ("dataset_builder", "training", "spaces", "pyproject.toml")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -180,7 +183,7 @@ def _check_space(args, world: World) -> None:
 
 
 def _check_train_plan(args, world: World) -> None:
-    from ggt_hf.training.plan import plan_recipe
+    from ggt_hf.recipes.plan import plan_recipe
 
     if args.readme_table:
         world.need(args.readme_table, "--readme-table")
@@ -296,12 +299,31 @@ def _check_pip(argv: list[str], world: World) -> None:
         raise DocCheckError(f"pip install -e {argv[2]}: no extra(s) {sorted(unknown)} in pyproject.toml")
 
 
+def _check_mutmut(argv: list[str], world: World) -> None:
+    """``mutmut run PATTERN...`` names mutants of modules ``[tool.mutmut] only_mutate`` lists;
+    ``results`` / ``show`` / ``browse`` read what a run left."""
+    import fnmatch
+
+    import tomllib
+
+    if argv[:1] != ["run"]:
+        if argv[:1] not in (["results"], ["show"], ["browse"]):
+            raise DocCheckError(f"mutmut {shlex.join(argv)}: only run, results, show and browse are checked")
+        return
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+    modules = [m.removesuffix(".py").replace("/", ".") for m in config["only_mutate"]]
+    for pattern in argv[1:]:
+        if not any(fnmatch.fnmatch(f"{m}.x_function__mutmut_1", pattern) for m in modules):
+            raise DocCheckError(f"mutmut run {pattern}: no module of [tool.mutmut] only_mutate matches")
+
+
 #: Recorded command → its offline check; a recorded command without one fails (add a checker).
 CHECKS: dict[str, Checker] = {
     "ggt": _check_ggt,
     "accelerate": _check_accelerate,
     "python": _check_python,
     "pip": _check_pip,
+    "mutmut": _check_mutmut,
 }
 
 

@@ -102,3 +102,55 @@ def test_the_repos_own_configs_load(folder) -> None:
     assert files
     for path in files:
         assert isinstance(load_yaml(path), dict), path
+
+
+@pytest.mark.parametrize("value", [0, 4, 10])
+def test_ggt_build_refuses_max_attempts_outside_the_range_naming_it(
+    tmp_path, monkeypatch, capsys, value
+) -> None:
+    """``qc.max_attempts: 10`` used to run 10 paid generations per item (and 0 was silently made 1):
+    the value is refused with the valid range before any work."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    Path("b.yaml").write_text(
+        f"output: run\nsources:\n  - {{path: photos/}}\nqc: {{max_attempts: {value}}}\n"
+    )
+    assert main(["build", "b.yaml"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"config.qc.max_attempts: expected between 1 and 3, got {value}" in err
+    assert not Path("run").exists()
+
+
+def test_minimum_and_maximum_metadata_bound_a_field() -> None:
+    import dataclasses
+
+    from ggt_hf.files.yaml_config import from_dict
+
+    @dataclasses.dataclass
+    class Bounds:
+        low: int = dataclasses.field(default=5, metadata={"minimum": 1})
+        high: float = dataclasses.field(default=0.5, metadata={"maximum": 1.0})
+        both: int = dataclasses.field(default=2, metadata={"minimum": 1, "maximum": 3})
+
+    assert from_dict(Bounds, {"low": 1, "high": 1.0, "both": 3}) == Bounds(1, 1.0, 3)
+    for data, message in [
+        ({"low": 0}, "cfg.low: expected at least 1, got 0"),
+        ({"high": 1.5}, "cfg.high: expected at most 1.0, got 1.5"),
+        ({"both": 4}, "cfg.both: expected between 1 and 3, got 4"),
+        ({"both": 0}, "cfg.both: expected between 1 and 3, got 0"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            from_dict(Bounds, data, "cfg")
+        assert str(info.value) == message
+
+
+def test_a_text_that_is_not_yaml_where_a_number_belongs_is_named_not_a_crash(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """``seed: '"'`` crashed ``ggt build`` with a YAML ScannerError from inside the error message
+    (it re-read the text as YAML to suggest removing quotes); found by the config property tests."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    Path("b.yaml").write_text("output: run\nsources:\n  - {path: photos/}\nseed: '\"'\n")
+    assert main(["build", "b.yaml"]) == EXIT_USAGE
+    assert "config.seed: expected an integer, got the string '\"'" in capsys.readouterr().err

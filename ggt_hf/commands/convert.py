@@ -53,6 +53,8 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def run(args) -> int:
+    from ggt_hf.hub.restorer_card import write_converted_card
+    from ggt_hf.restorers import load_restorer
     from ggt_hf.restorers.convert import convert_checkpoint
 
     out = convert_checkpoint(
@@ -63,5 +65,6 @@ def run(args) -> int:
         state_dict_key=args.key,
         trust_pickle=args.trust_pickle,
     )
+    write_converted_card(args.model, load_restorer(str(out), device="cpu"), out, args.checkpoint)
     print(f"converted {' + '.join(args.checkpoint)} → {out} (load with: ggt restore --model {out} IN OUT)")
     return 0

@@ -79,6 +79,10 @@ def run(args) -> int:
     judge_spec = parse_judge(args.judge)
     judge_spec.check()  # a missing key fails before anything else
     check_dataset_arg(args.dataset)
+    if args.push_results:  # the benchmark's Hub id is needed to publish: refused before scoring
+        from ggt_hf.hub.eval_results import hub_dataset_id
+
+        hub_dataset_id(args.dataset)
     if not Path(args.pred).is_dir():
         raise UsageError(f"--pred {args.pred}", "no such folder of predictions")
     resolve_device(args.device)

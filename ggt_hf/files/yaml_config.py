@@ -180,7 +180,10 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
 
 def _shown(value: Any) -> str:
     if isinstance(value, str):
-        quoted = value.strip() and not isinstance(safe_load(value), str)
+        try:  # a quoted "3" would have been a number unquoted; text that is no YAML at all was not
+            quoted = value.strip() and not isinstance(safe_load(value), str)
+        except yaml.YAMLError:
+            quoted = False
         return f"the string {value!r}" + (" (remove the quotes)" if quoted else "")
     return f"{value!r} ({type(value).__name__})"
 
@@ -271,18 +274,25 @@ def _describe(tp: Any) -> str:
 
 
 def _check_field_value(f: dataclasses.Field, value: Any, where: str) -> None:
-    """Value rules: a ``minimum`` in the field's metadata, and no empty text where the default is
-    a non-empty text (an empty ``output`` would write into the working directory)."""
-    minimum = f.metadata.get("minimum")
-    if minimum is not None and isinstance(value, int | float) and value < minimum:
-        raise ValueError(f"{where}: expected at least {minimum}, got {value!r}")
+    """Value rules: a ``minimum`` / ``maximum`` in the field's metadata (a value outside is refused
+    with the valid range, never clamped), and no empty text where the default is a non-empty text
+    (an empty ``output`` would write into the working directory)."""
+    low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
+    if isinstance(value, int | float) and (
+        (low is not None and value < low) or (high is not None and value > high)
+    ):
+        if high is None:
+            expected = f"at least {low}"
+        else:
+            expected = f"at most {high}" if low is None else f"between {low} and {high}"
+        raise ValueError(f"{where}: expected {expected}, got {value!r}")
     if isinstance(value, str) and not value.strip() and isinstance(f.default, str) and f.default.strip():
         raise ValueError(f"{where}: is empty; expected a text like {f.default!r}")
 
 
 def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     """Build dataclass ``cls`` from a plain mapping, recursively, checking every value against the
-    field's type hint (and ``minimum`` metadata); unknown keys and wrong types raise ``ValueError``
+    field's type hint (and ``minimum`` / ``maximum`` metadata); unknown keys and wrong types raise ``ValueError``
     naming the dotted key, the value and what is expected."""
     if isinstance(data, cls):
         return data

@@ -11,13 +11,15 @@ from ggt_hf.training.model_card import CardContent
 def generative_card_content(
     recipe,
     *,
+    model_id: str,
     kind: str,
     usage: str,
     backend_args: str,
     restore_model: str,
     extra: list[tuple[str, Any]] | None = None,
 ) -> CardContent:
-    """:class:`CardContent` of a ``kind`` artifact ("LoRA adapter", "ControlNet") of ``recipe``'s base."""
+    """:class:`CardContent` of a ``kind`` artifact ("LoRA adapter", "ControlNet") of ``recipe``'s base,
+    found at ``model_id`` (:func:`ggt_hf.training.model_card.trained_model_id`)."""
     from ggt_hf.generative.components import FAMILIES
 
     model, data, flow = recipe.model, recipe.data, recipe.flow
@@ -40,7 +42,7 @@ def generative_card_content(
         *(extra or []),
     ]
     return CardContent(
-        model_id=recipe.train.hub_model_id or f"{model.family}-ggt-{short}",
+        model_id=model_id,
         intro=intro,
         usage=usage,
         usage_note=note,

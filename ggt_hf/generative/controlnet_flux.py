@@ -121,10 +121,10 @@ class ControlNetFluxTask(GenerativeTask):
 
     def model_card(self, out_dir: Path, results: dict[str, float]) -> str:
         from ggt_hf.generative.card import generative_card_content
-        from ggt_hf.training.model_card import render_model_card
+        from ggt_hf.training.model_card import render_model_card, trained_model_id
 
         spec, model = self.recipe.controlnet, self.recipe.model
-        repo = self.recipe.train.hub_model_id or "<this repo>"
+        repo = trained_model_id(self.recipe, out_dir)
         usage = (
             "from diffusers import FluxControlNetModel, FluxControlNetPipeline\n\n"
             f'controlnet = FluxControlNetModel.from_pretrained("{repo}")\n'
@@ -133,6 +133,7 @@ class ControlNetFluxTask(GenerativeTask):
         )
         content = generative_card_content(
             self.recipe,
+            model_id=repo,
             kind="ControlNet",
             usage=usage,
             backend_args=f'controlnet="{repo}"',

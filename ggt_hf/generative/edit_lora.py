@@ -134,10 +134,10 @@ class EditLoraTask(GenerativeTask):
     def model_card(self, out_dir: Path, results: dict[str, float]) -> str:
         from ggt_hf.generative.card import generative_card_content
         from ggt_hf.generative.components import FAMILIES
-        from ggt_hf.training.model_card import render_model_card
+        from ggt_hf.training.model_card import render_model_card, trained_model_id
 
         spec, model = self.recipe.lora, self.recipe.model
-        repo = self.recipe.train.hub_model_id or "<this repo>"
+        repo = trained_model_id(self.recipe, out_dir)
         usage = (
             f"from diffusers import {FAMILIES[model.family]}\n\n"
             f'pipe = {FAMILIES[model.family]}.from_pretrained("{model.pretrained}")\n'
@@ -146,6 +146,7 @@ class EditLoraTask(GenerativeTask):
         )
         content = generative_card_content(
             self.recipe,
+            model_id=repo,
             kind="LoRA adapter",
             usage=usage,
             backend_args=f'lora="{repo}"',

@@ -28,7 +28,7 @@ import yaml
 from huggingface_hub import EvalResultEntry, HfApi, eval_result_entries_to_yaml
 
 from ggt_hf.constants import HubLayout
-from ggt_hf.errors import GGTError
+from ggt_hf.errors import GGTError, UsageError
 from ggt_hf.files.io_utils import atomic_write_text
 from ggt_hf.hub.card_info import read_card_info
 from ggt_hf.hub.locations import resolve_location
@@ -42,6 +42,11 @@ EVAL_RESULTS_DIR = ".eval_results"
 
 class EvalResultsError(GGTError):
     """Results cannot be published (no Hub dataset id, nothing to publish)."""
+
+
+class NoHubDatasetError(EvalResultsError, UsageError):
+    """``--push-results`` on a ``--dataset`` that names no Hub dataset (a local folder packed without
+    ``--repo-id``): refused before any scoring (exit 2)."""
 
 
 def benchmark_tasks() -> list[dict[str, str]]:
@@ -164,7 +169,7 @@ def hub_dataset_id(dataset: str) -> str:
         return location.repo_id
     repo_id = read_card_info(location.path, None).repo_id if location.path.is_dir() else None
     if not repo_id:
-        raise EvalResultsError(
+        raise NoHubDatasetError(
             dataset,
             "a local folder has no Hub id: pass --dataset as a Hub repo id or pack with --repo-id",
         )

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ggt_hf.constants import MAX_QC_ATTEMPTS
 from ggt_hf.files.yaml_config import apply_overrides, from_dict, load_yaml
 
 
@@ -87,7 +88,8 @@ class QCSettings:
     metric_on_fail: Literal["exclude", "regenerate"] = "exclude"
     geometry: bool = True
     judge: str | None = "vlm"  # "vlm" = the configured VLM client, None = no judge
-    max_attempts: int = 3
+    # generations per item, 1 to MAX_QC_ATTEMPTS (the paper's 3); more is refused, not clamped
+    max_attempts: int = field(default=MAX_QC_ATTEMPTS, metadata={"minimum": 1, "maximum": MAX_QC_ATTEMPTS})
     human_review: bool = False
 
 

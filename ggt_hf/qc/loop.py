@@ -27,7 +27,7 @@ from typing import Any
 from PIL import Image
 
 from ggt_hf.backends.base import BackendError, BackendRefused, ImageBackend, RestoreRequest
-from ggt_hf.constants import JUDGE_ASPECTS
+from ggt_hf.constants import JUDGE_ASPECTS, MAX_QC_ATTEMPTS
 from ggt_hf.prompts.strategies import corrective_prompt
 from ggt_hf.records import QCCheck
 
@@ -43,10 +43,12 @@ class QCConfig:
 
     metric_filter: Any = None  # MetricFilter instance (built once, reused across items)
     geometry: Any = "default"  # GeometryTolerances, "default", or None to skip
-    max_attempts: int = 3
+    max_attempts: int = MAX_QC_ATTEMPTS
     stage1_fail: str = "exclude"  # the paper; "regenerate": re-prompt like any other rejection
 
     def __post_init__(self) -> None:
+        if not 1 <= self.max_attempts <= MAX_QC_ATTEMPTS:
+            raise ValueError(f"max_attempts must be between 1 and {MAX_QC_ATTEMPTS}, got {self.max_attempts}")
         if self.stage1_fail not in STAGE1_FAIL:
             raise ValueError(f"stage1_fail must be one of {STAGE1_FAIL}, got {self.stage1_fail!r}")
 
@@ -137,7 +139,7 @@ def generate_with_qc(
     """Attempts for one item, stopping at the first accepted one (see module docstring)."""
     attempts: list[Attempt] = []
     current = prompt
-    for n in range(1, max(1, config.max_attempts) + 1):
+    for n in range(1, config.max_attempts + 1):
         attempt_seed = None if seed is None else seed + n - 1
         attempt = Attempt(n, current, attempt_seed)
         attempts.append(attempt)

@@ -199,7 +199,8 @@ def convert_checkpoint(
         checkpoint_path: the official file (a local file you chose), or a list of files for models
             released as several (DA-CLIP); read with ``torch.load(weights_only=True)`` so no code is
             executed, unless ``trust_pickle`` (see :func:`read_checkpoint`).
-        out_dir: folder to write ``model.safetensors`` + ``config.json`` (+ README.md) into.
+        out_dir: folder to write ``model.safetensors`` + ``config.json`` into (``ggt convert`` then
+            writes its model card: :func:`ggt_hf.hub.restorer_card.write_converted_card`).
         config_overrides: fields of the model config that select the official variant.
         state_dict_key: force the top-level key (default: the layout's search order; e.g.
             ``"model"`` for FoundIR's non-EMA weights).

@@ -175,6 +175,11 @@ def restore_image(
             (CUDA only; ignored with a warning elsewhere).
         progress: show a tqdm bar over the tiles.
     """
+    if not isinstance(image, Image.Image | np.ndarray):
+        raise TypeError(
+            f"restore_image takes a PIL image or a uint8 HWC array, not {type(image).__name__} "
+            f"({image!r}): open a file with PIL.Image.open(path)"
+        )
     device = resolve_device(device)
     if _model_device(model) not in (None, torch.device(device)):
         model.to(device)

@@ -12,38 +12,13 @@ a branch in the template.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ggt_hf.constants import GGT100K_MIRROR_DIR, GGT100K_REPO_ID
-from ggt_hf.hub.card_render import render_card_template
+from ggt_hf.constants import GGT100K_MIRROR_DIR, GGT100K_REPO_ID, TRAINING_FINAL_DIR
+from ggt_hf.hub.card_render import CardContent, card_model_id, render_model_card_text
 from ggt_hf.hub.locations import is_hub_id
 from ggt_hf.metrics.specs import METRICS
-
-
-@dataclass
-class CardContent:
-    """The per-artifact parts of a card.
-
-    Attributes:
-        model_id: repo id shown in the title (``train.hub_model_id`` or a default name).
-        intro: the opening paragraph (markdown).
-        usage: a Python snippet loading the artifact.
-        usage_note: a line after the snippet (CLI / backend use).
-        library_name, tags, base_model: ``ModelCardData`` fields.
-        extra_training: kind-specific rows of the training table.
-        citation: BibTeX of the architecture's paper (regression restorers).
-    """
-
-    model_id: str
-    intro: str
-    usage: str
-    usage_note: str = ""
-    library_name: str = "ggt-hf"
-    tags: list[str] = field(default_factory=list)
-    base_model: str | None = None
-    extra_training: list[tuple[str, Any]] = field(default_factory=list)
-    citation: str | None = None
 
 
 def _as_hub_dataset(path: str) -> str:
@@ -114,23 +89,11 @@ def training_rows(recipe) -> list[tuple[str, Any]]:
 
 def render_model_card(recipe, results: dict[str, float], content: CardContent) -> str:
     """The README.md of a trained restorer folder (any kind; see the module docstring)."""
-    from huggingface_hub import ModelCardData
-
-    card_data = ModelCardData(
-        library_name=content.library_name,
-        license="apache-2.0",
-        pipeline_tag="image-to-image",
-        base_model=content.base_model,
-        tags=["ggt-hf", "image-restoration", *content.tags],
+    return render_model_card_text(
+        content,
         datasets=hub_datasets(recipe),
-        model_name=content.model_id,
-        eval_results=eval_results(recipe, results, content.model_id) or None,
-    )
-    return render_card_template(
-        "model",
-        card_data,
-        content=content,
-        training=[*training_rows(recipe), *content.extra_training],
+        eval_results=eval_results(recipe, results, content.model_id),
+        training=training_rows(recipe),
         results=sorted(results.items()),
         eval_dataset=f"`{dataset_id(recipe)}` ({recipe.validation.split})",
         eval_images=recipe.validation.max_images,
@@ -138,35 +101,25 @@ def render_model_card(recipe, results: dict[str, float], content: CardContent) -
     )
 
 
-def restorer_card_content(recipe, num_parameters: int | None = None) -> CardContent:
-    """:class:`CardContent` of a regression restorer (text from its registry entry)."""
-    from ggt_hf.restorers import get_restorer_class
+def trained_model_id(recipe, out_dir) -> str:
+    """The card's name of a model trained by ``recipe`` into ``out_dir``: the Hub id when the run
+    pushes it (``train.push_to_hub``), else the folder (:func:`ggt_hf.hub.card_render.card_model_id`)."""
+    return card_model_id(out_dir, recipe.train.hub_model_id, pushed=recipe.train.push_to_hub)
 
-    card = get_restorer_class(recipe.model.name).card
-    model_id = recipe.train.hub_model_id or f"{recipe.model.name}-ggt"
+
+def restorer_card_content(recipe, num_parameters: int | None = None, out_dir=None) -> CardContent:
+    """:class:`CardContent` of a regression restorer trained into ``out_dir`` (text from its
+    registry entry, :func:`ggt_hf.hub.restorer_card.restorer_card_content`)."""
+    from ggt_hf.hub.restorer_card import restorer_card_content as registry_content
+
     mixing = (
         f" mixed with baseline data (GGT:baseline = {recipe.data.ratio:g}:1)" if recipe.data.baseline else ""
     )
-    intro = (
-        f"A **{card.title}** image restorer trained with [ggt-hf](https://github.com/ggt-hf/ggt-hf) on "
-        f"Generative Ground Truth (GGT) pairs{mixing}.\n\n{card.description}\n\n"
-        f"- Architecture: {card.title} — *{card.paper}* ([paper]({card.paper_url}), "
-        f"[official code]({card.official_repo}))\n"
-        f"- Parameters: {f'{num_parameters:,}' if num_parameters else 'n/a'}\n"
-        f"- Official checkpoint layout: {card.checkpoint_layout}"
+    content = registry_content(
+        recipe.model.name,
+        trained_model_id(recipe, out_dir or Path(recipe.train.output_dir) / TRAINING_FINAL_DIR),
+        num_parameters,
+        origin=f"trained with [ggt-hf](https://github.com/ggt-hf/ggt-hf) on Generative Ground Truth (GGT) pairs{mixing}",
     )
-    usage = (
-        "from ggt_hf.restorers import load_restorer\n"
-        "from ggt_hf.restorers.tiling import restore_image\n\n"
-        f'model = load_restorer("{model_id}")          # safetensors only\n'
-        'restored = restore_image(model, "photo.jpg", tile=512, overlap=32)'
-    )
-    return CardContent(
-        model_id=model_id,
-        intro=intro,
-        usage=usage,
-        usage_note=f"or from the command line: `ggt restore --model {model_id} photos/ restored/`.",
-        tags=[recipe.model.name],
-        extra_training=[("loss", recipe.loss.name), ("crop", recipe.data.crop_size)],
-        citation=card.citation,
-    )
+    content.extra_training = [("loss", recipe.loss.name), ("crop", recipe.data.crop_size)]
+    return content

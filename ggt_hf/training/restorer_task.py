@@ -235,5 +235,5 @@ class RestorerTask:
     def model_card(self, out_dir: Path, results: dict[str, float]) -> str:
         from ggt_hf.training.model_card import render_model_card, restorer_card_content
 
-        content = restorer_card_content(self.recipe, getattr(self, "_num_parameters", None))
+        content = restorer_card_content(self.recipe, getattr(self, "_num_parameters", None), out_dir)
         return render_model_card(self.recipe, results, content)

@@ -185,8 +185,21 @@ def test_metric_names_are_canonicalised():
     r = composite({"A": {"PSNR": 30.0, " Lpips ": 0.2}, "B": {"psnr": 20.0, "lpips": 0.4}})
     assert r.metrics == ["psnr", "lpips"]
     assert r.normalised["A"] == {"psnr": 1.0, "lpips": 1.0}
-    with pytest.raises(ValueError, match="psnr"):
+    with pytest.raises(ValueError) as info:
         composite({"A": {"PSNR": 30.0, "psnr": 31.0}})
+    assert str(info.value) == "system 'A': metric 'psnr' given twice (as 'psnr')"
+
+
+def test_a_result_built_by_hand_derives_its_metrics_and_groups_used():
+    result = CompositeResult(
+        systems=["A", "B", "C"],
+        raw={"A": {"lpips": 0.1, "psnr": 1.0}, "B": {"musiq": 3.0}, "C": {}},
+        normalised={},
+        groups={"A": {"fidelity": 0.5, "perceptual": None, "vlm": 0.0}, "B": {"perceptual": 1.0}},
+        avg={},
+    )
+    assert result.metrics == ["psnr", "lpips", "musiq"]
+    assert result.groups_used == {"A": ["fidelity", "vlm"], "B": ["perceptual"], "C": []}
 
 
 def test_unknown_metric_raises_key_error_naming_it():
@@ -212,3 +225,64 @@ def test_numpy_scalars_are_accepted():
 def test_empty_input():
     r = composite({})
     assert r.systems == [] and r.ranking() == [] and r.metrics == []
+
+
+# --- properties (hypothesis) --------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ggt_hf.metrics.specs import METRICS  # noqa: E402
+
+_NAMES = ["psnr", "lpips", "musiq", "niqe", "vlm_r", "gmsd"]
+_value = st.none() | st.floats(-100, 100, allow_nan=False)
+_tables = st.dictionaries(
+    st.sampled_from(["A", "B", "C", "D"]), st.fixed_dictionaries({m: _value for m in _NAMES}), min_size=1
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_tables, st.sampled_from(_NAMES), st.floats(0.01, 50))
+def test_improving_one_metric_never_lowers_that_systems_scores(raw, metric, step):
+    """Composite ordering is monotone in each metric's direction: moving one system's value of one
+    metric in its better direction (others unchanged) never lowers its normalised value, its group
+    score or its Avg, nor raises any other system's normalised value of that metric."""
+    system = sorted(raw)[0]
+    if raw[system][metric] is None:
+        return
+    better = raw[system][metric] + (-step if METRICS[metric].lower_better else step)
+    improved = {s: {**row, metric: better} if s == system else dict(row) for s, row in raw.items()}
+    before, after = composite(raw), composite(improved)
+    assert after.normalised[system][metric] >= before.normalised[system][metric]
+    group = METRICS[metric].group
+    if group is not None:
+        assert after.groups[system][group] >= before.groups[system][group] - 1e-12
+    if before.avg[system] is not None:
+        assert after.avg[system] >= before.avg[system] - 1e-12
+    for other in raw:
+        if other != system and before.normalised[other][metric] is not None:
+            assert after.normalised[other][metric] <= before.normalised[other][metric] + 1e-12
+
+
+@settings(max_examples=80, deadline=None)
+@given(_tables)
+def test_normalised_values_span_zero_to_one_with_the_best_at_one(raw):
+    result = composite(raw)
+    for metric in result.metrics:
+        values = {s: result.normalised[s][metric] for s in raw if result.normalised[s][metric] is not None}
+        if not values:
+            assert metric in result.ignored_metrics
+            continue
+        assert all(0.0 <= v <= 1.0 for v in values.values())
+        assert max(values.values()) == 1.0
+        raws = {s: result.raw[s][metric] for s in values}
+        best = (min if METRICS[metric].lower_better else max)(raws.values())
+        assert all(values[s] == 1.0 for s in values if raws[s] == best)
+    for s in raw:
+        groups = [g for g in GROUPS if result.groups[s][g] is not None]
+        assert result.groups_used[s] == groups
+        if groups:
+            assert result.avg[s] == pytest.approx(sum(result.groups[s][g] for g in groups) / len(groups))
+        else:
+            assert result.avg[s] is None
+    assert sorted(result.ranking()) == sorted(raw)

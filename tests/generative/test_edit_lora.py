@@ -38,6 +38,7 @@ def test_flux_kontext_lora_trains_saves_and_loads_back(
     assert json.loads(meta["lora_adapter_metadata"])["transformer.lora_alpha"] == 4  # rank/alpha round-trip
     card = (final / "README.md").read_text()
     assert "load_lora_weights" in card and "FluxKontextPipeline" in card
+    assert f'load_lora_weights("{final}")' in card  # not pushed: the card names the folder (issue 23.4)
     # the checkpoint holds the LoRA (not the full transformer) plus optimizer/scheduler/RNG state
     ckpt = final.parent / "checkpoints" / "checkpoint-2"
     assert (ckpt / "pytorch_lora_weights.safetensors").is_file() and (ckpt / "optimizer.bin").is_file()

@@ -11,6 +11,7 @@ import torch
 import yaml
 from PIL import Image
 
+from ggt_hf.files.yaml_config import load_yaml
 from ggt_hf.training.entry import train_restorer_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +65,8 @@ def test_tiny_run_uses_the_models_objective_and_saves_a_loadable_model(
 
 @pytest.mark.parametrize("name", ["daclip", "foundir"])
 def test_without_and_with_ggt_recipes_differ_only_in_ggt_data(name):
-    without = yaml.safe_load((RECIPES / name / "wo_ggt.yaml").read_text())
-    with_ggt = yaml.safe_load((RECIPES / name / "ggt_mix.yaml").read_text())
+    without = load_yaml(RECIPES / name / "wo_ggt.yaml")  # `extends: ggt_mix.yaml` resolved
+    with_ggt = load_yaml(RECIPES / name / "ggt_mix.yaml")
     assert without["data"]["ggt"] == [] and with_ggt["data"]["ggt"]
     assert with_ggt["data"]["ratio"] == 1.0 and without["data"]["baseline"] == with_ggt["data"]["baseline"]
     for section in ("model", "validation", "loss"):

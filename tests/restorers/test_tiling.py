@@ -137,3 +137,13 @@ def test_reduced_precision_is_cuda_only(photo_tensor, caplog):
     assert "only used on CUDA" in caplog.text
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, tiled_forward(conv, photo_tensor, tile=64, overlap=8))
+
+
+def test_a_path_is_refused_with_what_to_do(tmp_path):
+    """Issue 23.4: the model card called ``restore_image(model, "photo.jpg")``, which died with
+    ``AttributeError: 'str' object has no attribute 'convert'``; the card now opens the file with PIL
+    and a path gets a TypeError saying so."""
+    model = build_restorer("nafnet", width=4, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1])
+    for path in ("photo.jpg", tmp_path / "photo.jpg"):
+        with pytest.raises(TypeError, match=r"not a path|open a file with PIL\.Image\.open"):
+            restore_image(model, path)

@@ -19,7 +19,8 @@ def _restorer_card() -> str:
     from ggt_hf.training.restorer_task import RestorerRecipe
 
     recipe = RestorerRecipe.from_yaml(
-        ROOT / "training/recipes/nafnet/ggt_mix.yaml", ["train.hub_model_id=me/nafnet-ggt"]
+        ROOT / "training/recipes/nafnet/ggt_mix.yaml",
+        ["train.hub_model_id=me/nafnet-ggt", "train.push_to_hub=true"],
     )
     return render_model_card(recipe, RESULTS, restorer_card_content(recipe, num_parameters=1234))
 
@@ -33,6 +34,7 @@ def _generative_card() -> str:
     )
     content = generative_card_content(
         recipe,
+        model_id="me/flux-cn-ggt",
         kind="ControlNet",
         usage="pipe = ...",
         backend_args='controlnet="me/flux-cn-ggt"',
@@ -68,6 +70,23 @@ def test_each_kind_keeps_its_own_text():
     assert "ControlNet for `black-forest-labs/FLUX.1-dev`" in generative and "## Citation" not in generative
     assert "| flow matching | `weighting logit_normal, shift none` |" in generative
     assert ModelCard(generative).data.base_model == "black-forest-labs/FLUX.1-dev"
+
+
+def test_a_card_not_pushed_names_the_folder_it_was_written_to():
+    """Issue 23.4: a hub_model_id without push_to_hub used to be the card's model, so its
+    ``ggt restore --model me/nafnet-ggt`` went to the Hub for a model that is only on disk."""
+    from ggt_hf.training.restorer_task import RestorerRecipe
+
+    recipe = RestorerRecipe.from_yaml(
+        ROOT / "training/recipes/nafnet/ggt_mix.yaml",
+        ["train.hub_model_id=me/nafnet-ggt", "train.output_dir=outputs/nafnet"],
+    )
+    text = render_model_card(recipe, RESULTS, restorer_card_content(recipe, 1234, "outputs/nafnet/final"))
+    assert 'load_restorer("outputs/nafnet/final")' in text
+    assert "`ggt restore --model outputs/nafnet/final photos/ restored/`" in text
+    assert "me/nafnet-ggt" not in text
+    default = restorer_card_content(recipe).model_id  # out_dir defaults to where the trainer writes
+    assert default == str(Path("outputs/nafnet/final"))
 
 
 def test_only_hub_ids_are_listed_as_hub_datasets(tmp_path, monkeypatch):

@@ -82,6 +82,7 @@ def test_in_process_run_trains_validates_and_writes_a_loadable_model(make_pairs_
     assert config["model_type"] == "nafnet" and config["width"] == 8
     card = (final / "README.md").read_text()
     assert "model-index" in card and "PSNR" in card and "NAFNet" in card
+    assert f'load_restorer("{final}")' in card  # not pushed: the card names the folder (issue 23.4)
     scores = json.loads((final / "eval_results.json").read_text())
     assert scores["step"] == 6 and 5 < scores["psnr"] < 60
     stats = json.loads((out / "data_stats" / "rank0.json").read_text())
