@@ -184,11 +184,21 @@ class MetricEngine:
             self._function(spec)
 
     def drop_unavailable(self) -> dict[str, str]:
-        """Create every metric; drop those whose weights are missing and return their reasons."""
-        from ggt_hf.metrics.weights import MissingWeightsError
+        """Create every metric; drop those whose weights are missing and return their reasons.
+
+        A metric whose declared weight files are missing and cannot be downloaded here (offline, or
+        the host is unreachable) is dropped without building its network: building one only to
+        find its weights missing costs seconds (MANIQA's ViT alone ~7 s), e.g. inside the Space's
+        start-up, next to its first visitor's restore."""
+        from ggt_hf.metrics.weights import MissingWeightsError, unobtainable_reason
 
         missing = {}
         for spec in list(self.specs):
+            reason = unobtainable_reason(spec) if spec.name not in self._fns else None
+            if reason is not None:
+                missing[spec.name] = reason
+                self.specs.remove(spec)
+                continue
             try:
                 self._function(spec)
             except MissingWeightsError as exc:

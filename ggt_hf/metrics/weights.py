@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ggt_hf.errors import GGTError
-from ggt_hf.metrics.weight_files import import_pyiqa, missing_file_reason
+from ggt_hf.metrics.specs import MetricSpec
+from ggt_hf.metrics.weight_files import import_pyiqa, missing_file_reason, missing_files
 from ggt_hf.runtime import network
 
 _cache_lock = threading.Lock()
@@ -108,6 +109,18 @@ def _missing_reason(attempt: _Attempt) -> str:
     return missing_file_reason(
         Path(attempt.dst).name, Path(attempt.dst).parent, attempt.url, tried_download=True
     )
+
+
+def unobtainable_reason(spec: MetricSpec) -> str | None:
+    """Why ``spec``'s model cannot be built here, decided from the disk without building it: a
+    declared weights file is missing and its download would be refused (offline, or its host is
+    unreachable). ``None`` when every declared file is on disk or may be downloaded (a build then
+    fetches them, and still reports a file that was not declared)."""
+    missing = missing_files(spec)
+    if not missing or not all(_refused(f.url) for f in missing):
+        return None
+    more = f" (also missing: {', '.join(f.name for f in missing[1:])})" if len(missing) > 1 else ""
+    return missing[0].missing_reason(tried_download=True) + more
 
 
 def create_pyiqa_metric(name: str, pyiqa_id: str, device: str, **options):

@@ -26,6 +26,7 @@ were skipped and why.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -34,6 +35,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from ggt_hf.backends.classical import CATEGORY_PROMPTS
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.errors import BadImageError, GGTError
 from ggt_hf.imaging.images import load_image
+from ggt_hf.metrics.weight_files import import_pyiqa
 from ggt_hf.restore.factory import make_restorer
 from ggt_hf.restore.restorer import Restorer
 from ggt_hf.restore.spec import API_KEYS, RestorerOptions, parse_restorer
@@ -57,6 +60,9 @@ DEFAULT_RESTORER = "classical"
 MIN_SIDE = 16
 #: Seconds a written PNG stays in the service's folder (Gradio has copied it long before).
 KEEP_SECONDS = 300.0
+#: Longest the warm-up waits, before each of its steps, for the restores in flight to finish (it
+#: goes on after that even under a steady stream of requests, so the metrics do come).
+WARM_UP_PATIENCE = 30.0
 
 
 #: API backends and the environment variables that enable them (any one of them).
@@ -106,6 +112,9 @@ class RestoreService:
         self._interim_ready = threading.Event()
         self._warming = False
         self._warm_thread: threading.Thread | None = None
+        #: restores in flight; the warm-up starts each step only when none is (:meth:`_yield_to_requests`)
+        self._in_flight = 0
+        self._requests = threading.Condition()
         self.keep_seconds = KEEP_SECONDS
         if output_dir is None:
             output_dir = tempfile.mkdtemp(prefix="ggt-space-")
@@ -132,6 +141,28 @@ class RestoreService:
             BadImageError: the file is not a usable image (the reason says why).
             RestoreError: unknown restorer or a backend/model failure.
         """
+        with self._serving():
+            return self._restore(path, choice)
+
+    @contextlib.contextmanager
+    def _serving(self) -> Iterator[None]:
+        """Count a restore in flight (the warm-up does not start a step meanwhile)."""
+        with self._requests:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._requests:
+                self._in_flight -= 1
+                self._requests.notify_all()
+
+    def _yield_to_requests(self) -> None:
+        """Wait (at most :data:`WARM_UP_PATIENCE` s) until no restore is in flight: the warm-up's
+        imports hold the GIL, and a visitor's restore next to them runs several times slower."""
+        with self._requests:
+            self._requests.wait_for(lambda: self._in_flight == 0, timeout=WARM_UP_PATIENCE)
+
+    def _restore(self, path: str | os.PathLike, choice: str | None) -> RestoreOutcome:
         choice = (choice or DEFAULT_RESTORER).strip()
         try:  # one grammar with `ggt restore` and bench-mfm: a bad name says why
             parse_restorer(choice)
@@ -305,11 +336,20 @@ class RestoreService:
         return self._warm_thread
 
     def _prime(self) -> None:
+        """The default path, cheapest and most needed first, each step after the first started
+        only when no restore is in flight: the classical restorer (no torch), then the imports of
+        torch and pyiqa (seconds, GIL-bound), then the weight-free metrics created and run once."""
+        pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        restored = self._run(DEFAULT_RESTORER, Image.fromarray(pixels), [])
+        self._yield_to_requests()
+        # torch is half of pyiqa's import; without it, import_pyiqa below raises the reason
+        with contextlib.suppress(ImportError):
+            import torch  # noqa: F401
+        self._yield_to_requests()
+        import_pyiqa()
         from ggt_hf.imaging.tensors import to_tensor
 
-        pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-        small = Image.fromarray(pixels)
-        restored = self._run(DEFAULT_RESTORER, small, [])
+        self._yield_to_requests()
         engine, _ = self._interim_engine()
         if engine.specs:
             engine.score_batch(to_tensor([pixels, np.asarray(restored.convert("RGB"))], device=engine.device))
@@ -318,6 +358,7 @@ class RestoreService:
         try:
             self._prime()
             self._interim_ready.set()
+            self._yield_to_requests()
             self._build_engine()
         except Exception:  # reported again, with its reason, on the first restore
             logger.exception("metric engine warm-up failed")

@@ -121,6 +121,69 @@ def test_warm_up_primes_the_default_path_before_the_full_engine(monkeypatch) -> 
     assert service._engine is not None  # then the full engine
 
 
+def test_warm_up_builds_no_network_for_unobtainable_weights_and_the_first_restore_builds_nothing(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """Offline with empty weight caches, the warm-up drops the learned metrics from the disk alone
+    (before: it built each network with random weights to find its file missing, seconds of CPU
+    beside the first visitor's restore); once it is done, a restore builds neither a restorer nor
+    a metric."""
+    import huggingface_hub.constants
+
+    from ggt_hf.metrics import engine as engine_module
+    from ggt_hf.space import restoration
+
+    monkeypatch.setenv("GGT_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    built: list[str] = []
+    real_create = engine_module.create_pyiqa_metric
+    monkeypatch.setattr(
+        engine_module,
+        "create_pyiqa_metric",
+        lambda name, *a, **k: built.append(name) or real_create(name, *a, **k),
+    )
+    restorers: list[str] = []
+    real_make = restoration.make_restorer
+    monkeypatch.setattr(restoration, "make_restorer", lambda c, o: restorers.append(c) or real_make(c, o))
+    service = RestoreService(SpaceConfig(warm_up=False))  # the default metrics: learned ones + PIQE
+    service.warm_up().join(timeout=300)
+    assert set(built) == {"piqe"} and restorers == ["classical"]  # PIQE: the interim and full engine
+    before = len(built)
+    learned = {"niqe", "musiq", "maniqa", "topiq_nr", "afine_nr"}
+    assert learned <= set(service._skipped)
+    assert all("could not be downloaded" in service._skipped[name] for name in learned)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photo)
+    outcome = service.restore(photo)
+    assert len(built) == before and restorers == ["classical"]  # nothing built inside the request
+    assert [row[0] for row in outcome.deltas] == ["PIQE"] and "niqe" in outcome.metrics_note
+
+
+def test_warm_up_starts_no_step_while_a_restore_is_in_flight(monkeypatch) -> None:
+    """After priming the classical restorer, the warm-up's imports (torch, pyiqa: seconds of GIL)
+    wait for the visitor's restore in flight, then go on (before: they ran beside it and the first
+    restore took several times as long)."""
+    import torch  # noqa: F401  (imported already: a warm-up that does not wait reaches pyiqa at once)
+
+    from ggt_hf.space import restoration
+
+    service = RestoreService(SpaceConfig(warm_up=False, metrics=["piqe"]))
+    reached = threading.Event()
+    imported = threading.Event()
+    real_yield, real_import = service._yield_to_requests, restoration.import_pyiqa
+    monkeypatch.setattr(service, "_yield_to_requests", lambda: reached.set() or real_yield())
+    monkeypatch.setattr(restoration, "import_pyiqa", lambda: imported.set() or real_import())
+    monkeypatch.setattr(restoration, "WARM_UP_PATIENCE", 300.0)
+    with service._serving():  # a visitor's restore in flight
+        thread = service.warm_up()
+        assert reached.wait(60) and "classical" in service._restorers  # primed, then waiting
+        assert not imported.wait(2.0) and service._interim is None
+    thread.join(timeout=300)
+    assert imported.is_set() and service._engine is not None
+
+
 def test_cli_and_env_address(monkeypatch, capsys, tmp_path: Path, port: int) -> None:
     assert COMMANDS["space"] == "ggt_hf.commands.space"
     monkeypatch.setenv("GRADIO_SERVER_NAME", "127.0.0.1")
