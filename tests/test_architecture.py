@@ -62,7 +62,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "ingest": (5, "real LQ photos into normalised LQ images with source, licence and category"),
     "qc": (6, "quality control: metric filter, judge loop with corrective re-prompts, human review"),
     "restore": (6, "restorer specs, the `Restorer` factory and restore provenance"),
-    "pipeline": (7, "`ggt build`: the stages from photos to a packed dataset, its config, report and lock; `ggt demo`"),
+    "pipeline": (7, "`ggt build` (photos to a packed dataset: stages, config, report, lock) and `ggt demo`"),
     "evaluation": (7, "evaluating restorers: references, metrics, composite score, VLM-R, bench-mfm, tables"),
     "training": (8, "the one trainer core, training data, losses, schedules, batch split, model cards"),
     "generative": (9, "LoRA / ControlNet training of diffusion restorers on the trainer core"),

@@ -1,6 +1,6 @@
-"""The docs are tests: every fenced ``bash`` block of README.md and dataset_builder/README.md runs,
-exactly as written, from a fresh temporary working directory (relative paths, ``bash -e -o
-pipefail``, the environment inherited, ``HF_HUB_OFFLINE=1``).
+"""The docs are tests: every fenced ``bash`` block of README.md, dataset_builder/README.md and
+training/README.md runs, exactly as written, from a fresh temporary working directory (relative
+paths, ``bash -e -o pipefail``, the environment inherited, ``HF_HUB_OFFLINE=1``).
 
 A block is annotated by an HTML comment on the line before its fence, with ``;``-separated
 directives:
@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ("README.md", "dataset_builder/README.md")
+DOCS = ("README.md", "dataset_builder/README.md", "training/README.md")
 FENCE = re.compile(r"^```bash\n(.*?)^```\n", re.S | re.M)
 ANNOTATION = re.compile(r"<!--\s*docs-test:\s*(.*?)\s*-->\s*$")
 DIRECTIVE = re.compile(r"^(skip|slow|photos|check|data)(?:\s+([^\s(]+))?\s*(?:\((.*)\))?$")

@@ -76,15 +76,18 @@ def test_the_restorer_knows_its_identity_and_restores(photos):
 
 
 #: Modules that may build an image backend or load a restorer model: the restore layer's factory, the
-#: registries themselves, the dataset build (candidate generation behind retries/caches) and training.
+#: registries themselves, conversion (it loads the model it wrote, to check it and describe it in its
+#: card) and training (validation previews of the model being trained).
 ALLOWED = {
     "restore/factory.py",
     "backends/__init__.py",
     "restorers/__init__.py",
     "restorers/tiling.py",
     "restorers/convert.py",
+    "commands/convert.py",
     "training/restorer_task.py",
-    "training/model_card.py",  # a usage example in the card's text
+    "hub/restorer_card.py",  # a usage example in the card's text
+    "hub/card_render.py",  # its docstring names load_restorer(...)
 }
 
 
