@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 STAGE1_FAIL = ("exclude", "regenerate")
 
 
+def metric_group_passes(passed: list[bool], require: str) -> bool:
+    """Whether stage 1 passes: every metric (``require="all"``) or at least one (``"any"``)."""
+    return (all if require == "all" else any)(passed)
+
+
 @dataclass
 class QCConfig:
     """What stage 2 runs; ``None`` switches a part off."""
@@ -57,9 +62,13 @@ class QCConfig:
         (all or any of its metrics, as the filter's ``require`` says)."""
         if self.metric_filter is None or self.stage1_fail != "exclude":
             return False
-        require = getattr(getattr(self.metric_filter, "config", None), "require", "all")
         metric = [c.passed for c in checks if c.stage == "metric"]
-        return bool(metric) and not (all if require == "all" else any)(metric)
+        return bool(metric) and not metric_group_passes(metric, self.metric_require)
+
+    @property
+    def metric_require(self) -> str:
+        """``"all"`` or ``"any"``: how many stage-1 metrics must pass (the filter's ``require``)."""
+        return getattr(getattr(self.metric_filter, "config", None), "require", "all")
 
     def stage1_record(self, checks: list[QCCheck]) -> dict[str, Any]:
         """What stage 1 applied to a candidate, for its provenance: the filter's metrics and margins
@@ -84,17 +93,25 @@ class Attempt:
     metadata: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     feedback: str | None = None
+    metric_require: str = "all"  # stage 1 passes when all / any of its metrics pass
+
+    def failed_checks(self) -> list[QCCheck]:
+        """The checks that reject this attempt. Stage-1 metric checks count as one group: with
+        ``metric_require="any"`` a failed metric does not reject when another metric passed."""
+        metric = [c.passed for c in self.checks if c.stage == "metric"]
+        metric_ok = bool(metric) and metric_group_passes(metric, self.metric_require)
+        return [c for c in self.checks if not c.passed and not (c.stage == "metric" and metric_ok)]
 
     @property
     def accepted(self) -> bool:
-        return self.image is not None and self.error is None and all(c.passed for c in self.checks)
+        return self.image is not None and self.error is None and not self.failed_checks()
 
     @property
     def reasons(self) -> list[str]:
         """Why it was rejected (empty when accepted)."""
         if self.error:
             return [self.error]
-        return [f"{c.stage}/{c.name}: {c.reason}" for c in self.checks if not c.passed]
+        return [f"{c.stage}/{c.name}: {c.reason}" for c in self.failed_checks()]
 
 
 def run_checks(
@@ -141,7 +158,7 @@ def generate_with_qc(
     current = prompt
     for n in range(1, config.max_attempts + 1):
         attempt_seed = None if seed is None else seed + n - 1
-        attempt = Attempt(n, current, attempt_seed)
+        attempt = Attempt(n, current, attempt_seed, metric_require=config.metric_require)
         attempts.append(attempt)
         try:
             result = backend.restore(RestoreRequest(lq, current or None, attempt_seed, item_id))

@@ -312,3 +312,27 @@ def test_the_exclusion_log_names_every_failed_check(caplog):
     assert [r.getMessage() for r in caplog.records if r.name == "ggt_hf.qc.loop"] == [
         "i: excluded at stage 1: metric/m0: worse; metric/m1: worse"
     ]
+
+
+@pytest.mark.parametrize("stage1_fail", ["exclude", "regenerate"])
+def test_require_any_accepts_when_one_metric_passes(stage1_fail):
+    """``qc.metric_require: any``: one metric passing is a stage-1 pass, so the judge's approval
+    accepts the first candidate (it used to be rejected by the other metric and regenerated)."""
+    one_passes = SimpleNamespace(
+        check=lambda lq, hq: (True, metric_checks(True, False)), config=SimpleNamespace(require="any")
+    )
+    backend, judge = ScriptedBackend(image(1), image(2)), ScriptedJudge(verdict(True), verdict(True))
+    config = QCConfig(metric_filter=one_passes, geometry=None, stage1_fail=stage1_fail)
+    attempts = generate_with_qc("i", LQ, PROMPT, backend, judge, config)
+    assert len(attempts) == 1 and attempts[0].accepted and attempts[0].reasons == []
+    assert [c.passed for c in attempts[0].checks if c.stage == "metric"] == [True, False]  # kept as measured
+
+
+def test_require_any_still_rejects_on_the_judge_and_when_every_metric_fails():
+    checks = [*metric_checks(True, False), QCCheck("judge", "fidelity", False, None, "moved")]
+    attempt = Attempt(1, "p", None, image=LQ, checks=checks, metric_require="any")
+    assert not attempt.accepted and attempt.reasons == ["judge/fidelity: moved"]
+    all_fail = Attempt(1, "p", None, image=LQ, checks=metric_checks(False, False), metric_require="any")
+    assert not all_fail.accepted and all_fail.reasons == ["metric/m0: worse", "metric/m1: worse"]
+    strict = Attempt(1, "p", None, image=LQ, checks=metric_checks(True, False))
+    assert not strict.accepted and strict.reasons == ["metric/m1: worse"]
