@@ -154,3 +154,22 @@ def test_a_text_that_is_not_yaml_where_a_number_belongs_is_named_not_a_crash(
     Path("b.yaml").write_text("output: run\nsources:\n  - {path: photos/}\nseed: '\"'\n")
     assert main(["build", "b.yaml"]) == EXIT_USAGE
     assert "config.seed: expected an integer, got the string '\"'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("2e-4", 2e-4), ("1e3", 1000.0), ("1.0e5", 1e5), ("-3E+2", -300.0)]
+)
+def test_exponent_floats_are_numbers_as_in_yaml_1_2(text, value) -> None:
+    """PyYAML (YAML 1.1) reads `2e-4` as text; a recipe override `train.learning_rate=2e-4` was
+    refused as "the string '2e-4'"."""
+    assert safe_load(f"lr: {text}") == {"lr": value}
+    assert safe_load(f"lr: '{text}'") == {"lr": text}  # quoted stays text
+    assert safe_load("v: 1e") == {"v": "1e"} and safe_load("v: 12") == {"v": 12}
+
+
+def test_a_recipe_override_with_an_exponent_learning_rate_loads() -> None:
+    from ggt_hf.training.restorer_task import RestorerRecipe
+
+    recipes = Path(__file__).parents[1] / "training" / "recipes" / "nafnet"
+    recipe = RestorerRecipe.from_yaml(recipes / "ggt_mix.yaml", ["train.learning_rate=2e-4"])
+    assert recipe.train.learning_rate == 2e-4

@@ -11,6 +11,7 @@ the dotted key, the value and what is expected, before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -44,6 +45,16 @@ class BoundedSafeLoader(yaml.SafeLoader):
         node = super().compose_document()
         expanded_size(node, self.source)
         return node
+
+
+# YAML 1.1 (PyYAML) reads `2e-4` and `1.0e5` as text: its floats need a dot and a signed exponent.
+# Learning rates are written that way in every paper and recipe, so read exponent floats as YAML 1.2
+# (and JSON) do. Appended after the 1.1 resolvers, it only changes what was text before.
+BoundedSafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def expanded_size(
