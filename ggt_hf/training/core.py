@@ -57,7 +57,8 @@ class CoreConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     adam_epsilon: float = 1e-8
-    #: any transformers SchedulerType, "multistep" or "cosine_restart_cyclic" (see schedules.py)
+    #: any transformers SchedulerType, "multistep", "cosine_restart_cyclic" or a per-epoch schedule
+    #: (see schedules.py)
     lr_scheduler: str = "cosine_with_min_lr"
     warmup_steps: int = 0
     #: length of the schedule when it is not max_steps (PromptIR: a 150-epoch cosine stopped at 120)
@@ -68,8 +69,9 @@ class CoreConfig:
     lr_periods: list[int] | None = None  # cosine_restart_cyclic (BasicSR): period lengths ...
     lr_restart_weights: list[float] | None = None  # ... peak of each period (× learning_rate) ...
     lr_eta_mins: list[float] | None = None  # ... and the floor each period decays to
-    #: warmup_cosine_per_epoch (PromptIR/MoCE-IR): optimizer steps per official epoch, and how many
-    #: epochs late the official hook steps the schedule (see schedules.py)
+    #: warmup_cosine_per_epoch (PromptIR/MoCE-IR) and gradual_warmup_cosine_per_epoch (MPRNet):
+    #: optimizer steps per official epoch, and how many epochs late the official hook steps the
+    #: schedule (warmup_cosine_per_epoch only; see schedules.py)
     lr_steps_per_epoch: int | None = None
     lr_epoch_delay: int = 0
     #: the official *total* batch (all processes × accumulation); when set, the per-process

@@ -16,6 +16,11 @@
   values). ``lr_epoch_delay`` shifts the curve by whole epochs, epoch 0's rate (0) held meanwhile:
   PromptIR's hook calls ``scheduler.step(self.current_epoch)`` at each epoch's end, one epoch late,
   so its first two epochs train at 0 (``lr_epoch_delay: 1``);
+* ``gradual_warmup_cosine_per_epoch`` — MPRNet's ``GradualWarmupScheduler(multiplier=1,
+  total_epoch=W)`` chained to ``CosineAnnealingLR(T_max=M − W, eta_min=min_lr)``, stepped once per
+  epoch of ``lr_steps_per_epoch`` optimizer steps (Deraining/train.py: one ``step()`` before the
+  first epoch, one after each). Epoch ``e`` (0-based) trains at ``(e + 1) · lr / W`` during the
+  warm-up, then ``min_lr + (lr − min_lr) · ½(1 + cos(π (e − W) / (M − W)))``;
 * ``cosine_restart_cyclic`` — BasicSR/Restormer's ``CosineAnnealingRestartCyclicLR``: consecutive
   periods ``lr_periods``; in period ``i`` the rate follows a half cosine from
   ``learning_rate · lr_restart_weights[i]`` down to ``lr_eta_mins[i]``. Restormer's
@@ -35,15 +40,16 @@ import torch
 
 CYCLIC = "cosine_restart_cyclic"
 PER_EPOCH = "warmup_cosine_per_epoch"
+GRADUAL_PER_EPOCH = "gradual_warmup_cosine_per_epoch"
 
 
 def _epochs(core) -> tuple[int, int, int]:
-    """``(steps per epoch, warm-up epochs, schedule epochs)`` of ``warmup_cosine_per_epoch``."""
+    """``(steps per epoch, warm-up epochs, schedule epochs)`` of a per-epoch schedule."""
     per = core.lr_steps_per_epoch or 0
     length = core.lr_schedule_steps or core.max_steps
     if per < 1 or core.warmup_steps % per or length % per or length <= core.warmup_steps:
         raise ValueError(
-            f"lr_scheduler {PER_EPOCH} needs lr_steps_per_epoch ≥ 1 dividing warmup_steps "
+            f"lr_scheduler {core.lr_scheduler} needs lr_steps_per_epoch ≥ 1 dividing warmup_steps "
             f"({core.warmup_steps}) and the schedule length ({length}, longer than the warm-up); "
             f"got lr_steps_per_epoch={core.lr_steps_per_epoch}"
         )
@@ -57,6 +63,20 @@ def per_epoch_lr(core, step: int) -> float:
     if epoch < warm:
         return epoch * core.learning_rate / max(warm - 1, 1)
     return 0.5 * core.learning_rate * (1 + math.cos(math.pi * (epoch - warm) / (total - warm)))
+
+
+def gradual_per_epoch_lr(core, step: int) -> float:
+    """The learning rate of ``gradual_warmup_cosine_per_epoch`` after ``step`` optimizer steps."""
+    per, warm, total = _epochs(core)
+    epoch = step // per
+    if epoch < warm:
+        return (epoch + 1) * core.learning_rate / warm
+    shape = 0.5 * (1 + math.cos(math.pi * (epoch - warm) / (total - warm)))
+    return core.min_lr + (core.learning_rate - core.min_lr) * shape
+
+
+#: the per-epoch schedules: name -> learning rate after a number of optimizer steps
+_PER_EPOCH_LR = {PER_EPOCH: per_epoch_lr, GRADUAL_PER_EPOCH: gradual_per_epoch_lr}
 
 
 def _check_cyclic(core) -> tuple[list[int], list[float], list[float]]:
@@ -90,11 +110,10 @@ def build_scheduler(core, optimizer):
     if core.lr_scheduler == CYCLIC:
         _check_cyclic(core)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cyclic_lr(core, s) / core.learning_rate)
-    if core.lr_scheduler == PER_EPOCH:
+    if core.lr_scheduler in _PER_EPOCH_LR:
         _epochs(core)
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: per_epoch_lr(core, s) / core.learning_rate
-        )
+        lr_at = _PER_EPOCH_LR[core.lr_scheduler]
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(core, s) / core.learning_rate)
     if core.lr_scheduler == "multistep":
         # transformers has no multi-step schedule; KAIR's SwinIR recipes use torch's MultiStepLR.
         decay = torch.optim.lr_scheduler.MultiStepLR(optimizer, core.lr_milestones or [], core.lr_gamma)
@@ -131,6 +150,13 @@ def schedule_milestones(core) -> list[tuple[int, float]]:
             delay + warm_epochs,
         )  # epochs: start, first rise, peak, cosine
         return [(s, per_epoch_lr(core, s)) for s in sorted({*(e * per for e in turns if e * per < end), end})]
+    if name == GRADUAL_PER_EPOCH:
+        per, warm_epochs, _ = _epochs(core)
+        turns = (0, warm_epochs - 1, warm_epochs)  # epochs: first, peak, cosine from the peak
+        return [
+            (s, gradual_per_epoch_lr(core, s))
+            for s in sorted({*(e * per for e in turns if e * per < end), end})
+        ]
     points = [(0, 0.0), (warm, lr)] if warm else [(0, lr)]
     if name == "multistep":
         current = lr

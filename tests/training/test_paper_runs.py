@@ -312,3 +312,59 @@ def test_train_plan_names_the_papers_pool_and_the_assumptions(capsys):
     assert "mix          baseline only (the paper's w/o setting)" in out
     assert "steps        40,000 (6,400,000 samples), from foundir-official" in out
     assert "train.max_steps = 40000 — assumption: the paper gives no FoundIR length" in out
+
+
+# -- MPRNet steps its schedule per epoch too --------------------------------------------------------
+MPRNET_EPOCH = 857  # iterations per official epoch (Rain13K 13,712 pairs at batch 16)
+
+
+def _mprnet_official_lrs(epochs: int, base: float, eta_min: float, warm: int = 3) -> list[float]:
+    """The rate each official epoch (1-based) trains at, as Deraining/train.py makes it:
+    ``GradualWarmupScheduler(multiplier=1, total_epoch=3)`` — whose ``get_lr`` is
+    ``base · last_epoch / total_epoch`` until ``last_epoch > total_epoch``, then hands over to the
+    after-scheduler (its current rate first, one ``after.step()`` per later step) — over torch's real
+    ``CosineAnnealingLR(T_max=NUM_EPOCHS - 3)``; one ``scheduler.step()`` before epoch 1 and one
+    after each epoch (``_LRScheduler.__init__`` already made ``last_epoch`` 0)."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    after = torch.optim.lr_scheduler.CosineAnnealingLR(
+        torch.optim.Adam([param], lr=base), epochs - warm, eta_min=eta_min
+    )
+    rates, last_epoch = [], 1  # the explicit step() before the loop
+    for _ in range(epochs):
+        if last_epoch <= warm:
+            rates.append(base * last_epoch / warm)
+        else:
+            if last_epoch > warm + 1:
+                after.step()
+            rates.append(after.get_last_lr()[0])
+        last_epoch += 1
+    return rates
+
+
+def test_mprnet_steps_its_warmup_and_cosine_per_epoch_as_the_official_code():
+    from ggt_hf.training.schedules import build_scheduler, gradual_per_epoch_lr
+
+    train = recipe("mprnet/ggt_mix.yaml").train
+    assert (train.lr_scheduler, train.lr_steps_per_epoch, train.max_steps, train.warmup_steps) == (
+        "gradual_warmup_cosine_per_epoch",
+        MPRNET_EPOCH,
+        250 * MPRNET_EPOCH,
+        3 * MPRNET_EPOCH,
+    )
+    official = _mprnet_official_lrs(250, 2e-4, 1e-6)
+    assert official[:4] == pytest.approx([2e-4 / 3, 4e-4 / 3, 2e-4, 2e-4])  # the staircase warm-up
+    for epoch, lr in enumerate(official):  # first, middle and last iteration of every epoch
+        for step in (epoch * MPRNET_EPOCH, epoch * MPRNET_EPOCH + 400, (epoch + 1) * MPRNET_EPOCH - 1):
+            assert gradual_per_epoch_lr(train, step) == pytest.approx(lr, rel=1e-9), (epoch, step)
+    # the scheduler the trainer builds gives the same rates (one epoch's worth of real steps)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([param], lr=train.learning_rate)
+    scheduler = build_scheduler(train, optimizer)
+    seen = []
+    for _ in range(MPRNET_EPOCH + 1):
+        seen.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert seen[0] == seen[MPRNET_EPOCH - 1] == pytest.approx(official[0], rel=1e-12)
+    assert seen[MPRNET_EPOCH] == pytest.approx(official[1], rel=1e-12)
+    assert check_recipe(RECIPES, "mprnet/ggt_mix.yaml") == []
