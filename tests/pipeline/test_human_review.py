@@ -130,3 +130,16 @@ def test_review_off_a_recorded_rejection_does_not_gate_and_every_config_agrees(b
     unfiltered = _ids("run/dataset", "unfiltered")
     assert unfiltered[first_final[0]] == "accepted"  # in `default`, so `accepted` here too
     assert {i for i, v in unfiltered.items() if v == "accepted"} <= set(accepted)
+
+
+def test_before_any_review_the_other_configs_load(built):
+    """With review on and nothing accepted yet the pack has no ``default`` shards; the card listed
+    ``default`` with ``data_files: []`` anyway, and ``datasets`` refused every config of the folder
+    ("No (supported) data files found"), so nobody could load ``unfiltered`` to review from."""
+    records = built(review=True)
+    assert not Path("run/dataset/data").exists()
+    unfiltered = _ids("run/dataset", "unfiltered")
+    assert set(unfiltered) == {i for i, r in records.items() if _candidates(r)}
+    assert "pending" in unfiltered.values()
+    with pytest.raises(ValueError, match="data file"):  # `default` is empty, and says so
+        load_dataset("run/dataset", split="train", download_mode=FRESH)
