@@ -79,7 +79,7 @@ def _decision_row(line: bytes, path: Path, offset: int) -> dict[str, Any] | None
     """The decision row of one log line, or ``None`` (with a warning) when it is not one."""
     try:
         row = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past Python's limit
         row = None
     if isinstance(row, dict) and isinstance(row.get("id"), str) and row.get("decision") in DECISIONS:
         return row
@@ -157,7 +157,7 @@ def _is_reviewable(store: RunStore, item_id: str) -> bool:
         data = json.loads(data)
         final = data.get("final_attempt")
         return data.get("state") == "accepted" and any(a.get("attempt") == final for a in data["attempts"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         store.read_or_quarantine(item_id)  # a corrupt record is quarantined, with a warning
         return False
 
@@ -167,7 +167,9 @@ def _scan_reviewable(store: RunStore) -> list[str]:
     index_path = store.layout.review_index
     try:
         cached = json.loads(index_path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
+        cached = {}
+    if not isinstance(cached, dict):  # a cache garbled or written by another version: rebuilt
         cached = {}
     fresh, changed = {}, False
     with os.scandir(store.layout.items_dir) as entries:
@@ -177,7 +179,7 @@ def _scan_reviewable(store: RunStore) -> list[str]:
             item_id, stat = entry.name[:-5], entry.stat()
             key = [stat.st_size, stat.st_mtime_ns]
             hit = cached.get(item_id)
-            if hit is not None and hit[:2] == key:
+            if hit in ([*key, True], [*key, False]):
                 fresh[item_id] = hit
             else:
                 fresh[item_id] = [*key, _is_reviewable(store, item_id)]
