@@ -332,11 +332,12 @@ def test_decide_validates_before_writing_anything(run):
     assert isinstance(row["time"], float) and row["time"] > 1.7e9
 
 
-def test_a_decision_appended_after_a_torn_line_is_not_lost(run):
+@pytest.mark.parametrize("torn", [b'{"id": "i1", "decis', b"[" * 100_000], ids=["torn", "nested too deep"])
+def test_a_decision_appended_after_a_torn_line_is_not_lost(run, torn):
     """A reviewer killed mid-append left a torn line; the next decision is still read (the torn
-    fragment is cut, not glued to it)."""
+    fragment is cut, not glued to it), whatever the fragment holds."""
     log = RunLayout(run).review_file
-    log.write_bytes(_line("i0") + b'{"id": "i1", "decis')
+    log.write_bytes(_line("i0") + torn)
     queue = ReviewQueue(run)
     assert queue.pending().ids == ["i1", "i2", "i4"]
     queue.decide("i2", "reject", "halo")
