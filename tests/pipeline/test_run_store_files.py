@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
 
 from ggt_hf import __version__
-from ggt_hf.files.output_folders import OutputFolderError
+from ggt_hf.files.output_folders import MARKER, OutputFolderError, read_marker
 from ggt_hf.files.run_store import (
     CorruptRecordError,
     IncompatibleRunError,
@@ -259,14 +260,17 @@ def test_a_corrupt_record_is_moved_aside_and_nothing_else_is_lost(store, name, c
     assert _files(store.layout.quarantine_dir) == [f"items/{moved.name}"]
 
 
-def test_unordered_iteration_reads_the_same_records(store):
-    ids = ["d", "a", "c", "b"]
+def test_unordered_iteration_streams_the_same_records_in_directory_order(store):
+    """``ordered=False`` (the pack and the report over 100K items) reads in directory order
+    without listing and sorting every id first; the same records, corrupt ones quarantined."""
+    ids = [f"item{k:02d}" for k in range(40)]
     for item_id in ids:
         store.write(_record(item_id))
-    store.layout.item("e").write_text("{")
-    unordered = list(store.iter_records(ordered=False))
-    assert sorted(r.id for r in unordered) == sorted(ids)
-    assert [r.id for r in store.iter_records()] == sorted(ids)
+    store.layout.item("item40").write_text("{")
+    on_disk = [e.name[:-5] for e in os.scandir(store.layout.items_dir) if e.name != "item40.json"]
+    assert on_disk != sorted(on_disk)  # the check below means something on this file system
+    assert [r.id for r in store.iter_records(ordered=False)] == on_disk
+    assert [r.id for r in store.iter_records()] == ids == sorted(on_disk)
 
 
 def test_read_or_quarantine_returns_a_good_record(store):
@@ -343,3 +347,21 @@ def test_claim_run_folder_takes_a_run_and_refuses_a_users_folder(tmp_path):
     with pytest.raises(OutputFolderError, match=r"notes\.md.*ggt build only writes into"):
         claim_run_folder(mine)
     assert _files(mine) == ["notes.md"]
+
+
+def test_a_folder_claimed_by_an_earlier_build_is_resumed_another_kind_is_refused(tmp_path):
+    """ggt build marks the folder as a build run before it writes anything, so a build killed
+    right after (its log or the user's notes beside it, no run.json yet) is resumed; a folder
+    another ggt command claimed (a packed dataset) is not taken over."""
+    killed = tmp_path / "killed"
+    claim_run_folder(killed)
+    assert read_marker(killed) == {"kind": "build-run", "created_by": "ggt build"}
+    (killed / "build.log").write_text("started")
+    assert claim_run_folder(killed) == killed
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    (packed / MARKER).write_text(json.dumps({"kind": "pack", "created_by": "ggt pack"}))
+    with pytest.raises(
+        OutputFolderError, match="holds another kind of ggt output \\('pack', not 'build-run'\\)"
+    ):
+        claim_run_folder(packed)

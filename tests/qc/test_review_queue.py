@@ -366,13 +366,88 @@ def _attempt(n: int) -> dict:
 
 def test_records_in_any_json_layout_are_recognised(run):
     _write_compact(run, "c1", state="accepted", attempts=[_attempt(1), _attempt(2)], final_attempt=2)
-    _write_compact(run, "c2", state="accepted", attempts=[_attempt(1)], final_attempt=2)  # inconsistent
     _write_compact(run, "c3", state="accepted", attempts=[_attempt(1)], final_attempt=None)
     _write_compact(run, "c4", state="rejected", attempts=[_attempt(1)], final_attempt=1)
     _write_compact(run, "c5", state="prompted")
     store = RunStore(run)
     store.write(ItemRecord("s1", "rain", "train", "x.png", "accepted", attempts=[], final_attempt=None))
     assert ReviewQueue(run).pending().ids == ["c1", "i0", "i1", "i2", "i4"]
+    assert ReviewQueue(run).item("c1").hq_path == RunLayout(run).resolve(RunLayout.candidate("i0", 1))
+
+
+def _edit(run, item_id: str, edit) -> None:
+    path = RunLayout(run).item(item_id)
+    path.write_bytes(edit(path.read_bytes()))
+
+
+def test_a_duplicated_key_counts_with_its_last_value_as_when_the_record_is_read(run):
+    """A hand edit that appended a second "state" or "final_attempt" line: the queue judges the
+    record as reading it does (JSON's last value wins), whichever way it recognises it."""
+    dup_state = b'\n  "state": "rejected",\n  "state": "accepted"\n}\n'
+    _edit(run, "i3", lambda b: b.replace(b'\n  "state": "rejected"\n}\n', dup_state))
+    dup_final = b'\n  "final_attempt": 1,\n  "final_attempt": null,'
+    _edit(run, "i1", lambda b: b.replace(b'\n  "final_attempt": 1,', dup_final))
+    _edit(run, "i3", lambda b: b.replace(b'\n  "final_attempt": null,', b'\n  "final_attempt": 1,'))
+    store = RunStore(run)
+    assert store.read("i3").final() is not None and store.read("i1").final_attempt is None
+    queue = ReviewQueue(run)
+    assert queue.pending().ids == ["i0", "i2", "i3", "i4"]
+    assert queue.item("i3").hq_path.is_file()
+
+
+def test_a_record_found_unreadable_when_shown_leaves_the_queue_and_the_review_goes_on(run, caplog):
+    """Records are recognised as reviewable from two lines; one damaged elsewhere (a block of NULs
+    from a failing disk, an accepted attempt missing) used to stop the review app on every load of
+    that item. Now it leaves the queue with a warning (the corrupt one is quarantined, for the
+    build to redo) and the next item is shown; counts follow."""
+    queue = ReviewQueue(run)
+    queue.decide("i4", "reject", "halo")
+    _edit(run, "i0", lambda b: b[:30] + b"\0" * 40 + b[70:])  # still both lines and the closing brace
+    _edit(run, "i1", lambda b: b.replace(b'"final_attempt": 1', b'"final_attempt": 2'))
+    _edit(run, "i4", lambda b: b[:30] + b"\0" * 40 + b[70:])
+    assert queue.next_pending().id == "i2"
+    assert queue.progress() == {"reviewed": 1, "total": 2, "accepted": 0, "rejected": 1, "pending": 1}
+    assert [i.id for i in queue.items()] == ["i2"]
+    assert queue.progress() == {"reviewed": 0, "total": 1, "accepted": 0, "rejected": 0, "pending": 1}
+    assert not queue.is_pending("i0") and queue.next_pending(after="i2").id == "i2"
+    with pytest.raises(KeyError, match="'i1' is not awaiting review"):
+        queue.item("i1")
+    quarantined = sorted(p.name.split(".")[0] for p in (RunLayout(run).quarantine_dir / "items").iterdir())
+    assert quarantined == ["i0", "i4"] and RunLayout(run).item("i1").exists()
+    assert (
+        "i1.json: state accepted but no attempt 2 among its attempts; left out of the review" in caplog.text
+    )
+    queue.decide("i2", "accept")
+    assert queue.next_pending() is None and ReviewQueue(run).pending().ids == ["i1"]  # i1: dropped when shown
+
+
+def test_an_item_found_unreadable_is_a_key_error_naming_it(run):
+    queue = ReviewQueue(run)
+    RunLayout(run).item("i2").write_bytes(b"{")
+    with pytest.raises(
+        KeyError, match=r"'i2' left the review in .*: its record is corrupt or names no accepted"
+    ):
+        queue.item("i2")
+    assert queue.pending().ids == ["i0", "i1", "i4"]
+
+
+def test_the_queue_reads_only_record_files(run, caplog):
+    """What else may sit in items/: a temp file of an interrupted atomic write, a dotfile (even one
+    holding an accepted record), notes, a folder; none is an item, none stops the scan."""
+    items = RunLayout(run).items_dir
+    accepted = RunLayout(run).item("i0").read_bytes()
+    (items / ".i0.json.k2j3.tmp").write_bytes(accepted[:50])
+    (items / ".i9.json").write_bytes(accepted)
+    for k in range(30):
+        (items / f"note{k}.txt").write_text("mine")
+    (items / "sub").mkdir()
+    assert ReviewQueue(run).pending().ids == ["i0", "i1", "i2", "i4"] and not caplog.records
+
+
+def test_a_record_not_framed_as_a_json_object_is_parsed_and_quarantined(run):
+    path = RunLayout(run).item("i2")
+    path.write_bytes(path.read_bytes()[1:])  # the opening brace lost: both lines and the end intact
+    assert ReviewQueue(run).pending().ids == ["i0", "i1", "i4"] and not path.exists()
 
 
 @pytest.mark.parametrize(
