@@ -244,9 +244,10 @@ def is_run_folder(folder: Path) -> bool:
     try:
         info = json.loads(layout.run_info.read_text())
     except (OSError, ValueError, RecursionError):
-        info = None
-    if isinstance(info, dict) and "run_schema" in info:
-        return True
+        pass
+    else:
+        if isinstance(info, dict) and "run_schema" in info:
+            return True
     return layout.config_file.is_file() and layout.items_dir.is_dir()
 
 

@@ -80,9 +80,10 @@ def _decision_row(line: bytes, path: Path, offset: int) -> dict[str, Any] | None
     try:
         row = json.loads(line)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past Python's limit
-        row = None
-    if isinstance(row, dict) and isinstance(row.get("id"), str) and row.get("decision") in DECISIONS:
-        return row
+        pass
+    else:
+        if isinstance(row, dict) and isinstance(row.get("id"), str) and row.get("decision") in DECISIONS:
+            return row
     logger.warning("%s: skipped the line at byte %d: not a review decision (%.80r)", path, offset, line)
     return None
 
