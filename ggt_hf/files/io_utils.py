@@ -69,7 +69,7 @@ def repair_jsonl_tail(path: str | os.PathLike) -> None:
     try:
         json.loads(data[start:])
         complete = True
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nested too deep
         complete = False
     with open(path, "r+b") as fh:
         if complete:

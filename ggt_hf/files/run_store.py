@@ -189,13 +189,20 @@ class RunStore:
         path = self.layout.item(item_id)
         try:
             data = json.loads(path.read_bytes())
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise CorruptRecordError(path, f"corrupt item record ({exc})") from None
         if not isinstance(data, dict):
             raise CorruptRecordError(path, "corrupt item record (not a JSON object)")
-        if int(data.get("schema", 1)) > RUN_SCHEMA_VERSION:
+        schema = data.get("schema", 1)
+        try:
+            version = int(schema)
+        except (ValueError, TypeError):
+            raise CorruptRecordError(
+                path, f"corrupt item record (schema {schema!r} is not a number)"
+            ) from None
+        if version > RUN_SCHEMA_VERSION:
             raise IncompatibleRunError(
-                path, f"record schema {data['schema']}; this ggt-hf reads schema ≤ {RUN_SCHEMA_VERSION}"
+                path, f"record schema {schema}; this ggt-hf reads schema ≤ {RUN_SCHEMA_VERSION}"
             )
         try:
             return ItemRecord.from_json(data)
@@ -237,9 +244,10 @@ def is_run_folder(folder: Path) -> bool:
     try:
         info = json.loads(layout.run_info.read_text())
     except (OSError, ValueError, RecursionError):
-        info = None
-    if isinstance(info, dict) and "run_schema" in info:
-        return True
+        pass
+    else:
+        if isinstance(info, dict) and "run_schema" in info:
+            return True
     return layout.config_file.is_file() and layout.items_dir.is_dir()
 
 

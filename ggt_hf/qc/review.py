@@ -79,10 +79,11 @@ def _decision_row(line: bytes, path: Path, offset: int) -> dict[str, Any] | None
     """The decision row of one log line, or ``None`` (with a warning) when it is not one."""
     try:
         row = json.loads(line)
-    except ValueError:
-        row = None
-    if isinstance(row, dict) and isinstance(row.get("id"), str) and row.get("decision") in DECISIONS:
-        return row
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past Python's limit
+        pass
+    else:
+        if isinstance(row, dict) and isinstance(row.get("id"), str) and row.get("decision") in DECISIONS:
+            return row
     logger.warning("%s: skipped the line at byte %d: not a review decision (%.80r)", path, offset, line)
     return None
 
@@ -144,31 +145,40 @@ _FINAL_LINE = b'\n  "final_attempt": '
 
 
 def _is_reviewable(store: RunStore, item_id: str) -> bool:
-    """Whether the record's automatic QC accepted a candidate. Records as the store writes them
-    are recognised from two top-level lines without parsing the whole JSON (opening a 100K-item
-    queue is dominated by parsing); anything else is parsed."""
+    """Whether the record says its automatic QC accepted a candidate (state ``accepted`` with a
+    final attempt). Records as the store writes them are recognised from two top-level lines
+    without parsing the whole JSON (opening a 100K-item queue is dominated by parsing); anything
+    else is parsed. Either way a duplicated key counts with its last value, as when the record is
+    read; a record that only turns out unreadable when its item is shown leaves the queue then
+    (:meth:`ReviewQueue.item`)."""
     path = store.layout.item(item_id)
     data = path.read_bytes()
-    state, final = data.rfind(_STATE_LINE), data.find(_FINAL_LINE)
-    if state >= 0 and final >= 0 and data.rstrip().endswith(b"}"):
+    state, final = data.rfind(_STATE_LINE), data.rfind(_FINAL_LINE)
+    if state >= 0 and final >= 0 and data.startswith(b"{") and data.rstrip().endswith(b"}"):
         accepted = data.startswith(b'accepted"', state + len(_STATE_LINE))
         return accepted and not data.startswith(b"null", final + len(_FINAL_LINE))
     try:
         data = json.loads(data)
-        final = data.get("final_attempt")
-        return data.get("state") == "accepted" and any(a.get("attempt") == final for a in data["attempts"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+        return data.get("state") == "accepted" and data.get("final_attempt") is not None
+    except (ValueError, AttributeError, RecursionError):
         store.read_or_quarantine(item_id)  # a corrupt record is quarantined, with a warning
         return False
+
+
+def _cached_index(path: Path) -> dict[str, Any]:
+    """The cached scan of ``review_index.json``; empty when missing, unreadable or not a mapping
+    (garbled, or written by another version): then every record is read again."""
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return cached if isinstance(cached, dict) else {}
 
 
 def _scan_reviewable(store: RunStore) -> list[str]:
     """Sorted ids of the reviewable items, re-reading only records changed since the cached scan."""
     index_path = store.layout.review_index
-    try:
-        cached = json.loads(index_path.read_text())
-    except (OSError, ValueError):
-        cached = {}
+    cached = _cached_index(index_path)
     fresh, changed = {}, False
     with os.scandir(store.layout.items_dir) as entries:
         for entry in entries:
@@ -177,7 +187,7 @@ def _scan_reviewable(store: RunStore) -> list[str]:
             item_id, stat = entry.name[:-5], entry.stat()
             key = [stat.st_size, stat.st_mtime_ns]
             hit = cached.get(item_id)
-            if hit is not None and hit[:2] == key:
+            if hit in ([*key, True], [*key, False]):
                 fresh[item_id] = hit
             else:
                 fresh[item_id] = [*key, _is_reviewable(store, item_id)]
@@ -269,11 +279,30 @@ class ReviewQueue:
             return dict(self._latest)
 
     def item(self, item_id: str) -> ReviewItem:
-        """One reviewable item with its current decision (read from its record)."""
+        """One reviewable item with its current decision (read from its record).
+
+        Raises:
+            KeyError: ``item_id`` is not awaiting review; or its record turned out corrupt (it is
+                quarantined, and the build redoes the item) or without the accepted attempt it
+                names: the item then leaves the queue, with a warning, and the review goes on.
+        """
         if item_id not in self._known:
             raise KeyError(f"{item_id!r} is not awaiting review in {self.run_dir}")
-        record = self.store.read(item_id)
-        attempt = record.final()
+        record = self.store.read_or_quarantine(item_id)
+        attempt = record.final() if record is not None else None
+        if attempt is None:
+            self._drop(item_id)
+            if record is not None:
+                logger.warning(
+                    "%s: state %s but no attempt %s among its attempts; left out of the review",
+                    self.layout.item(item_id),
+                    record.state,
+                    record.final_attempt,
+                )
+            raise KeyError(
+                f"{item_id!r} left the review in {self.run_dir}: its record is corrupt or names no "
+                "accepted attempt"
+            )
         decided = self._latest.get(item_id, {})
         return ReviewItem(
             id=record.id,
@@ -287,10 +316,12 @@ class ReviewQueue:
         )
 
     def items(self) -> list[ReviewItem]:
-        """Every reviewable item, sorted by id, with its current decision (reads every record)."""
+        """Every reviewable item, sorted by id, with its current decision (reads every record;
+        an item whose record turns out unreadable leaves the queue, see :meth:`item`)."""
         with self._lock:
             self._refresh()
-        return [self.item(i) for i in self._ids]
+            ids = list(self._ids)
+        return [item for i in ids if (item := self._item_or_none(i)) is not None]
 
     def pending(self) -> PendingItems:
         """Items with no decision yet, in id order (the first one is the resume point)."""
@@ -299,14 +330,40 @@ class ReviewQueue:
             return PendingItems(self, list(self._pending))
 
     def next_pending(self, after: str | None = None) -> ReviewItem | None:
-        """The first undecided item after ``after`` in id order, wrapping round (``None``: done)."""
+        """The first undecided item after ``after`` in id order, wrapping round (``None``: done).
+        An item whose record turns out unreadable leaves the queue (see :meth:`item`); the next
+        one is returned."""
+        while True:
+            with self._lock:
+                self._refresh()
+                if not self._pending:
+                    return None
+                k = bisect_right(self._pending, after) if after is not None else 0
+                item_id = self._pending[k] if k < len(self._pending) else self._pending[0]
+            if (item := self._item_or_none(item_id)) is not None:
+                return item
+
+    def _item_or_none(self, item_id: str) -> ReviewItem | None:
+        """:meth:`item`, or ``None`` when its record made it leave the queue."""
+        try:
+            return self.item(item_id)
+        except KeyError:
+            if item_id in self._known:
+                raise
+            return None
+
+    def _drop(self, item_id: str) -> None:
+        """Take ``item_id`` out of the queue (its record is unreadable) until the next rescan."""
         with self._lock:
-            self._refresh()
-            if not self._pending:
-                return None
-            k = bisect_right(self._pending, after) if after is not None else 0
-            item_id = self._pending[k] if k < len(self._pending) else self._pending[0]
-        return self.item(item_id)
+            if item_id not in self._known:
+                return
+            self._known.discard(item_id)
+            self._ids.remove(item_id)
+            latest = self._latest.get(item_id)
+            if latest is None:
+                self._pending.remove(item_id)
+            else:
+                self._counts[latest["decision"]] -= 1
 
     def is_pending(self, item_id: str) -> bool:
         with self._lock:
