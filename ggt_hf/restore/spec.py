@@ -188,6 +188,8 @@ def parse_restorer(text: str) -> RestorerSpec:
             raise ValueError(f"restorer {text!r}: give a model id after '{head}:' or drop the ':'")
         return RestorerSpec(text, "backend", head, arg or None)
     if sep and "/" not in head and not Path(text).exists():
+        if not head:
+            raise ValueError(f"restorer {text!r}: name the module before ':' (module:function)")
         if not arg.isidentifier():
             raise ValueError(f"restorer {text!r}: {arg!r} is not a Python function name")
         return RestorerSpec(text, "callable", head, arg)

@@ -225,6 +225,19 @@ def test_a_builtin_without_a_signature_is_given_the_documented_two_arguments():
     assert _takes_prompt(lambda image: image) is False
 
 
+def test_a_restorer_keeps_the_spec_and_the_options_it_was_made_with(
+    backends, models, keys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "user_fns2.py").write_text("def fix(image, prompt):\n    return image\n")
+    for text in ("identity", "classical:rain", "gemini:m", "diffusers:base", "user_fns2:fix", "me/repo"):
+        options = RestorerOptions(device="cpu", seed=4)
+        restorer = make_restorer(text, options)
+        assert restorer.spec == parse_restorer(text) and restorer.options is options, text
+    spec = parse_restorer("classical")
+    assert make_restorer(spec).spec is spec and make_restorer(spec).options == RestorerOptions()
+
+
 # ------------------------------------------------------------------ model restorers
 
 
@@ -334,7 +347,17 @@ def test_a_model_label_loads_what_it_is_configured_with(models):
     assert len(models.loads) == 1
 
 
-def test_a_saved_model_restores_for_real(tmp_path, image):
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: the machine is shared, a tiny model gains nothing from more, and a process
+    forked after torch started its thread pool (a mutation-test worker) cannot hang on it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_a_saved_model_restores_for_real(tmp_path, image, one_thread):
     from ggt_hf.restorers import build_restorer
     from ggt_hf.restorers.tiling import restore_image
 

@@ -7,6 +7,7 @@ torn or foreign lines, and what :meth:`RestoreProvenance.mismatches` reports.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from ggt_hf.restore.provenance import SIDECAR, UNRECORDED, RestoreProvenance
@@ -19,7 +20,7 @@ def _touch(path):
 
 
 def test_the_sidecar_is_read_back_by_a_new_instance(tmp_path):
-    out = tmp_path / "out"
+    out = tmp_path / "runs" / "out"
     first = RestoreProvenance(out)
     assert first.path == out / SIDECAR == out / ".ggt_restore.jsonl"
     assert first.made_by == {} and not out.exists()  # reading creates nothing
@@ -44,7 +45,8 @@ def test_the_last_record_of_an_output_wins(tmp_path):
     assert len((tmp_path / SIDECAR).read_text().splitlines()) == 2  # appended, never rewritten
 
 
-def test_torn_and_foreign_lines_are_skipped_and_the_rest_kept(tmp_path):
+def test_torn_and_foreign_lines_are_skipped_and_the_rest_kept(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="ggt_hf.restore.provenance")
     good = [json.dumps({"output": f"{n}.png", "restorer": "classical"}) for n in "abc"]
     lines = [
         good[0],
@@ -63,6 +65,8 @@ def test_torn_and_foreign_lines_are_skipped_and_the_rest_kept(tmp_path):
         "b.png": "classical",
         "c.png": "classical",
     }
+    skipped = [r.getMessage() for r in caplog.records]
+    assert skipped == [f"{tmp_path / SIDECAR}: ignoring an unreadable line"] * 7
 
 
 def test_mismatches_name_who_made_each_other_output(tmp_path):

@@ -43,6 +43,8 @@ from ggt_hf.restore.spec import (
         ("hf-inference:", "restorer 'hf-inference:': give a model id after 'hf-inference:' or drop the ':'"),
         ("mypkg:not-a-name", "restorer 'mypkg:not-a-name': 'not-a-name' is not a Python function name"),
         ("mypkg:", "restorer 'mypkg:': '' is not a Python function name"),
+        (":fix", "restorer ':fix': name the module before ':' (module:function)"),
+        (":", "restorer ':': name the module before ':' (module:function)"),
     ],
 )
 def test_a_refused_restorer_name_is_named_with_the_reason(text, message):
@@ -63,6 +65,11 @@ def test_identity_is_the_whole_name_only():
     assert parse_restorer("identity").kind == "identity"
     spec = parse_restorer("identity:x")  # not the floor: a user's function 'x' in a module 'identity'
     assert (spec.kind, spec.name, spec.arg) == ("callable", "identity", "x")
+
+
+def test_a_model_label_and_a_registry_name():
+    assert parse_restorer("model:mine") == RestorerSpec("model:mine", "model", "model", "mine")
+    assert parse_restorer("nafnet") == RestorerSpec("nafnet", "restorer", "nafnet", None)
 
 
 def test_the_classical_category_is_canonical_or_absent():
@@ -149,6 +156,30 @@ def test_a_missing_key_names_the_variable_and_its_alternative():
         require_key("openai", "judge 'openai'", {"GEMINI_API_KEY": "x"})
     assert str(caught.value) == "judge 'openai': set OPENAI_API_KEY in the environment; it is not set"
     assert caught.value.variables == ("OPENAI_API_KEY",)
+
+
+def test_every_alternative_variable_is_named(monkeypatch):
+    monkeypatch.setitem(API_KEYS, "acme", ("ACME_KEY", "ACME_TOKEN", "ACME_API_KEY"))
+    with pytest.raises(MissingKeyError) as caught:
+        require_key("acme", "restorer 'acme'", {})
+    assert caught.value.variables == ("ACME_KEY (or ACME_TOKEN, ACME_API_KEY)",)
+    require_key("acme", "restorer 'acme'", {"ACME_API_KEY": "k"})
+
+
+def test_an_environment_given_to_check_is_the_only_one_read(monkeypatch):
+    """``check(environ)`` answers for that environment (e.g. a worker's), not the process's."""
+    for variable in ("GEMINI_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.setenv(variable, "test-key-not-real")
+    checks = [
+        parse_restorer("gemini").check,
+        parse_judge("openai").check,
+        parse_system("gemini@fixed").check,
+        parse_system("classical@adaptive:openai").check,
+    ]
+    for check in checks:
+        check()  # the process has the keys
+        with pytest.raises(MissingKeyError):
+            check({})
 
 
 def test_any_one_key_of_an_api_is_enough_and_keyless_backends_need_none():
