@@ -9,6 +9,7 @@ Restorer (``RESTORER``)::
     identity                                  the input unchanged (a floor, not a restorer)
     classical[:CATEGORY]                      the offline classical baseline; CATEGORY (rain, haze,
                                               snow, low_light, old_photo, general) forces its steps
+                                              (general: none) whatever prompt a caller sends
     diffusers:BASE[+LORA][+controlnet=REPO]   a local diffusers pipeline (generative restorer)
     model:LABEL                               a restorer configured under LABEL (the Space's models)
     BACKEND[:MODEL_ID]                        a registered image backend (gemini, openai,

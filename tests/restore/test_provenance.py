@@ -91,3 +91,11 @@ def test_outputs_are_keyed_relative_to_the_folder_whatever_path_names_them(tmp_p
     _touch(tmp_path / "out" / "rain" / "a.png")
     assert provenance.mismatches([Path("out/rain/a.png")], "classical") == {}  # relative path
     assert provenance.mismatches([Path("out/rain/a.png")], "other") == {Path("out/rain/a.png"): "classical"}
+
+
+def test_names_and_prompts_beyond_ascii_round_trip(tmp_path):
+    """The sidecar is ASCII JSON (escapes), so it reads back the same under any locale."""
+    identity = 'gemini {"prompt": "enlève la brume ☁", "seed": 0}'
+    RestoreProvenance(tmp_path).record(tmp_path / "photos d'été" / "café.png", identity)
+    assert (tmp_path / SIDECAR).read_bytes().isascii()
+    assert RestoreProvenance(tmp_path).made_by == {"photos d'été/café.png": identity}
