@@ -17,7 +17,7 @@ from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.restore.spec import parse_judge, parse_restorer, parse_system
 
 FAST = settings(max_examples=60, deadline=None)
-# every parse lists the registered backends from the package entry points (~60 ms a call here)
+# few examples: each spec may be parsed several times per example
 SPECS = settings(max_examples=20, deadline=None)
 
 word = st.text(string.ascii_letters + string.digits + "-_.", min_size=1, max_size=12).filter(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
+import sys
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
@@ -53,10 +55,41 @@ VLMS: dict[str, str] = {
 }
 
 
+def _path_state() -> tuple[tuple[str, int | None], ...]:
+    """Each ``sys.path`` folder with its modification time: installing or removing a distribution
+    adds or removes its ``*.dist-info`` folder there, which changes the time."""
+    state = []
+    for entry in sys.path:
+        folder = os.path.abspath(entry or ".")
+        try:
+            state.append((folder, os.stat(folder).st_mtime_ns))
+        except OSError:  # a path hook or a folder that does not exist (yet)
+            state.append((folder, None))
+    return tuple(state)
+
+
+#: Entry-point group → (the ``sys.path`` state it was scanned in, name → "module:Class").
+_SCANNED: dict[str, tuple[tuple[tuple[str, int | None], ...], dict[str, str]]] = {}
+
+
+def _entry_points(group: str) -> dict[str, str]:
+    """The entry points of ``group`` (the first of a name wins), scanned again only when a
+    ``sys.path`` folder changed: a scan reads every installed distribution (tens of ms), and every
+    restorer name that is not built in is looked up here."""
+    state = _path_state()
+    cached = _SCANNED.get(group)
+    if cached is None or cached[0] != state:
+        found: dict[str, str] = {}
+        for ep in entry_points(group=group):
+            found.setdefault(ep.name, ep.value)
+        cached = _SCANNED[group] = (state, found)
+    return cached[1]
+
+
 def _registered(group: str, builtin: dict[str, str]) -> dict[str, str]:
     found = dict(builtin)
-    for ep in entry_points(group=group):
-        found.setdefault(ep.name, ep.value)
+    for name, value in _entry_points(group).items():
+        found.setdefault(name, value)
     return found
 
 

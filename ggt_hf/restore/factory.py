@@ -100,8 +100,8 @@ def _backend_restorer(spec: RestorerSpec, options: RestorerOptions) -> Restorer:
 
     def run(image: Image.Image, prompt: str | None, item_id: str | None) -> Image.Image:
         item = {"item_id": item_id} if item_id else {}
-        if spec.kind == "classical":  # forced category words, else the caller's prompt (or none)
-            return backend.restore(RestoreRequest(image, forced or prompt, **item)).image
+        if spec.kind == "classical":  # a forced category's words ("" for general), else the caller's
+            return backend.restore(RestoreRequest(image, prompt if forced is None else forced, **item)).image
         request = RestoreRequest(image, prompt or options.default_prompt or None, seed=options.seed, **item)
         return backend.restore(request).image
 

@@ -9,6 +9,7 @@ Restorer (``RESTORER``)::
     identity                                  the input unchanged (a floor, not a restorer)
     classical[:CATEGORY]                      the offline classical baseline; CATEGORY (rain, haze,
                                               snow, low_light, old_photo, general) forces its steps
+                                              (general: none) whatever prompt a caller sends
     diffusers:BASE[+LORA][+controlnet=REPO]   a local diffusers pipeline (generative restorer)
     model:LABEL                               a restorer configured under LABEL (the Space's models)
     BACKEND[:MODEL_ID]                        a registered image backend (gemini, openai,
@@ -188,6 +189,8 @@ def parse_restorer(text: str) -> RestorerSpec:
             raise ValueError(f"restorer {text!r}: give a model id after '{head}:' or drop the ':'")
         return RestorerSpec(text, "backend", head, arg or None)
     if sep and "/" not in head and not Path(text).exists():
+        if not head:
+            raise ValueError(f"restorer {text!r}: name the module before ':' (module:function)")
         if not arg.isidentifier():
             raise ValueError(f"restorer {text!r}: {arg!r} is not a Python function name")
         return RestorerSpec(text, "callable", head, arg)
