@@ -68,7 +68,10 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class Vote:
-    """One arena judgement of ``system_a`` vs ``system_b`` on the LQ image ``pair_id``."""
+    """One arena judgement of ``system_a`` vs ``system_b`` on the LQ image ``pair_id``.
+
+    Every field is text and ``time`` is ISO 8601 (without an offset: UTC); anything else (e.g. a
+    hand-edited record in a shard) raises :class:`InvalidVoteError`, so the store skips it."""
 
     pair_id: str
     system_a: str
