@@ -68,7 +68,10 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class Vote:
-    """One arena judgement of ``system_a`` vs ``system_b`` on the LQ image ``pair_id``."""
+    """One arena judgement of ``system_a`` vs ``system_b`` on the LQ image ``pair_id``.
+
+    Every field is text and ``time`` is ISO 8601 (without an offset: UTC); anything else (e.g. a
+    hand-edited record in a shard) raises :class:`InvalidVoteError`, so the store skips it."""
 
     pair_id: str
     system_a: str
@@ -78,6 +81,15 @@ class Vote:
     time: str = field(default_factory=_now)
 
     def __post_init__(self) -> None:
+        for name in ("pair_id", "system_a", "system_b", "winner", "user", "time"):
+            if not isinstance(value := getattr(self, name), str):
+                raise InvalidVoteError(self.pair_id, f"{name} must be a text, got {value!r}")
+        try:
+            _seconds(self.time)
+        except ValueError:
+            raise InvalidVoteError(
+                self.pair_id, f"time must be an ISO 8601 time, got {self.time!r}"
+            ) from None
         if self.winner not in WINNERS:
             raise InvalidVoteError(self.pair_id, f"winner must be one of {WINNERS}, got {self.winner!r}")
         if self.system_a == self.system_b:
@@ -153,7 +165,7 @@ class VoteLimit:
     window_hours: float = 24.0
 
     def __post_init__(self) -> None:
-        if self.max_votes < 1 or self.window_hours <= 0:
+        if not (self.max_votes >= 1 and self.window_hours > 0):  # NaN fails too
             raise ValueError("a vote limit needs max_votes >= 1 and window_hours > 0")
 
 
@@ -232,7 +244,7 @@ def _matrices(a: np.ndarray, b: np.ndarray, winner: np.ndarray, k: int) -> tuple
     return wins.reshape(k, k), games.reshape(k, k)
 
 
-def _log_likelihood(theta: np.ndarray, wins: np.ndarray, games: np.ndarray, prior: float) -> float:
+def _log_likelihood(theta: np.ndarray, wins: np.ndarray, prior: float) -> float:
     diff = theta[:, None] - theta[None, :]
     value = float(np.sum(wins * -np.logaddexp(0.0, -diff)))
     # prior: half a win and half a loss against a reference of log-strength 0, ``prior`` times
@@ -251,7 +263,7 @@ def fit_strengths(
     """
     k = wins.shape[0]
     theta = np.zeros(k)
-    current = _log_likelihood(theta, wins, games, prior)
+    current = _log_likelihood(theta, wins, prior)
     for _ in range(iterations):
         s = 1.0 / (1.0 + np.exp(theta[None, :] - theta[:, None]))  # P(i beats j)
         r = 1.0 / (1.0 + np.exp(-theta))  # P(i beats the reference)
@@ -263,7 +275,7 @@ def fit_strengths(
         scale = 1.0
         while scale > 1e-8:
             candidate = theta + scale * step
-            value = _log_likelihood(candidate, wins, games, prior)
+            value = _log_likelihood(candidate, wins, prior)
             if value >= current - 1e-12:
                 break
             scale /= 2

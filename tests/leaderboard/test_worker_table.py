@@ -12,13 +12,7 @@ from ggt_hf.leaderboard.queue import Worker, submit_model, submit_predictions
 from ggt_hf.leaderboard.ratelimit import RateLimit, RateLimitError
 from ggt_hf.leaderboard.store import LeaderboardStore, Request
 from ggt_hf.leaderboard.submission import InvalidSubmissionError
-from ggt_hf.leaderboard.table import (
-    category_frame,
-    column_datatypes,
-    leaderboard_frame,
-    sort_ascending,
-    sort_frame,
-)
+from ggt_hf.leaderboard.table import leaderboard_frame
 from ggt_hf.leaderboard.votes import Vote
 from ggt_hf.metrics.specs import parse_metric_list
 
@@ -92,70 +86,6 @@ def test_zip_and_model_submissions_are_scored(
     frame = leaderboard_frame(store.results(), links=False)
     assert list(frame["Model"]) == ["oracle", "tiny-dark"]
     assert frame.loc[0, "Avg"] == 1.0 and frame.loc[1, "Avg"] == 0.0
-
-
-def _fake(
-    model: str, psnr: float, lpips: float, kind: str = "model", repo: str | None = None, **extra
-) -> dict:
-    overall = {"psnr": psnr, "lpips": lpips, "gmsd": 0.1}
-    return {
-        "format": "ggt-eval-results",
-        "model": model,
-        "complete": True,
-        "counts": {"rain": 2, "haze": 1},
-        "overall": overall,
-        "per_category": {"rain": {"psnr": psnr + 1, "lpips": lpips}, "haze": {"psnr": psnr - 1}},
-        "leaderboard": {"model": model, "model_type": kind, "model_repo": repo, "submitted_at": "2026-01-01"},
-        **extra,
-    }
-
-
-def test_table_columns_composite_sorting_and_filters():
-    results = [
-        _fake("org/a", 30.0, 0.30, repo="org/a"),
-        _fake("b", 25.0, 0.10, kind="predictions"),
-        _fake("c", 20.0, 0.50, repo="/local/path"),
-        {
-            **_fake("c", 35.0, 0.05),
-            "leaderboard": {**_fake("c", 0, 0)["leaderboard"], "submitted_at": "2026-02-01"},
-        },
-    ]
-    frame = leaderboard_frame(results)
-    assert list(frame.columns) == [
-        *("Rank", "Model", "Type", "Avg", "Fidelity", "PSNR↑", "LPIPS↓", "GMSD↓"),
-        *("Images", "Complete", "Submitted"),
-    ]
-    # the latest "c" (35 dB, LPIPS 0.05) replaces the older one and is best on both metrics;
-    # min-max composite: b = mean(psnr (25-25)/10, lpips (0.30-0.10)/0.25) = 0.4 beats a = 0.25
-    assert list(frame["Model"]) == ["c", "b", "[org/a](https://huggingface.co/org/a)"]
-    assert frame["Avg"].tolist() == pytest.approx([1.0, 0.4, 0.25])
-    a = frame.set_index("Model").loc["[org/a](https://huggingface.co/org/a)"]
-    assert a["Avg"] == pytest.approx(((30 - 25) / 10 + (0.30 - 0.30) / 0.25) / 2)
-    assert frame.loc[0, "Images"] == 3
-    assert column_datatypes(frame)[:4] == ["number", "markdown", "str", "number"]
-    assert column_datatypes(frame)[-2] == "bool"
-
-    by_lpips = sort_frame(frame, "LPIPS↓")
-    assert list(by_lpips["LPIPS↓"]) == sorted(frame["LPIPS↓"])
-    assert sort_ascending("LPIPS↓") and not sort_ascending("PSNR↑") and not sort_ascending("Avg")
-    with pytest.raises(KeyError, match="no column"):
-        sort_frame(frame, "Nope")
-
-    rain = leaderboard_frame(results, category="rain", links=False)
-    assert "GMSD↓" not in rain.columns and list(rain["Images"]) == [2, 2, 2]
-    assert rain.set_index("Model").loc["b", "PSNR↑"] == 26.0
-    only_models = leaderboard_frame(results, model_types=["model"], links=False)
-    assert set(only_models["Model"]) == {"org/a", "c"}
-    fidelity = leaderboard_frame(results, groups=["fidelity"], links=False)
-    assert "GMSD↓" not in fidelity.columns and "PSNR↑" in fidelity.columns
-    assert list(leaderboard_frame(results, query="ORG", links=False)["Model"]) == ["org/a"]
-    with pytest.raises(ValueError, match="unknown category"):
-        leaderboard_frame(results, category="fog")
-    assert leaderboard_frame([]).empty
-
-    per_category = category_frame(results, "psnr", links=False)
-    assert list(per_category["Model"]) == ["c", "org/a", "b"]
-    assert per_category.set_index("Model").loc["b", "haze"] == 24.0
 
 
 def test_cli_worker_once_and_show(test_split, expected, make_zip, hq_members, tmp_path, capsys):
