@@ -28,7 +28,7 @@ import numpy as np
 
 from ggt_hf.constants import SHARE_FORMAT
 from ggt_hf.leaderboard.arena import Arena, _images
-from ggt_hf.leaderboard.votes import InvalidVoteError, VoteStore, _now
+from ggt_hf.leaderboard.votes import InvalidVoteError, VoteStore, _now, check_record_fields
 
 #: The pick meaning "none of the outputs is acceptable".
 NONE = "none"
@@ -46,7 +46,10 @@ class StudyVote:
     time: str = field(default_factory=_now)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.shown, (list, tuple)) or not all(isinstance(s, str) for s in self.shown):
+            raise InvalidVoteError(self.pair_id, f"shown must be a list of system names, got {self.shown!r}")
         object.__setattr__(self, "shown", tuple(self.shown))
+        check_record_fields(self, ("pair_id", "choice", "user"))
         if len(set(self.shown)) != len(self.shown) or len(self.shown) < 2:
             raise InvalidVoteError(
                 self.pair_id, f"a round shows two or more distinct systems, got {self.shown}"

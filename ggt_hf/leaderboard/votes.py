@@ -66,6 +66,21 @@ def _now() -> str:
     return utc_now()
 
 
+def check_record_fields(record: Any, texts: tuple[str, ...]) -> None:
+    """Refuse a stored vote record whose ``texts`` fields are not text or whose ``time`` is not an
+    ISO 8601 time (:class:`InvalidVoteError` naming its ``pair_id``): a hand-edited shard must not
+    crash the listing, the ranking or the vote limit that sort, hash and parse them later."""
+    for name in (*texts, "time"):
+        if not isinstance(value := getattr(record, name), str):
+            raise InvalidVoteError(record.pair_id, f"{name} must be a text, got {value!r}")
+    try:
+        _seconds(record.time)
+    except ValueError:
+        raise InvalidVoteError(
+            record.pair_id, f"time must be an ISO 8601 time, got {record.time!r}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Vote:
     """One arena judgement of ``system_a`` vs ``system_b`` on the LQ image ``pair_id``.
@@ -81,15 +96,7 @@ class Vote:
     time: str = field(default_factory=_now)
 
     def __post_init__(self) -> None:
-        for name in ("pair_id", "system_a", "system_b", "winner", "user", "time"):
-            if not isinstance(value := getattr(self, name), str):
-                raise InvalidVoteError(self.pair_id, f"{name} must be a text, got {value!r}")
-        try:
-            _seconds(self.time)
-        except ValueError:
-            raise InvalidVoteError(
-                self.pair_id, f"time must be an ISO 8601 time, got {self.time!r}"
-            ) from None
+        check_record_fields(self, ("pair_id", "system_a", "system_b", "winner", "user"))
         if self.winner not in WINNERS:
             raise InvalidVoteError(self.pair_id, f"winner must be one of {WINNERS}, got {self.winner!r}")
         if self.system_a == self.system_b:

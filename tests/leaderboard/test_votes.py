@@ -378,3 +378,25 @@ def test_hard_fits_reach_the_maximum(wins, prior):
     games = wins + wins.T
     theta = fit_strengths(wins, games, prior=prior)
     assert np.abs(_stationary(theta, wins, games, prior)).max() <= 1e-9 * (1.0 + games.sum())
+
+
+def test_hostile_records_in_a_study_shard_are_skipped_too(tmp_path, caplog):
+    """The best-of-N study's store shares the vote store's reader: ``"time": 5`` crashed its
+    listing (sorting an int with texts), ``"shown": "ab"`` counted letters as systems."""
+    from ggt_hf.leaderboard.study import StudyStore, StudyVote
+
+    store = StudyStore(tmp_path)
+    good = StudyVote("p", ("A", "B"), "A", "u", at(0))
+    store.add(good)
+    hostile = [
+        {**good.to_json(), "time": 5},
+        {**good.to_json(), "time": "soon"},
+        {**good.to_json(), "choice": ["A"]},
+        {**good.to_json(), "shown": "AB", "choice": "A"},
+        {**good.to_json(), "shown": [1, 2], "choice": 1},
+    ]
+    with open(store.shard, "a") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in hostile)
+    with caplog.at_level(logging.WARNING, logger="ggt_hf.leaderboard.votes"):
+        assert StudyStore(tmp_path).votes() == [good]
+    assert len([r for r in caplog.records if "skipping malformed vote" in r.getMessage()]) == len(hostile)
