@@ -11,7 +11,7 @@ leaderboard with 1,000 result rows?
   machine moves): the library call the endpoint wraps (``RestoreService.restore`` — restore + NR
   deltas — and the two PNG writes, warm). Each run's ratio is its first restore over
   its peer; the median and the worst run are reported, with each run's figures.
-* ``--baseline DIR``: another checkout of ggt-hf (e.g. ``git worktree add /tmp/old main``) whose
+* ``--baseline DIR``: another checkout of ggt-hf (e.g. ``mkdir /tmp/old && git archive main | tar -x -C /tmp/old``) whose
   ``spaces/app.py`` runs the same way in alternating order within each run (same load), for a
   before/after comparison; the peer is this checkout's library call in both.
 * **Leaderboard**: the store holds 1,000 result files (one real ``evaluate()`` result of the
@@ -29,6 +29,7 @@ import argparse
 import copy
 import os
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -105,7 +106,9 @@ def seed_results(store_dir: Path) -> None:
         store.add_result(result, {"model_type": "predictions", "model_repo": f"bench/model-{k:04d}"})
 
 
-def start_app(store_dir: Path, port: int, root: Path = REPO) -> tuple[subprocess.Popen, float]:
+def start_app(
+    store_dir: Path, port: int, root: Path = REPO, label: str = "app"
+) -> tuple[subprocess.Popen, float]:
     """``python <root>/spaces/app.py`` with ``root`` first on the import path; the process and the
     seconds until its server answers ``GET /``."""
     env = {
@@ -117,7 +120,7 @@ def start_app(store_dir: Path, port: int, root: Path = REPO) -> tuple[subprocess
         "HF_HUB_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
-    log = OUT / f"app-{port}.log"
+    log = OUT / f"{label}.log"
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, str(root / "spaces" / "app.py")],
@@ -157,7 +160,21 @@ def library_peer(image: Path):
         service.save_png(outcome.input, "in")
         service.save_png(outcome.output, "out")
 
-    return lambda n: [timed(call)[0] for _ in range(n)]
+    def calls(n: int) -> list[tuple[float, float]]:
+        out = []
+        for _ in range(n):
+            cpu = time.process_time()
+            wall, _ = timed(call)
+            out.append((wall, time.process_time() - cpu))
+        return out
+
+    return calls
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def leaderboard_parts(store_dir: Path) -> dict[str, float]:
@@ -183,8 +200,11 @@ class Run:
     first: float
     #: metric rows in the first answer's deltas table (0: it came without the NR deltas)
     first_deltas: int
+    #: CPU seconds the Space's process used during the first restore (all its threads)
+    first_cpu: float
     warm: list[float]
     peer: float = 0.0
+    peer_cpu: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -199,7 +219,7 @@ def serve_and_restore(
     from gradio_client import Client, handle_file
 
     port = free_port()
-    proc, cold = start_app(store_dir, port, root)
+    proc, cold = start_app(store_dir, port, root, "app" if root == REPO else "app-baseline")
     try:
         t_client, client = timed(Client, f"http://127.0.0.1:{port}/", verbose=False)
 
@@ -208,7 +228,9 @@ def serve_and_restore(
             assert Image.open(result).size == (1024, 1024)
             return len(deltas["data"])
 
+        cpu = process_cpu(proc.pid)
         first, rows = timed(restore)
+        first_cpu = process_cpu(proc.pid) - cpu
         warm = [timed(restore)[0] for _ in range(repeats)]
         boards = None
         if board:
@@ -221,7 +243,7 @@ def serve_and_restore(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return Run(number, app, cold, t_client, first, rows, warm), boards
+    return Run(number, app, cold, t_client, first, rows, first_cpu, warm), boards
 
 
 def uptime() -> str:
@@ -258,9 +280,10 @@ def main() -> None:
             )
             boards = boards or board
             these.append(run)
-        peer = statistics.median(peers + peer_calls(args.repeats))
+        peers += peer_calls(args.repeats)
+        peer, peer_cpu = (statistics.median(p[i] for p in peers) for i in (0, 1))
         for run in these:
-            run.peer = peer
+            run.peer, run.peer_cpu = peer, peer_cpu
             print(
                 f"run {k + 1} {run.app}: cold {run.cold:.2f} s, first restore {run.first:.2f} s "
                 f"({run.first_deltas} delta rows), peer {peer:.2f} s → {run.ratio:.2f}×",
@@ -269,6 +292,7 @@ def main() -> None:
         runs += these
     load_after = uptime()
     parts = leaderboard_parts(store_dir)
+    shutil.rmtree(store_dir)  # 1,000 result files of this run only
     section = report(args, runs, boards, parts, t_seed, date, load_before, load_after)
     print(section)
     write_section("Space", section)
@@ -291,18 +315,20 @@ def report(
         "1024² upload = a real photo resized, darkened and blurred. Each run: cold start → first restore "
         "through `gradio_client` → warm restores → Space stopped; peer = the library call the endpoint "
         f"wraps, in-process, warm, median of {args.repeats} calls just before the start and "
-        f"{args.repeats} just after the stop.",
+        f"{args.repeats} just after the stop. CPU s: the CPU time the Space's process used (all its threads, "
+        "from `/proc`) while the first restore was served — a warm-up thread's imports included — against "
+        "the peer's; less sensitive than wall time to the other processes on a shared machine.",
         "",
         "| run | app | cold start: `python spaces/app.py` until `GET /` answers | first restored 1024² image "
         "(upload → `/restore` → PNG received) | NR delta rows in it | warm restore (median) | peer | "
-        "**first / peer** | launch → first image |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "**first / peer** | launch → first image | CPU s: Space process in the first restore / peer |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         lines.append(
             f"| {run.number} | {run.app} | {run.cold:.2f} | {run.first:.2f} | {run.first_deltas} | "
             f"{med(run.warm):.2f} | {run.peer:.2f} | **{run.ratio:.2f}×** | "
-            f"{run.cold + run.connect + run.first:.2f} |"
+            f"{run.cold + run.connect + run.first:.2f} | {run.first_cpu:.2f} / {run.peer_cpu:.2f} |"
         )
     lines.append("")
     for app in dict.fromkeys(r.app for r in runs):
@@ -313,7 +339,9 @@ def report(
             f"worst **{max(ratios):.2f}×** (target ≤ 2×); cold start median {med([r.cold for r in mine]):.2f} s "
             f"(worst {max(r.cold for r in mine):.2f} s); launch → first restored image median "
             f"{med([r.cold + r.connect + r.first for r in mine]):.2f} s; warm Space overhead "
-            f"{med([med(r.warm) - r.peer for r in mine]):.2f} s over the library call."
+            f"{med([med(r.warm) - r.peer for r in mine]):.2f} s over the library call; CPU time of the first "
+            f"restore / the peer's: median {med([r.first_cpu / r.peer_cpu for r in mine]):.2f}×, worst "
+            f"{max(r.first_cpu / r.peer_cpu for r in mine):.2f}×."
         )
     board_first, board_warm = boards
     lines += [
