@@ -240,6 +240,7 @@ def serve_and_restore(
                 assert len(table["data"]) == N_ROWS
 
             boards = (timed(leaderboard)[0], [timed(leaderboard)[0] for _ in range(repeats)])
+        client.close()  # its heartbeat thread would retry a stopped server beside the peer
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -354,6 +355,7 @@ def report(
         f"{parts['read']:.2f} / {parts['frame']:.2f} / {parts['plot']:.2f} |",
         "",
         f"Seeding the {N_ROWS:,} results took {t_seed:.1f} s.",
+        "",  # a blank line before the next section
     ]
     return "\n".join(lines)
 
