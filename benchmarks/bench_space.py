@@ -342,7 +342,9 @@ def report(
             f"{med([r.cold + r.connect + r.first for r in mine]):.2f} s; warm Space overhead "
             f"{med([med(r.warm) - r.peer for r in mine]):.2f} s over the library call; CPU time of the first "
             f"restore / the peer's: median {med([r.first_cpu / r.peer_cpu for r in mine]):.2f}×, worst "
-            f"{max(r.first_cpu / r.peer_cpu for r in mine):.2f}×."
+            f"{max(r.first_cpu / r.peer_cpu for r in mine):.2f}×; first / warm restore of the same Space: "
+            f"median {med([r.first / med(r.warm) for r in mine]):.2f}×, worst "
+            f"{max(r.first / med(r.warm) for r in mine):.2f}×."
         )
     board_first, board_warm = boards
     lines += [
