@@ -131,6 +131,8 @@ def run(args) -> int:
         admins=args.admins.split(",") if args.admins else None,
         trusted_proxies=args.trusted_proxies.split(",") if args.trusted_proxies else None,
     )
+    if config.warm_up:  # seconds of imports (torch, pyiqa) before the address is printed
+        print("ggt space: loading the default restorer and the NR metrics before serving", flush=True)
     app = launch_space(config, args.host, args.port, prevent_thread_lock=True, quiet=True, share=args.share)
     try:
         print(f"ggt space: open {app.local_url} in a browser (Ctrl+C to stop)")

@@ -146,12 +146,25 @@ def build_app(config: SpaceConfig | None = None, *, store: Any = None, hub_api: 
     return app
 
 
+def load_request_imports() -> None:
+    """Import what the Space's request paths otherwise import on their first call, beside that
+    visitor's request: matplotlib's pyplot (Gradio's event handler reads matplotlib's backend on
+    every event, which imports pyplot the first time — ~1 s of imports inside the first restore;
+    the leaderboard plot draws with it)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.backends.backend_agg
+    import matplotlib.pyplot
+
+
 def _build_blocks(config: SpaceConfig, store: Any, hub_api: Any, temp: SpaceTemp) -> gr.Blocks:
     restore_service = RestoreService(config, output_dir=temp.folder("gradio/restore"))
     submissions = SubmissionService(store, config, hub_api=hub_api, after_write=temp.enforce)
     arena, arena_reason = _arena_service(store, config, temp)
-    if config.warm_up:
+    if config.warm_up:  # before the server exists: no visitor's request runs beside these imports
         restore_service.warm_up()
+        load_request_imports()
 
     loads: list[dict[str, Any]] = []
     with gr.Blocks(title=TITLE, delete_cache=(600, 600)) as app:

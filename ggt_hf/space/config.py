@@ -25,7 +25,7 @@ Environment variables (flags of ``ggt space`` override them):
 ``GGT_SPACE_TILE_OVERLAP``    overlap of those tiles in pixels (default 32)
 ``GGT_SPACE_EXAMPLES``        example photos, comma-separated paths (default: the bundled ones)
 ``GGT_SPACE_DEVICE``          ``cpu``, ``cuda``, ... (default: CUDA when present)
-``GGT_SPACE_WARM_UP``         build the metric engine at start (default ``1``)
+``GGT_SPACE_WARM_UP``         load the restorer and metric engine before serving (default ``1``)
 ``GGT_SPACE_RATE_LIMIT``      submissions per account per 24 h (default 5)
 ``GGT_SPACE_VOTE_LIMIT``      counted arena / study votes per account per 24 h (default 100; one
                               per battle)
@@ -139,7 +139,9 @@ class SpaceConfig:
     #: Without ``arena``, serve the built-in arena (the baseline's outputs on the example photos).
     builtin_arena: bool = True
     device: str | None = None
-    #: Build the metric engine in a background thread at start (so the first restore is not slow).
+    #: Load the default path (classical restorer, torch, pyiqa, the NR metric engine) before the
+    #: server accepts requests, so the first restore is as fast as the next ones (the cold start is
+    #: longer by as much).
     warm_up: bool = True
 
     def __post_init__(self) -> None:

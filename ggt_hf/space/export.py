@@ -122,7 +122,7 @@ a built-in arena of the baseline's outputs on them. Settings, as Space variables
 | `GGT_SPACE_TILE`, `GGT_SPACE_TILE_OVERLAP` | tile size / overlap of registry restorers (default 512 / 32; tile 0 = no tiling) |
 | `GGT_SPACE_EXAMPLES` | example photos offered in Restore, comma-separated paths (default: the bundled ones) |
 | `GGT_SPACE_DEVICE` | `cpu`, `cuda`, ... (default: CUDA when present) |
-| `GGT_SPACE_WARM_UP` | `0` skips building the metric engine at start (the first restore is then slower) |
+| `GGT_SPACE_WARM_UP` | `0` serves before loading the restorer and the metric engine (torch, pyiqa); the first restore then loads them, seconds slower. Default: loaded before the server accepts requests |
 | `GEMINI_API_KEY`, `OPENAI_API_KEY`, `HF_TOKEN` | the matching API restorers appear in Restore |
 
 `hf_oauth: true` above adds "Sign in with Hugging Face": submitting and voting need a signed-in

@@ -26,7 +26,6 @@ were skipped and why.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -35,7 +34,6 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +45,6 @@ from ggt_hf.backends.classical import CATEGORY_PROMPTS
 from ggt_hf.constants import CATEGORIES
 from ggt_hf.errors import BadImageError, GGTError
 from ggt_hf.imaging.images import load_image
-from ggt_hf.metrics.weight_files import import_pyiqa
 from ggt_hf.restore.factory import make_restorer
 from ggt_hf.restore.restorer import Restorer
 from ggt_hf.restore.spec import API_KEYS, RestorerOptions, parse_restorer
@@ -60,11 +57,6 @@ DEFAULT_RESTORER = "classical"
 MIN_SIDE = 16
 #: Seconds a written PNG stays in the service's folder (Gradio has copied it long before).
 KEEP_SECONDS = 300.0
-#: Longest the warm-up waits, before each of its steps, for the restores in flight to finish (it
-#: goes on after that even under a steady stream of requests, so the metrics do come).
-WARM_UP_PATIENCE = 30.0
-
-
 #: API backends and the environment variables that enable them (any one of them).
 API_BACKEND_KEYS = API_KEYS  # one table of which variable enables which API (ggt_hf.restore.spec)
 
@@ -106,15 +98,8 @@ class RestoreService:
         self._restorers: dict[str, Restorer] = {}
         self._engine: Any = None
         self._skipped: dict[str, str] = {}
-        self._interim: tuple[Any, list[str]] | None = None
         self._engine_lock = threading.Lock()
-        #: set once the warm-up has created and run the weight-free metrics (see :meth:`deltas`)
-        self._interim_ready = threading.Event()
-        self._warming = False
-        self._warm_thread: threading.Thread | None = None
-        #: restores in flight; the warm-up starts each step only when none is (:meth:`_yield_to_requests`)
-        self._in_flight = 0
-        self._requests = threading.Condition()
+        self._warm = False
         self.keep_seconds = KEEP_SECONDS
         if output_dir is None:
             output_dir = tempfile.mkdtemp(prefix="ggt-space-")
@@ -141,28 +126,6 @@ class RestoreService:
             BadImageError: the file is not a usable image (the reason says why).
             RestoreError: unknown restorer or a backend/model failure.
         """
-        with self._serving():
-            return self._restore(path, choice)
-
-    @contextlib.contextmanager
-    def _serving(self) -> Iterator[None]:
-        """Count a restore in flight (the warm-up does not start a step meanwhile)."""
-        with self._requests:
-            self._in_flight += 1
-        try:
-            yield
-        finally:
-            with self._requests:
-                self._in_flight -= 1
-                self._requests.notify_all()
-
-    def _yield_to_requests(self) -> None:
-        """Wait (at most :data:`WARM_UP_PATIENCE` s) until no restore is in flight: the warm-up's
-        imports hold the GIL, and a visitor's restore next to them runs several times slower."""
-        with self._requests:
-            self._requests.wait_for(lambda: self._in_flight == 0, timeout=WARM_UP_PATIENCE)
-
-    def _restore(self, path: str | os.PathLike, choice: str | None) -> RestoreOutcome:
         choice = (choice or DEFAULT_RESTORER).strip()
         try:  # one grammar with `ggt restore` and bench-mfm: a bad name says why
             parse_restorer(choice)
@@ -249,60 +212,26 @@ class RestoreService:
         not_nr = {s.name: "not a no-reference metric" for s in specs if s.mode != "NR"}
         return [s for s in specs if s.mode == "NR"], not_nr
 
-    def metric_engine(self, wait: bool = True) -> tuple[Any, dict[str, str]]:
+    def metric_engine(self) -> tuple[Any, dict[str, str]]:
         """The NR metric engine over the configured metrics that exist here, and the skipped ones
-        with their reasons (built once; learned metrics without weights are dropped). With
-        ``wait=False`` and the engine still being built (warm-up), ``(None, {})``."""
-        if not self._engine_lock.acquire(blocking=wait):
-            return None, {}
-        try:
-            return self._build_engine()
-        finally:
-            self._engine_lock.release()
-
-    def _build_engine(self) -> tuple[Any, dict[str, str]]:
-        """The full engine, built on first use; the caller holds ``_engine_lock``."""
-        if self._engine is None:
-            from ggt_hf.metrics.engine import MetricEngine
-
-            specs, not_nr = self._configured_nr()
-            engine = MetricEngine(specs, device=self.config.device)
-            self._skipped = {**not_nr, **engine.drop_unavailable()}
-            self._engine = engine
-        return self._engine, self._skipped
-
-    def _interim_engine(self) -> tuple[Any, list[str]]:
-        """The weight-free configured NR metrics (quick to create), used while the full engine is
-        still being built, and the names of the learned ones that are pending."""
-        with self._lock:
-            if self._interim is None:
+        with their reasons (built once, by :meth:`warm_up` or else by the first restore; learned
+        metrics whose weights cannot be obtained are dropped)."""
+        with self._engine_lock:
+            if self._engine is None:
                 from ggt_hf.metrics.engine import MetricEngine
 
-                specs, _ = self._configured_nr()
-                free = [s for s in specs if not s.needs_weights]
-                self._interim = (
-                    MetricEngine(free, device=self.config.device),
-                    [s.name for s in specs if s.needs_weights],
-                )
-            return self._interim
+                specs, not_nr = self._configured_nr()
+                engine = MetricEngine(specs, device=self.config.device)
+                self._skipped = {**not_nr, **engine.drop_unavailable()}
+                self._engine = engine
+            return self._engine, self._skipped
 
     def deltas(self, before: Image.Image, after: Image.Image) -> tuple[list[list[Any]], str]:
         """Rows of :data:`DELTA_HEADERS` (NR scores of input and output) and a note naming the
-        metrics that were not computed. Never waits for the warm-up: until the learned metrics are
-        ready, only the weight-free ones are computed, and until the warm-up has loaded even those
-        (the first seconds after start), none (the note says so each time)."""
+        metrics that were not computed."""
         from ggt_hf.imaging.tensors import to_tensor
 
-        engine, skipped = self.metric_engine(wait=False)
-        pending: list[str] = []
-        if engine is None and self._warming and not self._interim_ready.is_set():
-            # right after start: the warm-up is still importing the metric stack; do not wait for it
-            return (
-                [],
-                "Metrics are still loading (first restore after start); they are shown from the next restore.",
-            )
-        if engine is None:
-            engine, pending = self._interim_engine()
+        engine, skipped = self.metric_engine()
         rows: list[list[Any]] = []
         if engine.specs:
             batch = to_tensor([np.asarray(before), np.asarray(after)], device=engine.device)
@@ -313,8 +242,6 @@ class RestoreService:
                 improved = delta < 0 if spec.lower_better else delta > 0
                 rows.append([spec.title, spec.arrow, round(a, 4), round(b, 4), round(delta, 4), improved])
         notes = []
-        if pending:
-            notes.append(f"Still loading: {', '.join(pending)} (learned metrics; shown once ready).")
         if skipped:
             names = ", ".join(sorted(skipped))
             notes.append(f"Not computed here: {names} (weights not available on this machine, or not NR).")
@@ -322,49 +249,35 @@ class RestoreService:
             notes.insert(0, "No NR metric could be computed.")
         return rows, " ".join(notes)
 
-    def warm_up(self) -> threading.Thread:
-        """In a daemon thread, run the default path once on a small image (the imports of torch,
-        pyiqa and the classical backend, and the first call of the weight-free metrics, are then
-        paid before the first visitor's restore, not during it), then build the full metric
-        engine; returns the thread."""
-        if self._warm_thread is not None:  # once per service
-            return self._warm_thread
-        self._engine_lock.acquire()  # held until the full engine is built: a restore never builds it
-        self._warming = True
-        self._warm_thread = threading.Thread(target=self._safe_warm_up, name="ggt-space-warm-up", daemon=True)
-        self._warm_thread.start()
-        return self._warm_thread
+    @property
+    def warm(self) -> bool:
+        """Whether :meth:`warm_up` has run (the default path is loaded)."""
+        return self._warm
 
-    def _prime(self) -> None:
-        """The default path, cheapest and most needed first, each step after the first started
-        only when no restore is in flight: the classical restorer (no torch), then the imports of
-        torch and pyiqa (seconds, GIL-bound), then the weight-free metrics created and run once."""
-        pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-        restored = self._run(DEFAULT_RESTORER, Image.fromarray(pixels), [])
-        self._yield_to_requests()
-        # torch is half of pyiqa's import; without it, import_pyiqa below raises the reason
-        with contextlib.suppress(ImportError):
-            import torch  # noqa: F401
-        self._yield_to_requests()
-        import_pyiqa()
-        from ggt_hf.imaging.tensors import to_tensor
+    def warm_up(self) -> None:
+        """Run the default path once, in this thread, on a small image: the classical restorer,
+        the imports of torch and pyiqa (and what the learned metrics' weight checks import), the
+        full NR engine built and run once. Idempotent.
 
-        self._yield_to_requests()
-        engine, _ = self._interim_engine()
-        if engine.specs:
-            engine.score_batch(to_tensor([pixels, np.asarray(restored.convert("RGB"))], device=engine.device))
-
-    def _safe_warm_up(self) -> None:
+        The Space calls it before its server accepts a request (the usual Space practice: load at
+        start, not beside the visitors). These steps are seconds of imports that hold the GIL and
+        cannot be paused; run in a background thread next to the first visitor's restore, they made
+        it up to 3× slower than the library call (benchmarks/RESULTS.md, "Space"). A failure is
+        logged and the server starts anyway: the first restore builds what is missing and reports
+        its reason."""
+        if self._warm:
+            return
+        start = time.perf_counter()
         try:
-            self._prime()
-            self._interim_ready.set()
-            self._yield_to_requests()
-            self._build_engine()
+            pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+            image = Image.fromarray(pixels)
+            self.deltas(image, self._run(DEFAULT_RESTORER, image, []))
         except Exception:  # reported again, with its reason, on the first restore
-            logger.exception("metric engine warm-up failed")
-        finally:
-            self._interim_ready.set()
-            self._engine_lock.release()
+            logger.exception("warm-up failed; the first restore will load what is missing")
+        self._warm = True
+        logger.info(
+            "warm-up done in %.1f s (restorer %s, NR metrics)", time.perf_counter() - start, DEFAULT_RESTORER
+        )
 
     # -- files -----------------------------------------------------------------------------------
 

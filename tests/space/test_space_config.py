@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -90,37 +89,6 @@ def test_deltas_name_the_metrics_not_computed() -> None:
     assert "psnr" in note  # an FR metric is refused for the deltas, and said so
 
 
-def test_deltas_do_not_wait_for_the_warm_up() -> None:
-    service = RestoreService(SpaceConfig(warm_up=False, metrics=["niqe", "piqe"]))
-    img = Image.new("RGB", (64, 64), (120, 90, 60))
-    with service._engine_lock:  # the warm-up thread is still building the full engine
-        rows, note = service.deltas(img, img.rotate(90))
-    assert [r[0] for r in rows] == ["PIQE"]
-    assert "Still loading: niqe" in note
-
-
-def test_warm_up_primes_the_default_path_before_the_full_engine(monkeypatch) -> None:
-    """The first visitor finds the classical backend and the weight-free metrics ready; a restore
-    that comes before even those are loaded is answered without metrics, never by waiting (or by
-    building the full engine itself)."""
-    service = RestoreService(SpaceConfig(warm_up=False, metrics=["niqe", "piqe"]))
-    gate = threading.Event()
-    real_prime = service._prime
-    monkeypatch.setattr(service, "_prime", lambda: gate.wait(60) and real_prime())
-    thread = service.warm_up()
-    img = Image.new("RGB", (64, 64), (120, 90, 60))
-    rows, note = service.deltas(img, img)
-    assert rows == [] and "still loading" in note and service._engine is None
-    assert service.warm_up() is thread  # a second call neither blocks nor starts another
-    gate.set()
-    thread.join(timeout=300)
-    assert "classical" in service._restorers
-    interim, pending = service._interim
-    assert [s.name for s in interim.specs] == ["piqe"] and pending == ["niqe"]
-    assert "piqe" in interim._fns  # created and run once, off the request path
-    assert service._engine is not None  # then the full engine
-
-
 def test_warm_up_builds_no_network_for_unobtainable_weights_and_the_first_restore_builds_nothing(
     monkeypatch, tmp_path: Path
 ) -> None:
@@ -148,8 +116,8 @@ def test_warm_up_builds_no_network_for_unobtainable_weights_and_the_first_restor
     real_make = restoration.make_restorer
     monkeypatch.setattr(restoration, "make_restorer", lambda c, o: restorers.append(c) or real_make(c, o))
     service = RestoreService(SpaceConfig(warm_up=False))  # the default metrics: learned ones + PIQE
-    service.warm_up().join(timeout=300)
-    assert set(built) == {"piqe"} and restorers == ["classical"]  # PIQE: the interim and full engine
+    service.warm_up()
+    assert built == ["piqe"] and restorers == ["classical"]
     before = len(built)
     learned = {"niqe", "musiq", "maniqa", "topiq_nr", "afine_nr"}
     assert learned <= set(service._skipped)
@@ -159,29 +127,6 @@ def test_warm_up_builds_no_network_for_unobtainable_weights_and_the_first_restor
     outcome = service.restore(photo)
     assert len(built) == before and restorers == ["classical"]  # nothing built inside the request
     assert [row[0] for row in outcome.deltas] == ["PIQE"] and "niqe" in outcome.metrics_note
-
-
-def test_warm_up_starts_no_step_while_a_restore_is_in_flight(monkeypatch) -> None:
-    """After priming the classical restorer, the warm-up's imports (torch, pyiqa: seconds of GIL)
-    wait for the visitor's restore in flight, then go on (before: they ran beside it and the first
-    restore took several times as long)."""
-    import torch  # noqa: F401  (imported already: a warm-up that does not wait reaches pyiqa at once)
-
-    from ggt_hf.space import restoration
-
-    service = RestoreService(SpaceConfig(warm_up=False, metrics=["piqe"]))
-    reached = threading.Event()
-    imported = threading.Event()
-    real_yield, real_import = service._yield_to_requests, restoration.import_pyiqa
-    monkeypatch.setattr(service, "_yield_to_requests", lambda: reached.set() or real_yield())
-    monkeypatch.setattr(restoration, "import_pyiqa", lambda: imported.set() or real_import())
-    monkeypatch.setattr(restoration, "WARM_UP_PATIENCE", 300.0)
-    with service._serving():  # a visitor's restore in flight
-        thread = service.warm_up()
-        assert reached.wait(60) and "classical" in service._restorers  # primed, then waiting
-        assert not imported.wait(2.0) and service._interim is None
-    thread.join(timeout=300)
-    assert imported.is_set() and service._engine is not None
 
 
 def test_cli_and_env_address(monkeypatch, capsys, tmp_path: Path, port: int) -> None:
