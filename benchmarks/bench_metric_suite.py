@@ -1,5 +1,6 @@
-"""How long does the paper's full metric suite take on 1024² pairs, engine vs naive pyiqa, and where
-does the time go?
+"""The paper's full metric suite on 1024² pairs with random weights: engine vs naive pyiqa, per metric.
+
+How long does the suite take, and where does the time go?
 
 The suite is every metric of the paper's tables in the project's specs
 (:func:`ggt_hf.metrics.specs.paper_metrics`, minus the judge-scored VLM-R): PSNR, SSIM, LPIPS, DISTS
