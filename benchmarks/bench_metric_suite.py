@@ -277,7 +277,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     specs = suite()
     naive_n = args.naive_n or args.n
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started, commit = datetime.datetime.now(datetime.timezone.utc), _git_rev()
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     pairs = make_pairs(max(args.n, naive_n), args.work)
     used = random_weights(specs)
@@ -310,7 +310,7 @@ def main() -> None:
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     section = f"""## {SECTION}
 
-Command: `{command}` (from the repo root; commit {_git_rev()}). Device: {e_device}, {args.threads} torch
+Command: `{command}` (from the repo root; commit {commit} at the start). Device: {e_device}, {args.threads} torch
 threads, engine batch {args.batch_size}, {MetricEngine(["psnr"]).workers} decode threads.
 
 Machine: {machine(("torch", "pyiqa", "timm"))}. `uptime` before: `{uptime_before}`; after:
