@@ -30,9 +30,19 @@ def machine(packages: tuple[str, ...] = ()) -> str:
     )
 
 
-def write_section(name: str, section: str) -> None:
-    """Replace (or append) the ``## name`` section of RESULTS.md."""
+def _section_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
+
+
+def write_section(name: str, section: str, after: str | None = None) -> None:
+    """Replace the ``## name`` section of RESULTS.md; a new one goes right after the ``## after``
+    section when there is one, else at the end."""
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
-    pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else f"{text}\n{section}"
+    pattern = _section_pattern(name)
+    if pattern.search(text):
+        new = pattern.sub(lambda _: section + "\n", text)
+    elif after is not None and (previous := _section_pattern(after).search(text)):
+        new = text[: previous.end()] + section + "\n" + text[previous.end() :]
+    else:
+        new = f"{text}\n{section}"
     RESULTS.write_text(new.rstrip() + "\n")

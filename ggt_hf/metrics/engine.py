@@ -19,8 +19,10 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,10 @@ _Y_OPTION_IDS = {"psnr": False, "psnry": True, "ssim": True, "ssimc": False, "ms
 _FAST_FAMILY = {"psnr": "psnr", "psnry": "psnr", "ssim": "ssim", "ssimc": "ssim", "ms_ssim": "ms_ssim"}
 #: pyiqa id -> :mod:`ggt_hf.metrics.fast_cv` function scoring one decoded uint8 pair (CPU).
 _PAIR_FAMILY = {"psnr": "psnr_u8", "psnry": "psnr_u8", "ssim": "ssim_u8", "ssimc": "ssim_u8"}
+#: pyiqa ids whose network scores one image per call: AFINE's ``forward`` squeezes and re-adds the
+#: batch dimension (``dis.squeeze(0) … dis.unsqueeze(0)``), so a batch of N > 1 reaches CLIP as a 5-D
+#: tensor and fails pyiqa's own size check. The engine hands them the batch image by image.
+_ONE_IMAGE_PER_CALL = {"afine", "afine_nr", "afine_fr"}
 _locks_lock = threading.Lock()
 _model_locks: dict[int, threading.Lock] = {}  # models are cached for the process: ids stay valid
 
@@ -77,7 +83,7 @@ def load_rgb_noting(image: ImageLike, item: object = "<image>") -> tuple[np.ndar
     return np.asarray(decoded.image), notes
 
 
-def _serialised(model: Any, full_reference: bool) -> Callable[[Any, Any], Any]:
+def _serialised(model: Any, full_reference: bool, per_image: bool = False) -> Callable[[Any, Any], Any]:
     """A pyiqa metric callable that threads share safely.
 
     pyiqa networks may keep per-call state on the module: PIQE's ``forward`` stores
@@ -86,13 +92,29 @@ def _serialised(model: Any, full_reference: bool) -> Callable[[Any, Any], Any]:
     One lock per metric instance serialises its calls; the scoring itself still uses torch's
     intra-op threads. Models are shared by every engine of the process (see
     :func:`~ggt_hf.metrics.weights.create_pyiqa_metric`), so the lock belongs to the model.
+    ``per_image``: the model takes one image per call (see ``_ONE_IMAGE_PER_CALL``); the batch is
+    split and the scores concatenated.
     """
+    import torch
+
     with _locks_lock:
         lock = _model_locks.setdefault(id(model), threading.Lock())
 
+    def call(pred, ref):
+        return model(pred, ref) if full_reference else model(pred)
+
     def score(pred, ref):
         with lock:
-            return model(pred, ref) if full_reference else model(pred)
+            if not per_image:
+                return call(pred, ref)
+            return torch.cat(
+                [
+                    torch.as_tensor(call(pred[i : i + 1], None if ref is None else ref[i : i + 1])).reshape(
+                        -1
+                    )
+                    for i in range(pred.shape[0])
+                ]
+            )
 
     return score
 
@@ -134,6 +156,23 @@ class MetricEngine:
         self._fns: dict[str, Callable[[Any, Any], Any]] = {}
         #: key → what converting that item's prediction to 8-bit RGB changed (only converted items)
         self.conversions: dict[str, list[str]] = {}
+        #: seconds spent per stage, summed over every call: ``decode`` (both images of a pair),
+        #: ``to_tensor`` (batching and the copy to the device), and one entry per metric. Decoding
+        #: and the per-pair PSNR / SSIM run in ``workers`` threads, so their sums may exceed the
+        #: wall time; the batched metrics and ``to_tensor`` run one after another in the caller's
+        #: thread.
+        self.time_spent: dict[str, float] = {}
+        self._time_lock = threading.Lock()
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            with self._time_lock:
+                self.time_spent[stage] = self.time_spent.get(stage, 0.0) + elapsed
 
     @property
     def needs_reference(self) -> bool:
@@ -160,13 +199,17 @@ class MetricEngine:
         y, b = self._y_option(spec), self.crop_border
         return lambda pred, ref: kernel(pred, ref, y_channel=y, crop_border=b)
 
+    def _is_fast(self, spec: MetricSpec) -> bool:
+        """Whether ``spec`` runs through :mod:`ggt_hf.metrics.fast` (which never writes to its inputs)."""
+        return self.fast_path and spec.pyiqa_id in _FAST_FAMILY
+
     def _function(self, spec: MetricSpec) -> Callable[[Any, Any], Any]:
         """``fn(pred, ref) -> (N,)`` tensor for a spec, created once."""
         if spec.name in self._fns:
             return self._fns[spec.name]
         pid = spec.pyiqa_id
         y = self._y_option(spec)
-        if self.fast_path and pid in _FAST_FAMILY:
+        if self._is_fast(spec):
             from ggt_hf.metrics import fast
 
             kernel = getattr(fast, _FAST_FAMILY[pid])
@@ -174,7 +217,7 @@ class MetricEngine:
         else:
             options = {"test_y_channel": y} if self.y_channel is not None and pid in _Y_OPTION_IDS else {}
             model = create_pyiqa_metric(spec.name, pid, self.device, **options)
-            fn = _serialised(model, spec.mode == "FR")
+            fn = _serialised(model, spec.mode == "FR", per_image=pid in _ONE_IMAGE_PER_CALL)
         self._fns[spec.name] = fn
         return fn
 
@@ -207,27 +250,37 @@ class MetricEngine:
         return missing
 
     def score_batch(self, pred, ref=None) -> dict[str, list[float]]:
-        """Scores of a ``(N, 3, H, W)`` batch (and its reference batch for FR metrics)."""
-        return self._score_batch(self.specs, pred, ref)
+        """Scores of a ``(N, 3, H, W)`` batch (and its reference batch for FR metrics); the
+        tensors are left as they were."""
+        return self._score_batch(self.specs, pred, ref, owned=False)
 
-    def _score_batch(self, specs: list[MetricSpec], pred, ref=None) -> dict[str, list[float]]:
+    def _score_batch(
+        self, specs: list[MetricSpec], pred, ref=None, owned: bool = True
+    ) -> dict[str, list[float]]:
+        """Scores of a batch by every spec. pyiqa networks may write to their input (AFINE
+        normalises it in place), so each one gets its own copy of the batch — except the last
+        one to use it when the batch is the engine's own (``owned``): then no metric sees what
+        another did to the pixels, and the caller's tensors stay untouched."""
         import torch
 
         results: dict[str, list[float]] = {}
         b = self.crop_border
         with torch.inference_mode():
-            for spec in specs:
+            for i, spec in enumerate(specs):
                 fn = self._function(spec)
-                if spec.mode == "FR":
-                    if ref is None:
-                        raise ValueError(
-                            f"{spec.name} is a full-reference metric and needs a reference image"
-                        )
-                    p, r = (pred[..., b:-b, b:-b], ref[..., b:-b, b:-b]) if b else (pred, ref)
-                    out = fn(p, r)
-                else:
-                    out = fn(pred, None)
-                results[spec.name] = [float(v) for v in torch.as_tensor(out).reshape(-1).cpu()]
+                if spec.mode == "FR" and ref is None:
+                    raise ValueError(f"{spec.name} is a full-reference metric and needs a reference image")
+                shared = not self._is_fast(spec) and (not owned or i < len(specs) - 1)
+                with self._timed(spec.name):  # the .cpu() below waits for a GPU to finish
+                    p, r = (
+                        (pred[..., b:-b, b:-b], ref[..., b:-b, b:-b])
+                        if b and spec.mode == "FR"
+                        else (pred, ref)
+                    )
+                    if shared:
+                        p, r = p.clone(), None if r is None else r.clone()
+                    out = fn(p, r) if spec.mode == "FR" else fn(p, None)
+                    results[spec.name] = [float(v) for v in torch.as_tensor(out).reshape(-1).cpu()]
         return results
 
     def _decode(self, item: PairItem) -> tuple[PairItem, np.ndarray, np.ndarray | None]:
@@ -274,8 +327,13 @@ class MetricEngine:
         def flush() -> Iterator[tuple[str, dict[str, float]]]:
             scores: dict[str, list[float]] = {}
             if batch_specs:
-                pred = to_tensor([p for _, p, _, _ in batch], self.device)
-                ref = to_tensor([r for _, _, r, _ in batch], self.device) if batch[0][2] is not None else None
+                with self._timed("to_tensor"):
+                    pred = to_tensor([p for _, p, _, _ in batch], self.device)
+                    ref = (
+                        to_tensor([r for _, _, r, _ in batch], self.device)
+                        if batch[0][2] is not None
+                        else None
+                    )
                 scores = self._score_batch(batch_specs, pred, ref)
             for i, (item, _, _, pair_scores) in enumerate(batch):
                 yield item.key, in_order({**pair_scores, **{n: v[i] for n, v in scores.items()}})
@@ -284,8 +342,12 @@ class MetricEngine:
 
         def decode(item: PairItem):
             try:
-                item, pred, ref = self._decode(item)
-                pair_scores = {name: fn(pred, ref) for name, fn in pair_fns.items()}
+                with self._timed("decode"):
+                    item, pred, ref = self._decode(item)
+                pair_scores = {}
+                for name, fn in pair_fns.items():
+                    with self._timed(name):
+                        pair_scores[name] = fn(pred, ref)
             except (GGTError, ValueError) as exc:
                 if errors == "raise":
                     raise

@@ -140,3 +140,64 @@ def test_one_engine_shared_by_threads_gives_each_caller_its_own_scores(photos):
     with ThreadPoolExecutor(8) as pool:
         wrong = [(k, v) for k, v in pool.map(score, range(400)) if abs(v - alone[k]) > 1e-4]
     assert wrong == []
+
+
+def _normalising_in_place(model):
+    """A stand-in for pyiqa's AFINE, whose ``forward`` normalises its input tensor in place."""
+
+    def score(x, *_):
+        x.sub_(0.45).div_(0.27)
+        return x.mean(dim=(1, 2, 3))
+
+    return score
+
+
+def test_a_metric_writing_to_its_input_changes_no_other_score(pairs, monkeypatch):
+    """AFINE (pyiqa) normalises the batch it is given in place: every metric after it in the engine
+    saw the normalised pixels (and pyiqa's range check failed), and ``score_batch`` changed the
+    caller's tensors. Each pyiqa network now gets its own copy, whatever the metric order."""
+    from ggt_hf.metrics import engine as engine_module
+
+    real = engine_module.create_pyiqa_metric
+
+    def create(name, pid, device, **options):
+        model = real(name, pid, device, **options)
+        return _normalising_in_place(model) if pid == "piqe" else model
+
+    monkeypatch.setattr(engine_module, "create_pyiqa_metric", create)
+    items = [PairItem(k, p, r) for k, p, r in pairs]
+    alone = dict(MetricEngine(["gmsd", "piqe"], batch_size=4).score_pairs(items, progress=False))
+    after = dict(MetricEngine(["piqe", "gmsd"], batch_size=4).score_pairs(items, progress=False))
+    assert {k: v["gmsd"] for k, v in after.items()} == {k: v["gmsd"] for k, v in alone.items()}
+    pred, ref = to_tensor([p for _, p, _ in pairs]), to_tensor([r for _, _, r in pairs])
+    kept = pred.clone()
+    MetricEngine(["piqe", "gmsd"]).score_batch(pred, ref)
+    assert torch.equal(pred, kept)
+
+
+def test_time_spent_names_every_stage(pairs):
+    """Where the time goes: decoding, batching and each metric (no claim on the values)."""
+    engine = MetricEngine(["psnr", "ssim", "gmsd"], device="cpu", batch_size=2)
+    list(engine.score_pairs([PairItem(k, p, r) for k, p, r in pairs], progress=False))
+    assert set(engine.time_spent) == {"decode", "psnr", "ssim", "to_tensor", "gmsd"}
+    assert all(seconds > 0 for seconds in engine.time_spent.values())
+
+
+def _afine_like(x, *_):
+    """pyiqa's AFINE ``forward`` on the batch: ``squeeze(0)`` … ``unsqueeze(0)``, then its size check,
+    which a batch of N > 1 (now 5-D) fails."""
+    x = x.squeeze(0).unsqueeze(0)
+    assert x.shape[2] % 32 == 0 and x.shape[3] % 32 == 0, "must be divisible by 32"
+    return x.mean(dim=(1, 2, 3))
+
+
+def test_a_one_image_metric_scores_every_image_of_a_batch(pairs, monkeypatch):
+    """AFINE scores one image per call: with the engine's default batch of 4 it failed on every
+    batch of two or more images; now it gets them one by one, with the scores of batch size 1."""
+    from ggt_hf.metrics import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "create_pyiqa_metric", lambda *_, **__: _afine_like)
+    items = [PairItem(k, p, r) for k, p, r in pairs]
+    batched = dict(MetricEngine(["afine_nr"], batch_size=4).score_pairs(items, progress=False))
+    single = dict(MetricEngine(["afine_nr"], batch_size=1).score_pairs(items, progress=False))
+    assert batched == single and len(batched) == len(pairs)
