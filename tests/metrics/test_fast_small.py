@@ -207,6 +207,11 @@ def test_fast_metrics_ids_use_pyiqas_default_options():
     assert _delta(FAST_METRICS["ssimc"](pred, ref), _pyiqa("ssim", SMALL, False)) <= TOL
     assert _delta(FAST_METRICS["ms_ssim"](*_batch(*MS)), _pyiqa("ms_ssim", MS, True)) <= TOL
     assert _pyiqa("psnr", SMALL, False)[0] != _pyiqa("psnr", SMALL, True)[0]  # the options differ here
+    # the functions' own defaults are those ids' too: PSNR on RGB, SSIM and MS-SSIM on Y
+    assert torch.equal(psnr(pred, ref), FAST_METRICS["psnr"](pred, ref))
+    assert torch.equal(ssim(pred, ref), FAST_METRICS["ssim"](pred, ref))
+    assert torch.equal(ms_ssim(*_batch(*MS_ONE)), FAST_METRICS["ms_ssim"](*_batch(*MS_ONE)))
+    assert not torch.equal(ms_ssim(*_batch(*MS_ONE)), ms_ssim(*_batch(*MS_ONE), y_channel=False))
 
 
 # --- input checks and small hand-worked values (moved from test_fast.py) ---
@@ -237,8 +242,11 @@ def test_too_small_raises():
     with pytest.raises(ValueError, match="161"):
         ms_ssim(x[..., :160, :], x[..., :160, :])
     assert ms_ssim(x, x).item() == 1.0  # 161 -> 81 -> 41 -> 21 -> 11: one window at the coarsest scale
-    with pytest.raises(ValueError, match="11x11"):
-        ssim(x[..., :10, :10], x[..., :10, :10])
+    with pytest.raises(ValueError) as info:
+        ssim(x[..., :10, :12], x[..., :10, :12])
+    assert (
+        str(info.value) == "images of size 10x12 with crop_border=0 leave 10x12 pixels, need at least 11x11"
+    )
 
 
 @pytest.mark.parametrize("fn", [psnr, ssim, ms_ssim])
