@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ggt_hf.errors import GGTError
+from ggt_hf.errors import BadImageError, GGTError
 from ggt_hf.imaging.images import decode_image, read_file_bytes
 from ggt_hf.imaging.tensors import resolve_device, to_tensor
 from ggt_hf.metrics.specs import MetricSpec, get_spec
@@ -69,10 +69,22 @@ def load_rgb(image: ImageLike, item: object = "<image>") -> np.ndarray:
 
 def load_rgb_noting(image: ImageLike, item: object = "<image>") -> tuple[np.ndarray, list[str]]:
     """:func:`load_rgb` plus what the conversion to 8-bit RGB changed (empty when nothing did):
-    greyscale, palette, 16-bit, CMYK, alpha, ICC profiles, EXIF rotation, extra frames."""
+    greyscale, palette, 16-bit, CMYK, alpha, ICC profiles, EXIF rotation, extra frames.
+
+    An array must be ``uint8``: H×W×3 RGB is used as it is, H×W or H×W×1 greyscale is converted;
+    anything else raises :class:`~ggt_hf.errors.BadImageError` naming ``item`` (whose scores would
+    otherwise fail deep inside a metric, or stop a whole run)."""
     if isinstance(image, np.ndarray):
-        notes = [] if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8 else ["array"]
-        return image, [f"{n} of shape {image.shape} and dtype {image.dtype}" for n in notes]
+        if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+            return image, []
+        if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)):
+            raise BadImageError(
+                item,
+                f"an array of shape {image.shape} and dtype {image.dtype} is not an 8-bit image; "
+                "pass uint8 H×W×3 RGB (or H×W greyscale)",
+            )
+        note = f"array of shape {image.shape} and dtype {image.dtype}"
+        return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2), [note]
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB")), [] if image.mode == "RGB" else [f"{image.mode} → RGB"]
     data = image if isinstance(image, bytes) else read_file_bytes(Path(image))

@@ -217,7 +217,6 @@ def _ssim_sums(
     )
 
 
-@torch.no_grad()
 def psnr(pred: Tensor, ref: Tensor, *, y_channel: bool = False, crop_border: int = 0) -> Tensor:
     """PSNR in dB, as pyiqa's ``psnr`` (``y_channel=False``) / ``psnry`` (``y_channel=True``).
 
@@ -234,16 +233,16 @@ def psnr(pred: Tensor, ref: Tensor, *, y_channel: bool = False, crop_border: int
     Raises:
         ValueError: shapes differ, are not NCHW, or ``crop_border`` is invalid / too large.
     """
-    _check_pair(pred, ref)
-    _check_crop(pred.shape, crop_border)
-    diff = _crop(pred, crop_border) - _crop(ref, crop_border)
-    if y_channel and diff.shape[1] == 3:
-        diff = _y(diff)  # the YIQ transform is linear: Y(pred) − Y(ref) = Y(pred − ref)
-    mse = diff.square_().mean(dim=(1, 2, 3))  # pyiqa's reduction, in the input dtype
-    return 10 * torch.log10(1.0 / (mse + _PSNR_EPS))
+    with torch.no_grad():  # (not a decorator: mutation testing skips decorated functions)
+        _check_pair(pred, ref)
+        _check_crop(pred.shape, crop_border)
+        diff = _crop(pred, crop_border) - _crop(ref, crop_border)
+        if y_channel and diff.shape[1] == 3:
+            diff = _y(diff)  # the YIQ transform is linear: Y(pred) − Y(ref) = Y(pred − ref)
+        mse = diff.square_().mean(dim=(1, 2, 3))  # pyiqa's reduction, in the input dtype
+        return 10 * torch.log10(1.0 / (mse + _PSNR_EPS))
 
 
-@torch.no_grad()
 def ssim(pred: Tensor, ref: Tensor, *, y_channel: bool = True, crop_border: int = 0) -> Tensor:
     """SSIM as pyiqa's ``ssim`` (``y_channel=True``) / ``ssimc`` (``y_channel=False``).
 
@@ -261,16 +260,16 @@ def ssim(pred: Tensor, ref: Tensor, *, y_channel: bool = True, crop_border: int 
         ValueError: shapes differ, are not NCHW, ``crop_border`` is invalid, or the (cropped)
             images are smaller than the 11×11 window.
     """
-    _check_pair(pred, ref)
-    _check_crop(pred.shape, crop_border, _WIN)
-    x = _to_ssim_input(_crop(pred, crop_border), y_channel)
-    y = _to_ssim_input(_crop(ref, crop_border), y_channel)
-    score, _ = _ssim_sums(x, y, want_ssim=True, want_cs=False)
-    assert score is not None
-    return score
+    with torch.no_grad():  # (not a decorator: mutation testing skips decorated functions)
+        _check_pair(pred, ref)
+        _check_crop(pred.shape, crop_border, _WIN)
+        x = _to_ssim_input(_crop(pred, crop_border), y_channel)
+        y = _to_ssim_input(_crop(ref, crop_border), y_channel)
+        score, _ = _ssim_sums(x, y, want_ssim=True, want_cs=False)
+        assert score is not None
+        return score
 
 
-@torch.no_grad()
 def ms_ssim(pred: Tensor, ref: Tensor, *, y_channel: bool = True, crop_border: int = 0) -> Tensor:
     """MS-SSIM as pyiqa's ``ms_ssim`` (5 scales, ``is_prod=True``, no ``downsample``).
 
@@ -288,26 +287,27 @@ def ms_ssim(pred: Tensor, ref: Tensor, *, y_channel: bool = True, crop_border: i
         ValueError: shapes differ, are not NCHW, ``crop_border`` is invalid, or the (cropped)
             images are smaller than 161 px on a side (the coarsest scale needs 11×11).
     """
-    _check_pair(pred, ref)
-    levels = len(_MS_WEIGHTS)
-    _check_crop(pred.shape, crop_border, (_WIN - 1) * 2 ** (levels - 1) + 1)
-    x = _to_ssim_input(_crop(pred, crop_border), y_channel)
-    y = _to_ssim_input(_crop(ref, crop_border), y_channel)
-    score = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
-    for level, weight in enumerate(_MS_WEIGHTS):
-        last = level == levels - 1
-        ssim_val, cs = _ssim_sums(x, y, want_ssim=last, want_cs=not last)
-        if last:
-            assert ssim_val is not None
-            score *= ssim_val.pow(weight)
-        else:
-            assert cs is not None
-            score *= cs.pow(weight)
-            # pyiqa's pooling: odd sizes get one zero row/column per side, counted in the mean
-            padding = (x.shape[2] % 2, x.shape[3] % 2)
-            x = F.avg_pool2d(x, kernel_size=2, padding=padding)
-            y = F.avg_pool2d(y, kernel_size=2, padding=padding)
-    return score
+    with torch.no_grad():  # (not a decorator: mutation testing skips decorated functions)
+        _check_pair(pred, ref)
+        levels = len(_MS_WEIGHTS)
+        _check_crop(pred.shape, crop_border, (_WIN - 1) * 2 ** (levels - 1) + 1)
+        x = _to_ssim_input(_crop(pred, crop_border), y_channel)
+        y = _to_ssim_input(_crop(ref, crop_border), y_channel)
+        score = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
+        for level, weight in enumerate(_MS_WEIGHTS):
+            last = level == levels - 1
+            ssim_val, cs = _ssim_sums(x, y, want_ssim=last, want_cs=not last)
+            if last:
+                assert ssim_val is not None
+                score *= ssim_val.pow(weight)
+            else:
+                assert cs is not None
+                score *= cs.pow(weight)
+                # pyiqa's pooling: odd sizes get one zero row/column per side, counted in the mean
+                padding = (x.shape[2] % 2, x.shape[3] % 2)
+                x = F.avg_pool2d(x, kernel_size=2, padding=padding)
+                y = F.avg_pool2d(y, kernel_size=2, padding=padding)
+        return score
 
 
 #: pyiqa metric id -> fast function with that id's default options (``pyiqa.create_metric(id)``).
