@@ -28,6 +28,7 @@ from _drill_common import (
     fresh,
     ggt,
     last_line,
+    line_naming,
     lost,
     make_pairs,
     measured,
@@ -157,7 +158,7 @@ def case_restore_other_configuration(work: Path) -> list[Figure]:
             "`--overwrite` then the same options again: exits",
             f"{forced.returncode}, {again.returncode}",
             "0, 0",
-            f"`{last_line(again)[:120]}`",
+            f"`{line_naming(again, 'skipped')[:120]}`",
         ),
     ]
 
@@ -224,9 +225,7 @@ def case_review_gate_seam(work: Path) -> list[Figure]:
     cwd = fresh(work, "review-gate")
     built_run(work, cwd, review=False)
     accepted = sorted(i for i, r in _records(cwd / "run").items() if r["state"] == "accepted")
-    first, _ = measured(
-        [sys.executable, "-c", DECIDE, json.dumps([[accepted[0], "reject"]])], cwd, 300, OFFLINE
-    )
+    first = measured([sys.executable, "-c", DECIDE, json.dumps([[accepted[0], "reject"]])], cwd, 300, OFFLINE)
     with open(cwd / "run" / "review.jsonl", "ab") as f:
         f.write(b'{"id": "' + accepted[-1].encode() + b'", "decis')
     pack = ggt(cwd, "build", "build.yaml", "--stage", "pack", env=OFFLINE)
