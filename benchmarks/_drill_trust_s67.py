@@ -25,6 +25,7 @@ from _drill_common import (
     Case,
     Figure,
     Run,
+    error_line,
     fresh,
     ggt,
     last_line,
@@ -305,7 +306,9 @@ def case_hub_id_misrouting(work: Path) -> list[Figure]:
     """22.2: ``ggt eval --dataset X``, ``ggt leaderboard worker --dataset X --once`` and ``ggt space
     --dataset X`` with X a missing folder written as a path (``./org/name``, ``../org/name``,
     ``~/no-such-ggt-folder``), online (no ``HF_HUB_OFFLINE``) against a local endpoint (``HF_ENDPOINT``)
-    that counts connections; then ``ggt eval --dataset org/name`` (a Hub id) as the control."""
+    that counts connections (each one is accepted and closed at once, unanswered); then ``ggt eval
+    --dataset org/name`` (a Hub id) as the control: it must reach the endpoint, and the dropped connection
+    is the network (exit 3), not an internal bug (exit 1)."""
     import os
 
     cwd = fresh(work, "hub-id")
@@ -351,10 +354,16 @@ def case_hub_id_misrouting(work: Path) -> list[Figure]:
             f"exits {[r.returncode for r in runs]}: `{last_line(runs[0])[:150]}`",
         ),
         (
-            "control `--dataset org/name`: connections to the endpoint",
+            "control `--dataset org/name` (a Hub id): connections to the endpoint",
             reached,
             "-",
-            f"exit {control.returncode}: `{last_line(control)[:120]}`",
+            "",
+        ),
+        (
+            "control: the endpoint dropping the connection reported as an internal bug (exit 1)",
+            int(control.returncode == 1),
+            "0",
+            f"exit {control.returncode}: `{error_line(control)[:150]}`",
         ),
     ]
 
@@ -423,15 +432,10 @@ def case_gpu_launch_without_gpus(work: Path) -> list[Figure]:
             f"trainings started without GPUs (files written under `run/`; machine has {torch.cuda.device_count()} GPU)",
             trainings,
             "0",
-            f"exit {run.returncode} in {run.seconds:.0f} s: `{_error(run)[:170]}`",
+            f"exit {run.returncode} in {run.seconds:.0f} s: `{error_line(run)[:170]}`",
         ),
-        ("processes that printed the one-line refusal (of 8)", refusals, "-", ""),
+        ("refusal lines printed (the main rank prints; 8 processes launched)", refusals, "1", ""),
     ]
-
-
-def _error(run: Run) -> str:
-    lines = [line for line in run.stderr.splitlines() if line.startswith("error:")]
-    return lines[0] if lines else last_line(run)
 
 
 WARM_UP = """
@@ -645,16 +649,48 @@ def case_damaged_record_during_review(work: Path) -> list[Figure]:
 
 
 SESSION67_CASES: list[Case] = [
-    ("22.1", "restore into a folder made with another tiling", case_restore_other_configuration),
+    (
+        "22.1",
+        "restore into a folder made with another tiling (before: `restored 0, skipped 2 existing`)",
+        case_restore_other_configuration,
+    ),
     ("24.1", "tile view (`ggt train-tiles`) over the user's files or the input", case_tile_view_folders),
-    ("22.4", "review off: a rejection recorded anyway; a torn `review.jsonl`", case_review_gate_seam),
+    (
+        "22.4",
+        "review off: a rejection recorded anyway (before: `unfiltered` said rejected); a torn `review.jsonl`",
+        case_review_gate_seam,
+    ),
     ("22.5", "a backend option the backend does not take", case_backend_option_refused),
-    ("22.2", "missing folders written as paths, online", case_hub_id_misrouting),
-    ("23.6", "commands that do nothing", case_exit_zero_after_nothing),
-    ("23.5", "an 8-GPU `accelerate launch` on a machine without GPUs", case_gpu_launch_without_gpus),
-    ("24.5", "the Space warm-up offline with empty weight caches", case_space_warm_up_offline),
-    ("s7", "garbled `schema` in an item record", case_garbled_record_schema),
-    ("s7", "a 100,000-bracket line in `review.jsonl`", case_hostile_review_log),
-    ("s7", "a garbled `review_index.json`", case_garbled_review_index),
-    ("s7", "NULs in a pending item's record during review", case_damaged_record_during_review),
+    (
+        "22.2",
+        "missing folders written as paths, online (before: 9 of 9 sent to the Hub)",
+        case_hub_id_misrouting,
+    ),
+    ("23.6", "commands that do nothing (before: 3 of 4 exited 0)", case_exit_zero_after_nothing),
+    (
+        "23.5",
+        "an 8-GPU `accelerate launch` on a machine without GPUs (before: 8 trainings into one folder)",
+        case_gpu_launch_without_gpus,
+    ),
+    (
+        "24.5",
+        "the Space warm-up offline with empty weight caches (before: 5 networks built)",
+        case_space_warm_up_offline,
+    ),
+    (
+        "s7",
+        "garbled `schema` in an item record (before: exit 2, `invalid literal for int()`)",
+        case_garbled_record_schema,
+    ),
+    (
+        "s7",
+        "a 100,000-bracket line in `review.jsonl` (before: RecursionError, exit 1)",
+        case_hostile_review_log,
+    ),
+    ("s7", "a garbled `review_index.json` (before: AttributeError / TypeError)", case_garbled_review_index),
+    (
+        "s7",
+        "NULs in a pending item's record during review (before: the app stuck on that item)",
+        case_damaged_record_during_review,
+    ),
 ]

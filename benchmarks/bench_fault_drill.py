@@ -17,9 +17,18 @@ through the library, the Space served on 127.0.0.1 in a subprocess), and its out
 the files on disk or the app's state afterwards (user files lost, leaked test pairs, rows rewritten by
 another account, votes counted past the limit, temp files left, peak RSS of the child, ...). Each
 case is one small function returning its figures. Cases ``A1``-``A10`` perform the ten findings of
-an attacker against the first round of fixes (in brackets, the issue point each one reopened).
-``--case NAME`` runs some cases only (printed, not written). Default ``--only all``; each part
-writes its own RESULTS.md section.
+an attacker against the first round of fixes (in brackets, the issue point each one reopened). The
+cases are in ``_drill_trust.py``, the shared helpers (``ggt()``, ``fresh()``, figures) in
+``_drill_common.py``.
+
+``--only trust67``: the same for the mechanisms of sessions 6 and 7 (``_drill_trust_s67.py``): restore
+provenance, tile-view folders, the review gate and a torn ``review.jsonl``, backend options, the Hub-id
+rule, commands that do nothing, a GPU launch without GPUs, the Space warm-up offline, and garbled run
+records, review logs and review indexes.
+
+``--case NAME`` (repeatable) runs only the trust cases whose function name contains NAME, in any part
+(printed, not written; the kill drill is skipped); ``--list`` lists them. Default ``--only all``; each
+part writes its own RESULTS.md section.
 """
 
 from __future__ import annotations
@@ -267,7 +276,10 @@ TRUST_PARTS: dict[str, tuple[str, list[Case], str]] = {
         "each attacked for real the way its bug was reported: `ggt ...` run with relative paths in a fresh "
         "temporary folder (tiny images), or, where the drill names it, the library in a child process "
         "(`python -c ...` in that folder); the outcome is counted from the files on disk, the exit codes and "
-        "the child's own report afterwards. {ran} cases, {total:.0f} s in all. Issue point in the first column "
+        "the child's own report afterwards. The GPU launch case uses the real `accelerate launch` with the repo's "
+        "8-GPU config on this machine's GPU count (0). In brackets after an attack, the outcome the session notes "
+        "report for the code before the fix (not re-measured here). {ran} cases, {total:.0f} s in all. Issue "
+        "point in the first column "
         '(s7: the mutation helper\'s findings); *must be* is the value the fix asks for ("-": a measurement, '
         "reported).",
     ),
