@@ -302,8 +302,39 @@ class _Counter:
         self.sock.close()
 
 
+MISROUTED = """
+import json
+from types import SimpleNamespace
+from ggt_hf.evaluation.references import is_packed
+from ggt_hf.hub.eval_results import hub_dataset_id
+from ggt_hf.leaderboard.table import model_link
+from ggt_hf.training.model_card import hub_datasets
+routed = []
+def hub(label, fn):
+    try:
+        if fn():
+            routed.append(label)
+    except Exception:
+        pass
+hub("is_packed ./typo", lambda: is_packed("./typo"))
+for text in ("./me/ggt-100k", "a/b/c"):
+    hub("hub_dataset_id " + text, lambda: hub_dataset_id(text))
+sources = [SimpleNamespace(path=p) for p in ("me/bad--id", "./me/x")]
+try:
+    listed = hub_datasets(SimpleNamespace(data=SimpleNamespace(ggt=sources, baseline=[]))) or []
+except Exception:
+    listed = []
+routed += ["model card lists " + str(name) for name in listed]
+for repo in ("/srv/models/x", "./me/model", "me/model/extra", "me/mo del", "me/model@main", "me--x/m"):
+    hub("model_link " + repo, lambda: "huggingface.co" in model_link("m", repo))
+print(json.dumps({"routed": routed, "of": 11}))
+"""
+
+
 def case_hub_id_misrouting(work: Path) -> list[Figure]:
-    """22.2: ``ggt eval --dataset X``, ``ggt leaderboard worker --dataset X --once`` and ``ggt space
+    """22.2: the library's Hub-id callers (``is_packed``, ``hub_dataset_id``, the model card's
+    ``hub_datasets``, leaderboard ``model_link``) given local paths and invalid ids, in a child; then
+    ``ggt eval --dataset X``, ``ggt leaderboard worker --dataset X --once`` and ``ggt space
     --dataset X`` with X a missing folder written as a path (``./org/name``, ``../org/name``,
     ``~/no-such-ggt-folder``), online (no ``HF_HUB_OFFLINE``) against a local endpoint (``HF_ENDPOINT``)
     that counts connections (each one is accepted and closed at once, unanswered); then ``ggt eval
@@ -346,7 +377,16 @@ def case_hub_id_misrouting(work: Path) -> list[Figure]:
     finally:
         hub.close()
         os.environ.update(removed)
+    lib, report = library(cwd, MISROUTED, env={**OFFLINE, "HF_ENDPOINT": "http://127.0.0.1:9"})
+    routed = report.get("routed", [])
     return [
+        (
+            f"local paths or invalid ids taken for Hub repos by the library's callers (of {report.get('of', 11)})",
+            len(routed) if report else f"child exit {lib.returncode}",
+            "0",
+            "is_packed, hub_dataset_id, the model card's sources, leaderboard links"
+            + (f": {', '.join(routed)}" if routed else ""),
+        ),
         (
             f"commands that contacted the Hub for a local path (of {len(runs)})",
             sent,
@@ -515,7 +555,7 @@ def case_garbled_record_schema(work: Path) -> list[Figure]:
         run = ggt(cwd, "build", "build.yaml", env=OFFLINE)
         failed += run.returncode != 0
         quarantined += _quarantined(cwd / "run")
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, RecursionError):  # the old code left it garbled
             redone += json.loads(victim.read_text()).get("schema") == 2
         notes.append(f"{label}: exit {run.returncode}")
     return [
