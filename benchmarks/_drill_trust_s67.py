@@ -703,7 +703,7 @@ SESSION67_CASES: list[Case] = [
     ("22.5", "a backend option the backend does not take", case_backend_option_refused),
     (
         "22.2",
-        "missing folders written as paths, online (before: 9 of 9 sent to the Hub)",
+        "missing folders written as paths, online (before, per the session 6 note: 9 misrouted)",
         case_hub_id_misrouting,
     ),
     ("23.6", "commands that do nothing (before: 3 of 4 exited 0)", case_exit_zero_after_nothing),
