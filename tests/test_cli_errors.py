@@ -339,6 +339,43 @@ def test_an_http_client_error_names_the_host() -> None:
     assert code == EXIT_NETWORK and message.startswith(f"cannot reach 127.0.0.1:{port} (httpx")
 
 
+def test_a_server_that_drops_the_connection_is_a_network_failure_not_a_bug() -> None:
+    """A Hub endpoint or proxy that accepts and closes without answering (``RemoteProtocolError``) was
+    reported as an internal bug (exit 1, "run again with GGT_DEBUG=1"); it is the network (exit 3)."""
+    import threading
+
+    import httpx
+
+    from ggt_hf.runtime.error_reporting import classify
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+
+    def drop() -> None:
+        with server:
+            for _ in range(2):
+                conn, _ = server.accept()
+                conn.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    with pytest.raises(httpx.RemoteProtocolError) as info:
+        httpx.get(f"http://127.0.0.1:{port}/api/datasets/org/name")
+    code, message = classify(info.value)
+    assert code == EXIT_NETWORK
+    assert message.startswith(f"cannot reach 127.0.0.1:{port} (httpx.RemoteProtocolError)")
+    with pytest.raises(httpx.ReadTimeout) as info:
+        httpx.Client(transport=httpx.MockTransport(_read_timeout)).get("http://127.0.0.1:1/")
+    assert classify(info.value)[0] == EXIT_NETWORK
+
+
+def _read_timeout(request):
+    import httpx
+
+    raise httpx.ReadTimeout("timed out", request=request)
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
 def test_multi_gpu_launch_without_gpu_is_one_line(cwd) -> None:
     """As `accelerate launch --config_file training/accelerate_configs/multi_gpu.yaml` starts rank 0

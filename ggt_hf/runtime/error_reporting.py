@@ -54,18 +54,32 @@ def run_reporting_errors(fn: Callable[[], int | None], debug: bool = False) -> i
         return EXIT_FAILED if code is None else code
 
 
+#: Failed connections by class name, whichever HTTP client raised them (httpx, the Hub client's httpx2,
+#: requests): failing to connect, and a connection that broke after it was made (a server or proxy
+#: that closed it without a response, a read or write that timed out), which is the network too.
+_NETWORK_ERRORS = {
+    "OfflineModeIsEnabled",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionError",
+    "RemoteProtocolError",
+    "ReadError",
+    "ReadTimeout",
+    "WriteError",
+    "WriteTimeout",
+    "PoolTimeout",
+    "ProxyError",
+    "ChunkedEncodingError",
+}
+
+
 def _network_error(exc: BaseException) -> str | None:
     """A one-line reason when ``exc`` (or its cause) is a failed connection, else ``None``."""
     seen: BaseException | None = exc
     while seen is not None:
         name = type(seen).__name__
         module = type(seen).__module__
-        if isinstance(seen, ConnectionError | TimeoutError) or name in {
-            "OfflineModeIsEnabled",
-            "ConnectError",
-            "ConnectTimeout",
-            "ConnectionError",
-        }:
+        if isinstance(seen, ConnectionError | TimeoutError) or name in _NETWORK_ERRORS:
             cause = _one_line(seen)
             if name == "OfflineModeIsEnabled":  # say why the Hub client is offline
                 from ggt_hf.runtime.network import hub_offline
