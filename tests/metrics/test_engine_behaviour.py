@@ -52,7 +52,8 @@ def _png(arr: np.ndarray | Image.Image) -> bytes:
 class FakeModel:
     """Stands in for a pyiqa model: FR = per-image mean |pred − ref|, NR = per-image mean of pred.
 
-    Records each call's tensor shapes and how many threads were inside at once.
+    Records each call's tensor shapes (and the tensors themselves) and how many threads were inside
+    at once. ``writes_input``: normalise the input tensors in place first, as pyiqa's AFINE does.
     """
 
     def __init__(self, name: str, pyiqa_id: str, device: str, options: dict) -> None:
@@ -65,6 +66,8 @@ class FakeModel:
         self.entered: threading.Event | None = None
         self.release: threading.Event | None = None
         self.released = False
+        self.inputs: list[tuple] = []
+        self.writes_input = False
 
     def __call__(self, pred, *ref):
         with self._count:
@@ -75,6 +78,10 @@ class FakeModel:
             self.entered.set()
             self.released = self.release.wait(5)
         self.calls.append(tuple(t.shape for t in (pred, *ref)))
+        self.inputs.append((pred, *ref))
+        if self.writes_input:
+            for t in (pred, *ref):
+                t.sub_(0.45).div_(0.27)
         self.devices.append(tuple(t.device.type for t in (pred, *ref)))
         if pred.is_meta:  # no data to score (see the device test)
             return torch.zeros(pred.shape[0])
@@ -470,6 +477,98 @@ def test_progress_counts_every_item_once(fakes, monkeypatch, metrics):
     assert sum(bar.updates) == 4 and bar.closed
     list(engine.score_pairs(items[:1], progress=False))
     assert _Bar.made[1].kwargs["disable"] is True and _Bar.made[1].kwargs["total"] is None
+
+
+# --- metrics that write to their input, one-image metrics, time spent ------------------------------
+
+
+@pytest.mark.parametrize("order", [["piqe", "gmsd"], ["gmsd", "piqe"]])
+def test_a_metric_writing_to_its_input_changes_no_other_score_nor_the_callers_tensors(fakes, order):
+    """pyiqa's AFINE normalises the batch it is given in place: without a copy per network, every
+    metric after it scored the normalised pixels, and ``score_batch`` changed the caller's tensors."""
+    items = [PairItem(k, _rgb(i), _rgb(i + 10)) for i, k in enumerate("abc")]
+    engine = MetricEngine(order, device="cpu", batch_size=2)
+    engine.prepare()
+    fakes["piqe"].writes_input = True
+    got = _score(engine, items)
+    for item in items:
+        p, r = to_tensor([item.pred]), to_tensor([item.ref])
+        assert got[item.key]["gmsd"] == pytest.approx((p - r).abs().mean().item(), abs=1e-6)
+    pred, ref = to_tensor([_rgb(1), _rgb(2)]), to_tensor([_rgb(3), _rgb(4)])
+    kept = pred.clone(), ref.clone()
+    batch = engine.score_batch(pred, ref)
+    assert torch.equal(pred, kept[0]) and torch.equal(ref, kept[1])
+    assert batch["gmsd"] == pytest.approx((pred - ref).abs().mean(dim=(1, 2, 3)).tolist(), abs=1e-6)
+
+
+def test_only_the_last_network_scores_the_engines_own_batch_without_a_copy(fakes, monkeypatch):
+    """Every pyiqa network but the last gets a copy of the batch the engine built (copies of a large
+    GPU batch cost memory); the last one gets the batch itself, which nobody reads after it."""
+    built = []
+
+    def spy_to_tensor(images, device="cpu"):
+        built.append(to_tensor(images, device))
+        return built[-1]
+
+    monkeypatch.setattr(engine_mod, "to_tensor", spy_to_tensor)
+    engine = MetricEngine(["piqe", "fsim", "gmsd"], device="cpu", batch_size=2)
+    _score(engine, [PairItem(k, _rgb(i), _rgb(i + 10)) for i, k in enumerate("ab")])
+    pred, ref = built
+    (piqe_in,), (fsim_in,), (gmsd_in,) = (fakes[m].inputs for m in ("piqe", "fsim", "gmsd"))
+    assert piqe_in[0] is not pred and torch.equal(piqe_in[0], pred)
+    assert fsim_in[0] is not pred and fsim_in[1] is not ref and torch.equal(fsim_in[1], ref)
+    assert gmsd_in[0] is pred and gmsd_in[1] is ref
+    alone = MetricEngine(["gmsd"], device="cpu")
+    _score(alone, [PairItem("a", _rgb(0), _rgb(10))])
+    assert fakes["gmsd"].inputs[-1][0] is built[-2]  # one metric: no copy at all
+
+
+@pytest.mark.parametrize("batch_size", [2, 4])
+def test_a_one_image_metric_gets_the_batch_image_by_image(fakes, batch_size):
+    """AFINE's network scores one image per call (a batch of N > 1 fails inside pyiqa): the engine
+    hands it each image of a batch, with its own reference, and the other metrics the whole batch."""
+    afine_fr = replace(get_spec("afine_nr"), name="afine", mode="FR", pyiqa_id="afine")
+    engine = MetricEngine(["afine_nr", afine_fr, "gmsd"], device="cpu", batch_size=batch_size)
+    items = [PairItem(k, _rgb(i), _rgb(i + 10)) for i, k in enumerate("abc")]
+    got = _score(engine, items)
+    one = (1, 3, 16, 16)
+    assert fakes["afine_nr"].calls == [(one,)] * 3
+    assert fakes["afine"].calls == [(one, one)] * 3
+    assert [shapes[0][0] for shapes in fakes["gmsd"].calls] == ([2, 1] if batch_size == 2 else [3])
+    for item in items:
+        p, r = to_tensor([item.pred]), to_tensor([item.ref])
+        assert got[item.key]["afine_nr"] == pytest.approx(p.mean().item(), abs=1e-6)
+        assert got[item.key]["afine"] == pytest.approx((p - r).abs().mean().item(), abs=1e-6)
+    assert list(got["c"]) == ["afine_nr", "afine", "gmsd"]
+
+
+class _Clock:
+    """``time.perf_counter`` stand-in: each thread's own clock advances 1 s per reading, so every
+    timed stage lasts exactly 1 s whatever the threads do, and a stage's sum counts its runs."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def perf_counter(self) -> float:
+        self._local.now = getattr(self._local, "now", 0.0) + 1.0
+        return self._local.now
+
+
+def test_time_spent_sums_every_stage_of_both_paths(fakes, monkeypatch):
+    """Where the time goes: decoding and each per-pair metric once per item, batching and each
+    batched metric once per batch, summed over every call of the engine."""
+    monkeypatch.setattr(engine_mod, "time", _Clock())
+    engine = MetricEngine(["psnr", "gmsd", "piqe"], device="cpu", batch_size=2)
+    _score(engine, [PairItem(k, _rgb(i), _rgb(i + 10)) for i, k in enumerate("abc")])
+    assert engine.time_spent == {"decode": 3, "psnr": 3, "to_tensor": 2, "gmsd": 2, "piqe": 2}
+    _score(engine, [PairItem("d", _rgb(3), _rgb(13))])
+    assert engine.time_spent == {"decode": 4, "psnr": 4, "to_tensor": 3, "gmsd": 3, "piqe": 3}
+    only_pairs = MetricEngine(["psnr", "ssim"], device="cpu")
+    _score(only_pairs, [PairItem("a", _rgb(0), _rgb(1)), PairItem("b", b"<html>", _rgb(1))], errors="return")
+    assert only_pairs.time_spent == {"decode": 2, "psnr": 1, "ssim": 1}  # no batch was built
+    batch = MetricEngine(["piqe"], device="cpu")
+    batch.score_batch(to_tensor([_rgb(0)]))
+    assert batch.time_spent == {"piqe": 1}
 
 
 # --- missing weights ----------------------------------------------------------------------------
