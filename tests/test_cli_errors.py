@@ -357,6 +357,7 @@ def test_a_server_that_drops_the_connection_is_a_network_failure_not_a_bug() -> 
         with server:
             for _ in range(2):
                 conn, _ = server.accept()
+                conn.recv(65536)  # read the request first: closing with it unread sends a reset (ReadError)
                 conn.close()
 
     threading.Thread(target=drop, daemon=True).start()
@@ -365,15 +366,22 @@ def test_a_server_that_drops_the_connection_is_a_network_failure_not_a_bug() -> 
     code, message = classify(info.value)
     assert code == EXIT_NETWORK
     assert message.startswith(f"cannot reach 127.0.0.1:{port} (httpx.RemoteProtocolError)")
-    with pytest.raises(httpx.ReadTimeout) as info:
-        httpx.Client(transport=httpx.MockTransport(_read_timeout)).get("http://127.0.0.1:1/")
-    assert classify(info.value)[0] == EXIT_NETWORK
+    for fail in (_read_timeout, _reset):
+        with pytest.raises(httpx.TransportError) as info:
+            httpx.Client(transport=httpx.MockTransport(fail)).get("http://127.0.0.1:1/")
+        assert classify(info.value)[0] == EXIT_NETWORK, fail.__name__
 
 
 def _read_timeout(request):
     import httpx
 
     raise httpx.ReadTimeout("timed out", request=request)
+
+
+def _reset(request):
+    import httpx
+
+    raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
