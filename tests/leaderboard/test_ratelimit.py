@@ -4,6 +4,7 @@ window ever holds more than ``max_requests`` accepted submissions."""
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -45,6 +46,18 @@ def test_limit_reached_names_the_user_the_count_and_the_next_allowed_time():
     )
 
 
+def test_a_store_holding_twice_the_limit_frees_a_slot_when_enough_have_left():
+    """After the limit is lowered to 2, four recent submissions: three must leave the 10 h window
+    before a new one fits, so the next slot opens when the 3rd-oldest (3 h ago) leaves: in 7 h."""
+    requests = [at(1), at(3), at(5), at(9)]
+    with pytest.raises(RateLimitError) as info:
+        check_rate_limit(requests, "alice", RateLimit(max_requests=2, window_hours=10), now=NOW)
+    next_at = (NOW + timedelta(hours=7)).isoformat(timespec="seconds")
+    assert info.value.reason.endswith(
+        f"4 submissions in the last 10 h (limit 2); next one allowed after {next_at}"
+    )
+
+
 def test_max_requests_one_allows_exactly_one_per_window():
     limit = RateLimit(max_requests=1, window_hours=1.5)
     assert check_rate_limit([at(1.5)], "alice", limit, now=NOW) == 1
@@ -82,6 +95,16 @@ def test_a_limit_that_cannot_work_is_refused(max_requests, window_hours):
     with pytest.raises(ValueError) as info:
         RateLimit(max_requests, window_hours)
     assert str(info.value) == "a rate limit needs max_requests >= 1 and window_hours > 0"
+
+
+def test_the_default_limit_is_five_a_day_and_cannot_be_changed_after_its_check():
+    """The documented default (``RateLimit(max_requests=5, window_hours=24)``); a limit is frozen, so
+    the values ``__post_init__`` checked are the ones used."""
+    assert RateLimit() == RateLimit(max_requests=5, window_hours=24)
+    limit = RateLimit()
+    with pytest.raises(FrozenInstanceError):
+        limit.max_requests = 0
+    assert check_rate_limit([at(1)] * 4, "alice", limit, now=NOW) == 1
 
 
 def test_the_smallest_valid_limit_is_accepted():
