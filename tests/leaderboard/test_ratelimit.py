@@ -4,6 +4,7 @@ window ever holds more than ``max_requests`` accepted submissions."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import FrozenInstanceError
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -31,6 +32,16 @@ def test_remaining_counts_only_this_users_requests_inside_the_window():
     assert check_rate_limit(requests, "alice", limit, now=NOW) == 3
     assert check_rate_limit(requests, "bob", limit, now=NOW) == 4
     assert check_rate_limit([], "alice", limit, now=NOW) == 5
+
+
+def test_the_user_is_matched_by_name_not_by_the_same_string_object():
+    """A request file read back and the signed-in account's name are two different strings that
+    are equal: the request still counts against that user."""
+    stored = json.loads(json.dumps({"user": "alice", "submitted_at": at(1).submitted_at}))
+    signed_in = "".join(["ali", "ce"])
+    assert stored["user"] is not signed_in
+    request = SimpleNamespace(**stored)
+    assert check_rate_limit([request], signed_in, RateLimit(max_requests=2, window_hours=24), now=NOW) == 1
 
 
 def test_limit_reached_names_the_user_the_count_and_the_next_allowed_time():
