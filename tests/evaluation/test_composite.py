@@ -41,6 +41,13 @@ def test_hand_worked_normalisation_groups_avg_and_ranking():
     assert isinstance(r, CompositeResult)
     assert r.systems == ["A", "B", "C"]
     assert r.metrics == ["psnr", "lpips", "musiq", "vlm_r"]  # the specs' (paper's) column order
+    # the metrics' specs, in that order, with the direction each column is read in (tables use them)
+    assert [(s.name, s.higher_better) for s in r.specs] == [
+        ("psnr", True),
+        ("lpips", False),
+        ("musiq", True),
+        ("vlm_r", True),
+    ]
     assert r.raw["B"] == RAW["B"]
     assert r.normalised == {
         "A": approx_rows({"psnr": 1.0, "lpips": 1.0, "musiq": 0.0, "vlm_r": 0.0}),

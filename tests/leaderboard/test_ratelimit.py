@@ -4,6 +4,8 @@ window ever holds more than ``max_requests`` accepted submissions."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import FrozenInstanceError
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -32,6 +34,16 @@ def test_remaining_counts_only_this_users_requests_inside_the_window():
     assert check_rate_limit([], "alice", limit, now=NOW) == 5
 
 
+def test_the_user_is_matched_by_name_not_by_the_same_string_object():
+    """A request file read back and the signed-in account's name are two different strings that
+    are equal: the request still counts against that user."""
+    stored = json.loads(json.dumps({"user": "alice", "submitted_at": at(1).submitted_at}))
+    signed_in = "".join(["ali", "ce"])
+    assert stored["user"] is not signed_in
+    request = SimpleNamespace(**stored)
+    assert check_rate_limit([request], signed_in, RateLimit(max_requests=2, window_hours=24), now=NOW) == 1
+
+
 def test_limit_reached_names_the_user_the_count_and_the_next_allowed_time():
     limit = RateLimit(max_requests=2, window_hours=10)
     requests = [at(1), at(3), at(9)]  # three inside (possible after a limit change): the oldest frees first
@@ -42,6 +54,18 @@ def test_limit_reached_names_the_user_the_count_and_the_next_allowed_time():
     assert info.value.item == "alice"
     assert info.value.reason == (
         f"rate limit reached: 3 submissions in the last 10 h (limit 2); next one allowed after {next_at}"
+    )
+
+
+def test_a_store_holding_twice_the_limit_frees_a_slot_when_enough_have_left():
+    """After the limit is lowered to 2, four recent submissions: three must leave the 10 h window
+    before a new one fits, so the next slot opens when the 3rd-oldest (3 h ago) leaves: in 7 h."""
+    requests = [at(1), at(3), at(5), at(9)]
+    with pytest.raises(RateLimitError) as info:
+        check_rate_limit(requests, "alice", RateLimit(max_requests=2, window_hours=10), now=NOW)
+    next_at = (NOW + timedelta(hours=7)).isoformat(timespec="seconds")
+    assert info.value.reason.endswith(
+        f"4 submissions in the last 10 h (limit 2); next one allowed after {next_at}"
     )
 
 
@@ -82,6 +106,16 @@ def test_a_limit_that_cannot_work_is_refused(max_requests, window_hours):
     with pytest.raises(ValueError) as info:
         RateLimit(max_requests, window_hours)
     assert str(info.value) == "a rate limit needs max_requests >= 1 and window_hours > 0"
+
+
+def test_the_default_limit_is_five_a_day_and_cannot_be_changed_after_its_check():
+    """The documented default (``RateLimit(max_requests=5, window_hours=24)``); a limit is frozen, so
+    the values ``__post_init__`` checked are the ones used."""
+    assert RateLimit() == RateLimit(max_requests=5, window_hours=24)
+    limit = RateLimit()
+    with pytest.raises(FrozenInstanceError):
+        limit.max_requests = 0
+    assert check_rate_limit([at(1)] * 4, "alice", limit, now=NOW) == 1
 
 
 def test_the_smallest_valid_limit_is_accepted():
