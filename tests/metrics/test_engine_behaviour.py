@@ -14,13 +14,11 @@ the real fast kernels, checked against ``ggt_hf.metrics.fast`` (itself checked a
 from __future__ import annotations
 
 import io
-import itertools
 import logging
 import sys
 import threading
 import time
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -237,23 +235,6 @@ def test_metrics_that_are_not_image_metrics_are_refused_by_name():
 def test_needs_reference_only_with_a_full_reference_metric(fakes):
     assert MetricEngine(["piqe"]).needs_reference is False
     assert MetricEngine(["piqe", "psnr"]).needs_reference is True
-
-
-def test_time_spent_adds_up_each_stage_on_the_engines_clock(monkeypatch):
-    """``time_spent`` sums, per stage, the clock difference around every timed step. On a fake
-    clock whose every reading is 0.5 s after the one before, each timed step lasts 0.5 s: two
-    pairs give 1 s of decoding and 1 s of PSNR (no real time is measured)."""
-    readings = itertools.count(0.25, 0.5)
-    lock = threading.Lock()
-
-    def clock() -> float:
-        with lock:
-            return next(readings)
-
-    monkeypatch.setattr(engine_mod, "time", SimpleNamespace(perf_counter=clock))
-    engine = MetricEngine(["psnr"], device="cpu", workers=1)
-    _score(engine, [PairItem(key, _rgb(i), _rgb(i + 10)) for i, key in enumerate("ab")])
-    assert engine.time_spent == {"decode": 1.0, "psnr": 1.0}
 
 
 # --- which implementation scores what, with which options -------------------------------------
