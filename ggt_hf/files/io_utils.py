@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,33 +112,52 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
-def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+def read_jsonl(
+    path: str | os.PathLike, on_corrupt: Callable[[str], None] | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield the records of a JSONL file, one line at a time; a missing file yields nothing.
 
     A torn final line (a crash mid-write) is skipped; a corrupt line elsewhere raises ``ValueError``
-    naming the file and line number. Lines end at ``\n`` only (JSON text may hold U+2028 and the like).
+    naming the file and line number, or, when ``on_corrupt`` is given, is passed over after
+    ``on_corrupt`` is called with that message (for stores where one bad line must not hide the
+    rest). Lines end at ``\n`` only (JSON text may hold U+2028 and the like).
     """
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8", newline="\n") as fh:
-        previous: tuple[int, str] | None = None
+    with open(path, "rb") as fh:  # binary lines end at b"\n" only; each is decoded on its own
+        previous: tuple[int, bytes] | None = None
         for number, line in enumerate(fh, start=1):
             if previous is not None:
-                yield from _jsonl_line(path, *previous, final=False)
+                yield from _jsonl_line(path, *previous, final=False, on_corrupt=on_corrupt)
             previous = (number, line)
     if previous is not None:
-        yield from _jsonl_line(path, *previous, final=True)
+        yield from _jsonl_line(path, *previous, final=True, on_corrupt=on_corrupt)
 
 
-def _jsonl_line(path: Path, number: int, line: str, final: bool) -> Iterator[dict[str, Any]]:
+def _jsonl_line(
+    path: Path, number: int, line: bytes, final: bool, on_corrupt: Callable[[str], None] | None
+) -> Iterator[dict[str, Any]]:
     if not line.strip():
         return
     try:
-        yield json.loads(line)
-    except json.JSONDecodeError as exc:
-        if not final:
-            raise ValueError(f"{path}:{number}: corrupt JSON line ({exc.msg})") from exc
+        record = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, nested too deep
+        if final:
+            return
+        reason = (
+            exc.msg
+            if isinstance(exc, json.JSONDecodeError)
+            else "not UTF-8"
+            if isinstance(exc, UnicodeDecodeError)
+            else "nested too deep"
+        )
+        message = f"{path}:{number}: corrupt JSON line ({reason})"
+        if on_corrupt is None:
+            raise ValueError(message) from exc
+        on_corrupt(message)
+        return
+    yield record
 
 
 def sha256_bytes(data: bytes) -> str:

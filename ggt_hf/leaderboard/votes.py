@@ -148,15 +148,20 @@ class VoteStore:
         return vote
 
     def votes(self) -> list:
-        """Every vote of every shard, in time order; malformed records are skipped with a warning."""
+        """Every vote of every shard, in time order; malformed records and corrupt lines are skipped
+        with a warning naming them, so one damaged shard line never hides the other votes."""
         out = []
         for path in sorted(self.folder.glob(f"{self.PREFIX}-*.jsonl")):
-            for record in read_jsonl(path):
+            for record in read_jsonl(path, on_corrupt=_skip_corrupt_line):
                 try:
                     out.append(self.RECORD.from_json(record))
                 except (TypeError, GGTError) as exc:
                     logger.warning("%s: skipping malformed vote %r (%s)", path, record, exc)
         return sorted(out, key=lambda v: v.time)
+
+
+def _skip_corrupt_line(message: str) -> None:
+    logger.warning("%s: skipping it", message)
 
 
 class VoteLimitError(InvalidVoteError):

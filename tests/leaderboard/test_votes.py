@@ -104,6 +104,23 @@ def test_hostile_records_in_a_shard_are_skipped_and_named_and_the_ranking_still_
     assert "missing" in messages[3]
 
 
+def test_a_damaged_line_in_a_shard_is_named_and_the_votes_around_it_still_count(tmp_path, caplog):
+    """A shard is the Space's own append-only file, but a disk or a sync can still damage one line:
+    that line is skipped with its file and number, never the whole arena."""
+    store = VoteStore(tmp_path)
+    store.add(vote())
+    with open(store.shard, "ab") as fh:
+        fh.write(b'{"pair_id": "p", "wi\xff\n')
+    later = vote(seconds=60.0)
+    store.add(later)
+    with caplog.at_level(logging.WARNING, logger="ggt_hf.leaderboard.votes"):
+        votes = VoteStore(tmp_path).votes()
+    assert votes == [vote(), later]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{store.shard}:2: corrupt JSON line (not UTF-8): skipping it"
+    ]
+
+
 def test_extra_fields_of_a_record_are_ignored():
     assert Vote.from_json({**vote().to_json(), "ip": "1.2.3.4"}) == vote()
 
