@@ -163,7 +163,9 @@ class MetricEngine:
         self.batch_size = max(1, batch_size)
         self.crop_border = max(0, crop_border)
         self.y_channel = y_channel
-        self.fast_path = self.device == "cpu" if fast_path is None else fast_path
+        #: whether the device is the CPU, any spelling of it (``cpu``, ``cpu:0``, a ``torch.device``)
+        self.on_cpu = str(self.device).partition(":")[0] == "cpu"
+        self.fast_path = self.on_cpu if fast_path is None else fast_path
         self.workers = max(1, workers)
         self._fns: dict[str, Callable[[Any, Any], Any]] = {}
         #: key → what converting that item's prediction to 8-bit RGB changed (only converted items)
@@ -201,7 +203,7 @@ class MetricEngine:
     def _pair_function(self, spec: MetricSpec) -> Callable[[np.ndarray, np.ndarray], float] | None:
         """``fn(pred_u8, ref_u8) -> score`` when the spec is scored per pair in the decode threads
         (PSNR / SSIM on the CPU fast path, OpenCV installed), else ``None``: see :mod:`fast_cv`."""
-        if not (self.fast_path and self.device == "cpu" and spec.pyiqa_id in _PAIR_FAMILY):
+        if not (self.fast_path and self.on_cpu and spec.pyiqa_id in _PAIR_FAMILY):
             return None
         if not _opencv_available():
             return None

@@ -216,6 +216,23 @@ def test_defaults_and_settings_clamped_to_usable_values():
     assert (engine.batch_size, engine.crop_border, engine.workers, engine.y_channel) == (5, 2, 3, False)
 
 
+@pytest.mark.parametrize("device", ["cpu", "cpu:0", torch.device("cpu")])
+def test_every_spelling_of_the_cpu_gets_the_cpu_fast_path(device):
+    engine = MetricEngine(["psnr"], device=device)
+    assert engine.on_cpu is True and engine.fast_path is True
+    assert engine._pair_function(get_spec("psnr")) is not None
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "mps"])
+def test_an_accelerator_keeps_pyiqa_by_default(monkeypatch, device):
+    """No GPU here: the device check is passed over, the engine only reads the name."""
+    monkeypatch.setattr("ggt_hf.metrics.engine.resolve_device", lambda d: d)
+    engine = MetricEngine(["psnr"], device=device)
+    assert engine.on_cpu is False and engine.fast_path is False
+    forced = MetricEngine(["psnr"], device=device, fast_path=True)
+    assert forced._is_fast(get_spec("psnr")) and forced._pair_function(get_spec("psnr")) is None
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_device_this_machine_lacks_is_refused_before_any_model_loads(fakes):
     with pytest.raises(UsageError, match="CUDA is not available on this machine"):
