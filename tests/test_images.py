@@ -22,6 +22,7 @@ from ggt_hf.imaging.images import (
     encode_image,
     from_array,
     load_image,
+    normalise_image,
     probe_image,
     read_file_bytes,
     to_array,
@@ -636,3 +637,25 @@ def test_read_bounded_stops_past_the_cap_when_the_size_lies() -> None:
     with pytest.raises(BadImageError, match="file too large: 2,000,001 bytes, over the limit of 2,000,000"):
         read_bounded(stream, "f", expected=100, max_bytes=2_000_000)
     assert stream.tell() == 2_000_001  # nothing read past the cap + 1
+
+
+def test_normalise_image_follows_the_decode_policy_and_leaves_the_callers_image_alone() -> None:
+    plain = Image.new("RGB", (4, 3), (10, 20, 30))
+    plain.info["dpi"] = (72, 72)
+    same, notes = normalise_image(plain)
+    assert same is plain and notes == [] and plain.info == {"dpi": (72, 72)}
+    rgba = Image.new("RGBA", (4, 3), (0, 0, 0, 0))
+    rgba.info["dpi"] = (72, 72)
+    out, notes = normalise_image(rgba)
+    assert out.mode == "RGB" and out.getpixel((0, 0)) == (255, 255, 255)
+    assert notes == ["alpha channel composited onto white"]
+    assert out.info == {} and rgba.info == {"dpi": (72, 72)} and rgba.getpixel((0, 0)) == (0, 0, 0, 0)
+    rotated = Image.new("RGB", (4, 3), (10, 20, 30))
+    rotated.putpixel((0, 0), (200, 0, 0))
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    rotated.info["exif"] = exif.tobytes()
+    out, notes = normalise_image(rotated)
+    assert out.size == (3, 4) and notes == ["EXIF orientation applied"]
+    assert out.info == {}  # nothing left for an encoder to apply a second time
+    assert rotated.size == (4, 3) and "exif" in rotated.info

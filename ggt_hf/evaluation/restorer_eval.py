@@ -31,7 +31,7 @@ from ggt_hf.errors import GGTError, path_text
 from ggt_hf.evaluation.references import Reference, open_reference
 from ggt_hf.files.io_utils import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from ggt_hf.files.walk import walk_files
-from ggt_hf.imaging.images import load_image, probe_image, read_file_bytes
+from ggt_hf.imaging.images import decode_image, load_image, probe_image, read_file_bytes
 from ggt_hf.metrics.specs import MetricSpec, paper_metrics
 
 logger = logging.getLogger(__name__)
@@ -397,14 +397,10 @@ def _score_inputs(ref, rows, engine, options, cache) -> dict[str, dict[str, Any]
 
 
 def _score_vlm(ref, rows, preds, judge, per_image) -> None:
-    import io
-
-    from PIL import Image
-
     for item in ref.items(rows):
         if item.id not in per_image:
             continue
-        lq = Image.open(io.BytesIO(item.lq)).convert("RGB")
+        lq = decode_image(item.lq, f"{item.id} (LQ)").image  # the policy every other read follows
         out = load_image(preds[item.id]).image  # size- and header-checked before it is read
         verdict = judge.judge(lq, out)
         per_image[item.id]["vlm_r"] = 1.0 if verdict.success else 0.0

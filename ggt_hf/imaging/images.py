@@ -324,6 +324,27 @@ def decode_image(
         img.load()
     except _DECODE_ERRORS as exc:
         raise BadImageError(item, f"truncated or corrupt image data: {exc or type(exc).__name__}") from None
+    img = _upright_srgb(img, notes)
+    # The pixels are now upright sRGB: drop metadata (ICC, EXIF orientation, transparency) that
+    # an encoder would otherwise copy and a viewer would apply a second time.
+    img.info = {}
+    return DecodedImage(img, fmt, stored_size, stored_mode, notes)
+
+
+def normalise_image(img: Image.Image) -> tuple[Image.Image, list[str]]:
+    """An image already in memory (e.g. a ``datasets`` row) brought to the module's policy, as
+    :func:`decode_image` does for bytes: EXIF orientation, ICC to sRGB, modes to 8-bit RGB with
+    alpha composited onto white. Returns the image (``img`` itself when nothing changed; the
+    caller's image is never modified) and what changed."""
+    notes: list[str] = []
+    out = _upright_srgb(img, notes)
+    if out is not img:
+        out.info = {}
+    return out, notes
+
+
+def _upright_srgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    """EXIF orientation, then ICC to sRGB, then the mode policy; each change noted."""
     try:
         # exif_transpose copies the image even when there is nothing to do: only call it when
         # the orientation tag asks for a change (saves two full-image copies per decode).
@@ -335,11 +356,7 @@ def decode_image(
             img = oriented
     except _DECODE_ERRORS as exc:
         notes.append(f"unreadable EXIF orientation ignored ({exc})")
-    img = _to_rgb(_apply_icc(img, notes), notes)
-    # The pixels are now upright sRGB: drop metadata (ICC, EXIF orientation, transparency) that
-    # an encoder would otherwise copy and a viewer would apply a second time.
-    img.info = {}
-    return DecodedImage(img, fmt, stored_size, stored_mode, notes)
+    return _to_rgb(_apply_icc(img, notes), notes)
 
 
 def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> DecodedImage:

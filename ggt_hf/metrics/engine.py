@@ -32,7 +32,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ggt_hf.errors import BadImageError, GGTError
-from ggt_hf.imaging.images import decode_image, read_file_bytes
+from ggt_hf.imaging.images import decode_image, normalise_image, read_file_bytes
 from ggt_hf.imaging.tensors import resolve_device, to_tensor
 from ggt_hf.metrics.specs import MetricSpec, get_spec
 from ggt_hf.metrics.weights import create_pyiqa_metric
@@ -85,8 +85,9 @@ def load_rgb_noting(image: ImageLike, item: object = "<image>") -> tuple[np.ndar
             )
         note = f"array of shape {image.shape} and dtype {image.dtype}"
         return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2), [note]
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB")), [] if image.mode == "RGB" else [f"{image.mode} → RGB"]
+    if isinstance(image, Image.Image):  # the same policy as a file's bytes (alpha onto white, ...)
+        rgb, notes = normalise_image(image)
+        return np.asarray(rgb), notes if image.mode == "RGB" else [f"{image.mode} → RGB", *notes]
     data = image if isinstance(image, bytes) else read_file_bytes(Path(image))
     decoded = decode_image(data, item)
     notes = list(decoded.warnings)

@@ -124,3 +124,37 @@ def test_cli_exit_codes(test_set, tmp_path, capsys):
     (preds / "p5.png").unlink()
     assert main(["eval", "--pred", str(preds), "--dataset", str(ds), "--metrics", "psnr"]) == 1
     assert "missing prediction for id 'p5'" in capsys.readouterr().err
+
+
+def test_the_judge_sees_the_lq_as_every_other_read_decodes_it(tmp_path):
+    """VLM-R compares the LQ with the prediction; the LQ went through a bare ``Image.open`` that
+    dropped its alpha (black where it was transparent) while every other read composites onto white."""
+    import io
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from ggt_hf.evaluation.restorer_eval import _score_vlm
+    from ggt_hf.imaging.images import decode_image
+
+    lq = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    lq.paste((200, 10, 10, 255), (0, 0, 4, 8))
+    buf = io.BytesIO()
+    lq.save(buf, "PNG")
+    pred = tmp_path / "a.png"
+    Image.new("RGB", (8, 8), (90, 90, 90)).save(pred)
+    seen = []
+
+    class Judge:
+        def judge(self, lq_image, out_image):
+            seen.append((lq_image, out_image))
+            return SimpleNamespace(success=True, failed=[])
+
+    ref = SimpleNamespace(items=lambda rows: [SimpleNamespace(id="a", lq=buf.getvalue())])
+    per_image = {"a": {}}
+    _score_vlm(ref, None, {"a": pred}, Judge(), per_image)
+    ((judged_lq, judged_out),) = seen
+    assert np.array_equal(np.asarray(judged_lq), np.asarray(decode_image(buf.getvalue()).image))
+    assert judged_lq.getpixel((7, 0)) == (255, 255, 255)
+    assert np.asarray(judged_out).tolist() == np.asarray(Image.open(pred)).tolist()
+    assert per_image == {"a": {"vlm_r": 1.0, "vlm_failed": []}}

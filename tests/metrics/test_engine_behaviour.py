@@ -176,6 +176,34 @@ def test_pil_images_convert_to_rgb_and_say_from_which_mode():
     assert notes == ["L → RGB"]
 
 
+@pytest.mark.parametrize("kind", ["alpha", "exif_rotation"])
+def test_a_pil_image_gets_the_same_pixels_as_its_file(kind):
+    """Scores must not depend on whether a caller passes a path or the opened image: a half
+    transparent RGBA image is composited onto white and an EXIF-rotated one is turned upright in
+    both cases (before, the PIL path dropped the alpha and kept the rotation)."""
+    arr = _rgb(5)[:, :12]
+    if kind == "alpha":
+        img = Image.fromarray(np.dstack([arr, np.full(arr.shape[:2], 100, np.uint8)]))
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+    else:
+        img = Image.fromarray(arr)
+        exif = img.getexif()
+        exif[0x0112] = 6  # rotated 90°: the stored pixels must be turned to be upright
+        buf = io.BytesIO()
+        img.save(buf, "PNG", exif=exif)
+    data = buf.getvalue()
+    opened = Image.open(io.BytesIO(data))
+    before = np.asarray(opened).copy()
+    from_file, file_notes = load_rgb_noting(data)
+    from_pil, pil_notes = load_rgb_noting(opened)
+    assert np.array_equal(from_pil, from_file)
+    old_way = np.asarray(opened.convert("RGB"))
+    assert old_way.shape != from_file.shape or not np.array_equal(old_way, from_file)  # it can tell
+    assert np.array_equal(np.asarray(opened), before)  # the caller's image is left as it was
+    assert pil_notes[-1] == file_notes[-1]  # the same change named
+
+
 def test_encoded_bytes_and_paths_decode_and_name_the_stored_mode(tmp_path):
     arr = _rgb(3)
     assert load_rgb_noting(_png(arr))[1] == []
