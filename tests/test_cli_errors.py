@@ -414,11 +414,21 @@ def test_launch_check_allows_cpu_launches_and_enough_gpus() -> None:
         check_launch_devices({"WORLD_SIZE": "8"}, gpus=2)
 
 
-def test_a_missing_local_folder_that_looks_like_a_hub_id_is_named_both_ways(
-    cwd, capsys, unreachable_hub
+@pytest.mark.parametrize("hub", ["unreachable", "offline"])
+def test_a_missing_path_in_a_local_folder_is_a_missing_folder_not_a_hub_id(
+    cwd, capsys, unreachable_hub, monkeypatch, hub
 ) -> None:
-    (cwd / "demo_out").mkdir()
+    """After ``ggt demo demo_out`` the dataset is demo_out/build/dataset; ``--dataset demo_out/dataset``
+    was sent to the Hub (a network error naming huggingface.co). demo_out/ is a folder here, so it
+    is a path in it that does not exist: a usage error naming the folder one level down."""
+    if hub == "offline":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (cwd / "demo_out" / "build" / "dataset").mkdir(parents=True)
     _photo(cwd / "preds" / "a.png")
-    assert main(["eval", "--pred", "preds", "--dataset", "demo_out/dataset"]) == EXIT_NETWORK
+    assert main(["eval", "--pred", "preds", "--dataset", "demo_out/dataset"]) == EXIT_USAGE
     line = _one_error_line(capsys.readouterr().err)
-    assert "if you meant the local folder demo_out/dataset: it does not exist" in line
+    assert line.startswith(
+        f"error: --dataset demo_out/dataset: no such folder ({cwd.resolve()}/demo_out/dataset)"
+    )
+    assert "did you mean demo_out/build/dataset?" in line
+    assert "demo_out/ is a folder here" in line and "needs" not in line and "127.0.0.1" not in line

@@ -49,6 +49,7 @@ from ggt_hf.pipeline.config import BuildConfig
 from ggt_hf.pipeline.pairs import item_pairs, nonempty
 from ggt_hf.pipeline.report import BuildReport, report
 from ggt_hf.pipeline.run_lock import FileLock, RunLock
+from ggt_hf.qc.review import Decisions, read_decisions
 from ggt_hf.records import TERMINAL_STATES, AttemptRecord, ItemRecord, PairRecord
 from ggt_hf.runtime.parallel import progress_disabled
 from ggt_hf.runtime.redact import redact, redact_text
@@ -322,21 +323,30 @@ def _redo_corrupt_candidates(store: RunStore, problems, owners: dict[str, str]) 
     return redo, messages
 
 
-def pack_run(config: BuildConfig, run: Path, progress: bool | None = None, problems: list[str] | None = None):
+def pack_run(
+    config: BuildConfig,
+    run: Path,
+    progress: bool | None = None,
+    problems: list[str] | None = None,
+    decisions: Decisions | None = None,
+):
     """Pack accepted items (human-approved when review is on) into ``run/dataset``, and every
     rejected candidate into its ``negatives`` config (id ``<item>-a<attempt>``).
 
     Every pair that could not be packed is appended to ``problems`` with its reason. A candidate
     image found unreadable is quarantined and its item reset, so the next generate pass redoes it;
-    those item ids are the returned report's ``redo`` attribute."""
+    those item ids are the returned report's ``redo`` attribute. ``decisions`` are the run's review
+    decisions as the caller already read them (:func:`build` reads ``review.jsonl`` once per
+    command); ``None`` reads them here."""
     from ggt_hf.hub.card import CardInfo
     from ggt_hf.hub.pack import PackConfig, pack
     from ggt_hf.pipeline.unfiltered import pack_unfiltered
-    from ggt_hf.qc.review import read_decisions
     from ggt_hf.qc.review_gate import ReviewGate
 
     store = RunStore(run)
-    gate = ReviewGate(config.qc.human_review, read_decisions(store.layout))  # one read for the three packs
+    if decisions is None:
+        decisions = read_decisions(store.layout)
+    gate = ReviewGate(config.qc.human_review, decisions)  # one read for the three packs
 
     def pairs(positive: bool) -> Iterator[PairRecord]:
         """The run's positive (or negative) pairs, reading one item record at a time."""
@@ -457,13 +467,14 @@ def build(
             ids = [i for i in item_ids(layout.root) if shard_of(i, world_size) == rank]
             run_items(config, layout.root, ids, executor, progress, retry_failed)
         packed = None
+        decisions = read_decisions(layout)  # review.jsonl read once: its bad lines warned about once
         if stage == "pack" or (stage == "all" and world_size == 1):
-            packed = pack_run(config, layout.root, progress, problems)
+            packed = pack_run(config, layout.root, progress, problems, decisions)
             if packed is not None and packed.redo and stage == "all":  # corrupt candidates: redo, repack
                 run_items(config, layout.root, sorted(packed.redo), executor, progress)
                 problems.clear()
-                packed = pack_run(config, layout.root, progress, problems)
-        result = report(layout.root)
+                packed = pack_run(config, layout.root, progress, problems, decisions)
+        result = report(layout.root, decisions)
     result.packed = sum(packed.written.values()) if packed else 0
     result.problems = problems
     return result

@@ -1,7 +1,8 @@
 """The build report: per-category progress, rejection reasons, attempts, calls paid, problems.
 
-It streams over the run's item records once (memory flat in the number of items) and reads the
-review decisions from the append-only log, so it stays cheap at the paper's 100K items.
+It streams over the run's item records once (memory flat in the number of items) and counts the
+review decisions of the append-only log (those its caller already read, or read here), so it stays
+cheap at the paper's 100K items.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ggt_hf.files.run_store import RunStore
 from ggt_hf.qc.metric_filter import stage1_note
+from ggt_hf.qc.review import Decisions, read_decisions
 from ggt_hf.records import TERMINAL_STATES, ItemRecord
 
 #: Columns of the per-category table: how many items reached each step, then the final states.
@@ -116,13 +118,18 @@ class BuildReport:
         return "\n".join(lines)
 
 
-def report(run: str | Path) -> BuildReport:
-    """Counts per state and category, rejection reasons, attempts histogram, calls and cost."""
-    from ggt_hf.qc.review import read_decisions
+def report(run: str | Path, decisions: Decisions | None = None) -> BuildReport:
+    """Counts per state and category, rejection reasons, attempts histogram, calls and cost.
 
+    Args:
+        run: the run folder.
+        decisions: the run's review decisions as the caller already read them (``ggt build`` reads
+            ``review.jsonl`` once for its packs and this report, so a bad line is warned about
+            once); ``None`` reads them here.
+    """
     store = RunStore(run)
     out = BuildReport()
     for record in store.iter_records(ordered=False):  # counts only: no id list at 100K items
         out.add(record)
-    out.review = read_decisions(store.layout).counts()
+    out.review = (decisions if decisions is not None else read_decisions(store.layout)).counts()
     return out

@@ -42,6 +42,43 @@ def test_text_written_as_a_path_is_never_sent_to_the_hub(cwd, text):
     assert "Hub repo id" not in str(caught.value)  # a typo in a path is a missing folder
 
 
+@pytest.mark.parametrize("text", ["demo_out/dataset", "demo_out/build/datasett", "demo_out/a/b"])
+def test_a_missing_path_in_a_local_folder_is_never_sent_to_the_hub(cwd, text):
+    """``demo_out/dataset`` after ``ggt demo demo_out`` (the dataset is demo_out/build/dataset) was
+    the Hub repo of a namespace ``demo_out``: a network error instead of "no such folder"."""
+    (cwd / "demo_out" / "build" / "dataset").mkdir(parents=True)
+    assert not is_hub_id(text)
+    with pytest.raises(UsageError) as caught:
+        resolve_location(text, "--dataset")
+    message = str(caught.value)
+    assert message.startswith(f"--dataset {text}: no such folder ({(cwd / text).resolve()})")
+    assert "demo_out/ is a folder here, so this names a path in it" in message
+    assert HUB_ID_RULE not in message
+
+
+def test_the_refusal_names_the_path_one_folder_down(cwd):
+    (cwd / "demo_out" / "build" / "dataset").mkdir(parents=True)
+    with pytest.raises(
+        UsageError, match=r"; did you mean demo_out/build/dataset\? \(demo_out/ is a folder here"
+    ):
+        resolve_location("demo_out/dataset")
+    with pytest.raises(UsageError, match="; to use the Hub repo demo_out/dataset, run from a folder without"):
+        resolve_location("demo_out/dataset")
+    (cwd / "demo_out" / "other" / "dataset").mkdir(parents=True)
+    with pytest.raises(UsageError, match="did you mean demo_out/build/dataset or demo_out/other/dataset\\?"):
+        resolve_location("./demo_out/dataset")  # written as a path: the same suggestion
+    with pytest.raises(UsageError) as caught:
+        resolve_location("demo_out/nothing")
+    assert "did you mean" not in str(caught.value)
+
+
+def test_a_hub_id_whose_namespace_is_a_file_or_not_here_is_the_hub(cwd):
+    (cwd / "me").write_text("not a folder")
+    assert resolve_location("me/ggt-100k").repo_id == "me/ggt-100k" and is_hub_id("me/ggt-100k")
+    (cwd / "other").mkdir()
+    assert resolve_location("you/ggt-100k").is_hub  # only the namespace's own folder counts
+
+
 def test_dot_slash_names_an_existing_folder(cwd):
     (cwd / "org" / "name").mkdir(parents=True)
     assert resolve_location("./org/name").path is not None
@@ -75,6 +112,13 @@ def test_check_dataset_arg_uses_the_rule(cwd):
         check_dataset_arg("./data/gtt")
     with pytest.raises(UsageError, match="not a Hub repo id"):
         check_dataset_arg("a/b/c")
+
+
+def test_check_dataset_arg_refuses_a_missing_path_in_a_local_folder_offline(cwd):
+    """Offline (the fixture) the old rule sent demo_out/dataset to the Hub: a network error."""
+    (cwd / "demo_out" / "build" / "dataset").mkdir(parents=True)
+    with pytest.raises(UsageError, match=r"--dataset demo_out/dataset: no such folder .*did you mean"):
+        check_dataset_arg("demo_out/dataset")
 
 
 def test_references_refuse_what_is_neither_instead_of_asking_the_hub(cwd):

@@ -182,6 +182,29 @@ def test_truncated_accepted_candidate_is_redone_not_dropped(small_photos, refere
     assert report.packed == len(_accepted(reference)) and _dataset(run) == _dataset(reference)
 
 
+@pytest.mark.parametrize("stage", ["pack", "all"])
+def test_a_bad_review_line_is_warned_about_once_per_build(small_photos, reference, tmp_path, caplog, stage):
+    """``ggt build`` read ``review.jsonl`` for its pack, again for the re-pack after redoing a corrupt
+    candidate, and again for its report: one bad line was warned about two or three times. The
+    build now reads the log once and hands the decisions to its packs and its report."""
+    run = _copy(reference, tmp_path)
+    layout, accepted = RunLayout(run), _accepted(run)
+    png = layout.resolve(accepted[0].final().image)
+    png.write_bytes(png.read_bytes()[:200])  # stage all: pack, redo that item, pack again
+    good = json.dumps({"id": accepted[1].id, "decision": "accept"}) + "\n"
+    layout.review_file.write_text(good + "not a decision\n")
+    caplog.set_level(logging.WARNING)
+    report = build(small_config(small_photos, run), stage=stage, progress=False)
+    redone = stage == "all"
+    assert report.packed == len(_accepted(reference)) - (0 if redone else 1)  # the re-pack ran (or not)
+    warned = [r.getMessage() for r in caplog.records if "not a review decision" in r.getMessage()]
+    assert warned == [
+        f"{layout.review_file}: skipped the line at byte {len(good)}: not a review decision "
+        "(b'not a decision\\n')"
+    ]
+    assert report.review == {"accept": 1}
+
+
 # -- retrying failed items, a changed backend ----------------------------------------------------
 
 

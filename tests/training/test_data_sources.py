@@ -21,15 +21,27 @@ def test_auto_kind_resolution(training_pairs_dir, packed_pairs, clean_images_dir
     assert resolve_kind(SourceSpec(str(clean_images_dir))) == "clean"
     assert resolve_kind(SourceSpec("you/ggt-100k")) == "packed"  # a Hub id (not opened here)
     with pytest.raises(
-        FileNotFoundError, match=r"ggt-100k: not a folder .*ggt pack hf://datasets/VCLab-PolyU"
+        FileNotFoundError, match=r"ggt-100k: no such folder .*ggt pack hf://datasets/VCLab-PolyU"
     ):
         resolve_kind(
             SourceSpec(str(tmp_path / GGT100K_MIRROR_DIR))
         )  # the recipes' mirror folder, not made yet
-    with pytest.raises(FileNotFoundError, match="not a folder"):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
         resolve_kind(SourceSpec(str(tmp_path / "missing")))
     with pytest.raises(ValueError, match="kind must be one of"):
         SourceSpec("x", kind="zip")
+
+
+def test_a_missing_path_in_a_local_folder_is_not_a_hub_dataset(tmp_path, monkeypatch):
+    """``data.ggt=[{path: demo_out/dataset}]`` where demo_out/ is a folder here (the dataset is
+    demo_out/build/dataset) was a Hub id, as for ``ggt eval --dataset``: the one rule says a
+    missing folder, naming the one that exists."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo_out" / "build" / "dataset").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"no such folder .*did you mean demo_out/build/dataset\?"):
+        resolve_kind(SourceSpec("demo_out/dataset"))
+    with pytest.raises(FileNotFoundError, match="not a Hub repo id"):
+        resolve_kind(SourceSpec("me/bad--id"))  # the model card never listed it as a Hub dataset either
 
 
 def test_pair_folder_source_matches_files(make_pairs_dir):

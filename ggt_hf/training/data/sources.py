@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,14 +43,13 @@ from ggt_hf.constants import (
 )
 from ggt_hf.errors import BadImageError
 from ggt_hf.files.walk import image_files
+from ggt_hf.hub.locations import is_hub_id, not_a_location
 from ggt_hf.hub.pairs import match_templates
 from ggt_hf.hub.shard_reader import load_packed
 from ggt_hf.imaging.images import decode_image, read_file_bytes
 from ggt_hf.training.data.config import PairSample, SourceSpec
 
 logger = logging.getLogger(__name__)
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 def resolve_kind(spec: SourceSpec) -> str:
@@ -67,7 +65,7 @@ def resolve_kind(spec: SourceSpec) -> str:
         ):
             return "pairs"
         return "clean"
-    if _HUB_ID.match(spec.path):
+    if is_hub_id(spec.path):  # the one local-or-Hub rule (ggt_hf.hub.locations)
         return "packed"
     hint = ""
     if path.name == GGT100K_MIRROR_DIR:
@@ -76,7 +74,7 @@ def resolve_kind(spec: SourceSpec) -> str:
             f" in the launch directory, or give your Hub mirror: 'data.ggt=[{{path: you/{GGT100K_MIRROR_DIR},"
             f" split: train}}]' validation.path=you/{GGT100K_MIRROR_DIR}"
         )
-    raise FileNotFoundError(f"{spec.path}: not a folder and not a Hub dataset id (owner/name){hint}")
+    raise FileNotFoundError(f"{spec.path}: {not_a_location(spec.path)}{hint}")
 
 
 try:  # optional (the ``train`` extra): libspng decodes the packed format's PNGs ~1.8× faster than Pillow
