@@ -432,3 +432,36 @@ def test_a_missing_path_in_a_local_folder_is_a_missing_folder_not_a_hub_id(
     )
     assert "did you mean demo_out/build/dataset?" in line
     assert "demo_out/ is a folder here" in line and "needs" not in line and "127.0.0.1" not in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "who"),
+    [
+        (["restore", "--model", "gemini", "in", "out"], "restorer 'gemini'"),
+        (["eval", "--pred", "in", "--dataset", "in", "--judge", "gemini", "--out", "out"], "judge 'gemini'"),
+        (
+            ["bench-mfm", "--real", "in", "--system", "classical@adaptive:gemini=C", "--out", "out"],
+            "system 'C': judge 'gemini'",  # the prompt writer; bench-mfm's default judge is probed too
+        ),
+    ],
+    ids=["restore", "eval", "bench-mfm"],
+)
+def test_commands_calling_a_hosted_api_stop_at_once_when_its_host_is_unreachable(
+    cwd, capsys, monkeypatch, argv, who
+) -> None:
+    """Not one failed call per image after the SDK's timeouts: one probe, exit 3, host and setting named."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", "sk-FAKE-do-not-leak")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", f"http://127.0.0.1:{port}")
+    network.reset()
+    _photo(cwd / "in" / "a.png")
+    assert main(argv) == EXIT_NETWORK
+    err = capsys.readouterr().err
+    line = _one_error_line(err)
+    assert f"{who}: needs the Gemini API at http://127.0.0.1:{port} (GOOGLE_GEMINI_BASE_URL)" in line
+    assert "sk-FAKE-do-not-leak" not in err and not (cwd / "out").exists()
+    network.reset()

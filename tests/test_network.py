@@ -129,3 +129,129 @@ def test_metrics_list_without_network_does_not_retry(closed_endpoint, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "Retrying" not in done.stderr and "| psnr | psnr | FR | higher | fidelity | ready |" in done.stdout
+
+
+# ------------------------------------------------------------- hosted APIs: probed before any work
+
+
+class _Listener:
+    """A TCP server on 127.0.0.1 that keeps what each connection sent; ``reply`` (bytes, or ``None``
+    to send nothing) is answered once the client sent a blank line or closed its side."""
+
+    def __init__(self, reply: bytes | None = None) -> None:
+        import threading
+
+        self.reply, self.received = reply, []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)  # so the thread sees close() soon
+        self.open = True
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.open:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed
+                return
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.received.append(data)
+                if self.reply is not None:
+                    conn.sendall(self.reply)
+
+    def close(self, connections: int = 1) -> list[bytes]:
+        """What each connection sent, after waiting (5 s at most) for ``connections`` of them."""
+        deadline = time.monotonic() + 5
+        while len(self.received) < connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.open = False
+        self.thread.join(5)
+        self.sock.close()
+        return self.received
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    network.reset()
+    yield
+    network.reset()
+
+
+def _endpoint(url: str, setting: str = "the base_url option") -> network.ApiEndpoint:
+    return network.ApiEndpoint("the Gemini API", url, setting)
+
+
+def test_reachable_api_host_is_connected_to_and_sent_nothing(no_proxy):
+    """A reachable host costs one TCP connect: no request, so no key and no paid call."""
+    server = _Listener()
+    network.require_apis([("config.backend ('gemini')", _endpoint(f"{server.url}/v1beta"))])
+    assert server.close() == [b""]  # one connection, not a byte sent
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        (None, "cannot connect to 127.0.0.1:{port} (Connection refused)"),
+        ("http://nonexistent.invalid/", "cannot resolve nonexistent.invalid"),
+    ],
+    ids=["closed-port", "unresolvable-name"],
+)
+def test_unreachable_api_host_is_named_with_its_setting(no_proxy, url, why):
+    from ggt_hf.errors import NetworkUnavailableError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = url or f"http://127.0.0.1:{port}"
+    with pytest.raises(NetworkUnavailableError) as caught:
+        network.require_apis(
+            [("config.backend (backend 'gemini')", _endpoint(url, "GOOGLE_GEMINI_BASE_URL"))]
+        )
+    message = str(caught.value)
+    assert message.startswith("config.backend (backend 'gemini'): needs the Gemini API at " + url)
+    assert "(GOOGLE_GEMINI_BASE_URL)" in message and why.format(port=port) in message
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (
+            b"",
+            "the proxy 127.0.0.1:{port} dropped the connection instead of opening a tunnel to api.example.invalid:443",
+        ),
+        (
+            b"HTTP/1.1 502 Bad Gateway\r\n\r\n",
+            "refused a tunnel to api.example.invalid:443 (HTTP/1.1 502 Bad Gateway)",
+        ),
+    ],
+    ids=["drops", "bad-gateway"],
+)
+def test_proxy_that_cannot_reach_the_api_is_caught(no_proxy, monkeypatch, reply, why):
+    """A proxy that accepts the TCP connection but drops it (or cannot reach the host) is unreachable too."""
+    proxy = _Listener(reply)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://user:p%40ss@127.0.0.1:{proxy.port}")
+    reason = network.host_unreachable("https://api.example.invalid/v1")
+    sent = proxy.close()
+    assert reason is not None and why.format(port=proxy.port) in reason
+    assert sent[0].startswith(b"CONNECT api.example.invalid:443 HTTP/1.1\r\n")
+    assert b"Proxy-Authorization: Basic dXNlcjpwQHNz\r\n" in sent[0]  # the proxy's own credentials only
+
+
+def test_proxy_that_opens_the_tunnel_is_reachable(no_proxy, monkeypatch):
+    proxy = _Listener(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    network.require_apis([("config.backend", _endpoint("https://api.example.invalid/v1"))])
+    assert len(proxy.close()) == 1

@@ -29,6 +29,7 @@ from ggt_hf.backends.base import (
     VLMClient,
 )
 from ggt_hf.errors import UsageError
+from ggt_hf.runtime.network import ApiEndpoint
 from ggt_hf.runtime.user_code import load_attr
 
 
@@ -166,6 +167,18 @@ def check_options(cls: type, options: Mapping[str, Any], what: str, where: str |
         raise BackendOptionError(where or what, f"{what} takes no option {key!r}{hint}; {takes}")
 
 
+def api_endpoints(cls: type, options: Mapping[str, Any]) -> list[ApiEndpoint]:
+    """The hosted APIs an instance of ``cls`` made with ``options`` would call, with the setting
+    that decides each URL, without making it (no SDK client, no key, nothing sent).
+
+    A class that calls a hosted API says so with a ``api_endpoints(**options)`` class method that
+    takes its constructor's options and resolves the URL the way its constructor gives it to the SDK
+    (gemini, openai, hf-inference); a class without one calls nothing we know of.
+    """
+    hook = getattr(cls, "api_endpoints", None)
+    return list(hook(**options)) if callable(hook) else []
+
+
 def create_backend(name: str, **kwargs: Any) -> ImageBackend:
     """Instantiate the image backend ``name`` with ``kwargs`` (e.g. ``model_id``).
 
@@ -198,6 +211,7 @@ __all__ = [
     "RestoreResult",
     "Usage",
     "VLMClient",
+    "api_endpoints",
     "available_backends",
     "available_vlms",
     "backend_class",

@@ -9,8 +9,10 @@ Both talk to the Gemini Developer API through the official ``google-genai`` SDK
   ``gemini-3-pro-preview``.
 * ``api_key`` — or the ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY`` environment variable (in that order).
   It is handed to the SDK only: never stored on the backend, logged, put in metadata or ``repr``.
-* ``base_url`` — another endpoint speaking the same REST API (a proxy, a test server);
-  ``api_version`` (default ``v1beta``; the SDK's own default is ``v1``) is appended by the SDK:
+* ``base_url`` — another endpoint speaking the same REST API (a proxy, a test server); default
+  ``GOOGLE_GEMINI_BASE_URL``, then ``https://generativelanguage.googleapis.com/``
+  (:func:`gemini_endpoint`, the one place that decides; the build probes that host before any
+  work); ``api_version`` (default ``v1beta``; the SDK's own default is ``v1``) is appended by the SDK:
   ``{base_url}/{api_version}/models/{model}:generateContent``.
 * ``timeout`` — seconds per request (the SDK takes milliseconds; converted here).
 
@@ -49,11 +51,14 @@ from ggt_hf.backends.base import (
 )
 from ggt_hf.errors import MissingExtraError
 from ggt_hf.judging.verdict import Verdict
+from ggt_hf.runtime.network import ApiEndpoint
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_IMAGE_MODEL = "gemini-3-pro-image-preview"
 DEFAULT_VLM_MODEL = "gemini-3-pro-preview"
+#: Where the SDK sends Gemini Developer API calls without a base URL (google-genai's own default).
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/"
 
 #: Finish / block reasons that mean a safety-policy refusal.
 SAFETY_REASONS = frozenset(
@@ -78,10 +83,22 @@ def _enum_name(value: Any) -> str | None:
     return str(name)
 
 
+def gemini_endpoint(base_url: str | None = None) -> ApiEndpoint:
+    """The Gemini API endpoint the client uses: ``base_url``, else ``GOOGLE_GEMINI_BASE_URL``, else
+    Google's (the SDK's order); the client is given exactly this URL."""
+    return ApiEndpoint.resolve("the Gemini API", base_url, "GOOGLE_GEMINI_BASE_URL", DEFAULT_BASE_URL)
+
+
 class _GeminiClient:
     """The SDK client plus the call/error/usage plumbing shared by both Gemini classes."""
 
     name = "gemini"
+
+    @classmethod
+    def api_endpoints(cls, base_url: str | None = None, **_options: Any) -> list[ApiEndpoint]:
+        """The hosted API this client would call when made with these options (see the
+        :func:`~ggt_hf.backends.api_endpoints` protocol); nothing is imported or sent."""
+        return [gemini_endpoint(base_url)]
 
     def __init__(
         self,
@@ -110,7 +127,7 @@ class _GeminiClient:
         self._transport_errors = http_status.transport_error_types()
         self._parse_errors = (pydantic.ValidationError, json.JSONDecodeError)
         http_options = types.HttpOptions(
-            base_url=base_url,
+            base_url=gemini_endpoint(base_url).url,  # the URL the build probed
             api_version=api_version,
             timeout=max(1, round(self.timeout * 1000)),  # milliseconds
             retry_options=types.HttpRetryOptions(attempts=1),  # our RetryingBackend owns retries

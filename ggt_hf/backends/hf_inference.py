@@ -18,6 +18,10 @@ Configuration:
   recorded).
 * ``timeout`` — seconds per request.
 
+Which hosts that makes (the endpoint URL; or the base URL; or the Hub for the model's provider
+mapping plus the HF router) is :meth:`HFInferenceBackend.api_endpoints`: the build probes them before
+any work.
+
 ``RestoreRequest.seed`` is forwarded as the ``seed`` parameter (most diffusion servers honour it;
 set ``send_seed=False`` for one that rejects unknown parameters). The SDK does not retry.
 
@@ -48,6 +52,7 @@ from ggt_hf.backends.base import (
 )
 from ggt_hf.errors import MissingExtraError
 from ggt_hf.imaging.images import encode_image
+from ggt_hf.runtime.network import DEFAULT_ENDPOINT, ApiEndpoint
 
 DEFAULT_MODEL = "Qwen/Qwen-Image-Edit"
 _SAFETY_WORDS = re.compile(r"\b(nsfw|safety|unsafe|content polic|moderation)", re.IGNORECASE)
@@ -66,6 +71,35 @@ class HFInferenceBackend:
     """An image-to-image model behind Hugging Face Inference (see the module docstring)."""
 
     name = "hf-inference"
+
+    @classmethod
+    def api_endpoints(
+        cls,
+        base_url: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        provider: str | None = "auto",
+        **_options: Any,
+    ) -> list[ApiEndpoint]:
+        """The hosts a backend made with these options calls (see
+        :func:`ggt_hf.backends.api_endpoints`): its ``endpoint_url`` or ``base_url`` as given; else
+        the Hub (``HF_ENDPOINT``: the SDK asks it which provider serves the model) and the router."""
+        if endpoint_url:
+            return [ApiEndpoint("the Inference Endpoint", endpoint_url, "the endpoint_url option")]
+        if base_url:
+            return [ApiEndpoint("the HF Inference server", base_url, "the base_url option")]
+        from huggingface_hub import constants
+
+        router = constants.INFERENCE_PROXY_TEMPLATE.format(provider=provider or "auto")
+        hub = ApiEndpoint.resolve(
+            "the Hugging Face Hub (provider mapping)", None, "HF_ENDPOINT", DEFAULT_ENDPOINT
+        )
+        return [
+            hub,
+            ApiEndpoint(
+                "the Hugging Face inference router", router, "the default; the base_url option changes it"
+            ),
+        ]
 
     def __init__(
         self,

@@ -7,7 +7,8 @@ Configuration:
 * ``api_key`` — or ``OPENAI_API_KEY``. Handed to the SDK only: never stored on the backend,
   logged, put in metadata or ``repr``.
 * ``base_url`` — an OpenAI-compatible endpoint root including the version (``.../v1``); default
-  the SDK's (``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``).
+  the SDK's (``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``), resolved in one place
+  (:func:`openai_endpoint`; the build probes that host before any work).
 * ``size`` (``"auto"``), ``quality`` (``"high"``), ``input_fidelity`` (``None`` = the model's
   default; ``"high"`` keeps faces and details closer to the input on models that support it),
   ``timeout`` in seconds.
@@ -45,13 +46,27 @@ from ggt_hf.backends.base import (
     Usage,
 )
 from ggt_hf.errors import MissingExtraError
+from ggt_hf.runtime.network import ApiEndpoint
 
 DEFAULT_IMAGE_MODEL = "gpt-image-1"
+#: The openai SDK's base URL when neither ``base_url`` nor ``OPENAI_BASE_URL`` is set.
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 #: Error codes of OpenAI's safety system (images and chat).
 SAFETY_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filter"})
 #: Error codes that look transient by status but are not worth retrying.
 NOT_RETRYABLE_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+
+
+def openai_endpoint(base_url: str | None = None) -> ApiEndpoint:
+    """The OpenAI(-compatible) endpoint a client uses: ``base_url``, else ``OPENAI_BASE_URL``, else
+    OpenAI's (the SDK's order); :func:`make_openai_client` gives the SDK exactly this URL."""
+    return ApiEndpoint.resolve("the OpenAI API", base_url, "OPENAI_BASE_URL", DEFAULT_BASE_URL)
+
+
+def openai_api_endpoints(base_url: str | None = None, **_options: Any) -> list[ApiEndpoint]:
+    """``api_endpoints`` of the OpenAI backend and VLM client (see :func:`ggt_hf.backends.api_endpoints`)."""
+    return [openai_endpoint(base_url)]
 
 
 def make_openai_client(api_key: str | None, base_url: str | None, timeout: float) -> Any:
@@ -63,7 +78,8 @@ def make_openai_client(api_key: str | None, base_url: str | None, timeout: float
     key = api_key or os.environ.get("OPENAI_API_KEY")
     if not key:
         raise ValueError("no OpenAI API key: pass api_key or set OPENAI_API_KEY")
-    return openai.OpenAI(api_key=key, base_url=base_url, timeout=float(timeout), max_retries=0)
+    url = openai_endpoint(base_url).url  # the URL the build probed
+    return openai.OpenAI(api_key=key, base_url=url, timeout=float(timeout), max_retries=0)
 
 
 def map_openai_error(exc: Exception, item: object, what: str = "OpenAI") -> BackendError | None:
@@ -110,6 +126,7 @@ class OpenAIImageBackend:
     """GPT-Image editing as an :class:`ImageBackend` (see the module docstring)."""
 
     name = "openai"
+    api_endpoints = staticmethod(openai_api_endpoints)
 
     def __init__(
         self,

@@ -27,7 +27,12 @@ from PIL import Image
 
 from ggt_hf.backends import http_status, image_payloads, request_prompts, vlm_answers
 from ggt_hf.backends.base import BackendRefused, PromptResult, Usage
-from ggt_hf.backends.openai_images import make_openai_client, map_openai_error, usage_from
+from ggt_hf.backends.openai_images import (
+    make_openai_client,
+    map_openai_error,
+    openai_api_endpoints,
+    usage_from,
+)
 from ggt_hf.judging.verdict import Verdict
 
 DEFAULT_VLM_MODEL = "gpt-4.1"
@@ -37,6 +42,7 @@ class OpenAIVLM:
     """An OpenAI (or OpenAI-compatible) vision chat model that writes prompts and judges."""
 
     name = "openai"
+    api_endpoints = staticmethod(openai_api_endpoints)
 
     def __init__(
         self,

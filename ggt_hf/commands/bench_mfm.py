@@ -91,6 +91,9 @@ def run(args) -> int:
     judge_spec = parse_judge(args.judge if args.real else "none")
     checks = {f"system {spec.name!r}": spec.check for spec in specs}
     check_keys({**checks, f"judge {judge_spec.text!r}": judge_spec.check})  # every key before any work
+    from ggt_hf.runtime.network import require_apis
+
+    require_apis([*(e for spec in specs for e in spec.api_endpoints()), *judge_spec.api_endpoints()])
     check_no_overlap([f for f in (args.clean, args.real) if f], args.out)
     claim_output_folder(
         args.out, "bench-mfm", recognise=lambda f: (f / "table1.json").is_file(), command="ggt bench-mfm"

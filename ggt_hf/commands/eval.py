@@ -78,6 +78,9 @@ def run(args) -> int:
         raise ValueError("give --pred and --dataset (or --compare LABEL=results.json ...)")
     judge_spec = parse_judge(args.judge)
     judge_spec.check()  # a missing key fails before anything else
+    from ggt_hf.runtime.network import require_apis
+
+    require_apis(judge_spec.api_endpoints())  # an unreachable judge API: named now, not per image
     check_dataset_arg(args.dataset)
     if args.push_results:  # the benchmark's Hub id is needed to publish: refused before scoring
         from ggt_hf.hub.eval_results import hub_dataset_id

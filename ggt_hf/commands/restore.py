@@ -279,10 +279,11 @@ def run(args) -> int:
 
         raise UsageError(src, "no images to restore here")
     spec = parse_restorer(args.model)  # cheap: a bad name (e.g. an unknown category) fails first
-    from ggt_hf.runtime.network import require_hub_repos
+    from ggt_hf.runtime.network import require_apis, require_hub_repos
 
     require_hub_repos([*spec.model_sources(), args.controlnet], "ggt restore")  # one probe, not retries
     options = restorer_options(args)
+    require_apis(spec.api_endpoints(options.backend_kwargs))  # a hosted API: its host, before any call
     identity = restorer_identity(spec, options)  # what the Restorer will be, known before it is loaded
     provenance = _check_provenance(args, dst, pairs, identity)  # before any model is loaded
     restorer = make_restorer(spec, options)

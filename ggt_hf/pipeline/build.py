@@ -444,6 +444,8 @@ def build(
     """Run the build's stages (see module docstring) and return its report.
 
     Raises:
+        NetworkUnavailableError: a hosted API the backend, prompt writer or judge calls cannot be
+            reached (``all`` and ``generate`` stages; checked before anything is written).
         RunInUseError: another process is building this run folder (or this rank of it).
         IncompatibleRunError: the folder was written by an incompatible ggt-hf version.
         ConfigChangedError: the backend or model changed since the folder was built.
@@ -453,6 +455,11 @@ def build(
         raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} must be in [0, {world_size})")
+    if stage in ("all", "generate"):  # a hosted API that cannot be reached: say so before any work
+        from ggt_hf.pipeline.config import api_endpoints
+        from ggt_hf.runtime.network import require_apis
+
+        require_apis(api_endpoints(config))
     claim_run_folder(config.output)  # before anything is written, moved or quarantined in it
     layout = RunStore(config.output, create=True).layout
     rank_name = f"rank-{rank}-of-{world_size}"

@@ -161,6 +161,38 @@ def check_components(config: BuildConfig) -> None:
         check_options(cls, options, f"{kind} {name!r}", f"{where}.options")
 
 
+def called_components(config: BuildConfig) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """``(where, kind, name, options)`` of every backend and VLM client the build's generate stage
+    calls: the backend, the VLM of an ``adaptive:`` prompt and the judge (``config.vlm`` when they
+    name it, as the build shares that client)."""
+    found = [("config.backend", "backend", config.backend.name, config.backend.kwargs())]
+    vlm = ("config.vlm", "VLM client", config.vlm.name, dict(config.vlm.options))
+    prompt_vlm = config.prompt.partition(":")[2] if config.prompt.startswith("adaptive:") else None
+    for where, name in (("config.prompt", prompt_vlm), ("config.qc.judge", config.qc.judge)):
+        if name == "vlm" or name == config.vlm.name:
+            found.append(vlm)
+        elif name:
+            found.append((where, "VLM client", name, {}))
+    return found
+
+
+def api_endpoints(config: BuildConfig) -> list[tuple[str, Any]]:
+    """``(who, ApiEndpoint)`` of every hosted API the build's generate stage calls (see
+    :func:`ggt_hf.backends.api_endpoints`), for :func:`ggt_hf.runtime.network.require_apis`."""
+    from ggt_hf.backends import api_endpoints as class_endpoints
+    from ggt_hf.backends import backend_class, vlm_class
+
+    found: list[tuple[str, Any]] = []
+    for where, kind, name, options in called_components(config):
+        try:
+            cls = backend_class(name) if kind == "backend" else vlm_class(name)
+        except (ImportError, ValueError):  # unknown names are reported where they are made
+            continue
+        who = f"{where} ({kind} {name!r})"
+        found += [(who, e) for e in class_endpoints(cls, options) if (who, e) not in found]
+    return found
+
+
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make the config's relative ``output`` and ``sources[].path`` absolute against ``base``."""
 

@@ -144,6 +144,17 @@ class RestorerSpec:
             return [v for v in self.backend_kwargs().values() if v]
         return []
 
+    def api_endpoints(self, backend_kwargs: Mapping[str, Any] | None = None) -> list[tuple[str, Any]]:
+        """``(who, ApiEndpoint)`` of the hosted API this restorer calls (a ``BACKEND`` such as gemini),
+        made with ``backend_kwargs`` too, for the probe before any work
+        (:func:`ggt_hf.runtime.network.require_apis`); empty for local restorers."""
+        if self.kind != "backend":
+            return []
+        from ggt_hf.backends import api_endpoints, backend_class
+
+        options = {**self.backend_kwargs(), **(backend_kwargs or {})}
+        return [(f"restorer {self.text!r}", e) for e in api_endpoints(backend_class(self.name), options)]
+
     def backend_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`ggt_hf.backends.create_backend` for backend kinds."""
         if self.kind == "diffusers":
@@ -232,6 +243,15 @@ class JudgeSpec:
         if self.vlm:
             require_key(self.vlm, f"judge {self.text!r}", environ)
 
+    def api_endpoints(self) -> list[tuple[str, Any]]:
+        """``(who, ApiEndpoint)`` of the hosted API this judge calls (see :meth:`RestorerSpec.api_endpoints`)."""
+        if self.vlm is None:
+            return []
+        from ggt_hf.backends import api_endpoints, vlm_class
+
+        options = {"model_id": self.model_id} if self.model_id else {}
+        return [(f"judge {self.text!r}", e) for e in api_endpoints(vlm_class(self.vlm), options)]
+
     def build(self):
         """The VLM client (it has ``judge(lq, out)``), or ``None`` for ``none``."""
         if self.vlm is None:
@@ -276,6 +296,11 @@ class SystemSpec:
                 "prompts": lambda: vlm.check(environ) if vlm is not None else None,
             }
         )
+
+    def api_endpoints(self) -> list[tuple[str, Any]]:
+        """``(who, ApiEndpoint)`` of the hosted APIs the system calls: its restorer and prompt VLM."""
+        prompts = self.strategy_vlm.api_endpoints() if self.strategy_vlm is not None else []
+        return [(f"system {self.name!r}: {who}", e) for who, e in [*self.restorer.api_endpoints(), *prompts]]
 
 
 #: The one ``=`` a restorer may hold: ``diffusers:BASE+controlnet=REPO``.

@@ -4,15 +4,19 @@ Without a network (and without ``HF_HUB_OFFLINE=1``), huggingface_hub retries ev
 an exponential backoff (1+2+4+8+8 s per file) and pyiqa / timm / torch.hub try their downloads one
 after the other: a command that only needed the local cache lost minutes. :func:`hub_offline`
 answers once per process, from the environment (``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE``,
-``GGT_OFFLINE``) or from a TCP connect to the Hub endpoint (``HF_ENDPOINT``, through the HTTPS proxy
-when one is configured) with a short timeout; when the Hub is unreachable it switches
+``GGT_OFFLINE``) or from a TCP connect to the Hub endpoint (``HF_ENDPOINT``; through the HTTPS proxy
+when one is configured, with a ``CONNECT`` to the host) with a short timeout; when the Hub is unreachable it switches
 huggingface_hub, datasets and transformers to their offline mode (local cache only) and logs ONE
 line naming the cause. :func:`host_unreachable` does the same probe for any download URL (torch.hub
-and pyiqa weights come from GitHub and download.pytorch.org).
+and pyiqa weights come from GitHub and download.pytorch.org). :func:`require_apis` does it for the
+hosted APIs a build calls (Gemini, OpenAI, HF Inference: each backend says where in an
+:class:`ApiEndpoint`), so a run without a network stops before any work instead of after the SDK's
+timeouts and our retries.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -21,7 +25,8 @@ import socket
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +37,8 @@ _OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "GGT_OFFLINE")
 _TRUE = {"1", "true", "yes", "on"}
 
 _lock = threading.Lock()
-_probes: dict[tuple[str, int], str | None] = {}
+#: (host, port connected to, tunnel destination or "") → why it failed, or None.
+_probes: dict[tuple[str, int, str], str | None] = {}
 _hub_state: dict[str, str | None] = {}
 
 
@@ -46,32 +52,74 @@ def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
-def _target(url: str) -> tuple[str, int]:
-    """The (host, port) a connection to ``url`` goes to first: the proxy when one is set."""
+def _proxy(url: str) -> str | None:
+    """The proxy URL a connection to ``url`` goes through (``HTTPS_PROXY`` / ``HTTP_PROXY`` by
+    scheme, unless ``NO_PROXY`` names the host), or ``None`` for a direct connection."""
     parts = urlsplit(url)
     proxy_vars = ("HTTPS_PROXY", "https_proxy") if parts.scheme == "https" else ("HTTP_PROXY", "http_proxy")
     no_proxy = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
     host = parts.hostname or ""
-    bypass = any(host.endswith(h.strip().lstrip(".")) for h in no_proxy.split(",") if h.strip())
+    if any(host.endswith(h.strip().lstrip(".")) for h in no_proxy.split(",") if h.strip()):
+        return None
     proxy = next((os.environ[v] for v in proxy_vars if os.environ.get(v)), None)
-    if proxy and not bypass:
-        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return host, port
+    return None if proxy is None else proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _target(url: str) -> tuple[str, int]:
+    """The (host, port) a connection to ``url`` goes to first: the proxy when one is set."""
+    return _host_port(_proxy(url) or url)
+
+
+def _tunnel_refused(sock: socket.socket, url: str, proxy: str) -> str | None:
+    """``None`` when the proxy opens a tunnel (``CONNECT``) to ``url``'s host; else why not.
+
+    Only ``CONNECT host:port`` (and the proxy's own credentials from its URL) is sent: a proxy that
+    is up but cannot reach the host, or drops the connection, is caught here, not by the SDK.
+    """
+    host, port = _host_port(url)
+    proxy_host, proxy_port = _host_port(proxy)
+    request = f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    parts = urlsplit(proxy)
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        request += f"Proxy-Authorization: Basic {base64.b64encode(credentials).decode()}\r\n"
+    try:
+        sock.sendall(f"{request}\r\n".encode())
+        with sock.makefile("rb") as answer:
+            status = answer.readline(512).decode("latin-1").strip()
+    except ConnectionError:  # reset by the proxy
+        status = ""
+    fields = status.split()
+    if len(fields) >= 2 and fields[1].startswith("2"):
+        return None
+    where = f"the proxy {proxy_host}:{proxy_port}"
+    if not status:
+        return f"{where} dropped the connection instead of opening a tunnel to {host}:{port}"
+    return f"{where} refused a tunnel to {host}:{port} ({status[:120]})"
 
 
 def host_unreachable(url: str) -> str | None:
-    """``None`` when a TCP connection to ``url``'s host opens; else why not (probed once per host)."""
-    target = _target(url)
+    """``None`` when a connection to ``url``'s host opens; else why not (probed once per host).
+
+    Direct: a TCP connect. Through an HTTPS proxy: a TCP connect to the proxy and a ``CONNECT`` to
+    the host (:func:`_tunnel_refused`). Nothing else is sent.
+    """
+    proxy = _proxy(url)
+    tunnel = proxy is not None and urlsplit(url).scheme == "https"
+    key = (*_target(url), "{}:{}".format(*_host_port(url)) if tunnel else "")
     with _lock:
-        if target in _probes:
-            return _probes[target]
-    host, port = target
+        if key in _probes:
+            return _probes[key]
+    host, port = key[0], key[1]
     reason: str | None
     try:
-        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT):
-            reason = None
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as sock:
+            reason = _tunnel_refused(sock, url, proxy) if tunnel and proxy else None
     except socket.gaierror as exc:
         reason = f"cannot resolve {host} ({exc.strerror or exc})"
     except TimeoutError:
@@ -79,7 +127,7 @@ def host_unreachable(url: str) -> str | None:
     except OSError as exc:
         reason = f"cannot connect to {host}:{port} ({exc.strerror or exc})"
     with _lock:
-        _probes[target] = reason
+        _probes[key] = reason
     return reason
 
 
@@ -210,6 +258,49 @@ def require_hub_repos(sources: Iterable[str | None], what: str, repo_type: str =
                 ),
             )
     logger.warning("%s; using the cached copies of %s", reason, ", ".join(r for _, r in repos))
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    """A hosted API a backend or VLM client calls: ``service`` (``"the Gemini API"``), the base
+    ``url`` its SDK will use, and ``setting``: what decided that URL, in words the user can act on."""
+
+    service: str
+    url: str
+    setting: str
+
+    @classmethod
+    def resolve(cls, service: str, option: str | None, env_var: str | None, default: str) -> ApiEndpoint:
+        """The endpoint an SDK resolves from its ``base_url`` option, then ``env_var``, then
+        ``default`` (the order the Gemini and OpenAI SDKs use), with what decided it."""
+        env = os.environ.get(env_var) if env_var else None
+        alternatives = f"the base_url option{f' or {env_var}' if env_var else ''}"
+        if option:
+            return cls(service, option, "the base_url option")
+        if env:
+            return cls(service, env, env_var or "")
+        return cls(service, default, f"the default; {alternatives} changes it")
+
+
+def require_apis(endpoints: Iterable[tuple[str, ApiEndpoint]]) -> None:
+    """Raise :class:`~ggt_hf.errors.NetworkUnavailableError` at once when one of ``endpoints``
+    (``(who calls it, endpoint)``, e.g. ``("config.backend 'gemini'", ...)``) cannot be reached.
+
+    One TCP connect per host and process (:func:`host_unreachable`, through the HTTPS proxy when one
+    is set): nothing is sent, so no key and no paid request leaves the machine.
+    """
+    for who, endpoint in endpoints:
+        why = host_unreachable(endpoint.url)
+        if why is None:
+            continue
+        from ggt_hf.errors import NetworkUnavailableError
+
+        raise NetworkUnavailableError(
+            who,
+            f"needs {endpoint.service} at {endpoint.url} ({endpoint.setting}), but it is unreachable: "
+            f"{why}; connect (or set HTTPS_PROXY) or point it at a reachable server, and run it again "
+            "(nothing was sent)",
+        )
 
 
 def reset() -> None:
