@@ -3,6 +3,7 @@ and a failed one is not retried; ``ggt metrics list`` never touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 
@@ -138,10 +139,10 @@ class _Listener:
     """A TCP server on 127.0.0.1 that keeps what each connection sent; ``reply`` (bytes, or ``None``
     to send nothing) is answered once the client sent a blank line or closed its side."""
 
-    def __init__(self, reply: bytes | None = None) -> None:
+    def __init__(self, reply: bytes | None = None, delay: float = 0.0) -> None:
         import threading
 
-        self.reply, self.received = reply, []
+        self.reply, self.received, self.delay = reply, [], delay
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(0.05)  # so the thread sees close() soon
         self.open = True
@@ -167,8 +168,10 @@ class _Listener:
                         break
                     data += chunk
                 self.received.append(data)
+                time.sleep(self.delay)
                 if self.reply is not None:
-                    conn.sendall(self.reply)
+                    with contextlib.suppress(OSError):  # the prober may have given up
+                        conn.sendall(self.reply)
 
     def close(self, connections: int = 1) -> list[bytes]:
         """What each connection sent, after waiting (5 s at most) for ``connections`` of them."""
@@ -255,3 +258,23 @@ def test_proxy_that_opens_the_tunnel_is_reachable(no_proxy, monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     network.require_apis([("config.backend", _endpoint("https://api.example.invalid/v1"))])
     assert len(proxy.close()) == 1
+
+
+@pytest.mark.parametrize(("tunnel_timeout", "reachable"), [(5.0, True), (0.3, False)])
+def test_a_proxy_gets_longer_than_a_connect_to_open_its_tunnel(
+    no_proxy, monkeypatch, tunnel_timeout, reachable
+):
+    """The proxy reaches the host before it answers CONNECT: a working proxy slower than the plain
+    connect timeout must not read as "no network"; one that never answers is named."""
+    monkeypatch.setattr(network, "PROBE_TIMEOUT", 0.2)
+    monkeypatch.setattr(network, "TUNNEL_TIMEOUT", tunnel_timeout)
+    proxy = _Listener(b"HTTP/1.1 200 Connection established\r\n\r\n", delay=1.0)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    reason = network.host_unreachable("https://api.example.invalid/v1")
+    proxy.close()
+    if reachable:
+        assert reason is None
+    else:
+        assert reason == (
+            f"the proxy 127.0.0.1:{proxy.port} did not open a tunnel to api.example.invalid:443 within 0.3 s"
+        )

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a probe waits for a TCP connection before calling the host unreachable.
 PROBE_TIMEOUT = float(os.environ.get("GGT_NETWORK_PROBE_TIMEOUT", "2"))
+#: Seconds an HTTPS proxy gets to answer a ``CONNECT`` (it reaches the host first), at least
+#: ``PROBE_TIMEOUT``: a slow but working proxy must not read as "no network".
+TUNNEL_TIMEOUT = 10.0
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "GGT_OFFLINE")
 _TRUE = {"1", "true", "yes", "on"}
@@ -88,16 +91,20 @@ def _tunnel_refused(sock: socket.socket, url: str, proxy: str) -> str | None:
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         request += f"Proxy-Authorization: Basic {base64.b64encode(credentials).decode()}\r\n"
+    where = f"the proxy {proxy_host}:{proxy_port}"
+    # The proxy connects on to the host before it answers: give that longer than a plain connect.
+    sock.settimeout(max(PROBE_TIMEOUT, TUNNEL_TIMEOUT))
     try:
         sock.sendall(f"{request}\r\n".encode())
         with sock.makefile("rb") as answer:
             status = answer.readline(512).decode("latin-1").strip()
+    except TimeoutError:
+        return f"{where} did not open a tunnel to {host}:{port} within {sock.gettimeout():g} s"
     except ConnectionError:  # reset by the proxy
         status = ""
     fields = status.split()
     if len(fields) >= 2 and fields[1].startswith("2"):
         return None
-    where = f"the proxy {proxy_host}:{proxy_port}"
     if not status:
         return f"{where} dropped the connection instead of opening a tunnel to {host}:{port}"
     return f"{where} refused a tunnel to {host}:{port} ({status[:120]})"
