@@ -62,7 +62,9 @@ def test_provider_defaults_name_what_changes_them(api_env, monkeypatch):
     )
 
 
-def test_hf_inference_urls_are_used_as_given(api_env, fake_server, photo):
+def test_hf_inference_urls_are_used_as_given(api_env, fake_server, photo, monkeypatch):
+    # CI runs with HF_HUB_OFFLINE=1; this request goes to the local fake server only.
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     cls = backend_class("hf-inference")
     (endpoint,) = api_endpoints(cls, {"base_url": fake_server.url})
     assert endpoint.url == fake_server.url
