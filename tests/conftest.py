@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# The README's test command runs as CI does (.ci/run exports these): nothing reaches the real Hub,
+# and a test whose Hub client must talk to a local fake server says so itself. Set before anything
+# imports huggingface_hub, which reads them once; an explicit value in the environment wins.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
 from collections.abc import Callable
 from pathlib import Path
 
